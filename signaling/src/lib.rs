@@ -1,5 +1,7 @@
 //! Aula's signaling service.
 //!
+//! - [`hub`]: the sans-IO class state machine: classes, rosters, chat, teacher controls, resume.
 //! - [`protocol`]: the class protocol v1 (serde types; the JSON Schema is generated from them).
 
+pub mod hub;
 pub mod protocol;

@@ -1,0 +1,854 @@
+//! The class state machine, sans-IO.
+//!
+//! [`Hub`] holds every live class: its roster, chat history and teacher controls. It owns no
+//! sockets and reads no clock: the connection tasks feed it events (`join`, a message, a dropped
+//! connection, a timer tick) with the current time, and it answers with [`Effect`]s — which
+//! connections get which message, which connections to close. That keeps every rule of the class
+//! (routing only inside a class, roles, resume) in one plain type that unit and property tests
+//! drive deterministically.
+//!
+//! Connections are named by [`ConnId`]s the I/O layer assigns; peers by [`PeerId`]s the hub
+//! assigns. A peer outlives its connection for `resume_grace_ms`, so a client that drops for a
+//! few seconds can `join` again with its resume token and get its identity, role and hand back.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::protocol::{
+    close_code, ChatEntry, ClassId, ClassInfo, ClientMessage, ErrorCode, IceServer, LinkStats,
+    MediaState, PeerId, PeerInfo, Permissions, Role, ServerMessage, Topology, PROTOCOL_VERSION,
+};
+
+/// A connection, as numbered by the I/O layer.
+pub type ConnId = u64;
+
+/// The limits the hub enforces. The defaults match `aula.example.toml`.
+#[derive(Debug, Clone)]
+pub struct HubLimits {
+    pub max_class_size: usize,
+    pub max_chat_len: usize,
+    pub chat_history: usize,
+    pub max_name_len: usize,
+    pub max_sdp_bytes: usize,
+    /// Most links in one `stats` report.
+    pub max_stats_links: usize,
+    /// How long a dropped peer keeps its place for a resume.
+    pub resume_grace_ms: u64,
+}
+
+impl Default for HubLimits {
+    fn default() -> Self {
+        HubLimits {
+            max_class_size: 1000,
+            max_chat_len: 2000,
+            chat_history: 100,
+            max_name_len: 64,
+            max_sdp_bytes: 32 * 1024,
+            max_stats_links: 64,
+            resume_grace_ms: 20_000,
+        }
+    }
+}
+
+/// Something the I/O layer must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send `msg` to each of these connections.
+    Deliver { to: Vec<ConnId>, msg: ServerMessage },
+    /// Close this connection (after what was delivered to it before) with a WebSocket close code.
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
+}
+
+/// A refused message or join: becomes an `error` message on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// A verified request to join: the token's claims plus what the client sent.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub class: ClassId,
+    pub role: Role,
+    /// A display name fixed by the token; wins over `name`.
+    pub fixed_name: Option<String>,
+    pub name: Option<String>,
+    pub resume: Option<String>,
+    /// A fresh unguessable token for this peer's next resume, made by the I/O layer.
+    pub new_resume_token: String,
+}
+
+/// The outcome of a successful join.
+#[derive(Debug)]
+pub struct Joined {
+    pub peer: PeerId,
+    pub effects: Vec<Effect>,
+}
+
+#[derive(Debug)]
+struct Member {
+    info: PeerInfo,
+    conn: Option<ConnId>,
+    resume_token: String,
+    disconnected_at: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Class {
+    info: ClassInfo,
+    /// Ordered so rosters come out in join order (peer ids are sequential).
+    members: BTreeMap<u64, Member>,
+    chat: VecDeque<ChatEntry>,
+    next_chat_id: u64,
+}
+
+impl Class {
+    fn connected_conns(&self) -> Vec<ConnId> {
+        self.members.values().filter_map(|m| m.conn).collect()
+    }
+
+    fn connected_conns_except(&self, except: u64) -> Vec<ConnId> {
+        self.members
+            .iter()
+            .filter(|(k, _)| **k != except)
+            .filter_map(|(_, m)| m.conn)
+            .collect()
+    }
+}
+
+/// Where a peer lives.
+#[derive(Debug, Clone)]
+struct PeerLocation {
+    class: ClassId,
+    key: u64,
+}
+
+/// Every live class and who is connected to it.
+#[derive(Debug, Default)]
+pub struct Hub {
+    limits: HubLimits,
+    classes: HashMap<ClassId, Class>,
+    peers: HashMap<PeerId, PeerLocation>,
+    conns: HashMap<ConnId, PeerId>,
+    resume_tokens: HashMap<String, PeerId>,
+    next_peer: u64,
+}
+
+impl Hub {
+    pub fn new(limits: HubLimits) -> Self {
+        Hub {
+            limits,
+            ..Default::default()
+        }
+    }
+
+    pub fn limits(&self) -> &HubLimits {
+        &self.limits
+    }
+
+    // ----- classes (driven by the admin API and the store) -----
+
+    /// Makes a class joinable. Idempotent: an existing class keeps its live state.
+    pub fn add_class(&mut self, id: ClassId, name: String, topology: Topology) {
+        self.classes.entry(id.clone()).or_insert_with(|| Class {
+            info: ClassInfo {
+                id,
+                name,
+                locked: false,
+                topology,
+            },
+            members: BTreeMap::new(),
+            chat: VecDeque::new(),
+            next_chat_id: 1,
+        });
+    }
+
+    /// Deletes a class: everyone in it is told and disconnected. None when it is unknown.
+    pub fn remove_class(&mut self, id: &str) -> Option<Vec<Effect>> {
+        if !self.classes.contains_key(id) {
+            return None;
+        }
+        let effects = self.end_session(id, "the class was deleted");
+        self.classes.remove(id);
+        Some(effects)
+    }
+
+    pub fn class_info(&self, id: &str) -> Option<&ClassInfo> {
+        self.classes.get(id).map(|c| &c.info)
+    }
+
+    /// The live roster of a class, in join order.
+    pub fn roster(&self, id: &str) -> Option<Vec<PeerInfo>> {
+        self.classes
+            .get(id)
+            .map(|c| c.members.values().map(|m| m.info.clone()).collect())
+    }
+
+    pub fn class_count(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// Peers in any class, including those waiting for a resume.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// The peer a connection speaks for, once joined.
+    pub fn peer_of(&self, conn: ConnId) -> Option<&PeerId> {
+        self.conns.get(&conn)
+    }
+
+    /// The class a peer belongs to.
+    pub fn class_of(&self, peer: &str) -> Option<&ClassId> {
+        self.peers.get(peer).map(|l| &l.class)
+    }
+
+    // ----- connections -----
+
+    /// Admits `conn` to a class, as a new peer or resuming an earlier one.
+    ///
+    /// `ice_servers` makes the peer's STUN/TURN entries once its id is known.
+    pub fn join(
+        &mut self,
+        conn: ConnId,
+        req: JoinRequest,
+        ice_servers: impl FnOnce(&PeerId) -> Vec<IceServer>,
+    ) -> Result<Joined, Refusal> {
+        if self.conns.contains_key(&conn) {
+            return Err(Refusal::new(
+                ErrorCode::AlreadyJoined,
+                "this connection already joined",
+            ));
+        }
+        let class = self.classes.get(&req.class).ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::ClassNotFound,
+                "this class does not exist any more",
+            )
+        })?;
+
+        if let Some(peer) = self.resumable(&req) {
+            return Ok(self.resume(conn, peer, req.new_resume_token, ice_servers));
+        }
+
+        if req.role == Role::Student && class.info.locked {
+            return Err(Refusal::new(
+                ErrorCode::ClassLocked,
+                "the teacher has locked this class",
+            ));
+        }
+        if class.members.len() >= self.limits.max_class_size {
+            return Err(Refusal::new(
+                ErrorCode::ClassFull,
+                format!("the class is full ({} people)", self.limits.max_class_size),
+            ));
+        }
+        let name = self.valid_name(req.fixed_name.as_deref().or(req.name.as_deref()))?;
+
+        self.next_peer += 1;
+        let key = self.next_peer;
+        let id = format!("p{key}");
+        let is_teacher = req.role == Role::Teacher;
+        let info = PeerInfo {
+            id: id.clone(),
+            name,
+            role: req.role,
+            hand_raised: false,
+            permissions: Permissions {
+                speak: is_teacher,
+                share: is_teacher,
+            },
+            media: MediaState::default(),
+            connected: true,
+        };
+        let class = self.classes.get_mut(&req.class).expect("checked above");
+        let others = class.connected_conns();
+        class.members.insert(
+            key,
+            Member {
+                info: info.clone(),
+                conn: Some(conn),
+                resume_token: req.new_resume_token.clone(),
+                disconnected_at: None,
+            },
+        );
+        self.peers.insert(
+            id.clone(),
+            PeerLocation {
+                class: req.class.clone(),
+                key,
+            },
+        );
+        self.conns.insert(conn, id.clone());
+        self.resume_tokens.insert(req.new_resume_token, id.clone());
+
+        let welcome = self.welcome(&id, false, ice_servers(&id));
+        let mut effects = vec![Effect::Deliver {
+            to: vec![conn],
+            msg: welcome,
+        }];
+        if !others.is_empty() {
+            effects.push(Effect::Deliver {
+                to: others,
+                msg: ServerMessage::PeerJoined { peer: info },
+            });
+        }
+        Ok(Joined { peer: id, effects })
+    }
+
+    /// The peer a join's resume token names, if it may be resumed by this request.
+    fn resumable(&self, req: &JoinRequest) -> Option<PeerId> {
+        let peer = self.resume_tokens.get(req.resume.as_deref()?)?;
+        let loc = self.peers.get(peer)?;
+        let member = self.classes.get(&loc.class)?.members.get(&loc.key)?;
+        (loc.class == req.class && member.info.role == req.role).then(|| peer.clone())
+    }
+
+    fn resume(
+        &mut self,
+        conn: ConnId,
+        peer: PeerId,
+        new_resume_token: String,
+        ice_servers: impl FnOnce(&PeerId) -> Vec<IceServer>,
+    ) -> Joined {
+        let loc = self.peers[&peer].clone();
+        let class = self
+            .classes
+            .get_mut(&loc.class)
+            .expect("peer's class exists");
+        let member = class.members.get_mut(&loc.key).expect("peer is a member");
+        let mut effects = Vec::new();
+        if let Some(old) = member.conn.replace(conn) {
+            self.conns.remove(&old);
+            effects.push(Effect::Close {
+                conn: old,
+                code: close_code::REPLACED,
+                reason: "resumed on another connection".into(),
+            });
+        }
+        let old_token = std::mem::replace(&mut member.resume_token, new_resume_token.clone());
+        self.resume_tokens.remove(&old_token);
+        self.resume_tokens.insert(new_resume_token, peer.clone());
+        member.disconnected_at = None;
+        let was_connected = std::mem::replace(&mut member.info.connected, true);
+        let info = member.info.clone();
+        let others = class.connected_conns_except(loc.key);
+        self.conns.insert(conn, peer.clone());
+
+        let welcome = self.welcome(&peer, true, ice_servers(&peer));
+        effects.push(Effect::Deliver {
+            to: vec![conn],
+            msg: welcome,
+        });
+        if !was_connected && !others.is_empty() {
+            effects.push(Effect::Deliver {
+                to: others,
+                msg: ServerMessage::PeerUpdated { peer: info },
+            });
+        }
+        Joined { peer, effects }
+    }
+
+    fn welcome(&self, peer: &str, resumed: bool, ice_servers: Vec<IceServer>) -> ServerMessage {
+        let loc = &self.peers[peer];
+        let class = &self.classes[&loc.class];
+        let me = &class.members[&loc.key];
+        ServerMessage::Welcome {
+            protocol: PROTOCOL_VERSION,
+            id: me.info.id.clone(),
+            role: me.info.role,
+            name: me.info.name.clone(),
+            class: class.info.clone(),
+            peers: class
+                .members
+                .iter()
+                .filter(|(k, _)| **k != loc.key)
+                .map(|(_, m)| m.info.clone())
+                .collect(),
+            ice_servers,
+            resume_token: me.resume_token.clone(),
+            resumed,
+            permissions: me.info.permissions,
+            hand_raised: me.info.hand_raised,
+            chat: class.chat.iter().cloned().collect(),
+        }
+    }
+
+    fn valid_name(&self, name: Option<&str>) -> Result<String, Refusal> {
+        let name = name.map(str::trim).unwrap_or("");
+        if name.is_empty() {
+            return Err(Refusal::new(
+                ErrorCode::InvalidName,
+                "a display name is required",
+            ));
+        }
+        if name.chars().count() > self.limits.max_name_len {
+            return Err(Refusal::new(
+                ErrorCode::InvalidName,
+                format!(
+                    "the display name is longer than {} characters",
+                    self.limits.max_name_len
+                ),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(Refusal::new(
+                ErrorCode::InvalidName,
+                "the display name has control characters",
+            ));
+        }
+        Ok(name.to_string())
+    }
+
+    /// A connection went away without `leave`: its peer waits `resume_grace_ms` for a resume.
+    pub fn disconnected(&mut self, conn: ConnId, now_ms: u64) -> Vec<Effect> {
+        let Some(peer) = self.conns.remove(&conn) else {
+            return Vec::new();
+        };
+        let Some(loc) = self.peers.get(&peer).cloned() else {
+            return Vec::new();
+        };
+        let Some(class) = self.classes.get_mut(&loc.class) else {
+            return Vec::new();
+        };
+        let Some(member) = class.members.get_mut(&loc.key) else {
+            return Vec::new();
+        };
+        if member.conn != Some(conn) {
+            return Vec::new();
+        }
+        member.conn = None;
+        member.disconnected_at = Some(now_ms);
+        member.info.connected = false;
+        let info = member.info.clone();
+        let others = class.connected_conns();
+        if others.is_empty() {
+            return Vec::new();
+        }
+        vec![Effect::Deliver {
+            to: others,
+            msg: ServerMessage::PeerUpdated { peer: info },
+        }]
+    }
+
+    /// Drops peers whose resume grace has run out. Call about once a second.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Effect> {
+        let grace = self.limits.resume_grace_ms;
+        let expired: Vec<PeerId> = self
+            .classes
+            .values()
+            .flat_map(|c| c.members.values())
+            .filter(|m| {
+                m.disconnected_at
+                    .is_some_and(|t| now_ms.saturating_sub(t) >= grace)
+            })
+            .map(|m| m.info.id.clone())
+            .collect();
+        let mut effects = Vec::new();
+        for peer in expired {
+            effects.extend(self.remove_peer(&peer, "disconnected"));
+        }
+        effects
+    }
+
+    /// Takes a peer out of its class and tells the others. Does not close its connection.
+    fn remove_peer(&mut self, peer: &str, reason: &str) -> Vec<Effect> {
+        let Some(loc) = self.peers.remove(peer) else {
+            return Vec::new();
+        };
+        let Some(class) = self.classes.get_mut(&loc.class) else {
+            return Vec::new();
+        };
+        let Some(member) = class.members.remove(&loc.key) else {
+            return Vec::new();
+        };
+        self.resume_tokens.remove(&member.resume_token);
+        if let Some(conn) = member.conn {
+            self.conns.remove(&conn);
+        }
+        let others = class.connected_conns();
+        if others.is_empty() {
+            return Vec::new();
+        }
+        vec![Effect::Deliver {
+            to: others,
+            msg: ServerMessage::PeerLeft {
+                id: peer.to_string(),
+                reason: reason.to_string(),
+            },
+        }]
+    }
+
+    /// Ends a class's live session: everyone is told and disconnected; the class stays joinable.
+    fn end_session(&mut self, class_id: &str, reason: &str) -> Vec<Effect> {
+        let Some(class) = self.classes.get_mut(class_id) else {
+            return Vec::new();
+        };
+        let members = std::mem::take(&mut class.members);
+        class.chat.clear();
+        class.info.locked = false;
+        let conns: Vec<ConnId> = members.values().filter_map(|m| m.conn).collect();
+        for m in members.values() {
+            self.peers.remove(&m.info.id);
+            self.resume_tokens.remove(&m.resume_token);
+            if let Some(c) = m.conn {
+                self.conns.remove(&c);
+            }
+        }
+        let mut effects = Vec::new();
+        if !conns.is_empty() {
+            effects.push(Effect::Deliver {
+                to: conns.clone(),
+                msg: ServerMessage::ClassEnded {
+                    reason: reason.to_string(),
+                },
+            });
+        }
+        effects.extend(conns.into_iter().map(|conn| Effect::Close {
+            conn,
+            code: close_code::CLASS_ENDED,
+            reason: "class ended".into(),
+        }));
+        effects
+    }
+
+    // ----- messages from joined connections -----
+
+    /// Applies one message from a joined connection.
+    pub fn handle(
+        &mut self,
+        conn: ConnId,
+        msg: ClientMessage,
+        now_ms: u64,
+    ) -> Result<Vec<Effect>, Refusal> {
+        let Some(me) = self.conns.get(&conn).cloned() else {
+            return Err(Refusal::new(ErrorCode::NotJoined, "send join first"));
+        };
+        let loc = self.peers[&me].clone();
+        let role = self.classes[&loc.class].members[&loc.key].info.role;
+        let teacher_only = |what: &str| -> Result<(), Refusal> {
+            if role == Role::Teacher {
+                Ok(())
+            } else {
+                Err(Refusal::new(
+                    ErrorCode::Forbidden,
+                    format!("only a teacher can {what}"),
+                ))
+            }
+        };
+
+        match msg {
+            ClientMessage::Join { .. } => Err(Refusal::new(
+                ErrorCode::AlreadyJoined,
+                "this connection already joined",
+            )),
+            ClientMessage::Ping {} => Ok(vec![Effect::Deliver {
+                to: vec![conn],
+                msg: ServerMessage::Pong {},
+            }]),
+            ClientMessage::Offer { to, sdp } => {
+                self.check_sdp(&sdp)?;
+                self.relay(
+                    &loc,
+                    &me,
+                    &to,
+                    ServerMessage::Offer {
+                        from: me.clone(),
+                        sdp,
+                    },
+                )
+            }
+            ClientMessage::Answer { to, sdp } => {
+                self.check_sdp(&sdp)?;
+                self.relay(
+                    &loc,
+                    &me,
+                    &to,
+                    ServerMessage::Answer {
+                        from: me.clone(),
+                        sdp,
+                    },
+                )
+            }
+            ClientMessage::Candidate { to, candidate } => {
+                if candidate.to_string().len() > 4096 {
+                    return Err(Refusal::new(
+                        ErrorCode::TooLong,
+                        "the candidate is too long",
+                    ));
+                }
+                self.relay(
+                    &loc,
+                    &me,
+                    &to,
+                    ServerMessage::Candidate {
+                        from: me.clone(),
+                        candidate,
+                    },
+                )
+            }
+            ClientMessage::Chat { text } => self.chat(&loc, text, now_ms),
+            ClientMessage::Hand { raised } => {
+                let class = self.classes.get_mut(&loc.class).expect("class exists");
+                class
+                    .members
+                    .get_mut(&loc.key)
+                    .expect("member")
+                    .info
+                    .hand_raised = raised;
+                Ok(vec![Effect::Deliver {
+                    to: class.connected_conns(),
+                    msg: ServerMessage::Hand { peer: me, raised },
+                }])
+            }
+            ClientMessage::Media {
+                mic,
+                camera,
+                screen,
+            } => {
+                let class = self.classes.get_mut(&loc.class).expect("class exists");
+                let member = class.members.get_mut(&loc.key).expect("member");
+                let p = member.info.permissions;
+                if (mic && !p.speak) || ((camera || screen) && !p.share) {
+                    return Err(Refusal::new(
+                        ErrorCode::Forbidden,
+                        "the teacher has not allowed you to publish this",
+                    ));
+                }
+                member.info.media = MediaState {
+                    mic,
+                    camera,
+                    screen,
+                };
+                let info = member.info.clone();
+                Ok(vec![Effect::Deliver {
+                    to: class.connected_conns(),
+                    msg: ServerMessage::PeerUpdated { peer: info },
+                }])
+            }
+            ClientMessage::Stats { links } => self.stats(&loc, &me, links),
+            ClientMessage::Mute { peer, kind } => {
+                teacher_only("mute someone")?;
+                let target = self.member_conn(&loc, &peer)?;
+                Ok(target
+                    .map(|c| Effect::Deliver {
+                        to: vec![c],
+                        msg: ServerMessage::Mute { by: me, kind },
+                    })
+                    .into_iter()
+                    .collect())
+            }
+            ClientMessage::Remove { peer, reason } => {
+                teacher_only("remove someone")?;
+                if peer == me {
+                    return Err(Refusal::new(
+                        ErrorCode::BadMessage,
+                        "use leave to leave the class",
+                    ));
+                }
+                let target = self.member_conn(&loc, &peer)?;
+                let reason = reason
+                    .map(|r| r.chars().take(self.limits.max_chat_len).collect())
+                    .unwrap_or_else(|| "the teacher removed you from the class".to_string());
+                let mut effects = Vec::new();
+                if let Some(c) = target {
+                    effects.push(Effect::Deliver {
+                        to: vec![c],
+                        msg: ServerMessage::Removed { reason },
+                    });
+                    effects.push(Effect::Close {
+                        conn: c,
+                        code: close_code::REMOVED,
+                        reason: "removed by the teacher".into(),
+                    });
+                }
+                effects.extend(self.remove_peer(&peer, "removed"));
+                Ok(effects)
+            }
+            ClientMessage::Lock { locked } => {
+                teacher_only("lock the class")?;
+                let class = self.classes.get_mut(&loc.class).expect("class exists");
+                class.info.locked = locked;
+                Ok(vec![Effect::Deliver {
+                    to: class.connected_conns(),
+                    msg: ServerMessage::ClassUpdated {
+                        class: class.info.clone(),
+                    },
+                }])
+            }
+            ClientMessage::End {} => {
+                teacher_only("end the class")?;
+                Ok(self.end_session(&loc.class, "the teacher ended the class"))
+            }
+            ClientMessage::Grant { peer, speak, share } => {
+                teacher_only("grant rights")?;
+                self.member_conn(&loc, &peer)?;
+                let target_key = self.peers[&peer].key;
+                let class = self.classes.get_mut(&loc.class).expect("class exists");
+                let member = class.members.get_mut(&target_key).expect("member");
+                if member.info.role == Role::Teacher {
+                    return Err(Refusal::new(
+                        ErrorCode::BadMessage,
+                        "teachers always have every right",
+                    ));
+                }
+                let p = &mut member.info.permissions;
+                p.speak = speak.unwrap_or(p.speak);
+                p.share = share.unwrap_or(p.share);
+                // Revoking a right stops what it allowed; the client is told through peer_updated.
+                let p = *p;
+                let media = &mut member.info.media;
+                media.mic &= p.speak;
+                media.camera &= p.share;
+                media.screen &= p.share;
+                let info = member.info.clone();
+                Ok(vec![Effect::Deliver {
+                    to: class.connected_conns(),
+                    msg: ServerMessage::PeerUpdated { peer: info },
+                }])
+            }
+            ClientMessage::Leave {} => {
+                let mut effects = self.remove_peer(&me, "left");
+                effects.push(Effect::Close {
+                    conn,
+                    code: 1000,
+                    reason: "left".into(),
+                });
+                Ok(effects)
+            }
+        }
+    }
+
+    fn check_sdp(&self, sdp: &str) -> Result<(), Refusal> {
+        if sdp.len() > self.limits.max_sdp_bytes {
+            return Err(Refusal::new(
+                ErrorCode::TooLong,
+                format!("the SDP is longer than {} bytes", self.limits.max_sdp_bytes),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The connection of a member of the sender's class (None while it waits for a resume).
+    fn member_conn(&self, loc: &PeerLocation, peer: &str) -> Result<Option<ConnId>, Refusal> {
+        match self.peers.get(peer) {
+            Some(target) if target.class == loc.class => {
+                Ok(self.classes[&loc.class].members[&target.key].conn)
+            }
+            _ => Err(Refusal::new(
+                ErrorCode::UnknownPeer,
+                format!("no peer {peer:?} in your class"),
+            )),
+        }
+    }
+
+    /// Forwards a WebRTC message to one member of the sender's class.
+    fn relay(
+        &self,
+        loc: &PeerLocation,
+        me: &str,
+        to: &str,
+        msg: ServerMessage,
+    ) -> Result<Vec<Effect>, Refusal> {
+        if to == me {
+            return Err(Refusal::new(
+                ErrorCode::BadMessage,
+                "cannot send to yourself",
+            ));
+        }
+        // A peer waiting for a resume misses this; it renegotiates when it is back.
+        Ok(self
+            .member_conn(loc, to)?
+            .map(|c| Effect::Deliver { to: vec![c], msg })
+            .into_iter()
+            .collect())
+    }
+
+    fn chat(
+        &mut self,
+        loc: &PeerLocation,
+        text: String,
+        now_ms: u64,
+    ) -> Result<Vec<Effect>, Refusal> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Refusal::new(ErrorCode::BadMessage, "an empty chat message"));
+        }
+        if text.chars().count() > self.limits.max_chat_len {
+            return Err(Refusal::new(
+                ErrorCode::TooLong,
+                format!(
+                    "chat messages are limited to {} characters",
+                    self.limits.max_chat_len
+                ),
+            ));
+        }
+        let history = self.limits.chat_history;
+        let class = self.classes.get_mut(&loc.class).expect("class exists");
+        let sender = &class.members[&loc.key].info;
+        let entry = ChatEntry {
+            id: class.next_chat_id,
+            from: sender.id.clone(),
+            name: sender.name.clone(),
+            text: text.to_string(),
+            time: now_ms,
+        };
+        class.next_chat_id += 1;
+        class.chat.push_back(entry.clone());
+        while class.chat.len() > history {
+            class.chat.pop_front();
+        }
+        Ok(vec![Effect::Deliver {
+            to: class.connected_conns(),
+            msg: ServerMessage::Chat { entry },
+        }])
+    }
+
+    fn stats(
+        &self,
+        loc: &PeerLocation,
+        me: &str,
+        links: Vec<LinkStats>,
+    ) -> Result<Vec<Effect>, Refusal> {
+        if links.len() > self.limits.max_stats_links {
+            return Err(Refusal::new(
+                ErrorCode::TooLong,
+                "too many links in one stats report",
+            ));
+        }
+        let class = &self.classes[&loc.class];
+        let teachers: Vec<ConnId> = class
+            .members
+            .iter()
+            .filter(|(k, m)| **k != loc.key && m.info.role == Role::Teacher)
+            .filter_map(|(_, m)| m.conn)
+            .collect();
+        if teachers.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Effect::Deliver {
+            to: teachers,
+            msg: ServerMessage::Stats {
+                from: me.to_string(),
+                links,
+            },
+        }])
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1006 @@
+//! Unit and property tests of the class state machine.
+
+use std::collections::{BTreeMap, HashMap};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::protocol::MuteKind;
+
+fn hub() -> Hub {
+    let mut hub = Hub::new(HubLimits {
+        max_class_size: 5,
+        chat_history: 3,
+        ..HubLimits::default()
+    });
+    hub.add_class("c1".into(), "Maths".into(), Topology::Auto);
+    hub.add_class("c2".into(), "Biology".into(), Topology::Auto);
+    hub
+}
+
+fn req(class: &str, role: Role, name: &str) -> JoinRequest {
+    JoinRequest {
+        class: class.into(),
+        role,
+        fixed_name: None,
+        name: Some(name.into()),
+        resume: None,
+        new_resume_token: format!("rt-{name}-{class}"),
+    }
+}
+
+fn no_ice(_: &PeerId) -> Vec<IceServer> {
+    Vec::new()
+}
+
+fn join(hub: &mut Hub, conn: ConnId, class: &str, role: Role, name: &str) -> (PeerId, Vec<Effect>) {
+    let j = hub
+        .join(conn, req(class, role, name), no_ice)
+        .expect("join succeeds");
+    (j.peer, j.effects)
+}
+
+/// Messages delivered to `conn`, in order.
+fn to(conn: ConnId, effects: &[Effect]) -> Vec<ServerMessage> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Deliver { to, msg } if to.contains(&conn) => Some(msg.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closed(conn: ConnId, effects: &[Effect]) -> Option<u16> {
+    effects.iter().find_map(|e| match e {
+        Effect::Close { conn: c, code, .. } if *c == conn => Some(*code),
+        _ => None,
+    })
+}
+
+#[test]
+fn welcome_lists_others_and_others_hear_of_the_joiner() {
+    let mut hub = hub();
+    let (t, _) = join(&mut hub, 1, "c1", Role::Teacher, "Ms T");
+    let (s, fx) = join(&mut hub, 2, "c1", Role::Student, "Ana");
+    match &to(2, &fx)[0] {
+        ServerMessage::Welcome {
+            id,
+            role,
+            peers,
+            permissions,
+            ..
+        } => {
+            assert_eq!(id, &s);
+            assert_eq!(*role, Role::Student);
+            assert_eq!(peers.len(), 1);
+            assert_eq!(peers[0].id, t);
+            assert_eq!(
+                *permissions,
+                Permissions {
+                    speak: false,
+                    share: false
+                }
+            );
+        }
+        other => panic!("expected welcome, got {other:?}"),
+    }
+    assert!(matches!(&to(1, &fx)[0], ServerMessage::PeerJoined { peer } if peer.id == s));
+}
+
+#[test]
+fn offer_answer_candidate_reach_only_the_addressee() {
+    let mut hub = hub();
+    let (t, _) = join(&mut hub, 1, "c1", Role::Teacher, "T");
+    let (s1, _) = join(&mut hub, 2, "c1", Role::Student, "A");
+    join(&mut hub, 3, "c1", Role::Student, "B");
+    let fx = hub
+        .handle(
+            1,
+            ClientMessage::Offer {
+                to: s1.clone(),
+                sdp: "v=0".into(),
+            },
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        fx,
+        vec![Effect::Deliver {
+            to: vec![2],
+            msg: ServerMessage::Offer {
+                from: t.clone(),
+                sdp: "v=0".into()
+            }
+        }]
+    );
+    let fx = hub
+        .handle(
+            2,
+            ClientMessage::Answer {
+                to: t.clone(),
+                sdp: "v=0".into(),
+            },
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        fx,
+        vec![Effect::Deliver {
+            to: vec![1],
+            msg: ServerMessage::Answer {
+                from: s1.clone(),
+                sdp: "v=0".into()
+            }
+        }]
+    );
+    let cand = serde_json::json!({"candidate": "candidate:1 1 udp 1 1.2.3.4 5 typ host"});
+    let fx = hub
+        .handle(
+            2,
+            ClientMessage::Candidate {
+                to: t,
+                candidate: cand.clone(),
+            },
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        fx,
+        vec![Effect::Deliver {
+            to: vec![1],
+            msg: ServerMessage::Candidate {
+                from: s1,
+                candidate: cand
+            }
+        }]
+    );
+}
+
+#[test]
+fn a_peer_of_another_class_is_unknown() {
+    let mut hub = hub();
+    join(&mut hub, 1, "c1", Role::Teacher, "T1");
+    let (other, _) = join(&mut hub, 2, "c2", Role::Student, "X");
+    let err = hub
+        .handle(
+            1,
+            ClientMessage::Offer {
+                to: other.clone(),
+                sdp: "v=0".into(),
+            },
+            0,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::UnknownPeer);
+    let err = hub
+        .handle(
+            1,
+            ClientMessage::Remove {
+                peer: other,
+                reason: None,
+            },
+            0,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::UnknownPeer);
+    assert_eq!(hub.roster("c2").unwrap().len(), 1);
+}
+
+#[test]
+fn students_cannot_do_teacher_actions() {
+    let mut hub = hub();
+    let (t, _) = join(&mut hub, 1, "c1", Role::Teacher, "T");
+    let (s, _) = join(&mut hub, 2, "c1", Role::Student, "A");
+    let actions = [
+        ClientMessage::Mute {
+            peer: t.clone(),
+            kind: MuteKind::Audio,
+        },
+        ClientMessage::Remove {
+            peer: t.clone(),
+            reason: None,
+        },
+        ClientMessage::Lock { locked: true },
+        ClientMessage::End {},
+        ClientMessage::Grant {
+            peer: s,
+            speak: Some(true),
+            share: None,
+        },
+    ];
+    for a in actions {
+        let err = hub.handle(2, a.clone(), 0).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Forbidden, "{a:?}");
+    }
+    assert_eq!(hub.roster("c1").unwrap().len(), 2);
+    assert!(!hub.class_info("c1").unwrap().locked);
+}
+
+#[test]
+fn chat_reaches_everyone_and_late_joiners_get_bounded_history() {
+    let mut hub = hub();
+    join(&mut hub, 1, "c1", Role::Teacher, "T");
+    join(&mut hub, 2, "c1", Role::Student, "A");
+    for i in 0..5 {
+        let fx = hub
+            .handle(
+                1,
+                ClientMessage::Chat {
+                    text: format!("line {i}"),
+                },
+                1000 + i,
+            )
+            .unwrap();
+        assert_eq!(to(1, &fx).len(), 1);
+        assert_eq!(to(2, &fx).len(), 1);
+    }
+    let (_, fx) = join(&mut hub, 3, "c1", Role::Student, "Late");
+    let ServerMessage::Welcome { chat, .. } = &to(3, &fx)[0] else {
+        panic!()
+    };
+    let texts: Vec<_> = chat.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(texts, ["line 2", "line 3", "line 4"]);
+    assert_eq!(chat[2].id, 5);
+    assert_eq!(chat[2].time, 1004);
+    assert_eq!(
+        hub.handle(1, ClientMessage::Chat { text: "  ".into() }, 0)
+            .unwrap_err()
+            .code,
+        ErrorCode::BadMessage
+    );
+    let long = "x".repeat(2001);
+    assert_eq!(
+        hub.handle(1, ClientMessage::Chat { text: long }, 0)
+            .unwrap_err()
+            .code,
+        ErrorCode::TooLong
+    );
+}
+
+#[test]
+fn raised_hand_reaches_the_teacher_and_survives_resume() {
+    let mut hub = hub();
+    join(&mut hub, 1, "c1", Role::Teacher, "T");
+    let (s, _) = join(&mut hub, 2, "c1", Role::Student, "A");
+    let fx = hub
+        .handle(2, ClientMessage::Hand { raised: true }, 0)
+        .unwrap();
+    assert_eq!(
+        to(1, &fx),
+        vec![ServerMessage::Hand {
+            peer: s.clone(),
+            raised: true
+        }]
+    );
+
+    let fx = hub.disconnected(2, 10_000);
+    assert!(matches!(&to(1, &fx)[0], ServerMessage::PeerUpdated { peer } if !peer.connected));
+    let mut r = req("c1", Role::Student, "ignored");
+    r.resume = Some("rt-A-c1".into());
+    r.new_resume_token = "rt-2".into();
+    let j = hub.join(9, r, no_ice).unwrap();
+    assert_eq!(j.peer, s);
+    match &to(9, &j.effects)[0] {
+        ServerMessage::Welcome {
+            id,
+            resumed,
+            hand_raised,
+            name,
+            resume_token,
+            ..
+        } => {
+            assert_eq!(id, &s);
+            assert!(resumed);
+            assert!(hand_raised);
+            assert_eq!(name, "A");
+            assert_eq!(resume_token, "rt-2");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&to(1, &j.effects)[0], ServerMessage::PeerUpdated { peer } if peer.connected));
+    // The old resume token is spent.
+    let mut again = req("c1", Role::Student, "B");
+    again.resume = Some("rt-A-c1".into());
+    again.new_resume_token = "rt-3".into();
+    let j = hub.join(10, again, no_ice).unwrap();
+    assert_ne!(j.peer, s);
+}
+
+#[test]
+fn resume_on_a_new_connection_closes_the_old_one() {
+    let mut hub = hub();
+    let (s, _) = join(&mut hub, 1, "c1", Role::Student, "A");
+    let mut r = req("c1", Role::Student, "A");
+    r.resume = Some("rt-A-c1".into());
+    let j = hub.join(2, r, no_ice).unwrap();
+    assert_eq!(j.peer, s);
+    assert_eq!(closed(1, &j.effects), Some(close_code::REPLACED));
+    assert_eq!(hub.peer_of(2), Some(&s));
+    assert_eq!(hub.peer_of(1), None);
+    // The stale connection's drop does not disconnect the resumed peer.
+    assert!(hub.disconnected(1, 0).is_empty());
+    assert!(hub.roster("c1").unwrap()[0].connected);
+}
+
+#[test]
+fn grace_expiry_drops_the_peer() {
+    let mut hub = hub();
+    join(&mut hub, 1, "c1", Role::Teacher, "T");
+    let (s, _) = join(&mut hub, 2, "c1", Role::Student, "A");
+    hub.disconnected(2, 1_000);
+    assert!(hub.tick(1_000 + 19_999).is_empty());
+    let fx = hub.tick(1_000 + 20_000);
+    assert_eq!(
+        to(1, &fx),
+        vec![ServerMessage::PeerLeft {
+            id: s,
+            reason: "disconnected".into()
+        }]
+    );
+    assert_eq!(hub.roster("c1").unwrap().len(), 1);
+    let mut r = req("c1", Role::Student, "A2");
+    r.resume = Some("rt-A-c1".into());
+    let j = hub.join(3, r, no_ice).unwrap();
+    assert!(matches!(
+        &to(3, &j.effects)[0],
+        ServerMessage::Welcome { resumed: false, .. }
+    ));
+}
+
+#[test]
+fn lock_full_and_names() {
+    let mut hub = hub();
+    let (_, _) = join(&mut hub, 1, "c1", Role::Teacher, "T");
+    let fx = hub
+        .handle(1, ClientMessage::Lock { locked: true }, 0)
+        .unwrap();
+    assert!(matches!(&to(1, &fx)[0], ServerMessage::ClassUpdated { class } if class.locked));
+    let err = hub
+        .join(2, req("c1", Role::Student, "A"), no_ice)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ClassLocked);
+    join(&mut hub, 3, "c1", Role::Teacher, "T2");
+    hub.handle(1, ClientMessage::Lock { locked: false }, 0)
+        .unwrap();
+    for i in 0..3 {
+        join(&mut hub, 10 + i, "c1", Role::Student, &format!("S{i}"));
+    }
+    let err = hub
+        .join(20, req("c1", Role::Student, "Z"), no_ice)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ClassFull);
+    let err = hub
+        .join(21, req("c2", Role::Student, "   "), no_ice)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidName);
+    let err = hub
+        .join(22, req("c2", Role::Student, &"n".repeat(65)), no_ice)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidName);
+    let err = hub
+        .join(23, req("nope", Role::Student, "A"), no_ice)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ClassNotFound);
+    let mut fixed = req("c2", Role::Student, "Chosen");
+    fixed.fixed_name = Some("From token".into());
+    let j = hub.join(24, fixed, no_ice).unwrap();
+    assert!(
+        matches!(&to(24, &j.effects)[0], ServerMessage::Welcome { name, .. } if name == "From token")
+    );
+}
+
+#[test]
+fn remove_tells_the_student_why_and_the_class_it_left() {
+    let mut hub = hub();
+    join(&mut hub, 1, "c1", Role::Teacher, "T");
+    let (s, _) = join(&mut hub, 2, "c1", Role::Student, "A");
+    join(&mut hub, 3, "c1", Role::Student, "B");
+    let fx = hub
+        .handle(
+            1,
+            ClientMessage::Remove {
+                peer: s.clone(),
+                reason: Some("disruptive".into()),
+            },
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        to(2, &fx),
+        vec![ServerMessage::Removed {
+            reason: "disruptive".into()
+        }]
+    );
+    assert_eq!(closed(2, &fx), Some(close_code::REMOVED));
+    assert_eq!(
+        to(3, &fx),
+        vec![ServerMessage::PeerLeft {
+            id: s.clone(),
+            reason: "removed".into()
+        }]
+    );
+    assert_eq!(hub.peer_of(2), None);
+    // A removed peer cannot come back through its resume token.
+    let mut r = req("c1", Role::Student, "A");
+    r.resume = Some("rt-A-c1".into());
+    r.new_resume_token = "fresh".into();
+    let j = hub.join(4, r, no_ice).unwrap();
+    assert_ne!(j.peer, s);
+}
+
+#[test]
+fn mute_grant_and_media_permissions() {
+    let mut hub = hub();
+    let (t, _) = join(&mut hub, 1, "c1", Role::Teacher, "T");
+    let (s, _) = join(&mut hub, 2, "c1", Role::Student, "A");
+    let media = ClientMessage::Media {
+        mic: true,
+        camera: false,
+        screen: false,
+    };
+    assert_eq!(
+        hub.handle(2, media.clone(), 0).unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+    let fx = hub
+        .handle(
+            1,
+            ClientMessage::Grant {
+                peer: s.clone(),
+                speak: Some(true),
+                share: None,
+            },
+            0,
+        )
+        .unwrap();
+    assert!(
+        matches!(&to(2, &fx)[0], ServerMessage::PeerUpdated { peer } if peer.permissions.speak && !peer.permissions.share)
+    );
+    hub.handle(2, media, 0).unwrap();
+    let fx = hub
+        .handle(
+            1,
+            ClientMessage::Mute {
+                peer: s.clone(),
+                kind: MuteKind::Audio,
+            },
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        to(2, &fx),
+        vec![ServerMessage::Mute {
+            by: t.clone(),
+            kind: MuteKind::Audio
+        }]
+    );
+    assert!(to(1, &fx).is_empty());
+    let fx = hub
+        .handle(
+            1,
+            ClientMessage::Grant {
+                peer: s,
+                speak: Some(false),
+                share: None,
+            },
+            0,
+        )
+        .unwrap();
+    assert!(matches!(&to(1, &fx)[0], ServerMessage::PeerUpdated { peer } if !peer.media.mic));
+    let err = hub
+        .handle(
+            1,
+            ClientMessage::Grant {
+                peer: t,
+                speak: Some(false),
+                share: None,
+            },
+            0,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::BadMessage);
+}
+
+#[test]
+fn stats_go_to_teachers_only() {
+    let mut hub = hub();
+    join(&mut hub, 1, "c1", Role::Teacher, "T");
+    let (s, _) = join(&mut hub, 2, "c1", Role::Student, "A");
+    join(&mut hub, 3, "c1", Role::Student, "B");
+    let links = vec![LinkStats {
+        peer: "p1".into(),
+        path: crate::protocol::MediaPath::RelayUdp,
+        bitrate_kbps: Some(900.0),
+        loss: Some(0.01),
+        rtt_ms: Some(12.0),
+        reason: None,
+    }];
+    let fx = hub
+        .handle(
+            2,
+            ClientMessage::Stats {
+                links: links.clone(),
+            },
+            0,
+        )
+        .unwrap();
+    assert_eq!(
+        fx,
+        vec![Effect::Deliver {
+            to: vec![1],
+            msg: ServerMessage::Stats { from: s, links }
+        }]
+    );
+}
+
+#[test]
+fn end_and_delete_close_everyone() {
+    let mut hub = hub();
+    join(&mut hub, 1, "c1", Role::Teacher, "T");
+    join(&mut hub, 2, "c1", Role::Student, "A");
+    hub.handle(1, ClientMessage::Chat { text: "bye".into() }, 0)
+        .unwrap();
+    let fx = hub.handle(1, ClientMessage::End {}, 0).unwrap();
+    for c in [1, 2] {
+        assert!(matches!(&to(c, &fx)[0], ServerMessage::ClassEnded { .. }));
+        assert_eq!(closed(c, &fx), Some(close_code::CLASS_ENDED));
+    }
+    assert_eq!(hub.peer_count(), 0);
+    // The class stays joinable for the next lesson, with a fresh chat.
+    let (_, fx) = join(&mut hub, 3, "c1", Role::Student, "A");
+    assert!(matches!(&to(3, &fx)[0], ServerMessage::Welcome { chat, .. } if chat.is_empty()));
+    let fx = hub.remove_class("c1").unwrap();
+    assert_eq!(closed(3, &fx), Some(close_code::CLASS_ENDED));
+    assert!(hub.remove_class("c1").is_none());
+    assert_eq!(
+        hub.join(4, req("c1", Role::Student, "A"), no_ice)
+            .unwrap_err()
+            .code,
+        ErrorCode::ClassNotFound
+    );
+}
+
+#[test]
+fn messages_before_join_and_second_join_are_refused() {
+    let mut hub = hub();
+    assert_eq!(
+        hub.handle(1, ClientMessage::Ping {}, 0).unwrap_err().code,
+        ErrorCode::NotJoined
+    );
+    join(&mut hub, 1, "c1", Role::Student, "A");
+    let again = ClientMessage::Join {
+        token: "t".into(),
+        name: None,
+        resume: None,
+    };
+    assert_eq!(
+        hub.handle(1, again, 0).unwrap_err().code,
+        ErrorCode::AlreadyJoined
+    );
+    assert_eq!(
+        hub.join(1, req("c1", Role::Student, "A"), no_ice)
+            .unwrap_err()
+            .code,
+        ErrorCode::AlreadyJoined
+    );
+}
+
+// ----- property tests -----
+
+/// One step of a random session, over a small pool of connections, peers and classes.
+#[derive(Debug, Clone)]
+enum Op {
+    Join {
+        conn: u8,
+        class: u8,
+        teacher: bool,
+    },
+    Resume {
+        conn: u8,
+        of_conn: u8,
+    },
+    Drop {
+        conn: u8,
+    },
+    Tick {
+        advance_ms: u32,
+    },
+    Send {
+        conn: u8,
+        msg: MsgKind,
+        target_conn: u8,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum MsgKind {
+    Offer,
+    Chat,
+    Hand,
+    Mute,
+    Remove,
+    Lock,
+    Unlock,
+    End,
+    Grant,
+    Media,
+    Leave,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let msg = prop_oneof![
+        Just(MsgKind::Offer),
+        Just(MsgKind::Chat),
+        Just(MsgKind::Hand),
+        Just(MsgKind::Mute),
+        Just(MsgKind::Remove),
+        Just(MsgKind::Lock),
+        Just(MsgKind::Unlock),
+        Just(MsgKind::End),
+        Just(MsgKind::Grant),
+        Just(MsgKind::Media),
+        Just(MsgKind::Leave),
+    ];
+    prop_oneof![
+        3 => (0..12u8, 0..3u8, any::<bool>()).prop_map(|(conn, class, teacher)| Op::Join { conn, class, teacher }),
+        1 => (0..12u8, 0..12u8).prop_map(|(conn, of_conn)| Op::Resume { conn, of_conn }),
+        1 => (0..12u8).prop_map(|conn| Op::Drop { conn }),
+        1 => (0..30_000u32).prop_map(|advance_ms| Op::Tick { advance_ms }),
+        6 => (0..12u8, msg, 0..12u8).prop_map(|(conn, msg, target_conn)| Op::Send { conn, msg, target_conn }),
+    ]
+}
+
+/// What a well-behaved client would believe about its class, built only from what it received.
+#[derive(Debug, Default, Clone)]
+struct ClientView {
+    me: Option<PeerId>,
+    class: Option<ClassId>,
+    roster: BTreeMap<PeerId, PeerInfo>,
+}
+
+impl ClientView {
+    fn apply(&mut self, msg: &ServerMessage) {
+        match msg {
+            ServerMessage::Welcome {
+                id, class, peers, ..
+            } => {
+                self.me = Some(id.clone());
+                self.class = Some(class.id.clone());
+                self.roster = peers.iter().map(|p| (p.id.clone(), p.clone())).collect();
+            }
+            ServerMessage::PeerJoined { peer } | ServerMessage::PeerUpdated { peer } => {
+                if Some(&peer.id) != self.me.as_ref() {
+                    self.roster.insert(peer.id.clone(), peer.clone());
+                }
+            }
+            ServerMessage::PeerLeft { id, .. } => {
+                self.roster.remove(id);
+            }
+            ServerMessage::Hand { peer, raised } => {
+                if let Some(p) = self.roster.get_mut(peer) {
+                    p.hand_raised = *raised;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+struct World {
+    hub: Hub,
+    now: u64,
+    /// Live connections (as the I/O layer sees them) and what each client believes.
+    views: HashMap<ConnId, ClientView>,
+    /// The resume token each connection last got.
+    resume: HashMap<ConnId, String>,
+    counter: u64,
+}
+
+const CLASSES: [&str; 3] = ["a", "b", "c"];
+
+impl World {
+    fn new() -> Self {
+        let mut hub = Hub::new(HubLimits {
+            max_class_size: 6,
+            ..HubLimits::default()
+        });
+        for c in CLASSES {
+            hub.add_class(c.into(), c.into(), Topology::Auto);
+        }
+        World {
+            hub,
+            now: 0,
+            views: HashMap::new(),
+            resume: HashMap::new(),
+            counter: 0,
+        }
+    }
+
+    /// Applies effects, checking that each delivery stays inside the class of its recipients.
+    fn apply(
+        &mut self,
+        effects: Vec<Effect>,
+        origin_class: Option<&str>,
+    ) -> Result<(), TestCaseError> {
+        for e in effects {
+            match e {
+                Effect::Deliver { to, msg } => {
+                    for conn in to {
+                        let view = self.views.get_mut(&conn);
+                        prop_assert!(view.is_some(), "delivery to a closed connection {conn}");
+                        let view = view.unwrap();
+                        if let (Some(origin), Some(class)) = (origin_class, view.class.as_deref()) {
+                            prop_assert_eq!(origin, class, "a message crossed classes: {:?}", msg);
+                        }
+                        view.apply(&msg);
+                        if let ServerMessage::Welcome { resume_token, .. } = &msg {
+                            self.resume.insert(conn, resume_token.clone());
+                        }
+                    }
+                }
+                Effect::Close { conn, .. } => {
+                    self.views.remove(&conn);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, op: Op) -> Result<(), TestCaseError> {
+        match op {
+            Op::Join {
+                conn,
+                class,
+                teacher,
+            } => {
+                let conn = conn as ConnId;
+                self.views.entry(conn).or_default();
+                self.counter += 1;
+                let role = if teacher {
+                    Role::Teacher
+                } else {
+                    Role::Student
+                };
+                let r = JoinRequest {
+                    class: CLASSES[class as usize].into(),
+                    role,
+                    fixed_name: None,
+                    name: Some(format!("n{}", self.counter)),
+                    resume: None,
+                    new_resume_token: format!("tok{}", self.counter),
+                };
+                let origin = CLASSES[class as usize];
+                match self.hub.join(conn, r, no_ice) {
+                    Ok(j) => self.apply(j.effects, Some(origin))?,
+                    Err(_) => {
+                        if self.hub.peer_of(conn).is_none() {
+                            self.views.remove(&conn);
+                        }
+                    }
+                }
+            }
+            Op::Resume { conn, of_conn } => {
+                let (conn, of_conn) = (conn as ConnId, of_conn as ConnId);
+                if self.hub.peer_of(conn).is_some() {
+                    return Ok(());
+                }
+                let Some(token) = self.resume.get(&of_conn).cloned() else {
+                    return Ok(());
+                };
+                let Some(peer) = self.hub.resume_tokens.get(&token).cloned() else {
+                    return Ok(());
+                };
+                let class = self.hub.class_of(&peer).unwrap().clone();
+                let role = self
+                    .hub
+                    .roster(&class)
+                    .unwrap()
+                    .into_iter()
+                    .find(|p| p.id == peer)
+                    .unwrap()
+                    .role;
+                self.counter += 1;
+                self.views.entry(conn).or_default();
+                let r = JoinRequest {
+                    class: class.clone(),
+                    role,
+                    fixed_name: None,
+                    name: Some("again".into()),
+                    resume: Some(token),
+                    new_resume_token: format!("tok{}", self.counter),
+                };
+                let j = self.hub.join(conn, r, no_ice);
+                prop_assert!(j.is_ok(), "resume of a live peer failed: {:?}", j.err());
+                let j = j.unwrap();
+                prop_assert_eq!(&j.peer, &peer, "resume must restore the identity");
+                self.apply(j.effects, Some(&class))?;
+            }
+            Op::Drop { conn } => {
+                let conn = conn as ConnId;
+                if self.views.remove(&conn).is_some() {
+                    let class = self
+                        .hub
+                        .peer_of(conn)
+                        .and_then(|p| self.hub.class_of(p))
+                        .cloned();
+                    let fx = self.hub.disconnected(conn, self.now);
+                    self.apply(fx, class.as_deref())?;
+                }
+            }
+            Op::Tick { advance_ms } => {
+                self.now += advance_ms as u64;
+                let fx = self.hub.tick(self.now);
+                // Expiry notices go to each expired peer's own class only.
+                for e in &fx {
+                    if let Effect::Deliver {
+                        to,
+                        msg: ServerMessage::PeerLeft { id, .. },
+                    } = e
+                    {
+                        let classes: Vec<_> = to
+                            .iter()
+                            .filter_map(|c| self.views[c].class.clone())
+                            .collect();
+                        prop_assert!(
+                            classes.windows(2).all(|w| w[0] == w[1]),
+                            "{id} left to mixed classes"
+                        );
+                    }
+                }
+                self.apply(fx, None)?;
+            }
+            Op::Send {
+                conn,
+                msg,
+                target_conn,
+            } => {
+                let conn = conn as ConnId;
+                let target = self
+                    .hub
+                    .peer_of(target_conn as ConnId)
+                    .cloned()
+                    .unwrap_or_else(|| "p0".into());
+                let me = self.hub.peer_of(conn).cloned();
+                let class = me.as_ref().and_then(|p| self.hub.class_of(p)).cloned();
+                let is_teacher = match (&me, &class) {
+                    (Some(me), Some(c)) => self
+                        .hub
+                        .roster(c)
+                        .unwrap()
+                        .iter()
+                        .any(|p| &p.id == me && p.role == Role::Teacher),
+                    _ => false,
+                };
+                let (message, teacher_only) = match msg {
+                    MsgKind::Offer => (
+                        ClientMessage::Offer {
+                            to: target.clone(),
+                            sdp: "v=0".into(),
+                        },
+                        false,
+                    ),
+                    MsgKind::Chat => (ClientMessage::Chat { text: "hi".into() }, false),
+                    MsgKind::Hand => (
+                        ClientMessage::Hand {
+                            raised: target_conn % 2 == 0,
+                        },
+                        false,
+                    ),
+                    MsgKind::Media => (
+                        ClientMessage::Media {
+                            mic: true,
+                            camera: false,
+                            screen: false,
+                        },
+                        false,
+                    ),
+                    MsgKind::Leave => (ClientMessage::Leave {}, false),
+                    MsgKind::Mute => (
+                        ClientMessage::Mute {
+                            peer: target.clone(),
+                            kind: MuteKind::All,
+                        },
+                        true,
+                    ),
+                    MsgKind::Remove => (
+                        ClientMessage::Remove {
+                            peer: target.clone(),
+                            reason: None,
+                        },
+                        true,
+                    ),
+                    MsgKind::Lock => (ClientMessage::Lock { locked: true }, true),
+                    MsgKind::Unlock => (ClientMessage::Lock { locked: false }, true),
+                    MsgKind::End => (ClientMessage::End {}, true),
+                    MsgKind::Grant => (
+                        ClientMessage::Grant {
+                            peer: target.clone(),
+                            speak: Some(true),
+                            share: None,
+                        },
+                        true,
+                    ),
+                };
+                let before = class.as_ref().map(|c| {
+                    (
+                        self.hub.roster(c).unwrap(),
+                        self.hub.class_info(c).unwrap().clone(),
+                    )
+                });
+                match self.hub.handle(conn, message, self.now) {
+                    Ok(fx) => {
+                        prop_assert!(
+                            me.is_some(),
+                            "a message from an unjoined connection was accepted"
+                        );
+                        prop_assert!(
+                            !teacher_only || is_teacher,
+                            "a student did a teacher action"
+                        );
+                        self.apply(fx, class.as_deref())?;
+                    }
+                    Err(refusal) => {
+                        if me.is_some() && teacher_only && !is_teacher {
+                            prop_assert_eq!(refusal.code, ErrorCode::Forbidden);
+                        }
+                        if let (Some(c), Some(before)) = (&class, before) {
+                            let after = (
+                                self.hub.roster(c).unwrap(),
+                                self.hub.class_info(c).unwrap().clone(),
+                            );
+                            prop_assert_eq!(before, after, "a refused message changed the class");
+                        }
+                    }
+                }
+            }
+        }
+        self.check_consistency()
+    }
+
+    /// Every connected client's view of its class equals the hub's roster, and the indexes agree.
+    fn check_consistency(&self) -> Result<(), TestCaseError> {
+        for (conn, view) in &self.views {
+            let Some(me) = self.hub.peer_of(*conn) else {
+                // Still mid-join or closed by the hub: it must not think it is in a class.
+                prop_assert!(
+                    view.me.is_none(),
+                    "conn {conn} believes it is {:?} but the hub disagrees",
+                    view.me
+                );
+                continue;
+            };
+            prop_assert_eq!(view.me.as_ref(), Some(me));
+            let class = self.hub.class_of(me).unwrap();
+            let actual: BTreeMap<PeerId, PeerInfo> = self
+                .hub
+                .roster(class)
+                .unwrap()
+                .into_iter()
+                .filter(|p| p.id != *me)
+                .map(|p| (p.id.clone(), p))
+                .collect();
+            prop_assert_eq!(&view.roster, &actual, "conn {}'s roster diverged", conn);
+        }
+        for c in CLASSES {
+            let roster = self.hub.roster(c).unwrap();
+            prop_assert!(roster.len() <= 6);
+            for p in roster {
+                prop_assert_eq!(self.hub.class_of(&p.id).map(String::as_str), Some(c));
+            }
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_sessions_keep_classes_apart_and_rosters_consistent(ops in proptest::collection::vec(op(), 1..80)) {
+        let mut world = World::new();
+        for op in ops {
+            world.step(op)?;
+        }
+    }
+}
