@@ -2,6 +2,8 @@
 //!
 //! - [`hub`]: the sans-IO class state machine: classes, rosters, chat, teacher controls, resume.
 //! - [`protocol`]: the class protocol v1 (serde types; the JSON Schema is generated from them).
+//! - [`settings`]: the whole configuration and its layered loader (defaults, file, `AULA_*`, flags).
 
 pub mod hub;
 pub mod protocol;
+pub mod settings;

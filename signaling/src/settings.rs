@@ -1,0 +1,836 @@
+//! Aula's whole configuration, and the loader that layers its sources.
+//!
+//! Sources, later ones overriding earlier ones:
+//!
+//! 1. the defaults documented on each field below (and in `aula.example.toml`);
+//! 2. a TOML file: `--config FILE` (which must exist), or else `aula.toml` in the working directory
+//!    when present;
+//! 3. the environment: `AULA_<KEY>`, with `__` between nested keys, e.g. `AULA_LISTEN=0.0.0.0:8080`,
+//!    `AULA_LIMITS__MAX_CLASS_SIZE=50`, `AULA_ALLOWED_ORIGINS=https://a.example,https://b.example`;
+//! 4. explicit overrides (command-line flags) as dotted `key = value` pairs, e.g.
+//!    `("limits.max_class_size", "50")`.
+//!
+//! Values from the environment and from overrides are strings and are converted to the field's type.
+//! Lists accept either a list (in TOML) or a comma-separated string. A value that does not convert
+//! fails with [`SettingsError::InvalidValue`] naming the key; an unknown key in the file or in the
+//! overrides fails with [`SettingsError::UnknownKey`] (unknown `AULA_*` variables are ignored, since
+//! the environment is shared with other programs). Cross-field checks live in [`Settings::validate`],
+//! which [`Settings::load`] runs before returning.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use config::{Config, ConfigError, Environment, File, FileFormat};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The configuration file read from the working directory when no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "aula.toml";
+
+/// Prefix of the environment variables read by the loader (`AULA_LISTEN`, ...).
+pub const ENV_PREFIX: &str = "AULA";
+
+/// Separator between nested keys in environment variable names (`AULA_LIMITS__MAX_CLASS_SIZE`).
+pub const ENV_NESTING: &str = "__";
+
+/// Everything Aula can be configured with. See `aula.example.toml` for a commented copy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address for plain HTTP and WebSocket. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Base URL used in the links the server hands out (class URLs, the address printed at start),
+    /// e.g. `https://aula.school.example`. Default: none, derived from `listen` (or `tls.listen`
+    /// when TLS is on), e.g. `http://localhost:8080`; see [`Settings::public_url`].
+    pub public_url: Option<String>,
+    /// Key for the admin REST API (`Authorization: Bearer <key>`). Default: none, in which case the
+    /// binary generates one in the data directory on first run and prints it at start.
+    pub admin_key: Option<String>,
+    /// Directory for the class database and generated secrets. Default `data`.
+    pub data_dir: PathBuf,
+    /// Secret that signs class tokens (HS256). Default: none, in which case the binary generates one
+    /// and stores it in the data directory. Changing it invalidates every link handed out.
+    pub token_secret: Option<String>,
+    /// Lifetime of the class links (tokens) created by the API, in seconds. Default 604800 (7 days).
+    pub token_ttl_secs: u64,
+    /// Whether the landing page may create classes without the admin key. Default `true` (the
+    /// embedded default for a single school); set `false` to allow only the admin API.
+    pub open_class_creation: bool,
+    /// Log output format: `"text"` or `"json"`. Default `"text"`.
+    pub log_format: LogFormat,
+    /// Browser origins allowed to open the WebSocket and call the API, e.g.
+    /// `["https://portal.school.example"]`. Default empty: same origin only; clients that send no
+    /// `Origin` header (scripts, bots) are always allowed.
+    #[serde(deserialize_with = "string_or_seq")]
+    pub allowed_origins: Vec<String>,
+    /// HTTPS/WSS.
+    pub tls: TlsSettings,
+    /// Per-connection and per-class limits.
+    pub limits: Limits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
+            public_url: None,
+            admin_key: None,
+            data_dir: PathBuf::from("data"),
+            token_secret: None,
+            token_ttl_secs: 7 * 24 * 60 * 60,
+            open_class_creation: true,
+            log_format: LogFormat::Text,
+            allowed_origins: Vec::new(),
+            tls: TlsSettings::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", try_from = "String")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("expected \"text\" or \"json\", found {value:?}")),
+        }
+    }
+}
+
+/// The `[tls]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// Serve HTTPS and WSS on `tls.listen` (plain HTTP stays on `listen`). Default `false`.
+    pub enabled: bool,
+    /// Address for HTTPS and WSS. Default `127.0.0.1:8443`.
+    pub listen: SocketAddr,
+    /// PEM file with the school's certificate chain (leaf first). Default: none, in which case a
+    /// development certificate is generated in `dev_cert_dir`.
+    pub cert: Option<PathBuf>,
+    /// PEM file with the private key of `cert`. Default: none. Give both `cert` and `key`, or neither.
+    pub key: Option<PathBuf>,
+    /// Where the self-signed development certificate is generated and reused. Default `certs`.
+    pub dev_cert_dir: PathBuf,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            enabled: false,
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8443),
+            cert: None,
+            key: None,
+            dev_cert_dir: PathBuf::from("certs"),
+        }
+    }
+}
+
+/// The `[limits]` section. Every limit protects the server from one misbehaving client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Largest WebSocket frame (and message) accepted, in bytes. Default 65536.
+    pub max_frame_bytes: usize,
+    /// Sustained messages per second a connection may send. Default 50.
+    pub messages_per_sec: u32,
+    /// Messages a connection may send in a burst above the sustained rate. Default 200.
+    pub burst: u32,
+    /// Messages queued for a connection before it counts as a slow consumer and is
+    /// disconnected. Default 256.
+    pub send_queue: usize,
+    /// Most peers (teachers and students) in one class. Default 1000.
+    pub max_class_size: usize,
+    /// Seconds a new connection has to send `join`. Default 10.
+    pub join_deadline_secs: u64,
+    /// Seconds without any message from a client before it is disconnected. Default 60.
+    pub idle_timeout_secs: u64,
+    /// Seconds between the server's pings. Default 20.
+    pub ping_interval_secs: u64,
+    /// Seconds a dropped peer keeps its place (identity, role, raised hand) for a resume. Default 20.
+    pub resume_grace_secs: u64,
+    /// Longest chat message, in characters. Default 2000.
+    pub max_chat_len: usize,
+    /// Chat messages kept per class and sent to late joiners. Default 100.
+    pub chat_history: usize,
+    /// Longest display name, in characters. Default 64.
+    pub max_name_len: usize,
+    /// Largest SDP in an offer or answer, in bytes. Default 32768.
+    pub max_sdp_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 65536,
+            messages_per_sec: 50,
+            burst: 200,
+            send_queue: 256,
+            max_class_size: 1000,
+            join_deadline_secs: 10,
+            idle_timeout_secs: 60,
+            ping_interval_secs: 20,
+            resume_grace_secs: 20,
+            max_chat_len: 2000,
+            chat_history: 100,
+            max_name_len: 64,
+            max_sdp_bytes: 32768,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A value has the wrong type or fails a check.
+    #[error("invalid value for {key}: {message}")]
+    InvalidValue { key: String, message: String },
+    /// A key the configuration does not have (usually a typo).
+    #[error("unknown configuration key {key} (in {origin})")]
+    UnknownKey { key: String, origin: String },
+    /// `--config FILE` does not exist.
+    #[error("configuration file {} not found", .0.display())]
+    FileNotFound(PathBuf),
+    /// The file is not valid TOML.
+    #[error("cannot parse configuration file {}: {message}", path.display())]
+    FileParse { path: PathBuf, message: String },
+    /// Any other error from the `config` crate.
+    #[error("configuration error: {0}")]
+    Other(String),
+}
+
+impl SettingsError {
+    fn invalid(key: &str, message: impl Into<String>) -> Self {
+        SettingsError::InvalidValue {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where [`Settings::load`] reads from. `LoadOptions::default()` is "the working directory's
+/// `aula.toml` if present, the process environment, no overrides".
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--config FILE`: read this file, which must exist. When `None`, `aula.toml` in `working_dir`
+    /// is read if present.
+    pub config_file: Option<PathBuf>,
+    /// Directory searched for `aula.toml`. `None`: the current directory.
+    pub working_dir: Option<PathBuf>,
+    /// The environment to read `AULA_*` variables from. `None`: the process environment.
+    pub env: Option<HashMap<String, String>>,
+    /// Explicit overrides (command-line flags) as dotted key and string value, applied last.
+    pub overrides: Vec<(String, String)>,
+}
+
+impl Settings {
+    /// Loads and validates the configuration from the layered sources described in the module docs.
+    pub fn load(options: &LoadOptions) -> Result<Settings, SettingsError> {
+        let known = known_keys();
+        let defaults = Config::try_from(&Settings::default()).map_err(other)?;
+        let mut builder = Config::builder().add_source(defaults);
+
+        let file = match &options.config_file {
+            Some(path) if !path.is_file() => return Err(SettingsError::FileNotFound(path.clone())),
+            Some(path) => Some(path.clone()),
+            None => {
+                let dir = options
+                    .working_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("."));
+                let path = dir.join(DEFAULT_CONFIG_FILE);
+                path.is_file().then_some(path)
+            }
+        };
+        if let Some(path) = &file {
+            let text = std::fs::read_to_string(path).map_err(|e| SettingsError::FileParse {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            check_file_keys(&text, path, &known)?;
+            builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
+        }
+
+        let mut env = Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("_")
+            .separator(ENV_NESTING)
+            .ignore_empty(true);
+        let vars: HashMap<String, String> = match &options.env {
+            Some(vars) => vars.clone(),
+            None => std::env::vars().collect(),
+        };
+        // Keep only variables that name a known key, so unrelated `AULA_*` variables (set by
+        // scripts for other purposes) neither fail the load nor shadow anything.
+        let prefix = format!("{ENV_PREFIX}_");
+        let vars: HashMap<String, String> = vars
+            .into_iter()
+            .filter(|(name, _)| {
+                name.strip_prefix(&prefix)
+                    .map(|rest| known.contains(&rest.to_lowercase().replace(ENV_NESTING, ".")))
+                    .unwrap_or(false)
+            })
+            .collect();
+        env = env.source(Some(vars.into_iter().collect()));
+        builder = builder.add_source(env);
+
+        for (key, value) in &options.overrides {
+            if !known.contains(key.as_str()) {
+                return Err(SettingsError::UnknownKey {
+                    key: key.clone(),
+                    origin: "command-line overrides".into(),
+                });
+            }
+            builder = builder
+                .set_override(key.as_str(), value.as_str())
+                .map_err(other)?;
+        }
+
+        let config = builder
+            .build()
+            .map_err(|e| map_config_error(e, file.as_deref()))?;
+        let settings: Settings = config
+            .try_deserialize()
+            .map_err(|e| map_config_error(e, file.as_deref()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Parses a TOML document on top of the defaults (no environment, no overrides) and validates
+    /// it. Unknown keys are refused.
+    pub fn from_toml_str(text: &str) -> Result<Settings, SettingsError> {
+        let known = known_keys();
+        check_file_keys(text, Path::new("<string>"), &known)?;
+        let config = Config::builder()
+            .add_source(Config::try_from(&Settings::default()).map_err(other)?)
+            .add_source(File::from_str(text, FileFormat::Toml))
+            .build()
+            .map_err(|e| map_config_error(e, None))?;
+        let settings: Settings = config
+            .try_deserialize()
+            .map_err(|e| map_config_error(e, None))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Cross-field and range checks. Every error names the offending key.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let l = &self.limits;
+        if l.max_frame_bytes < 1024 {
+            return Err(SettingsError::invalid(
+                "limits.max_frame_bytes",
+                format!("{} is below the minimum of 1024", l.max_frame_bytes),
+            ));
+        }
+        let positive: [(&str, u64); 10] = [
+            ("limits.messages_per_sec", l.messages_per_sec.into()),
+            ("limits.send_queue", l.send_queue as u64),
+            ("limits.max_class_size", l.max_class_size as u64),
+            ("limits.join_deadline_secs", l.join_deadline_secs),
+            ("limits.idle_timeout_secs", l.idle_timeout_secs),
+            ("limits.ping_interval_secs", l.ping_interval_secs),
+            ("limits.max_chat_len", l.max_chat_len as u64),
+            ("limits.max_name_len", l.max_name_len as u64),
+            ("limits.max_sdp_bytes", l.max_sdp_bytes as u64),
+            ("token_ttl_secs", self.token_ttl_secs),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(SettingsError::invalid(key, "must be greater than 0"));
+            }
+        }
+        if l.burst < l.messages_per_sec {
+            return Err(SettingsError::invalid(
+                "limits.burst",
+                format!(
+                    "{} is below limits.messages_per_sec ({})",
+                    l.burst, l.messages_per_sec
+                ),
+            ));
+        }
+        if l.ping_interval_secs >= l.idle_timeout_secs {
+            return Err(SettingsError::invalid(
+                "limits.ping_interval_secs",
+                format!(
+                    "{} must be below limits.idle_timeout_secs ({}) or idle clients are dropped",
+                    l.ping_interval_secs, l.idle_timeout_secs
+                ),
+            ));
+        }
+        if l.max_sdp_bytes >= l.max_frame_bytes {
+            return Err(SettingsError::invalid(
+                "limits.max_sdp_bytes",
+                format!(
+                    "{} must be below limits.max_frame_bytes ({}) so an offer fits in a frame",
+                    l.max_sdp_bytes, l.max_frame_bytes
+                ),
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(SettingsError::invalid(
+                    "public_url",
+                    format!("{url:?} must start with http:// or https://"),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("admin_key", &self.admin_key),
+            ("token_secret", &self.token_secret),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(SettingsError::invalid(
+                    key,
+                    "must not be empty (leave it unset to generate one)",
+                ));
+            }
+        }
+        for origin in &self.allowed_origins {
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            if rest.is_none_or(|host| host.is_empty() || host.contains('/')) {
+                return Err(SettingsError::invalid(
+                    "allowed_origins",
+                    format!("{origin:?} is not an origin like https://host or http://host:port"),
+                ));
+            }
+        }
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(_), None) => {
+                return Err(SettingsError::invalid(
+                    "tls.key",
+                    "missing: tls.cert is set, give the matching key too",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(SettingsError::invalid(
+                    "tls.cert",
+                    "missing: tls.key is set, give the matching certificate chain too",
+                ))
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The base URL for links, without a trailing slash: `public_url` if set, otherwise derived
+    /// from `tls.listen` (when TLS is on) or `listen`. Loopback and unspecified addresses become
+    /// `localhost`, e.g. `http://localhost:8080`.
+    pub fn public_url(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let (scheme, addr) = if self.tls.enabled {
+            ("https", self.tls.listen)
+        } else {
+            ("http", self.listen)
+        };
+        let host = match addr.ip() {
+            ip if ip.is_loopback() || ip.is_unspecified() => "localhost".to_string(),
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        format!("{scheme}://{host}:{}", addr.port())
+    }
+}
+
+/// Accepts a list or a comma-separated string (as environment variables and flags give it).
+fn string_or_seq<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Every dotted key of [`Settings`] (leaves only), derived from the serialized defaults so it can
+/// never drift from the types.
+fn known_keys() -> BTreeSet<String> {
+    let value = serde_json::to_value(Settings::default()).expect("settings serialize to JSON");
+    let mut keys = BTreeSet::new();
+    collect_keys(&value, String::new(), &mut keys);
+    keys
+}
+
+fn collect_keys(value: &serde_json::Value, prefix: String, keys: &mut BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                collect_keys(v, key, keys);
+            }
+        }
+        _ => {
+            keys.insert(prefix);
+        }
+    }
+}
+
+/// Refuses keys in a TOML file that the configuration does not have.
+fn check_file_keys(text: &str, path: &Path, known: &BTreeSet<String>) -> Result<(), SettingsError> {
+    let value = text_to_table(text).map_err(|message| SettingsError::FileParse {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    let mut found = BTreeSet::new();
+    collect_keys(&serde_json::Value::Object(value), String::new(), &mut found);
+    let sections: BTreeSet<&str> = known
+        .iter()
+        .filter_map(|k| k.split_once('.').map(|(s, _)| s))
+        .collect();
+    for key in found {
+        // An empty section (`[limits]` with everything commented out) shows up as its own name.
+        if !known.contains(&key) && !sections.contains(key.as_str()) {
+            return Err(SettingsError::UnknownKey {
+                key,
+                origin: path.display().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// TOML parsed through the `config` crate into a JSON object, so no extra TOML dependency is
+/// needed just to list a file's keys.
+fn text_to_table(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let config = Config::builder()
+        .add_source(File::from_str(text, FileFormat::Toml))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let value: serde_json::Value = config.try_deserialize().map_err(|e| e.to_string())?;
+    match value {
+        serde_json::Value::Object(map) => Ok(map),
+        serde_json::Value::Null => Ok(Default::default()),
+        other => Err(format!("expected a table, found {other}")),
+    }
+}
+
+fn other(e: ConfigError) -> SettingsError {
+    SettingsError::Other(e.to_string())
+}
+
+/// Turns the `config` crate's errors into ours, keeping the key when it knows it.
+fn map_config_error(e: ConfigError, file: Option<&Path>) -> SettingsError {
+    match e {
+        ConfigError::Type {
+            key: Some(key),
+            unexpected,
+            expected,
+            ..
+        } => SettingsError::InvalidValue {
+            key,
+            message: format!("found {unexpected}, expected {expected}"),
+        },
+        ConfigError::At {
+            error,
+            key: Some(key),
+            ..
+        } => SettingsError::InvalidValue {
+            key,
+            message: inner_message(*error),
+        },
+        ConfigError::FileParse { cause, .. } => SettingsError::FileParse {
+            path: file.map(Path::to_path_buf).unwrap_or_default(),
+            message: cause.to_string(),
+        },
+        other => SettingsError::Other(other.to_string()),
+    }
+}
+
+fn inner_message(e: ConfigError) -> String {
+    match e {
+        ConfigError::Message(m) => m,
+        ConfigError::Type {
+            unexpected,
+            expected,
+            ..
+        } => format!("found {unexpected}, expected {expected}"),
+        ConfigError::At { error, .. } => inner_message(*error),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(
+        file: Option<&Path>,
+        env: &[(&str, &str)],
+        overrides: &[(&str, &str)],
+        dir: &Path,
+    ) -> LoadOptions {
+        LoadOptions {
+            config_file: file.map(Path::to_path_buf),
+            working_dir: Some(dir.to_path_buf()),
+            env: Some(
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            overrides: overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(&opts(None, &[], &[], dir.path())).unwrap();
+        assert_eq!(s, Settings::default());
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.limits.max_class_size, 1000);
+        assert_eq!(s.token_ttl_secs, 604800);
+        assert!(s.open_class_creation);
+        assert_eq!(s.public_url(), "http://localhost:8080");
+        Settings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn layers_file_then_env_then_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(DEFAULT_CONFIG_FILE),
+            "listen = \"0.0.0.0:9000\"\nadmin_key = \"from-file\"\n\
+             [limits]\nmax_class_size = 10\nchat_history = 5\n",
+        )
+        .unwrap();
+        let s = Settings::load(&opts(
+            None,
+            &[
+                ("AULA_LIMITS__MAX_CLASS_SIZE", "50"),
+                ("AULA_ADMIN_KEY", "from-env"),
+                ("AULA_LOG_FORMAT", "json"),
+                ("AULA_TLS__ENABLED", "true"),
+                (
+                    "AULA_ALLOWED_ORIGINS",
+                    "https://a.example, https://b.example:8443",
+                ),
+                ("AULA_BIN", "/usr/bin/aula"), // unrelated: ignored
+                ("OTHER_LISTEN", "1.2.3.4:5"), // no prefix: ignored
+            ],
+            &[("admin_key", "from-flag"), ("data_dir", "/tmp/aula")],
+            dir.path(),
+        ))
+        .unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.limits.max_class_size, 50);
+        assert_eq!(s.limits.chat_history, 5);
+        assert_eq!(s.admin_key.as_deref(), Some("from-flag"));
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/aula"));
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert!(s.tls.enabled);
+        assert_eq!(
+            s.allowed_origins,
+            vec!["https://a.example", "https://b.example:8443"]
+        );
+        assert_eq!(s.public_url(), "https://localhost:8443");
+    }
+
+    #[test]
+    fn explicit_config_file_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        let err = Settings::load(&opts(Some(&missing), &[], &[], dir.path())).unwrap_err();
+        assert!(matches!(err, SettingsError::FileNotFound(_)));
+        assert!(err.to_string().contains("nope.toml"), "{err}");
+    }
+
+    #[test]
+    fn explicit_config_file_replaces_working_dir_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(DEFAULT_CONFIG_FILE),
+            "admin_key = \"cwd\"\n",
+        )
+        .unwrap();
+        let other = dir.path().join("other.toml");
+        std::fs::write(&other, "public_url = \"https://aula.example/\"\n").unwrap();
+        let s = Settings::load(&opts(Some(&other), &[], &[], dir.path())).unwrap();
+        assert_eq!(s.admin_key, None);
+        assert_eq!(s.public_url(), "https://aula.example");
+    }
+
+    #[test]
+    fn invalid_value_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        for (env, key) in [
+            (
+                ("AULA_LIMITS__MAX_CLASS_SIZE", "lots"),
+                "limits.max_class_size",
+            ),
+            (("AULA_LISTEN", "not an address"), "listen"),
+            (("AULA_LOG_FORMAT", "xml"), "log_format"),
+            (("AULA_TLS__ENABLED", "maybe"), "tls.enabled"),
+        ] {
+            let err = Settings::load(&opts(None, &[env], &[], dir.path())).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("invalid value for {key}: ")),
+                "{env:?}: {text}"
+            );
+        }
+        let err = Settings::load(&opts(
+            None,
+            &[],
+            &[("limits.max_class_size", "-3")],
+            dir.path(),
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid value for limits.max_class_size: "),
+            "{err}"
+        );
+        let err = Settings::from_toml_str("[limits]\nmax_class_size = \"big\"\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid value for limits.max_class_size: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_in_files_and_overrides() {
+        let err = Settings::from_toml_str("[limits]\nmax_clas_size = 3\n").unwrap_err();
+        assert!(
+            matches!(&err, SettingsError::UnknownKey { key, .. } if key == "limits.max_clas_size"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err =
+            Settings::load(&opts(None, &[], &[("limits.nope", "1")], dir.path())).unwrap_err();
+        assert!(err.to_string().contains("limits.nope"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "listen = \n").unwrap();
+        let err = Settings::load(&opts(Some(&path), &[], &[], dir.path())).unwrap_err();
+        assert!(err.to_string().contains("bad.toml"), "{err}");
+    }
+
+    #[test]
+    fn validate_names_the_key() {
+        type Mutation = fn(&mut Settings);
+        let cases: Vec<(Mutation, &str)> = vec![
+            (|s| s.limits.send_queue = 0, "limits.send_queue"),
+            (|s| s.limits.max_frame_bytes = 100, "limits.max_frame_bytes"),
+            (|s| s.limits.burst = 1, "limits.burst"),
+            (
+                |s| s.limits.ping_interval_secs = 60,
+                "limits.ping_interval_secs",
+            ),
+            (|s| s.limits.max_sdp_bytes = 65536, "limits.max_sdp_bytes"),
+            (|s| s.token_ttl_secs = 0, "token_ttl_secs"),
+            (|s| s.public_url = Some("aula.example".into()), "public_url"),
+            (|s| s.admin_key = Some(" ".into()), "admin_key"),
+            (
+                |s| s.allowed_origins = vec!["https://a.example/path".into()],
+                "allowed_origins",
+            ),
+            (|s| s.tls.cert = Some("c.pem".into()), "tls.key"),
+            (|s| s.tls.key = Some("k.pem".into()), "tls.cert"),
+        ];
+        for (mutate, key) in cases {
+            let mut s = Settings::default();
+            mutate(&mut s);
+            let err = s.validate().unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("invalid value for {key}: ")),
+                "{err}"
+            );
+        }
+        let err = Settings::from_toml_str("[limits]\nsend_queue = 0\n").unwrap_err();
+        assert!(err.to_string().contains("limits.send_queue"), "{err}");
+    }
+
+    #[test]
+    fn public_url_derivation() {
+        let mut s = Settings {
+            listen: "0.0.0.0:3000".parse().unwrap(),
+            ..Settings::default()
+        };
+        assert_eq!(s.public_url(), "http://localhost:3000");
+        s.listen = "192.168.1.5:3000".parse().unwrap();
+        assert_eq!(s.public_url(), "http://192.168.1.5:3000");
+        s.listen = "[2001:db8::1]:3000".parse().unwrap();
+        assert_eq!(s.public_url(), "http://[2001:db8::1]:3000");
+    }
+
+    #[test]
+    fn example_file_parses_and_matches_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../aula.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let s = Settings::from_toml_str(&text).unwrap();
+        assert_eq!(s, Settings::default());
+        // Every key is documented in the example (as a commented-out `key = default` line).
+        for key in known_keys() {
+            let leaf = key.rsplit('.').next().unwrap();
+            assert!(
+                text.lines()
+                    .any(|l| l.trim_start().starts_with(&format!("# {leaf} = "))),
+                "aula.example.toml does not document {key}"
+            );
+        }
+        // And uncommenting every `key = value` line still gives a valid file: the defaults, plus the
+        // example values shown for the keys that have no default.
+        let keys = known_keys();
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with('[')
+                        || rest.split_once(" = ").is_some_and(|(k, _)| {
+                            keys.iter().any(|kk| kk.rsplit('.').next() == Some(k))
+                        }) =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut s = Settings::from_toml_str(&uncommented)
+            .unwrap_or_else(|e| panic!("uncommented example: {e}\n{uncommented}"));
+        s.public_url = None;
+        s.admin_key = None;
+        s.token_secret = None;
+        s.allowed_origins.clear();
+        s.tls.cert = None;
+        s.tls.key = None;
+        assert_eq!(s, Settings::default());
+    }
+}
