@@ -3,7 +3,9 @@
 //! - [`hub`]: the sans-IO class state machine: classes, rosters, chat, teacher controls, resume.
 //! - [`protocol`]: the class protocol v1 (serde types; the JSON Schema is generated from them).
 //! - [`settings`]: the whole configuration and its layered loader (defaults, file, `AULA_*`, flags).
+//! - [`token`]: class tokens (HS256 JWTs: class, role, optional fixed name, expiry), clock passed in.
 
 pub mod hub;
 pub mod protocol;
 pub mod settings;
+pub mod token;
