@@ -4,8 +4,10 @@
 //! - [`protocol`]: the class protocol v1 (serde types; the JSON Schema is generated from them).
 //! - [`settings`]: the whole configuration and its layered loader (defaults, file, `AULA_*`, flags).
 //! - [`token`]: class tokens (HS256 JWTs: class, role, optional fixed name, expiry), clock passed in.
+//! - [`store`]: persistent class records in an embedded SQLite database in the data directory.
 
 pub mod hub;
 pub mod protocol;
 pub mod settings;
+pub mod store;
 pub mod token;

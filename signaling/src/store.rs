@@ -1,0 +1,375 @@
+//! Persistent class records in an embedded SQLite database (in the data directory), so class links
+//! survive a restart. Only the records live here; live state (rosters, chat) stays in memory.
+//!
+//! The API is synchronous: the server calls it from `spawn_blocking` or holds the [`Store`] behind a
+//! mutex ([`Store`] is `Send`, not `Sync`). The database runs in WAL mode with a busy timeout, and
+//! its schema version is kept in `PRAGMA user_version`; a database written by a newer Aula is
+//! refused rather than misread.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::protocol::{ClassId, Topology};
+
+/// The database file name inside the data directory.
+pub const DATABASE_FILE: &str = "aula.sqlite3";
+
+/// The schema version this code writes and reads.
+const SCHEMA_VERSION: i64 = 1;
+
+/// A class as stored: what must survive a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassRecord {
+    /// The class id, as in `/api/v1/classes/{id}` and in tokens.
+    pub id: ClassId,
+    /// The display name.
+    pub name: String,
+    /// Creation time, Unix seconds.
+    pub created_at: u64,
+    /// How media flows in the class.
+    pub topology: Topology,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory for the database could not be created.
+    #[error("cannot create the directory {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The database could not be opened or set up.
+    #[error("cannot open the class database {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer version of Aula.
+    #[error("the class database {} has schema version {found}, newer than this Aula supports ({SCHEMA_VERSION})", path.display())]
+    SchemaTooNew { path: PathBuf, found: i64 },
+    /// A class with this id already exists.
+    #[error("a class with id {0:?} already exists")]
+    Duplicate(ClassId),
+    /// A stored row could not be understood.
+    #[error("corrupt class record {id:?}: {message}")]
+    Corrupt { id: String, message: String },
+    /// Any other database error.
+    #[error("class database error: {0}")]
+    Database(#[from] rusqlite::Error),
+}
+
+/// The class database. One connection; see the module docs for concurrency.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, creating its parent directory and the
+    /// schema, and switching to WAL mode.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        Self::migrate(conn, path)
+    }
+
+    /// An in-memory database, for tests of code that needs a store.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: PathBuf::from(":memory:"),
+            source,
+        })?;
+        Self::migrate(conn, Path::new(":memory:"))
+    }
+
+    fn migrate(conn: Connection, path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(open_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                path: path.to_path_buf(),
+                found: version,
+            });
+        }
+        if version < 1 {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS classes (
+                     id         TEXT PRIMARY KEY NOT NULL,
+                     name       TEXT NOT NULL,
+                     created_at INTEGER NOT NULL,
+                     topology   TEXT NOT NULL
+                 );
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )
+            .map_err(open_err)?;
+        }
+        Ok(Store { conn })
+    }
+
+    /// Adds a class. Fails with [`StoreError::Duplicate`] when the id is taken.
+    pub fn insert(&self, record: &ClassRecord) -> Result<(), StoreError> {
+        let result = self.conn.execute(
+            "INSERT INTO classes (id, name, created_at, topology) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                record.id,
+                record.name,
+                to_sql_int(record.created_at),
+                topology_to_str(record.topology)
+            ],
+        );
+        match result {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::Duplicate(record.id.clone()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces the name and topology of an existing class. Returns whether it existed.
+    pub fn update(&self, record: &ClassRecord) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE classes SET name = ?2, topology = ?3 WHERE id = ?1",
+            params![record.id, record.name, topology_to_str(record.topology)],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// The class with this id, if any.
+    pub fn get(&self, id: &str) -> Result<Option<ClassRecord>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, name, created_at, topology FROM classes WHERE id = ?1",
+                params![id],
+                raw_row,
+            )
+            .optional()?;
+        row.map(RawRow::into_record).transpose()
+    }
+
+    /// Every class, oldest first (ties by id).
+    pub fn list(&self) -> Result<Vec<ClassRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, created_at, topology FROM classes ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], raw_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?.into_record()?);
+        }
+        Ok(out)
+    }
+
+    /// Removes a class. Returns whether it existed.
+    pub fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM classes WHERE id = ?1", params![id])?;
+        Ok(n > 0)
+    }
+}
+
+struct RawRow {
+    id: String,
+    name: String,
+    created_at: i64,
+    topology: String,
+}
+
+fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        created_at: row.get(2)?,
+        topology: row.get(3)?,
+    })
+}
+
+impl RawRow {
+    fn into_record(self) -> Result<ClassRecord, StoreError> {
+        let corrupt = |message: String| StoreError::Corrupt {
+            id: self.id.clone(),
+            message,
+        };
+        let topology = topology_from_str(&self.topology)
+            .ok_or_else(|| corrupt(format!("unknown topology {:?}", self.topology)))?;
+        let created_at = u64::try_from(self.created_at)
+            .map_err(|_| corrupt(format!("negative created_at {}", self.created_at)))?;
+        Ok(ClassRecord {
+            id: self.id,
+            name: self.name,
+            created_at,
+            topology,
+        })
+    }
+}
+
+/// SQLite integers are signed; Unix seconds fit easily, anything larger is clamped.
+fn to_sql_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The topology's protocol name (`p2p`, `sfu`, `auto`).
+fn topology_to_str(t: Topology) -> String {
+    match serde_json::to_value(t) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => unreachable!("Topology serializes to a string"),
+    }
+}
+
+fn topology_from_str(s: &str) -> Option<Topology> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, created_at: u64, topology: Topology) -> ClassRecord {
+        ClassRecord {
+            id: id.into(),
+            name: format!("Class {id} — Grüße"),
+            created_at,
+            topology,
+        }
+    }
+
+    #[test]
+    fn store_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Store>();
+    }
+
+    #[test]
+    fn insert_get_list_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join(DATABASE_FILE)).unwrap();
+        assert!(store.list().unwrap().is_empty());
+        assert_eq!(store.get("nope").unwrap(), None);
+
+        let a = record("a", 200, Topology::P2p);
+        let b = record("b", 100, Topology::Sfu);
+        let c = record("c", 200, Topology::Auto);
+        for r in [&a, &b, &c] {
+            store.insert(r).unwrap();
+        }
+        assert_eq!(store.get("a").unwrap(), Some(a.clone()));
+        assert_eq!(store.list().unwrap(), vec![b.clone(), a.clone(), c.clone()]);
+
+        assert!(store.delete("a").unwrap());
+        assert!(!store.delete("a").unwrap());
+        assert_eq!(store.get("a").unwrap(), None);
+        assert_eq!(store.list().unwrap(), vec![b, c]);
+    }
+
+    #[test]
+    fn duplicate_id_is_refused() {
+        let store = Store::open_in_memory().unwrap();
+        store.insert(&record("x", 1, Topology::Auto)).unwrap();
+        let err = store.insert(&record("x", 2, Topology::Sfu)).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Duplicate(id) if id == "x"),
+            "{err}"
+        );
+        assert_eq!(store.get("x").unwrap().unwrap().created_at, 1);
+    }
+
+    #[test]
+    fn update_changes_name_and_topology() {
+        let store = Store::open_in_memory().unwrap();
+        let mut r = record("x", 1, Topology::Auto);
+        assert!(!store.update(&r).unwrap());
+        store.insert(&r).unwrap();
+        r.name = "Renamed".into();
+        r.topology = Topology::Sfu;
+        assert!(store.update(&r).unwrap());
+        assert_eq!(store.get("x").unwrap(), Some(r));
+    }
+
+    #[test]
+    fn survives_reopen_and_uses_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir").join(DATABASE_FILE);
+        let r = record("persist", 1_700_000_000, Topology::Sfu);
+        {
+            let store = Store::open(&path).unwrap();
+            store.insert(&r).unwrap();
+            let mode: String = store
+                .conn
+                .pragma_query_value(None, "journal_mode", |row| row.get(0))
+                .unwrap();
+            assert_eq!(mode.to_lowercase(), "wal");
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.get("persist").unwrap(), Some(r.clone()));
+        assert_eq!(store.list().unwrap(), vec![r]);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE_FILE);
+        drop(Store::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains(DATABASE_FILE), "{err}");
+    }
+
+    #[test]
+    fn corrupt_rows_are_reported() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .conn
+            .execute("INSERT INTO classes VALUES ('bad', 'Bad', 1, 'mesh')", [])
+            .unwrap();
+        let err = store.get("bad").unwrap_err();
+        assert!(err.to_string().contains("mesh"), "{err}");
+        assert!(store.list().is_err());
+    }
+
+    #[test]
+    fn unopenable_path_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the database file should be.
+        let path = dir.path().join("is-a-dir");
+        std::fs::create_dir(&path).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(err.to_string().contains("is-a-dir"), "{err}");
+    }
+}
