@@ -1,5 +1,10 @@
 //! Aula's media relay.
 //!
 //! - [`credentials`]: TURN REST API credentials shared with signaling.
+//! - [`turn`]: the TURN server (UDP, TCP, TLS) with secure defaults.
 
 pub mod credentials;
+pub mod turn;
+
+/// The rustls version the TURN server's TLS listener takes a `ServerConfig` from.
+pub use rustls;

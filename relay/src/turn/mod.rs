@@ -1,0 +1,135 @@
+//! Aula's TURN server (RFC 8656 / RFC 5766, plus STUN Binding) over UDP, TCP and TLS.
+//!
+//! # Design
+//!
+//! The server is split in two:
+//!
+//! - [`core`]: a sans-IO state machine (plain types, time passed in, no sockets) that owns
+//!   allocations, permissions, channel bindings, the stateless nonce and TURN REST credential
+//!   check, quotas, lifetimes, the peer-address filter ([`filter`]) and the per-allocation
+//!   bandwidth cap. It is unit- and property-tested without a network.
+//! - [`server`]: a thin tokio layer that owns the sockets, feeds every packet to the core under
+//!   one short mutex and sends what the core says.
+//!
+//! Messages are encoded by a small codec of our own ([`stun`]). We read the candidates first:
+//! webrtc-rs `turn` 0.17 is bug-fix-only, UDP-only, has no peer filter or quotas and refuses
+//! `expiry:user` names; `rtc-turn` is client-only; `turn-server` (turn-rs) is a whole server
+//! with its own config and licence/maturity questions, not a library to embed; the generic STUN
+//! codecs (`stun_codec`, `stun-rs`, `stun-types`) decode into owned attribute lists, which costs
+//! allocations on the ChannelData / Send / Data fast path. The subset a TURN server needs is
+//! small (header, TLV walk, XOR addresses, MESSAGE-INTEGRITY, FINGERPRINT), is checked against
+//! the RFC 5769 test vectors, and lets the relay path frame packets in place in a reused
+//! buffer with no per-packet allocation.
+
+pub mod core;
+pub mod filter;
+mod metrics;
+pub mod server;
+pub mod stun;
+
+pub use server::TurnServer;
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// Configuration of the TURN server (config keys under `[turn]`, flags `--turn-*`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct TurnConfig {
+    /// Run the TURN server at all. Default: `true`.
+    pub enabled: bool,
+    /// Address for TURN over UDP and TCP. Default: `0.0.0.0:3478`.
+    pub listen: SocketAddr,
+    /// Address for TURN over TLS (`turns:`), e.g. `0.0.0.0:5349` or `0.0.0.0:443`; needs a TLS
+    /// certificate. Default: none (no TLS listener).
+    pub tls_listen: Option<SocketAddr>,
+    /// The relay address advertised to clients (XOR-RELAYED-ADDRESS), e.g. the public IP in
+    /// front of a NAT. Default: none, meaning the `listen` IP if it is specific, otherwise the
+    /// address of the interface that routes to the internet (falling back to 127.0.0.1).
+    pub public_ip: Option<IpAddr>,
+    /// The TURN REST API shared secret (coturn's `static-auth-secret`). Default: empty, which the
+    /// `aula` binary replaces with a generated one; the server refuses to start with it empty.
+    pub secret: String,
+    /// The authentication realm. Default: `"aula"`.
+    pub realm: String,
+    /// CIDRs of peers allowed although the secure default refuses them (loopback, private,
+    /// link-local, ...), e.g. `"127.0.0.0/8"` or `"10.0.0.0/8"`. Default: empty.
+    pub allow_peers: Vec<String>,
+    /// Most allocations the server holds at once (486 beyond). Default: `10000`.
+    pub max_allocations: usize,
+    /// Most allocations one identity (the part of the username after `expiry:`) holds at once
+    /// (486 beyond). A browser makes one allocation per TURN URL per peer connection. Default: `32`.
+    pub max_allocations_per_user: usize,
+    /// Allocation lifetime when the client asks for none, in seconds. Default: `600`.
+    pub default_lifetime_secs: u64,
+    /// Longest allocation lifetime granted by an Allocate or Refresh, in seconds; clients refresh
+    /// before it ends. Default: `3600`.
+    pub max_lifetime_secs: u64,
+    /// Cap per allocation in kilobits per second, both directions together; packets beyond it
+    /// are dropped. `0` means unlimited. Default: `20000` (20 Mbit/s, several HD video streams).
+    pub bandwidth_limit_kbps: u64,
+    /// Lowest UDP port for relayed addresses. Default: `49152`.
+    pub relay_port_min: u16,
+    /// Highest UDP port for relayed addresses. Default: `65535`.
+    pub relay_port_max: u16,
+    /// Most TCP and TLS client connections at once. Default: `4096`.
+    pub max_connections: usize,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        TurnConfig {
+            enabled: true,
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3478),
+            tls_listen: None,
+            public_ip: None,
+            secret: String::new(),
+            realm: "aula".into(),
+            allow_peers: Vec::new(),
+            max_allocations: 10_000,
+            max_allocations_per_user: 32,
+            default_lifetime_secs: 600,
+            max_lifetime_secs: 3600,
+            bandwidth_limit_kbps: 20_000,
+            relay_port_min: 49152,
+            relay_port_max: 65535,
+            max_connections: 4096,
+        }
+    }
+}
+
+/// Why the TURN server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    /// A configuration value is unusable.
+    #[error("invalid TURN configuration: {0}")]
+    Config(String),
+    /// A listening socket cannot be bound.
+    #[error("cannot bind TURN {proto} socket {addr}: {reason}")]
+    Bind {
+        proto: &'static str,
+        addr: SocketAddr,
+        reason: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl TurnError {
+    pub(crate) fn bind(proto: &'static str, addr: SocketAddr, source: std::io::Error) -> TurnError {
+        let reason = match source.kind() {
+            std::io::ErrorKind::AddrInUse => "address in use".to_string(),
+            std::io::ErrorKind::AddrNotAvailable => "address not available on this host".into(),
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)".into()
+            }
+            _ => source.to_string(),
+        };
+        TurnError::Bind {
+            proto,
+            addr,
+            reason,
+            source,
+        }
+    }
+}

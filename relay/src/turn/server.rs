@@ -1,0 +1,622 @@
+//! The tokio I/O layer around the sans-IO [`Core`]: sockets, tasks, timers, metrics.
+//!
+//! - one task reads the UDP listener, draining up to a batch of datagrams per wake-up;
+//! - one task per allocation reads its relay socket;
+//! - one reader and one writer task per TCP/TLS connection (bounded queue to the writer);
+//! - a one-second ticker expires state and exports metrics.
+//!
+//! Every packet takes the core's mutex once for a few hash/vec look-ups and releases it before
+//! any system call; packets are framed in place in per-task buffers, so relaying allocates
+//! nothing on UDP.
+
+use super::core::{
+    AllocId, ClientAction, Core, CoreConfig, Family, FiveTuple, Now, RelayBinder, Stats, Transport,
+    PEER_HEADROOM, PEER_TAILROOM,
+};
+use super::filter::{Cidr, PeerFilter};
+use super::{metrics, stun, TurnConfig, TurnError};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
+
+/// Datagrams handled per readiness wake-up before yielding.
+const BATCH: usize = 64;
+/// Queued outgoing frames per TCP/TLS connection (beyond: relayed data is dropped).
+const STREAM_QUEUE: usize = 512;
+/// A TCP/TLS connection without an allocation is closed after this much silence.
+const IDLE_WITHOUT_ALLOCATION: Duration = Duration::from_secs(60);
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Receive/send buffer asked for on the UDP listener (the kernel caps it at rmem_max).
+const LISTENER_BUFFER: usize = 8 << 20;
+const RELAY_BUFFER: usize = 1 << 20;
+
+/// Per-allocation I/O state the core keeps: dropping it stops the relay task.
+pub struct RelayHandle {
+    socket: Arc<UdpSocket>,
+    _stop: DropGuard,
+}
+
+impl std::fmt::Debug for RelayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayHandle").finish_non_exhaustive()
+    }
+}
+
+/// Where relayed data for a client goes.
+#[derive(Clone)]
+enum Sink {
+    Udp {
+        socket: Arc<UdpSocket>,
+        client: SocketAddr,
+    },
+    Stream(mpsc::Sender<Vec<u8>>),
+}
+
+struct Shared {
+    core: Mutex<Core<RelayHandle>>,
+    relay_ip: IpAddr,
+    ports: RangeInclusive<u16>,
+    cursor: AtomicU32,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    connections: AtomicUsize,
+    max_connections: usize,
+}
+
+impl Shared {
+    fn core(&self) -> MutexGuard<'_, Core<RelayHandle>> {
+        // A panic while holding the lock cannot leave the core half-updated in a way that
+        // matters more than stopping the relay would.
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct IoBinder<'a> {
+    shared: &'a Arc<Shared>,
+    sink: &'a dyn Fn() -> Sink,
+}
+
+impl RelayBinder for IoBinder<'_> {
+    type Handle = RelayHandle;
+
+    fn bind(&mut self, id: AllocId, family: Family) -> io::Result<(u16, RelayHandle)> {
+        let shared = self.shared;
+        let ip = match (family, shared.relay_ip) {
+            (Family::V4, ip @ IpAddr::V4(_)) => ip,
+            (Family::V6, ip @ IpAddr::V6(_)) => ip,
+            (Family::V4, _) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            (Family::V6, _) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let (lo, hi) = (*shared.ports.start() as u32, *shared.ports.end() as u32);
+        let span = hi - lo + 1;
+        let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no free relay port");
+        for _ in 0..span.min(128) {
+            let port = (lo + shared.cursor.fetch_add(1, Ordering::Relaxed) % span) as u16;
+            match udp_socket(SocketAddr::new(ip, port), RELAY_BUFFER) {
+                Ok(std) => {
+                    let socket = Arc::new(UdpSocket::from_std(std)?);
+                    let stop = shared.shutdown.child_token();
+                    shared.tracker.spawn(relay_loop(
+                        shared.clone(),
+                        id,
+                        socket.clone(),
+                        (self.sink)(),
+                        stop.clone(),
+                    ));
+                    return Ok((
+                        port,
+                        RelayHandle {
+                            socket,
+                            _stop: stop.drop_guard(),
+                        },
+                    ));
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+fn udp_socket(addr: SocketAddr, buffer: usize) -> io::Result<std::net::UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
+    let _ = s.set_recv_buffer_size(buffer);
+    let _ = s.set_send_buffer_size(buffer);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+/// A running TURN server.
+pub struct TurnServer {
+    udp_addr: SocketAddr,
+    tcp_addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
+    relay_ip: IpAddr,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl TurnServer {
+    /// Validates `config`, binds the UDP and TCP listeners on `config.listen` (and TLS on
+    /// `config.tls_listen` when `tls` is given) and starts serving until `shutdown` is
+    /// cancelled. `config.enabled` is the caller's to check.
+    pub async fn start(
+        config: TurnConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        shutdown: CancellationToken,
+    ) -> Result<TurnServer, TurnError> {
+        let cfg = &config;
+        if cfg.secret.is_empty() {
+            return Err(TurnError::Config(
+                "the TURN secret is empty (set turn.secret or --turn-secret)".into(),
+            ));
+        }
+        if cfg.relay_port_min > cfg.relay_port_max || cfg.relay_port_min == 0 {
+            return Err(TurnError::Config(format!(
+                "relay port range {}-{} is empty or starts at 0",
+                cfg.relay_port_min, cfg.relay_port_max
+            )));
+        }
+        if cfg.max_lifetime_secs == 0 || cfg.default_lifetime_secs == 0 {
+            return Err(TurnError::Config(
+                "allocation lifetimes must be at least one second".into(),
+            ));
+        }
+        if cfg.tls_listen.is_some() && tls.is_none() {
+            return Err(TurnError::Config(
+                "tls_listen is set but no TLS certificate was given".into(),
+            ));
+        }
+        let allow = cfg
+            .allow_peers
+            .iter()
+            .map(|s| s.parse::<Cidr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TurnError::Config(e.to_string()))?;
+        let advertised = cfg
+            .public_ip
+            .unwrap_or_else(|| derive_public_ip(cfg.listen.ip()));
+        let relay_ip = if !cfg.listen.ip().is_unspecified()
+            && cfg.listen.ip().is_ipv4() == advertised.is_ipv4()
+        {
+            cfg.listen.ip()
+        } else if advertised.is_ipv4() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        };
+        let core_cfg = CoreConfig {
+            realm: cfg.realm.clone(),
+            secret: cfg.secret.clone(),
+            max_allocations: cfg.max_allocations,
+            max_allocations_per_user: cfg.max_allocations_per_user,
+            default_lifetime: Duration::from_secs(cfg.default_lifetime_secs),
+            max_lifetime: Duration::from_secs(cfg.max_lifetime_secs),
+            bandwidth_bytes_per_sec: cfg.bandwidth_limit_kbps.saturating_mul(1000) / 8,
+            advertised: vec![advertised],
+            relay_ports: cfg.relay_port_min..=cfg.relay_port_max,
+            filter: PeerFilter::new(allow, vec![advertised]),
+            ..CoreConfig::default()
+        };
+
+        let udp_std = udp_socket(cfg.listen, LISTENER_BUFFER)
+            .map_err(|e| TurnError::bind("UDP", cfg.listen, e))?;
+        let udp = Arc::new(
+            UdpSocket::from_std(udp_std).map_err(|e| TurnError::bind("UDP", cfg.listen, e))?,
+        );
+        let udp_addr = udp
+            .local_addr()
+            .map_err(|e| TurnError::bind("UDP", cfg.listen, e))?;
+        // TCP on the same port as UDP (the usual 3478 for both); with port 0 the kernel picks.
+        let tcp_bind = if cfg.listen.port() == 0 {
+            cfg.listen
+        } else {
+            udp_addr
+        };
+        let tcp = tcp_listener(tcp_bind).map_err(|e| TurnError::bind("TCP", tcp_bind, e))?;
+        let tcp_addr = tcp
+            .local_addr()
+            .map_err(|e| TurnError::bind("TCP", tcp_bind, e))?;
+        let tls_listener = match (cfg.tls_listen, tls) {
+            (Some(addr), Some(tls)) => Some((
+                tcp_listener(addr).map_err(|e| TurnError::bind("TLS", addr, e))?,
+                tokio_rustls::TlsAcceptor::from(tls),
+            )),
+            _ => None,
+        };
+        let tls_addr = match &tls_listener {
+            Some((l, _)) => Some(
+                l.local_addr()
+                    .map_err(|e| TurnError::bind("TLS", cfg.tls_listen.expect("set"), e))?,
+            ),
+            None => None,
+        };
+
+        let mut nonce_key = [0u8; 32];
+        rand::fill(&mut nonce_key);
+        let span = (cfg.relay_port_max - cfg.relay_port_min) as u32 + 1;
+        let tracker = TaskTracker::new();
+        let shared = Arc::new(Shared {
+            core: Mutex::new(Core::new(core_cfg, nonce_key)),
+            relay_ip,
+            ports: cfg.relay_port_min..=cfg.relay_port_max,
+            cursor: AtomicU32::new(rand::random::<u32>() % span),
+            tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
+            connections: AtomicUsize::new(0),
+            max_connections: cfg.max_connections,
+        });
+        metrics::describe();
+        tracker.spawn(udp_loop(shared.clone(), udp, udp_addr));
+        tracker.spawn(tcp_accept_loop(shared.clone(), tcp, None));
+        if let Some((l, acceptor)) = tls_listener {
+            tracker.spawn(tcp_accept_loop(shared.clone(), l, Some(acceptor)));
+        }
+        tracker.spawn(ticker(shared));
+        tracker.close();
+        tracing::info!(%udp_addr, %tcp_addr, ?tls_addr, relay = %advertised, "TURN server listening");
+        Ok(TurnServer {
+            udp_addr,
+            tcp_addr,
+            tls_addr,
+            relay_ip: advertised,
+            tracker,
+            shutdown,
+        })
+    }
+
+    /// The bound UDP listener address.
+    pub fn local_udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+    /// The bound TCP listener address.
+    pub fn local_tcp_addr(&self) -> SocketAddr {
+        self.tcp_addr
+    }
+    /// The bound TLS listener address, if TLS is on.
+    pub fn local_tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+    /// The relay address advertised in XOR-RELAYED-ADDRESS.
+    pub fn relay_ip(&self) -> IpAddr {
+        self.relay_ip
+    }
+
+    /// Resolves once the shutdown token is cancelled and every task has stopped.
+    pub async fn wait(self) {
+        self.shutdown.cancelled().await;
+        self.tracker.wait().await;
+    }
+}
+
+fn tcp_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
+/// The address of the interface that routes to the internet, found without sending anything.
+fn derive_public_ip(listen: IpAddr) -> IpAddr {
+    if !listen.is_unspecified() {
+        return listen;
+    }
+    let probe = |bind: &str, target: &str| -> Option<IpAddr> {
+        let s = std::net::UdpSocket::bind(bind).ok()?;
+        s.connect(target).ok()?;
+        let ip = s.local_addr().ok()?.ip();
+        (!ip.is_unspecified()).then_some(ip)
+    };
+    let found = if listen.is_ipv4() {
+        probe("0.0.0.0:0", "192.0.2.1:3478")
+    } else {
+        probe("[::]:0", "[2001:db8::1]:3478")
+    };
+    found.unwrap_or_else(|| {
+        tracing::warn!(
+            "cannot find a routable address; advertising 127.0.0.1 (set turn.public_ip)"
+        );
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    })
+}
+
+enum Act {
+    None,
+    Reply,
+    Relay(Arc<UdpSocket>, SocketAddr, std::ops::Range<usize>),
+}
+
+fn act<H>(a: ClientAction<'_, H>, socket: impl Fn(&H) -> Arc<UdpSocket>) -> Act {
+    match a {
+        ClientAction::None => Act::None,
+        ClientAction::Reply => Act::Reply,
+        ClientAction::Relay {
+            handle,
+            peer,
+            payload,
+        } => Act::Relay(socket(handle), peer, payload),
+    }
+}
+
+async fn send_udp(socket: &UdpSocket, data: &[u8], to: SocketAddr) {
+    match socket.try_send_to(data, to) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            let _ = socket.send_to(data, to).await;
+        }
+        // ICMP errors from earlier sends (connection refused, unreachable): nothing to do.
+        Err(_) => {}
+    }
+}
+
+async fn udp_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr) {
+    let mut buf = vec![0u8; 65536];
+    let mut out = Vec::with_capacity(1500);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled() => return,
+            r = socket.readable() => if r.is_err() { return },
+        }
+        for _ in 0..BATCH {
+            let (len, from) = match socket.try_recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => continue,
+            };
+            let ft = FiveTuple {
+                transport: Transport::Udp,
+                client: from,
+                server: local,
+            };
+            let sink = || Sink::Udp {
+                socket: socket.clone(),
+                client: from,
+            };
+            let a = {
+                let mut core = shared.core();
+                let mut binder = IoBinder {
+                    shared: &shared,
+                    sink: &sink,
+                };
+                let a = core.handle_client(&ft, &buf[..len], Now::system(), &mut out, &mut binder);
+                act(a, |h| h.socket.clone())
+            };
+            match a {
+                Act::None => {}
+                Act::Reply => send_udp(&socket, &out, from).await,
+                Act::Relay(relay, peer, payload) => send_udp(&relay, &buf[payload], peer).await,
+            }
+        }
+    }
+}
+
+async fn relay_loop(
+    shared: Arc<Shared>,
+    id: AllocId,
+    socket: Arc<UdpSocket>,
+    sink: Sink,
+    stop: CancellationToken,
+) {
+    let mut buf = vec![0u8; PEER_HEADROOM + 65536 + PEER_TAILROOM + 1];
+    let max = PEER_HEADROOM + 65535;
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            r = socket.readable() => if r.is_err() { return },
+        }
+        for _ in 0..BATCH {
+            let (len, peer) = match socket.try_recv_from(&mut buf[PEER_HEADROOM..max]) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => continue,
+            };
+            let range = shared
+                .core()
+                .handle_peer(id, peer, &mut buf, len, Instant::now());
+            let Some(range) = range else { continue };
+            match &sink {
+                Sink::Udp { socket, client } => send_udp(socket, &buf[range], *client).await,
+                Sink::Stream(tx) => {
+                    // A full queue means the client cannot keep up: drop, as UDP would.
+                    let _ = tx.try_send(buf[range].to_vec());
+                }
+            }
+        }
+    }
+}
+
+async fn tcp_accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    let transport = if tls.is_some() {
+        Transport::Tls
+    } else {
+        Transport::Tcp
+    };
+    let local = listener.local_addr().ok();
+    loop {
+        let (stream, client) = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "TURN accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        if shared.connections.load(Ordering::Relaxed) >= shared.max_connections {
+            continue; // dropped: closes the connection
+        }
+        let _ = stream.set_nodelay(true);
+        let server = stream.local_addr().ok().or(local).expect("bound listener");
+        let ft = FiveTuple {
+            transport,
+            client,
+            server,
+        };
+        shared.connections.fetch_add(1, Ordering::Relaxed);
+        let sh = shared.clone();
+        let tls = tls.clone();
+        shared.tracker.spawn(async move {
+            match tls {
+                None => serve_stream(&sh, stream, ft).await,
+                Some(acceptor) => {
+                    let hs = tokio::select! {
+                        _ = sh.shutdown.cancelled() => None,
+                        r = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => r.ok().and_then(|r| r.ok()),
+                    };
+                    if let Some(s) = hs {
+                        serve_stream(&sh, s, ft).await;
+                    }
+                }
+            }
+            sh.connections.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn serve_stream<S>(shared: &Arc<Shared>, stream: S, ft: FiveTuple)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (rd, wr) = tokio::io::split(stream);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE);
+    tokio::select! {
+        _ = shared.shutdown.cancelled() => {}
+        _ = read_stream(shared, rd, &tx, ft) => {}
+        _ = write_stream(wr, rx) => {}
+    }
+    let handle = shared.core().remove_five_tuple(&ft);
+    drop(handle);
+}
+
+async fn write_stream<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<Vec<u8>>) {
+    let mut batch = Vec::with_capacity(64 * 1024);
+    while let Some(first) = rx.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&first);
+        while batch.len() < 64 * 1024 {
+            match rx.try_recv() {
+                Ok(more) => batch.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if wr.write_all(&batch).await.is_err() || wr.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn read_stream<R: AsyncRead + Unpin>(
+    shared: &Arc<Shared>,
+    mut rd: R,
+    tx: &mpsc::Sender<Vec<u8>>,
+    ft: FiveTuple,
+) {
+    // Largest frame: a 65535-byte STUN body plus header, so twice that always has room.
+    let mut buf = vec![0u8; 2 * 65536 + 64];
+    let mut out = Vec::with_capacity(1500);
+    let mut filled = 0;
+    let sink = || Sink::Stream(tx.clone());
+    loop {
+        let mut start = 0;
+        while let Some(fr) = stun::framing(&buf[start..filled]) {
+            let flen = match fr {
+                stun::Framing::Stun(n) => n,
+                stun::Framing::ChannelData(_, n) => 4 + stun::pad4(n),
+                stun::Framing::Invalid => return,
+            };
+            if filled - start < flen {
+                break;
+            }
+            let frame = &buf[start..start + flen];
+            let a = {
+                let mut core = shared.core();
+                let mut binder = IoBinder {
+                    shared,
+                    sink: &sink,
+                };
+                let a = core.handle_client(&ft, frame, Now::system(), &mut out, &mut binder);
+                act(a, |h| h.socket.clone())
+            };
+            match a {
+                Act::None => {}
+                Act::Reply => {
+                    if tx.send(out.clone()).await.is_err() {
+                        return;
+                    }
+                }
+                Act::Relay(relay, peer, payload) => {
+                    send_udp(&relay, &frame[payload], peer).await;
+                }
+            }
+            start += flen;
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+        let n = match tokio::time::timeout(IDLE_WITHOUT_ALLOCATION, rd.read(&mut buf[filled..]))
+            .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(n)) => n,
+            Err(_) => {
+                if shared.core().allocation_of(&ft).is_none() {
+                    return;
+                }
+                continue;
+            }
+        };
+        filled += n;
+    }
+}
+
+async fn ticker(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prev = Stats::default();
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let (expired, stats, count) = {
+            let mut core = shared.core();
+            let expired = core.tick(Instant::now());
+            (expired, core.stats().clone(), core.allocation_count())
+        };
+        drop(expired);
+        metrics::publish(
+            &prev,
+            &stats,
+            count,
+            shared.connections.load(Ordering::Relaxed),
+        );
+        prev = stats;
+    }
+}
