@@ -74,8 +74,8 @@ if [[ "${1:-}" == --install-only ]]; then
     exit 0
 fi
 
-echo "test.sh: cargo test --workspace --all-targets $*" >&2
-cargo test --workspace --all-targets "$@"
+echo "test.sh: cargo test --workspace --all-targets --no-fail-fast $*" >&2
+cargo test --workspace --all-targets --no-fail-fast "$@"
 
 # Browser end-to-end tests (node's test runner driving chromium), once tests/e2e/ exists.
 shopt -s nullglob
