@@ -1,0 +1,87 @@
+// Local media: what this browser publishes (screen, camera, microphone), with failures turned
+// into messages a person understands.
+
+export class MediaError extends Error {}
+
+/** Explains a getUserMedia / getDisplayMedia failure. */
+export function explain(err, what) {
+  const name = err && err.name;
+  if (name === 'NotAllowedError' || name === 'SecurityError') {
+    return what === 'screen'
+      ? 'Screen sharing was not allowed (you cancelled it, or the browser blocked it).'
+      : `Permission to use your ${what} was denied. Allow it in the browser's site settings and try again.`;
+  }
+  if (name === 'NotFoundError' || name === 'OverconstrainedError') return `No ${what} was found on this device.`;
+  if (name === 'NotReadableError' || name === 'AbortError') return `Your ${what} is in use by another application or could not be started.`;
+  if (name === 'TypeError' || name === 'NotSupportedError') return `This browser cannot share your ${what}.`;
+  return `Could not start your ${what}${err && err.message ? `: ${err.message}` : '.'}`;
+}
+
+export function supportsScreenShare() {
+  return !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+}
+
+export function supportsDevices() {
+  return !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+}
+
+export class LocalMedia extends EventTarget {
+  constructor() {
+    super();
+    this.tracks = { screen: null, camera: null, mic: null };
+  }
+
+  state() {
+    return { mic: !!this.tracks.mic, camera: !!this.tracks.camera, screen: !!this.tracks.screen };
+  }
+
+  async start(slot) {
+    if (this.tracks[slot]) return this.tracks[slot];
+    let track;
+    try {
+      if (slot === 'screen') {
+        if (!supportsScreenShare()) throw new MediaError('This browser cannot share the screen (phones and tablets usually cannot).');
+        const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
+        track = stream.getVideoTracks()[0];
+        if ('contentHint' in track) track.contentHint = 'detail';
+      } else {
+        if (!supportsDevices()) {
+          throw new MediaError(window.isSecureContext
+            ? 'This browser cannot use a camera or microphone.'
+            : 'Camera and microphone need a secure (https) connection to this server.');
+        }
+        const constraints = slot === 'camera'
+          ? { video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } } }
+          : { audio: { echoCancellation: true, noiseSuppression: true } };
+        const stream = await navigator.mediaDevices.getUserMedia(constraints);
+        track = slot === 'camera' ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
+      }
+    } catch (err) {
+      if (err instanceof MediaError) throw err;
+      throw new MediaError(explain(err, slot === 'mic' ? 'microphone' : slot));
+    }
+    // The browser's own "Stop sharing" bar, or an unplugged device, ends the track.
+    track.addEventListener('ended', () => {
+      if (this.tracks[slot] === track) this.stop(slot);
+    });
+    this.tracks[slot] = track;
+    this.emit(slot, track);
+    return track;
+  }
+
+  stop(slot) {
+    const track = this.tracks[slot];
+    if (!track) return;
+    this.tracks[slot] = null;
+    track.stop();
+    this.emit(slot, null);
+  }
+
+  stopAll() {
+    for (const slot of Object.keys(this.tracks)) this.stop(slot);
+  }
+
+  emit(slot, track) {
+    this.dispatchEvent(new CustomEvent('change', { detail: { slot, track } }));
+  }
+}

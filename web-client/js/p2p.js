@@ -1,0 +1,368 @@
+// The peer-to-peer media transport: one RTCPeerConnection per teacher–student pair.
+//
+// A media transport is the seam between the class UI and how media travels. The UI only calls:
+//   transport.syncPeers(peers)           the roster changed (PeerInfo[] of everyone else)
+//   transport.setTrack(slot, track|null) publish or stop the local "screen" | "camera" | "mic"
+//   transport.handleSignal(msg)          an offer / answer / candidate from the server
+//   transport.kick(peerId)               the peer is back: renegotiate if the link is not up
+//   transport.collectStats()             -> Promise<{links: LinkStats[], frames: {[peer]: n}}>
+//   transport.close()
+// and listens to:
+//   "track"  {peer, slot, track|null}    a remote track for a slot (null: gone)
+//   "state"  {peer, state}               RTCPeerConnectionState of the link to peer
+// The SFU transport of a later issue implements the same surface with one connection to the server.
+//
+// Who offers: the teacher end of each pair is the "impolite" peer of perfect negotiation and makes
+// the first offer, with three transceivers in a fixed order — screen (video), camera (video),
+// microphone (audio) — so every slot is known by its transceiver's position, and publishing later
+// is a replaceTrack() without renegotiation. The student end is "polite", answers, and turns the
+// transceivers to sendrecv so it can publish too once allowed. Either end may renegotiate (ICE
+// restart); collisions resolve by perfect negotiation. Relay forcing is local: each end that has
+// ?relay=force uses iceTransportPolicy "relay", which makes that end's media go through TURN no
+// matter what the other end does.
+
+import { LinkSampler } from './stats.js';
+
+export const SLOTS = ['screen', 'camera', 'mic'];
+const SLOT_KIND = { screen: 'video', camera: 'video', mic: 'audio' };
+const DISCONNECTED_GRACE_MS = 4000;
+
+/** Which pairs get a connection, and which end offers. */
+export function shouldConnect(me, peer) {
+  return me.role === 'teacher' || peer.role === 'teacher';
+}
+
+/** The impolite end (makes the first offer): the teacher; between two teachers, the smaller id. */
+export function isImpolite(me, peer) {
+  if (me.role !== peer.role) return me.role === 'teacher';
+  return idOrder(me.id, peer.id) < 0;
+}
+
+function idOrder(a, b) {
+  const na = Number(String(a).replace(/\D/g, ''));
+  const nb = Number(String(b).replace(/\D/g, ''));
+  if (Number.isFinite(na) && Number.isFinite(nb) && na !== nb) return na - nb;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+class PeerLink {
+  constructor(transport, peer) {
+    this.t = transport;
+    this.peer = peer.id;
+    this.polite = !isImpolite(transport.me, peer);
+    this.sampler = new LinkSampler();
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.disconnectTimer = null;
+    this.pendingCandidates = [];
+    this.queue = Promise.resolve();
+    this.createPc();
+    if (!this.polite) this.addTransceivers();
+  }
+
+  /** Signals of one link are applied one at a time, in order. */
+  enqueue(fn) {
+    this.queue = this.queue.then(fn).catch((e) => this.t.log('signal failed', e));
+  }
+
+  createPc() {
+    const t = this.t;
+    const pc = new RTCPeerConnection({
+      iceServers: t.iceServers,
+      iceTransportPolicy: t.forceRelay ? 'relay' : 'all',
+      bundlePolicy: 'max-bundle',
+    });
+    this.pc = pc;
+    this.localTypes = {};
+    this.remoteCandidates = 0;
+    this.iceErrors = [];
+    this.gatheringDone = false;
+    pc.onnegotiationneeded = () => this.negotiate();
+    pc.onicecandidate = ({ candidate }) => {
+      if (pc !== this.pc) return;
+      if (!candidate) {
+        this.gatheringDone = true;
+        return;
+      }
+      this.localTypes[candidate.type] = (this.localTypes[candidate.type] || 0) + 1;
+      t.send({ type: 'candidate', to: this.peer, candidate: candidate.toJSON() });
+    };
+    pc.onicecandidateerror = (e) => {
+      if (pc !== this.pc) return;
+      this.iceErrors.push({ code: e.errorCode, text: e.errorText, url: e.url });
+      if (this.iceErrors.length > 10) this.iceErrors.shift();
+    };
+    pc.ontrack = (e) => {
+      if (pc !== this.pc) return;
+      const slot = this.slotOf(e.transceiver);
+      if (slot) t.emit('track', { peer: this.peer, slot, track: e.track });
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc !== this.pc) return;
+      const state = pc.connectionState;
+      t.emit('state', { peer: this.peer, state });
+      clearTimeout(this.disconnectTimer);
+      if (state === 'failed') {
+        this.restartIce();
+      } else if (state === 'disconnected') {
+        this.disconnectTimer = setTimeout(() => {
+          if (pc === this.pc && pc.connectionState === 'disconnected') this.restartIce();
+        }, DISCONNECTED_GRACE_MS);
+      }
+    };
+  }
+
+  addTransceivers() {
+    for (const slot of SLOTS) {
+      const track = this.t.tracks[slot];
+      const tr = this.pc.addTransceiver(SLOT_KIND[slot], { direction: 'sendrecv' });
+      if (track) tr.sender.replaceTrack(track);
+    }
+  }
+
+  /** Slot by transceiver position: the impolite end created them as screen, camera, mic. */
+  slotOf(transceiver) {
+    const idx = this.pc.getTransceivers().indexOf(transceiver);
+    return SLOTS[idx] || null;
+  }
+
+  async negotiate() {
+    const pc = this.pc;
+    try {
+      this.makingOffer = true;
+      await pc.setLocalDescription();
+      if (pc !== this.pc) return;
+      this.t.send({ type: 'offer', to: this.peer, sdp: pc.localDescription.sdp });
+    } catch (err) {
+      this.t.log('offer failed', err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  async onDescription(type, sdp) {
+    let pc = this.pc;
+    const offerCollision = type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
+    this.ignoreOffer = !this.polite && offerCollision;
+    if (this.ignoreOffer) return;
+    try {
+      await pc.setRemoteDescription({ type, sdp });
+    } catch (err) {
+      if (type !== 'offer') {
+        // Our offer was answered by a connection that is not the one we offered to: start over.
+        this.t.log('could not apply answer, restarting the link', err);
+        this.reset();
+        return;
+      }
+      // The other end restarted with a brand-new connection (e.g. it reloaded or rejoined):
+      // start over with a fresh one and apply the offer there.
+      this.reset();
+      pc = this.pc;
+      await pc.setRemoteDescription({ type, sdp });
+    }
+    await this.flushCandidates();
+    if (type === 'offer') {
+      this.prepareAnswerSide();
+      await pc.setLocalDescription();
+      if (pc !== this.pc) return;
+      this.t.send({ type: 'answer', to: this.peer, sdp: pc.localDescription.sdp });
+    }
+  }
+
+  /** On the answering end, make every slot able to send, and attach what we publish. */
+  prepareAnswerSide() {
+    this.pc.getTransceivers().forEach((tr, i) => {
+      const slot = SLOTS[i];
+      if (!slot || tr.stopped) return;
+      if (tr.direction !== 'sendrecv') tr.direction = 'sendrecv';
+      const track = this.t.tracks[slot];
+      if (tr.sender.track !== track) tr.sender.replaceTrack(track || null);
+    });
+  }
+
+  async onCandidate(candidate) {
+    this.remoteCandidates += 1;
+    if (!this.pc.remoteDescription) {
+      this.pendingCandidates.push(candidate);
+      return;
+    }
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (err) {
+      if (!this.ignoreOffer) this.t.log('could not add candidate', err);
+    }
+  }
+
+  async flushCandidates() {
+    const list = this.pendingCandidates;
+    this.pendingCandidates = [];
+    for (const c of list) {
+      try {
+        await this.pc.addIceCandidate(c);
+      } catch {
+        /* stale candidate of an earlier session */
+      }
+    }
+  }
+
+  setTrack(slot, track) {
+    const tr = this.pc.getTransceivers()[SLOTS.indexOf(slot)];
+    if (tr && !tr.stopped) tr.sender.replaceTrack(track || null).catch((e) => this.t.log('replaceTrack', e));
+  }
+
+  restartIce() {
+    if (this.pc.signalingState === 'closed') return;
+    // Before a first negotiation there is nothing to restart; the impolite end will offer.
+    if (!this.pc.remoteDescription && this.polite) return;
+    this.pc.restartIce();
+  }
+
+  /** The other end is reachable again: make sure a negotiation is under way if we are not connected. */
+  kick() {
+    const pc = this.pc;
+    if (pc.connectionState === 'connected') return;
+    if (!this.polite && pc.signalingState === 'have-local-offer' && pc.localDescription) {
+      // Our offer may have been lost while the other end was away: send it again.
+      this.t.send({ type: 'offer', to: this.peer, sdp: pc.localDescription.sdp });
+      return;
+    }
+    if (!this.polite && pc.getTransceivers().length === 0) this.addTransceivers();
+    else this.restartIce();
+  }
+
+  /** Replaces the connection with a fresh one. */
+  reset() {
+    const old = this.pc;
+    for (const slot of SLOTS) this.t.emit('track', { peer: this.peer, slot, track: null });
+    this.sampler = new LinkSampler();
+    this.pendingCandidates = [];
+    this.createPc();
+    old.close();
+    if (!this.polite) this.addTransceivers();
+  }
+
+  /** Why the link failed, in words a teacher understands. */
+  diagnose() {
+    const types = this.localTypes;
+    const total = Object.values(types).reduce((a, b) => a + b, 0);
+    const relayRefused = this.iceErrors.find((e) => /^turns?:/.test(e.url || '') && e.code !== 701);
+    const relayUnreachable = this.iceErrors.find((e) => /^turns?:/.test(e.url || '') && e.code === 701);
+    if (this.t.iceServers.length === 0 && this.t.forceRelay) return 'relay forced but the server offers no relay';
+    if (total === 0) {
+      if (relayRefused) return `relay refused: ${relayRefused.code} ${relayRefused.text}`.trim();
+      if (relayUnreachable) return 'no candidates: the relay is unreachable from this network';
+      return 'no candidates gathered on this device';
+    }
+    if (this.remoteCandidates === 0) return 'the other side sent no candidates';
+    if (!types.relay) {
+      if (relayRefused) return `relay refused: ${relayRefused.code} ${relayRefused.text}`.trim();
+      if (relayUnreachable) return 'UDP blocked and the relay is unreachable';
+      return 'no direct path (UDP blocked?) and no relay candidate';
+    }
+    return 'no candidate pair worked (firewall blocks UDP and TCP?)';
+  }
+
+  async stats() {
+    const report = await this.pc.getStats();
+    return this.sampler.sample(report, this.pc, { peer: this.peer, diagnose: () => this.diagnose() });
+  }
+
+  close() {
+    clearTimeout(this.disconnectTimer);
+    this.pc.close();
+    for (const slot of SLOTS) this.t.emit('track', { peer: this.peer, slot, track: null });
+  }
+}
+
+export class P2PTransport extends EventTarget {
+  /**
+   * @param {{me: {id: string, role: string}, iceServers: object[], forceRelay: boolean,
+   *          send: (msg: object) => boolean, tracks?: object, log?: Function}} opts
+   */
+  constructor({ me, iceServers, forceRelay, send, tracks, log }) {
+    super();
+    this.kind = 'p2p';
+    this.me = me;
+    this.iceServers = (iceServers || []).map((s) => {
+      const o = { urls: s.urls };
+      if (s.username) o.username = s.username;
+      if (s.credential) o.credential = s.credential;
+      return o;
+    });
+    this.forceRelay = !!forceRelay;
+    this.send = send;
+    this.tracks = { screen: null, camera: null, mic: null, ...(tracks || {}) };
+    this.log = log || (() => {});
+    /** @type {Map<string, PeerLink>} */
+    this.links = new Map();
+  }
+
+  /** Creates links for new peers we connect to, closes links of peers that left. */
+  syncPeers(peers) {
+    const wanted = new Set();
+    for (const p of peers) {
+      if (!shouldConnect(this.me, p)) continue;
+      wanted.add(p.id);
+      if (!this.links.has(p.id)) this.links.set(p.id, new PeerLink(this, p));
+    }
+    for (const [id, link] of this.links) {
+      if (!wanted.has(id)) {
+        link.close();
+        this.links.delete(id);
+      }
+    }
+  }
+
+  handleSignal(msg) {
+    const link = this.links.get(msg.from);
+    if (!link) return;
+    if (msg.type === 'offer' || msg.type === 'answer') {
+      link.enqueue(() => link.onDescription(msg.type, msg.sdp));
+    } else if (msg.type === 'candidate' && msg.candidate) {
+      link.enqueue(() => link.onCandidate(msg.candidate));
+    }
+  }
+
+  setTrack(slot, track) {
+    this.tracks[slot] = track || null;
+    for (const link of this.links.values()) link.setTrack(slot, track);
+  }
+
+  kick(peerId) {
+    const link = this.links.get(peerId);
+    if (link) link.kick();
+  }
+
+  kickAll() {
+    for (const link of this.links.values()) link.kick();
+  }
+
+  linkState(peerId) {
+    const link = this.links.get(peerId);
+    return link ? link.pc.connectionState : null;
+  }
+
+  async collectStats() {
+    const links = [];
+    const frames = {};
+    for (const link of [...this.links.values()]) {
+      try {
+        const s = await link.stats();
+        links.push(s.link);
+        frames[link.peer] = s.framesDecoded;
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+    return { links, frames };
+  }
+
+  close() {
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}

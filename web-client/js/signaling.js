@@ -1,0 +1,163 @@
+// The signaling connection: one WebSocket to /ws speaking class protocol v1, with keepalive,
+// automatic reconnect with backoff and resume. Emits "message" for every server message and
+// "status" / "fatal" for the connection's life.
+
+/** Close codes (signaling/src/protocol.rs `close_code`). */
+export const CLOSE = {
+  GOING_AWAY: 1001,
+  ABNORMAL: 1006,
+  MESSAGE_TOO_BIG: 1009,
+  JOIN_REFUSED: 4001,
+  REMOVED: 4002,
+  CLASS_ENDED: 4003,
+  SLOW_CONSUMER: 4004,
+  JOIN_TIMEOUT: 4005,
+  IDLE_TIMEOUT: 4006,
+  REPLACED: 4007,
+  RATE_LIMITED: 4008,
+};
+
+/** Close codes after which reconnecting cannot help. */
+const FINAL = new Set([CLOSE.JOIN_REFUSED, CLOSE.REMOVED, CLOSE.CLASS_ENDED, CLOSE.REPLACED]);
+
+const PING_EVERY_MS = 20_000;
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_MAX_MS = 5_000;
+
+export function wsUrl(loc = window.location) {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${loc.host}/ws`;
+}
+
+export class Signaling extends EventTarget {
+  /**
+   * @param {{url: string, token: string, name?: string}} opts
+   */
+  constructor({ url, token, name }) {
+    super();
+    this.url = url;
+    this.token = token;
+    this.name = name;
+    this.resumeToken = null;
+    this.ws = null;
+    this.attempt = 0;
+    this.closedForGood = false;
+    this.joined = false;
+    this.lastError = null; // the last `error` message, to explain a 4001 close
+    this.lastNotice = null; // `removed` / `class_ended` text, to explain 4002 / 4003
+    this.pingTimer = null;
+    this.retryTimer = null;
+    this.onOnline = () => this.retryNow();
+    window.addEventListener('online', this.onOnline);
+  }
+
+  connect() {
+    if (this.closedForGood) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    this.joined = false;
+    this.emit('status', { state: this.attempt === 0 ? 'connecting' : 'reconnecting', attempt: this.attempt });
+    ws.onopen = () => {
+      if (ws !== this.ws) return;
+      const join = { type: 'join', token: this.token };
+      if (this.name) join.name = this.name;
+      if (this.resumeToken) join.resume = this.resumeToken;
+      ws.send(JSON.stringify(join));
+    };
+    ws.onmessage = (ev) => {
+      if (ws !== this.ws) return;
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (msg.type === 'welcome') {
+        this.joined = true;
+        this.attempt = 0;
+        this.resumeToken = msg.resume_token;
+        this.startPing();
+        this.emit('status', { state: 'connected', resumed: msg.resumed });
+      } else if (msg.type === 'error') {
+        this.lastError = msg;
+      } else if (msg.type === 'removed' || msg.type === 'class_ended') {
+        this.lastNotice = msg;
+      }
+      this.emit('message', msg);
+    };
+    ws.onclose = (ev) => {
+      if (ws !== this.ws) return; // a socket we already replaced
+      this.stopPing();
+      this.ws = null;
+      this.joined = false;
+      this.onClosed(ev.code, ev.reason);
+    };
+    // Errors are always followed by close; nothing to do here.
+    ws.onerror = () => {};
+  }
+
+  onClosed(code, reason) {
+    if (this.closedForGood) return;
+    if (FINAL.has(code)) {
+      this.closedForGood = true;
+      this.emit('fatal', { code, reason, error: this.lastError, notice: this.lastNotice });
+      return;
+    }
+    // 1001 going away, 1006 network loss, 4006 idle timeout, and the transient rest: back off and resume.
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt) * (0.8 + Math.random() * 0.4);
+    this.attempt += 1;
+    this.emit('status', { state: 'waiting', code, attempt: this.attempt, retryInMs: Math.round(delay) });
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Skip the remaining backoff (the network came back, or the user asked). */
+  retryNow() {
+    if (this.closedForGood || this.ws) return;
+    this.connect();
+  }
+
+  startPing() {
+    this.stopPing();
+    this.pingTimer = setInterval(() => this.send({ type: 'ping' }), PING_EVERY_MS);
+  }
+
+  stopPing() {
+    clearInterval(this.pingTimer);
+    this.pingTimer = null;
+  }
+
+  /** Sends a message when joined; returns false when it was dropped (connection down). */
+  send(msg) {
+    if (!this.ws || !this.joined || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  /** Leaves the class for good. */
+  leave() {
+    this.send({ type: 'leave' });
+    this.shutdown();
+  }
+
+  shutdown() {
+    this.closedForGood = true;
+    this.stopPing();
+    clearTimeout(this.retryTimer);
+    window.removeEventListener('online', this.onOnline);
+    if (this.ws) {
+      const ws = this.ws;
+      this.ws = null;
+      try {
+        ws.close(1000, 'leaving');
+      } catch {
+        /* already closed */
+      }
+    }
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
