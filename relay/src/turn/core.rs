@@ -1143,3 +1143,7 @@ fn auth_error(out: &mut Vec<u8>, m: u16, tid: &[u8; 12], code: u16, key: &[u8; 1
         w.fingerprint();
     }
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;
