@@ -50,6 +50,8 @@ impl Default for HubLimits {
 }
 
 /// Something the I/O layer must do, in order.
+// Effects live only until the I/O layer applies them, and nearly all are deliveries.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Send `msg` to each of these connections.

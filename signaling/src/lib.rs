@@ -1,15 +1,31 @@
 //! Aula's signaling service.
 //!
+//! - [`server`]: starts and stops everything: routes, listeners, timers, graceful shutdown.
+//! - [`ws`]: one WebSocket connection: frames in and out, timers, limits; no class rules.
+//! - [`api`]: the admin REST API under `/api/v1`; [`web`] serves the embedded browser client.
+//! - [`app`]: the state every handler shares.
 //! - [`hub`]: the sans-IO class state machine: classes, rosters, chat, teacher controls, resume.
+//! - [`state`]: carries the hub's effects out to connection queues; slow consumers are kicked.
+//! - [`ice`], [`secrets`], [`ratelimit`], [`metrics`]: small helpers of the I/O layer.
 //! - [`protocol`]: the class protocol v1 (serde types; the JSON Schema is generated from them).
 //! - [`settings`]: the whole configuration and its layered loader (defaults, file, `AULA_*`, flags).
 //! - [`token`]: class tokens (HS256 JWTs: class, role, optional fixed name, expiry), clock passed in.
 //! - [`store`]: persistent class records in an embedded SQLite database in the data directory.
 //! - [`tls`]: rustls server configuration from a school's PEM files or a generated dev certificate.
 
+pub mod api;
+pub mod app;
 pub mod hub;
+pub mod ice;
+pub mod metrics;
 pub mod protocol;
+pub mod ratelimit;
+pub mod secrets;
+pub mod server;
 pub mod settings;
+pub mod state;
 pub mod store;
 pub mod tls;
 pub mod token;
+pub mod web;
+pub mod ws;

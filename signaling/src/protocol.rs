@@ -225,6 +225,48 @@ pub enum ClientMessage {
     Leave {},
 }
 
+/// Every `type` a client may send, as on the wire.
+pub const CLIENT_MESSAGE_TYPES: [&str; 15] = [
+    "join",
+    "offer",
+    "answer",
+    "candidate",
+    "chat",
+    "hand",
+    "media",
+    "stats",
+    "mute",
+    "remove",
+    "lock",
+    "end",
+    "grant",
+    "ping",
+    "leave",
+];
+
+impl ClientMessage {
+    /// The wire `type` of this message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::Join { .. } => "join",
+            ClientMessage::Offer { .. } => "offer",
+            ClientMessage::Answer { .. } => "answer",
+            ClientMessage::Candidate { .. } => "candidate",
+            ClientMessage::Chat { .. } => "chat",
+            ClientMessage::Hand { .. } => "hand",
+            ClientMessage::Media { .. } => "media",
+            ClientMessage::Stats { .. } => "stats",
+            ClientMessage::Mute { .. } => "mute",
+            ClientMessage::Remove { .. } => "remove",
+            ClientMessage::Lock { .. } => "lock",
+            ClientMessage::End {} => "end",
+            ClientMessage::Grant { .. } => "grant",
+            ClientMessage::Ping {} => "ping",
+            ClientMessage::Leave {} => "leave",
+        }
+    }
+}
+
 /// Messages the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -505,6 +547,55 @@ mod tests {
         assert_eq!(v["type"], "chat");
         assert_eq!(v["text"], "hi");
         assert_eq!(v["from"], "p1");
+    }
+
+    /// The `type` constants in the generated schema's client messages.
+    fn schema_client_types() -> Vec<String> {
+        let schema = json_schema();
+        let variants = schema["$defs"]["ClientMessage"]["oneOf"]
+            .as_array()
+            .expect("oneOf")
+            .clone();
+        variants
+            .iter()
+            .map(|v| {
+                v["properties"]["type"]["const"]
+                    .as_str()
+                    .expect("type const")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn client_type_list_matches_the_types() {
+        let mut from_schema = schema_client_types();
+        from_schema.sort();
+        let mut listed: Vec<String> = CLIENT_MESSAGE_TYPES.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(from_schema, listed);
+        for t in CLIENT_MESSAGE_TYPES {
+            // Every listed type parses (with its required fields absent, it is a bad message, not unknown).
+            let err = serde_json::from_str::<ClientMessage>(&format!(r#"{{"type":"{t}"}}"#));
+            if let Ok(m) = err {
+                assert_eq!(m.kind(), t);
+            }
+        }
+    }
+
+    #[test]
+    fn checked_in_schema_matches_the_types() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.schema.json");
+        let generated = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
+        if std::env::var_os("AULA_BLESS").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == generated,
+            "docs/protocol.schema.json has drifted from the protocol types; regenerate it with \
+             `cargo run -- schema > docs/protocol.schema.json` (or AULA_BLESS=1 cargo test)"
+        );
     }
 
     #[test]

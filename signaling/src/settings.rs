@@ -152,9 +152,10 @@ pub struct Limits {
     pub messages_per_sec: u32,
     /// Messages a connection may send in a burst above the sustained rate. Default 200.
     pub burst: u32,
-    /// Messages queued for a connection before it counts as a slow consumer and is
-    /// disconnected. Default 256.
-    pub send_queue: usize,
+    /// Bytes of messages queued for a connection before it counts as a slow consumer and is
+    /// disconnected. Counted in bytes so a burst of small class events (a whole class raising
+    /// hands) never trips it while a client that stops reading does. Default 1 MiB.
+    pub send_queue_bytes: usize,
     /// Most peers (teachers and students) in one class. Default 1000.
     pub max_class_size: usize,
     /// Seconds a new connection has to send `join`. Default 10.
@@ -181,7 +182,7 @@ impl Default for Limits {
             max_frame_bytes: 65536,
             messages_per_sec: 50,
             burst: 200,
-            send_queue: 256,
+            send_queue_bytes: 1024 * 1024,
             max_class_size: 1000,
             join_deadline_secs: 10,
             idle_timeout_secs: 60,
@@ -339,7 +340,7 @@ impl Settings {
         }
         let positive: [(&str, u64); 10] = [
             ("limits.messages_per_sec", l.messages_per_sec.into()),
-            ("limits.send_queue", l.send_queue as u64),
+            ("limits.send_queue_bytes", l.send_queue_bytes as u64),
             ("limits.max_class_size", l.max_class_size as u64),
             ("limits.join_deadline_secs", l.join_deadline_secs),
             ("limits.idle_timeout_secs", l.idle_timeout_secs),
@@ -776,7 +777,7 @@ mod tests {
     fn validate_names_the_key() {
         type Mutation = fn(&mut Settings);
         let cases: Vec<(Mutation, &str)> = vec![
-            (|s| s.limits.send_queue = 0, "limits.send_queue"),
+            (|s| s.limits.send_queue_bytes = 0, "limits.send_queue_bytes"),
             (|s| s.limits.max_frame_bytes = 100, "limits.max_frame_bytes"),
             (|s| s.limits.burst = 1, "limits.burst"),
             (
@@ -804,8 +805,8 @@ mod tests {
                 "{err}"
             );
         }
-        let err = Settings::from_toml_str("[limits]\nsend_queue = 0\n").unwrap_err();
-        assert!(err.to_string().contains("limits.send_queue"), "{err}");
+        let err = Settings::from_toml_str("[limits]\nsend_queue_bytes = 0\n").unwrap_err();
+        assert!(err.to_string().contains("limits.send_queue_bytes"), "{err}");
     }
 
     #[test]

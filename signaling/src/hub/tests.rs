@@ -669,10 +669,10 @@ impl ClientView {
                 self.class = Some(class.id.clone());
                 self.roster = peers.iter().map(|p| (p.id.clone(), p.clone())).collect();
             }
-            ServerMessage::PeerJoined { peer } | ServerMessage::PeerUpdated { peer } => {
-                if Some(&peer.id) != self.me.as_ref() {
-                    self.roster.insert(peer.id.clone(), peer.clone());
-                }
+            ServerMessage::PeerJoined { peer } | ServerMessage::PeerUpdated { peer }
+                if Some(&peer.id) != self.me.as_ref() =>
+            {
+                self.roster.insert(peer.id.clone(), peer.clone());
             }
             ServerMessage::PeerLeft { id, .. } => {
                 self.roster.remove(id);

@@ -1,0 +1,342 @@
+//! The admin REST API under `/api/v1`, plus `/metrics`.
+//!
+//! Every route but open class creation needs `Authorization: Bearer <admin key>`. Errors are
+//! JSON: `{"error": {"code": "...", "message": "..."}}` with the codes listed in [`ApiError`].
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::app::{unix_millis, App};
+use crate::protocol::{IceServer, PeerInfo, Role, Topology};
+use crate::state::lock;
+use crate::store::ClassRecord;
+use crate::token::Claims;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/classes", post(create_class).get(list_classes))
+        .route("/classes/{id}", get(get_class).delete(delete_class))
+        .route("/classes/{id}/tokens", post(create_token))
+        .route("/ice-servers", get(ice_servers))
+}
+
+/// An API failure, as JSON with a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or wrong admin key (send Authorization: Bearer <admin key>)")]
+    Unauthorized,
+    #[error("no class with id {0:?}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let body = serde_json::json!({"error": {"code": code, "message": self.to_string()}});
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!("class store: {e}");
+        ApiError::Internal(e.to_string())
+    }
+}
+
+/// Checks the bearer admin key in constant time.
+fn require_admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = app.admin_key.as_bytes();
+    let given = given.as_bytes();
+    let differ = given.len() != expected.len()
+        || given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            != 0;
+    if differ {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClass {
+    name: String,
+    #[serde(default)]
+    topology: Topology,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Link {
+    token: String,
+    url: String,
+    expires_at: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedClass {
+    id: String,
+    name: String,
+    topology: Topology,
+    created_at: u64,
+    teacher: Link,
+    student: Link,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClassSummary {
+    id: String,
+    name: String,
+    topology: Topology,
+    created_at: u64,
+    /// People in the class now (including those waiting to resume).
+    peers: usize,
+    locked: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClassDetail {
+    #[serde(flatten)]
+    summary: ClassSummary,
+    roster: Vec<PeerInfo>,
+}
+
+const MAX_CLASS_NAME: usize = 100;
+
+/// `POST /api/v1/classes`: admin key required unless open class creation is on.
+async fn create_class(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Json<CreateClass>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedClass>), ApiError> {
+    if !app.open_class_creation {
+        require_admin(&app, &headers)?;
+    }
+    let Json(req) = body?;
+    let name = req.name.trim().to_string();
+    if name.is_empty()
+        || name.chars().count() > MAX_CLASS_NAME
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the class name must be 1 to {MAX_CLASS_NAME} characters, without control characters"
+        )));
+    }
+    let record = ClassRecord {
+        id: new_class_id(),
+        name,
+        created_at: unix_millis() / 1000,
+        topology: req.topology,
+    };
+    lock_store(&app).insert(&record)?;
+    lock(&app.core)
+        .hub
+        .add_class(record.id.clone(), record.name.clone(), record.topology);
+    tracing::info!(class = %record.id, "class created");
+    let teacher = link(&app, &record.id, Role::Teacher, None, app.token_ttl_secs);
+    let student = link(&app, &record.id, Role::Student, None, app.token_ttl_secs);
+    let created = CreatedClass {
+        id: record.id,
+        name: record.name,
+        topology: record.topology,
+        created_at: record.created_at,
+        teacher,
+        student,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn list_classes(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<ClassSummary>>, ApiError> {
+    require_admin(&app, &headers)?;
+    let records = lock_store(&app).list()?;
+    let core = lock(&app.core);
+    Ok(Json(
+        records.into_iter().map(|r| summary(&core.hub, r)).collect(),
+    ))
+}
+
+async fn get_class(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<ClassDetail>, ApiError> {
+    require_admin(&app, &headers)?;
+    let record = lock_store(&app)
+        .get(&id)?
+        .ok_or_else(|| ApiError::NotFound(id.clone()))?;
+    let core = lock(&app.core);
+    let roster = core.hub.roster(&id).unwrap_or_default();
+    Ok(Json(ClassDetail {
+        summary: summary(&core.hub, record),
+        roster,
+    }))
+}
+
+/// `DELETE /api/v1/classes/{id}`: ends the class for everyone in it and forgets it.
+async fn delete_class(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&app, &headers)?;
+    let existed = lock_store(&app).delete(&id)?;
+    let mut core = lock(&app.core);
+    let live = core.hub.remove_class(&id);
+    if !existed && live.is_none() {
+        return Err(ApiError::NotFound(id));
+    }
+    core.apply(live.unwrap_or_default());
+    tracing::info!(class = %id, "class deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    role: Role,
+    /// Fixes the display name of whoever joins with this token.
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+}
+
+/// `POST /api/v1/classes/{id}/tokens`: a token for one person, e.g. with a fixed name.
+async fn create_token(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<CreateToken>, JsonRejection>,
+) -> Result<(StatusCode, Json<Link>), ApiError> {
+    require_admin(&app, &headers)?;
+    let Json(req) = body?;
+    lock_store(&app)
+        .get(&id)?
+        .ok_or_else(|| ApiError::NotFound(id.clone()))?;
+    let ttl = req.ttl_secs.unwrap_or(app.token_ttl_secs);
+    if ttl == 0 || ttl > 366 * 24 * 3600 {
+        return Err(ApiError::BadRequest(
+            "ttl_secs must be between 1 and one year".into(),
+        ));
+    }
+    if let Some(name) = &req.name {
+        let n = name.trim().chars().count();
+        if n == 0 || n > lock(&app.core).hub.limits().max_name_len {
+            return Err(ApiError::BadRequest("the name is empty or too long".into()));
+        }
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(link(&app, &id, req.role, req.name, ttl)),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+pub struct IceServers {
+    ice_servers: Vec<IceServer>,
+}
+
+/// `GET /api/v1/ice-servers`: fresh STUN/TURN entries for a script's own peer connection.
+async fn ice_servers(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<Json<IceServers>, ApiError> {
+    require_admin(&app, &headers)?;
+    let identity = format!("api/{}", &crate::secrets::generate()[..12]);
+    Ok(Json(IceServers {
+        ice_servers: app.ice.for_peer(&identity, unix_millis() / 1000),
+    }))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    match &app.metrics {
+        Some(render) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
+    }
+}
+
+fn summary(hub: &crate::hub::Hub, r: ClassRecord) -> ClassSummary {
+    ClassSummary {
+        peers: hub.roster(&r.id).map(|p| p.len()).unwrap_or(0),
+        locked: hub.class_info(&r.id).map(|c| c.locked).unwrap_or(false),
+        id: r.id,
+        name: r.name,
+        topology: r.topology,
+        created_at: r.created_at,
+    }
+}
+
+fn link(app: &App, class: &str, role: Role, name: Option<String>, ttl_secs: u64) -> Link {
+    let now = unix_millis() / 1000;
+    let claims = Claims {
+        class: class.to_string(),
+        role,
+        name: name.map(|n| n.trim().to_string()),
+        iat: now,
+        exp: now + ttl_secs,
+    };
+    let token = app.tokens.mint(&claims);
+    Link {
+        url: format!("{}/join#token={token}", app.public_url),
+        token,
+        expires_at: claims.exp,
+    }
+}
+
+fn lock_store(app: &App) -> std::sync::MutexGuard<'_, crate::store::Store> {
+    app.store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A class id: 10 characters from an alphabet without look-alikes, easy to read out in class.
+fn new_class_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    rand::random::<[u8; 10]>()
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}

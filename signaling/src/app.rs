@@ -1,0 +1,54 @@
+//! The application state every handler shares, behind `Arc<App>`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::ConnId;
+use crate::ice::IceProvider;
+use crate::state::SharedCore;
+use crate::store::Store;
+use crate::token::TokenKey;
+use crate::ws::ConnLimits;
+
+/// Renders the Prometheus exposition for `/metrics` (the recorder is installed by the binary).
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+pub struct App {
+    /// The class hub and every connection's outbox.
+    pub core: SharedCore,
+    /// Persistent class records.
+    pub store: Mutex<Store>,
+    pub tokens: TokenKey,
+    pub admin_key: String,
+    pub ice: IceProvider,
+    pub conn_limits: ConnLimits,
+    /// Base URL for the links in API answers, without a trailing slash.
+    pub public_url: String,
+    pub allowed_origins: Vec<String>,
+    pub open_class_creation: bool,
+    pub token_ttl_secs: u64,
+    pub metrics: Option<MetricsRender>,
+    /// Fired on SIGINT/SIGTERM: every connection closes with "going away".
+    pub shutdown: CancellationToken,
+    /// Tracks connection tasks so shutdown can wait for their close frames.
+    pub tracker: TaskTracker,
+    pub(crate) next_conn: AtomicU64,
+}
+
+impl App {
+    pub fn next_conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch: the time the I/O layer passes to the hub.
+pub fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,72 @@
+//! Names and helpers for the signaling service's Prometheus metrics (served at `/metrics`).
+
+use crate::protocol::{ErrorCode, ServerMessage};
+
+/// Open WebSocket connections (gauge).
+pub const CONNECTIONS: &str = "aula_connections";
+/// Classes known to the server (gauge).
+pub const CLASSES: &str = "aula_classes";
+/// Peers in classes, including those waiting to resume (gauge).
+pub const PEERS: &str = "aula_peers";
+/// Client messages received, by `type` (counter).
+pub const MESSAGES_IN: &str = "aula_messages_in_total";
+/// Server messages sent, by `type`, counted once per fan-out (counter).
+pub const MESSAGES_OUT: &str = "aula_messages_out_total";
+/// Errors sent to clients, by `code` (counter).
+pub const ERRORS: &str = "aula_errors_total";
+/// Connections dropped because their send queue was full (counter).
+pub const SLOW_CONSUMER_DROPS: &str = "aula_slow_consumer_drops_total";
+/// Successful joins, by `resumed` (counter).
+pub const JOINS: &str = "aula_joins_total";
+
+/// Registers descriptions so `/metrics` explains each series.
+pub fn describe() {
+    metrics::describe_gauge!(CONNECTIONS, "Open WebSocket connections");
+    metrics::describe_gauge!(CLASSES, "Classes known to the server");
+    metrics::describe_gauge!(PEERS, "Peers in classes, including those waiting to resume");
+    metrics::describe_counter!(MESSAGES_IN, "Client messages received, by type");
+    metrics::describe_counter!(
+        MESSAGES_OUT,
+        "Server messages sent, by type (once per fan-out)"
+    );
+    metrics::describe_counter!(ERRORS, "Errors sent to clients, by code");
+    metrics::describe_counter!(
+        SLOW_CONSUMER_DROPS,
+        "Connections dropped for a full send queue"
+    );
+    metrics::describe_counter!(JOINS, "Successful joins");
+}
+
+pub fn error_sent(code: ErrorCode) {
+    metrics::counter!(ERRORS, "code" => code.as_str()).increment(1);
+}
+
+pub fn message_in(kind: &'static str) {
+    metrics::counter!(MESSAGES_IN, "type" => kind).increment(1);
+}
+
+pub fn message_out(msg: &ServerMessage) {
+    metrics::counter!(MESSAGES_OUT, "type" => server_type(msg)).increment(1);
+}
+
+/// The wire `type` of a server message.
+pub fn server_type(msg: &ServerMessage) -> &'static str {
+    match msg {
+        ServerMessage::Welcome { .. } => "welcome",
+        ServerMessage::PeerJoined { .. } => "peer_joined",
+        ServerMessage::PeerLeft { .. } => "peer_left",
+        ServerMessage::PeerUpdated { .. } => "peer_updated",
+        ServerMessage::Offer { .. } => "offer",
+        ServerMessage::Answer { .. } => "answer",
+        ServerMessage::Candidate { .. } => "candidate",
+        ServerMessage::Chat { .. } => "chat",
+        ServerMessage::Hand { .. } => "hand",
+        ServerMessage::Mute { .. } => "mute",
+        ServerMessage::Stats { .. } => "stats",
+        ServerMessage::ClassUpdated { .. } => "class_updated",
+        ServerMessage::Removed { .. } => "removed",
+        ServerMessage::ClassEnded { .. } => "class_ended",
+        ServerMessage::Pong {} => "pong",
+        ServerMessage::Error { .. } => "error",
+    }
+}

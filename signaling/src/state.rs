@@ -1,0 +1,141 @@
+//! Shared server state: the hub, each connection's outbox, and how hub effects reach sockets.
+//!
+//! The [`Hub`] decides; this module carries its decisions out. Effects are applied under the same
+//! lock that produced them, so every connection sees class events in the order the hub made them.
+//! A message is serialized once however many connections receive it, and queued without waiting:
+//! each connection's queue is bounded in bytes, and a connection whose queue is full is a slow
+//! consumer and is kicked, never waited for.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{ConnId, Effect, Hub};
+use crate::metrics as m;
+use crate::protocol::{close_code, ServerMessage};
+
+/// What a connection task is asked to write.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// Serialized once, shared by every recipient of a fan-out.
+    Text(Utf8Bytes),
+    Close(u16, String),
+}
+
+/// A one-shot request to close a connection, usable when its queue is full.
+#[derive(Debug, Default)]
+pub struct Kick {
+    pub fired: CancellationToken,
+    reason: OnceLock<(u16, String)>,
+}
+
+impl Kick {
+    pub fn fire(&self, code: u16, reason: impl Into<String>) {
+        let _ = self.reason.set((code, reason.into()));
+        self.fired.cancel();
+    }
+
+    pub fn reason(&self) -> (u16, String) {
+        self.reason
+            .get()
+            .cloned()
+            .unwrap_or((close_code::GOING_AWAY, String::new()))
+    }
+}
+
+/// The sending half of a connection, as the shared state holds it.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub queue: mpsc::UnboundedSender<Outbound>,
+    /// Bytes queued and not yet taken by the connection task, which subtracts what it takes.
+    pub queued: Arc<AtomicUsize>,
+    pub max_queued: usize,
+    pub kick: Arc<Kick>,
+}
+
+impl Outbound {
+    /// What a queued message counts against the byte bound.
+    pub fn cost(&self) -> usize {
+        match self {
+            Outbound::Text(text) => text.len(),
+            Outbound::Close(..) => 0,
+        }
+    }
+}
+
+/// The hub plus every connection's outbox, behind one lock.
+#[derive(Debug)]
+pub struct Core {
+    pub hub: Hub,
+    pub outboxes: HashMap<ConnId, Outbox>,
+}
+
+impl Core {
+    pub fn new(hub: Hub) -> Self {
+        Core {
+            hub,
+            outboxes: HashMap::new(),
+        }
+    }
+
+    /// Carries out the hub's effects, in order.
+    pub fn apply(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Deliver { to, msg } => {
+                    m::message_out(&msg);
+                    let text: Utf8Bytes = encode(&msg).into();
+                    for conn in to {
+                        self.push(conn, Outbound::Text(text.clone()));
+                    }
+                }
+                Effect::Close { conn, code, reason } => {
+                    self.push(conn, Outbound::Close(code, reason))
+                }
+            }
+        }
+    }
+
+    /// Queues one message for one connection, kicking it if its queue is full.
+    pub fn push(&mut self, conn: ConnId, out: Outbound) {
+        let Some(outbox) = self.outboxes.get(&conn) else {
+            return;
+        };
+        let cost = out.cost();
+        let queued = outbox.queued.fetch_add(cost, Ordering::Relaxed) + cost;
+        if queued > outbox.max_queued {
+            tracing::warn!(
+                conn,
+                queued,
+                "slow consumer: send queue full, disconnecting"
+            );
+            metrics::counter!(m::SLOW_CONSUMER_DROPS).increment(1);
+            outbox.kick.fire(
+                close_code::SLOW_CONSUMER,
+                "too slow to keep up with the class",
+            );
+            self.outboxes.remove(&conn);
+            return;
+        }
+        if outbox.queue.send(out).is_err() {
+            self.outboxes.remove(&conn);
+        }
+    }
+}
+
+/// Serializes a server message. Our types always serialize.
+pub fn encode(msg: &ServerMessage) -> String {
+    serde_json::to_string(msg).expect("server messages serialize")
+}
+
+/// The hub and outboxes, shared by every task.
+pub type SharedCore = Arc<Mutex<Core>>;
+
+/// Locks the core. A panic while holding the lock would be a bug; we keep serving regardless.
+pub fn lock(core: &SharedCore) -> std::sync::MutexGuard<'_, Core> {
+    core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

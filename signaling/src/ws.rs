@@ -1,0 +1,483 @@
+//! One WebSocket connection: moves frames between the socket and the hub, and nothing else.
+//!
+//! The task reads frames, turns each into a [`ClientMessage`] (or a documented error), hands it to
+//! the hub under the shared lock, and writes what the hub queued for this connection. It also
+//! owns the connection's timers (join deadline, idle timeout, keepalive pings), its rate limit and
+//! its close: on shutdown, kick, removal or timeout it sends a close frame with a documented code.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::app::{unix_millis, App};
+use crate::hub::{ConnId, JoinRequest};
+use crate::metrics as m;
+use crate::protocol::{close_code, ClientMessage, ErrorCode, ServerMessage, CLIENT_MESSAGE_TYPES};
+use crate::ratelimit::RateLimiter;
+use crate::state::{encode, lock, Kick, Outbound, Outbox};
+
+/// Per-connection limits.
+#[derive(Debug, Clone)]
+pub struct ConnLimits {
+    pub max_frame_bytes: usize,
+    pub messages_per_sec: u32,
+    pub burst: u32,
+    /// Bytes queued for the client before it counts as a slow consumer.
+    pub send_queue_bytes: usize,
+    pub join_deadline: Duration,
+    pub idle_timeout: Duration,
+    pub ping_interval: Duration,
+}
+
+/// How long a closing connection waits for its close frame to go out and for the client's reply.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Rejected messages in a row after which a flooding connection is closed.
+const MAX_RATE_STRIKES: u32 = 100;
+
+/// `GET /ws`: checks the Origin, then upgrades with small buffers (memory per idle connection
+/// is dominated by the read buffer) and the frame size limit.
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(why) = check_origin(&headers, &app.allowed_origins) {
+        return (StatusCode::FORBIDDEN, why).into_response();
+    }
+    let limits = app.conn_limits.clone();
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(limits.max_frame_bytes.max(1 << 20))
+        .max_message_size(limits.max_frame_bytes)
+        .max_frame_size(limits.max_frame_bytes)
+        .on_upgrade(move |socket| {
+            let guard = app.tracker.token();
+            let conn = app.next_conn_id();
+            let span = tracing::info_span!(
+                "conn",
+                conn,
+                %addr,
+                class = tracing::field::Empty,
+                peer = tracing::field::Empty
+            );
+            async move {
+                Connection::new(app, conn, limits).run(socket).await;
+                drop(guard);
+            }
+            .instrument(span)
+        })
+}
+
+/// Browsers send `Origin`; scripts usually do not. A browser page may connect only from the
+/// same host it was served from, or from an origin on the allow-list.
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return Ok(());
+    };
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return Ok(());
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .unwrap_or(origin);
+    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+        return Ok(());
+    }
+    Err(format!(
+        "origin {origin} is not allowed (see allowed_origins in the configuration)"
+    ))
+}
+
+/// What reading one frame leads to.
+enum Next {
+    Continue,
+    Close(u16, String),
+}
+
+struct Connection {
+    app: Arc<App>,
+    conn: ConnId,
+    limits: ConnLimits,
+    joined: bool,
+    rate: RateLimiter,
+    strikes: u32,
+}
+
+impl Connection {
+    fn new(app: Arc<App>, conn: ConnId, limits: ConnLimits) -> Self {
+        let rate = RateLimiter::new(limits.messages_per_sec, limits.burst, Instant::now());
+        Connection {
+            app,
+            conn,
+            limits,
+            joined: false,
+            rate,
+            strikes: 0,
+        }
+    }
+
+    async fn run(mut self, mut socket: WebSocket) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let kick = Arc::new(Kick::default());
+        let queued = Arc::new(AtomicUsize::new(0));
+        let outbox = Outbox {
+            queue: tx,
+            queued: queued.clone(),
+            max_queued: self.limits.send_queue_bytes,
+            kick: kick.clone(),
+        };
+        lock(&self.app.core).outboxes.insert(self.conn, outbox);
+        metrics::gauge!(m::CONNECTIONS).increment(1);
+        tracing::debug!("connected");
+
+        let mut deadline = tokio::time::Instant::now() + self.limits.join_deadline;
+        let mut ping = tokio::time::interval(self.limits.ping_interval);
+        ping.tick().await;
+        let shutdown = self.app.shutdown.clone();
+
+        let close = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break Some((close_code::GOING_AWAY, "server going away".to_string())),
+                _ = kick.fired.cancelled() => break Some(kick.reason()),
+                out = rx.recv() => match out {
+                    Some(Outbound::Text(text)) => {
+                        queued.fetch_sub(text.len(), Ordering::Relaxed);
+                        // A client that stops reading blocks this write; a kick or shutdown
+                        // must still get through, so the write races them.
+                        tokio::select! {
+                            sent = socket.send(Message::Text(text)) => if sent.is_err() { break None },
+                            _ = kick.fired.cancelled() => break Some(kick.reason()),
+                            _ = shutdown.cancelled() => break Some((close_code::GOING_AWAY, "server going away".to_string())),
+                        }
+                    }
+                    Some(Outbound::Close(code, reason)) => break Some((code, reason)),
+                    None => break None,
+                },
+                frame = socket.recv() => {
+                    let frame = match frame {
+                        None | Some(Ok(Message::Close(_))) => break None,
+                        Some(Ok(frame)) => frame,
+                        Some(Err(e)) => match read_error_code(e) {
+                            Some(ErrorCode::MessageTooLarge) => {
+                                let message = format!("frames are limited to {} bytes", self.limits.max_frame_bytes);
+                                self.send_error(&mut socket, ErrorCode::MessageTooLarge, message, None).await;
+                                break Some((close_code::MESSAGE_TOO_BIG, "message too big".into()));
+                            }
+                            _ => break None,
+                        },
+                    };
+                    let next = match frame {
+                        Message::Text(text) => self.on_text(&mut socket, text.as_str()).await,
+                        Message::Binary(_) => {
+                            let message = "binary frames are not part of the protocol; send JSON text frames";
+                            self.send_error(&mut socket, ErrorCode::BinaryNotSupported, message, None).await;
+                            Next::Continue
+                        }
+                        _ => Next::Continue,
+                    };
+                    if let Next::Close(code, reason) = next {
+                        break Some((code, reason));
+                    }
+                    // Any frame, pongs included, shows the client is alive; before join only the
+                    // join deadline counts.
+                    if self.joined {
+                        deadline = tokio::time::Instant::now() + self.limits.idle_timeout;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    let (code, close, message) = if self.joined {
+                        (ErrorCode::IdleTimeout, close_code::IDLE_TIMEOUT, "nothing received for too long")
+                    } else {
+                        (ErrorCode::JoinTimeout, close_code::JOIN_TIMEOUT, "no join within the join deadline")
+                    };
+                    self.send_error(&mut socket, code, message, None).await;
+                    break Some((close, message.to_string()));
+                }
+                _ = ping.tick() => {
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                        break None;
+                    }
+                }
+            }
+        };
+
+        if let Some((code, reason)) = close {
+            tracing::debug!(code, %reason, "closing");
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let sent =
+                tokio::time::timeout(CLOSE_LINGER, socket.send(Message::Close(Some(frame)))).await;
+            if matches!(sent, Ok(Ok(()))) {
+                // Wait briefly for the client's close reply. Dropping a socket with unread data
+                // makes the kernel send a reset, which can destroy our error and close frame
+                // before the client reads them (e.g. after an oversized frame).
+                let drained = tokio::time::timeout(CLOSE_LINGER, async {
+                    while let Some(Ok(_)) = socket.recv().await {}
+                })
+                .await;
+                if drained.is_ok() && code == close_code::MESSAGE_TOO_BIG {
+                    tokio::time::sleep(CLOSE_LINGER).await;
+                }
+            }
+        }
+        {
+            let mut core = lock(&self.app.core);
+            core.outboxes.remove(&self.conn);
+            let effects = core.hub.disconnected(self.conn, unix_millis());
+            core.apply(effects);
+        }
+        metrics::gauge!(m::CONNECTIONS).decrement(1);
+        tracing::debug!("disconnected");
+    }
+
+    /// Parses and applies one text frame.
+    async fn on_text(&mut self, socket: &mut WebSocket, text: &str) -> Next {
+        if !self.rate.allow(Instant::now()) {
+            self.strikes += 1;
+            if self.strikes > MAX_RATE_STRIKES {
+                return Next::Close(
+                    close_code::RATE_LIMITED,
+                    "far over the message rate limit".into(),
+                );
+            }
+            let message = format!(
+                "more than {} messages per second; retry in {} ms",
+                self.limits.messages_per_sec,
+                self.rate.retry_after().as_millis().max(1)
+            );
+            self.send_error(socket, ErrorCode::RateLimited, message, None)
+                .await;
+            return Next::Continue;
+        }
+        self.strikes = 0;
+
+        let (msg, reference) = match parse(text) {
+            Ok(parsed) => parsed,
+            Err((code, message, reference)) => {
+                self.send_error(socket, code, message, reference).await;
+                return Next::Continue;
+            }
+        };
+        m::message_in(msg.kind());
+
+        if !self.joined {
+            return match msg {
+                ClientMessage::Join {
+                    token,
+                    name,
+                    resume,
+                } => self.join(socket, token, name, resume, reference).await,
+                _ => {
+                    self.send_error(socket, ErrorCode::NotJoined, "send join first", reference)
+                        .await;
+                    Next::Continue
+                }
+            };
+        }
+
+        let refused = {
+            let mut core = lock(&self.app.core);
+            match core.hub.handle(self.conn, msg, unix_millis()) {
+                Ok(effects) => {
+                    core.apply(effects);
+                    None
+                }
+                Err(refusal) => Some(refusal),
+            }
+        };
+        if let Some(r) = refused {
+            self.send_error(socket, r.code, r.message, reference).await;
+        }
+        Next::Continue
+    }
+
+    async fn join(
+        &mut self,
+        socket: &mut WebSocket,
+        token: String,
+        name: Option<String>,
+        resume: Option<String>,
+        reference: Option<Value>,
+    ) -> Next {
+        let now = unix_millis();
+        let claims = match self.app.tokens.verify(&token, now / 1000) {
+            Ok(claims) => claims,
+            Err(e) => {
+                self.send_error(socket, e.code(), e.to_string(), reference)
+                    .await;
+                return Next::Close(close_code::JOIN_REFUSED, "join refused".into());
+            }
+        };
+        let request = JoinRequest {
+            class: claims.class.clone(),
+            role: claims.role,
+            fixed_name: claims.name.clone(),
+            name,
+            resume,
+            new_resume_token: crate::secrets::generate(),
+        };
+        let ice = &self.app.ice;
+        let result = {
+            let mut core = lock(&self.app.core);
+            let joined = core.hub.join(self.conn, request, |peer| {
+                ice.for_peer(&format!("{}/{peer}", claims.class), now / 1000)
+            });
+            joined.map(|j| {
+                let resumed = j.effects.iter().any(|e| {
+                    matches!(
+                        e,
+                        crate::hub::Effect::Deliver {
+                            msg: ServerMessage::Welcome { resumed: true, .. },
+                            ..
+                        }
+                    )
+                });
+                core.apply(j.effects);
+                metrics::gauge!(m::PEERS).set(core.hub.peer_count() as f64);
+                (j.peer, resumed)
+            })
+        };
+        match result {
+            Ok((peer, resumed)) => {
+                self.joined = true;
+                let span = tracing::Span::current();
+                span.record("class", claims.class.as_str());
+                span.record("peer", peer.as_str());
+                metrics::counter!(m::JOINS, "resumed" => if resumed { "true" } else { "false" })
+                    .increment(1);
+                tracing::info!(role = ?claims.role, resumed, "joined");
+                Next::Continue
+            }
+            Err(refusal) => {
+                let retryable = refusal.code == ErrorCode::InvalidName;
+                self.send_error(socket, refusal.code, refusal.message, reference)
+                    .await;
+                if retryable {
+                    Next::Continue
+                } else {
+                    Next::Close(close_code::JOIN_REFUSED, "join refused".into())
+                }
+            }
+        }
+    }
+
+    /// Sends an `error` straight to this socket (it answers this connection's own message).
+    async fn send_error(
+        &self,
+        socket: &mut WebSocket,
+        code: ErrorCode,
+        message: impl Into<String>,
+        reference: Option<Value>,
+    ) {
+        m::error_sent(code);
+        let msg = ServerMessage::Error {
+            code,
+            message: message.into(),
+            reference,
+        };
+        let text: Utf8Bytes = encode(&msg).into();
+        let _ = socket.send(Message::Text(text)).await;
+    }
+}
+
+/// Turns a text frame into a message, or the error to answer it with.
+type ParseError = (ErrorCode, String, Option<Value>);
+
+fn parse(text: &str) -> Result<(ClientMessage, Option<Value>), ParseError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        (
+            ErrorCode::BadJson,
+            format!("the frame is not valid JSON: {e}"),
+            None,
+        )
+    })?;
+    let reference = value
+        .get("ref")
+        .filter(|r| r.is_string() || r.is_number())
+        .cloned();
+    let Some(kind) = value.get("type").and_then(Value::as_str) else {
+        let message = "every message is a JSON object with a string \"type\"".to_string();
+        return Err((ErrorCode::BadMessage, message, reference));
+    };
+    if !CLIENT_MESSAGE_TYPES.contains(&kind) {
+        let message = format!("unknown message type {kind:?}");
+        return Err((ErrorCode::UnknownType, message, reference));
+    }
+    let kind = kind.to_string();
+    match serde_json::from_value::<ClientMessage>(value) {
+        Ok(msg) => Ok((msg, reference)),
+        Err(e) => Err((
+            ErrorCode::BadMessage,
+            format!("invalid {kind} message: {e}"),
+            reference,
+        )),
+    }
+}
+
+/// Which documented error a read failure is, when it is one the client should hear about.
+fn read_error_code(err: axum::Error) -> Option<ErrorCode> {
+    let inner = err.into_inner();
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Some(ErrorCode::MessageTooLarge),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_sorts_bad_input_into_codes() {
+        assert_eq!(parse("{").unwrap_err().0, ErrorCode::BadJson);
+        assert_eq!(parse("[1]").unwrap_err().0, ErrorCode::BadMessage);
+        let (code, _, r) = parse(r#"{"type":"fly","ref":3}"#).unwrap_err();
+        assert_eq!(
+            (code, r),
+            (ErrorCode::UnknownType, Some(serde_json::json!(3)))
+        );
+        let (code, msg, r) = parse(r#"{"type":"offer","ref":"a"}"#).unwrap_err();
+        assert_eq!(code, ErrorCode::BadMessage);
+        assert!(msg.contains("missing field"), "{msg}");
+        assert_eq!(r, Some(serde_json::json!("a")));
+        let (msg, r) = parse(r#"{"type":"chat","text":"hi","ref":{"x":1}}"#).unwrap();
+        assert_eq!(msg, ClientMessage::Chat { text: "hi".into() });
+        assert_eq!(r, None, "only string and number refs are echoed");
+    }
+
+    #[test]
+    fn origin_rules() {
+        let mut h = HeaderMap::new();
+        assert!(check_origin(&h, &[]).is_ok(), "no Origin: not a browser");
+        h.insert(header::HOST, "aula.school.example:8443".parse().unwrap());
+        h.insert(
+            header::ORIGIN,
+            "https://aula.school.example:8443".parse().unwrap(),
+        );
+        assert!(check_origin(&h, &[]).is_ok(), "same origin");
+        h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        assert!(check_origin(&h, &[]).is_err());
+        assert!(check_origin(&h, &["https://evil.example".into()]).is_ok());
+    }
+}

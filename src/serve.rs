@@ -1,0 +1,75 @@
+//! `aula serve`: the embedded single-node default — signaling, web client and TURN relay in one
+//! process, needing no other service.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use aula_signaling::ice::IceProvider;
+use aula_signaling::server::Server;
+use aula_signaling::settings::LogFormat;
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+use crate::ServeArgs;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut overrides = Vec::new();
+    if let Some(listen) = &args.listen {
+        overrides.push(("listen".to_string(), listen.clone()));
+    }
+    if let Some(key) = &args.admin_key {
+        overrides.push(("admin_key".to_string(), key.clone()));
+    }
+    if let Some(url) = &args.public_url {
+        overrides.push(("public_url".to_string(), url.clone()));
+    }
+    if args.tls {
+        overrides.push(("tls.enabled".to_string(), "true".to_string()));
+    }
+    if args.log_json {
+        overrides.push(("log_format".to_string(), "json".to_string()));
+    }
+    let settings = args.config.load(overrides)?;
+    init_logging(settings.log_format);
+
+    let recorder = PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let render: aula_signaling::app::MetricsRender = Arc::new(move || recorder.render());
+
+    let shutdown = crate::shutdown_on_signals();
+    let ice = IceProvider::default();
+    let server = Server::start(&settings, ice, Some(render), shutdown)
+        .await
+        .context("cannot start the server")?;
+
+    println!("Aula is running.");
+    println!("  Open:      {}/", server.public_url());
+    println!("  Listening: http://{}", server.http_addr());
+    if let Some(addr) = server.https_addr() {
+        println!("  TLS:       https://{addr}");
+    }
+    let origin = if server.admin_key_generated() {
+        " (generated, stored in the data dir)"
+    } else {
+        ""
+    };
+    println!("  Admin key: {}{origin}", server.admin_key());
+    println!("Press Ctrl-C to stop.");
+    server.wait().await;
+    println!("Aula stopped.");
+    Ok(())
+}
+
+/// Text logs by default, JSON lines with `log_format = "json"`; `RUST_LOG` filters.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == LogFormat::Json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
