@@ -88,12 +88,46 @@ pub struct AllocId {
     gen: u32,
 }
 
+/// Which relay port an Allocate asks for (RFC 8656 EVEN-PORT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortRequest {
+    Any,
+    Even,
+    /// An even port, and hold the next one for a later Allocate with RESERVATION-TOKEN.
+    EvenReserveNext,
+}
+
 /// Creates relay sockets for the core.
 pub trait RelayBinder {
     /// What the core keeps per allocation (e.g. the socket and a guard that stops its task).
     type Handle;
-    /// Binds a relay socket of `family` for allocation `id`; returns its port.
-    fn bind(&mut self, id: AllocId, family: Family) -> std::io::Result<(u16, Self::Handle)>;
+    /// A port held for a later allocation (the bound but idle socket).
+    type Reserved;
+    /// Binds a relay socket of `family` for allocation `id`; returns its port, and for
+    /// [`PortRequest::EvenReserveNext`] the reservation of `port + 1`.
+    fn bind(
+        &mut self,
+        id: AllocId,
+        family: Family,
+        port: PortRequest,
+    ) -> std::io::Result<(u16, Self::Handle, Option<Self::Reserved>)>;
+    /// Turns a reservation into the relay socket of allocation `id`.
+    fn bind_reserved(
+        &mut self,
+        id: AllocId,
+        reserved: Self::Reserved,
+    ) -> std::io::Result<Self::Handle>;
+}
+
+/// How long a reserved port waits for its Allocate (RFC 8656 §7.2: about 30 s).
+const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+struct Reservation<R> {
+    reserved: R,
+    port: u16,
+    family: Family,
+    expires: Instant,
 }
 
 /// Limits and identity of a server, in the core's terms.
@@ -221,8 +255,8 @@ struct Slot<H> {
     alloc: Option<Allocation<H>>,
 }
 
-/// The TURN server state machine.
-pub struct Core<H> {
+/// The TURN server state machine; `H` is the per-allocation I/O handle, `R` a reserved port.
+pub struct Core<H, R = ()> {
     cfg: CoreConfig,
     nonce_key: [u8; 32],
     slots: Vec<Slot<H>>,
@@ -231,6 +265,8 @@ pub struct Core<H> {
     per_user: HashMap<String, usize>,
     count: usize,
     stats: Stats,
+    reservations: HashMap<[u8; 8], Reservation<R>>,
+    reservation_seq: u64,
 }
 
 /// Known comprehension-required attributes (anything else in a request is answered with 420).
@@ -252,6 +288,8 @@ fn known_attribute(t: u16) -> bool {
             | attr::PRIORITY
             | attr::USE_CANDIDATE
             | attr::ERROR_CODE
+            | attr::EVEN_PORT
+            | attr::RESERVATION_TOKEN
     )
 }
 
@@ -263,9 +301,9 @@ fn quota_user(username: &str) -> &str {
     }
 }
 
-impl<H> Core<H> {
+impl<H, R> Core<H, R> {
     /// A core with `cfg` and a random nonce key from `nonce_key`.
-    pub fn new(cfg: CoreConfig, nonce_key: [u8; 32]) -> Core<H> {
+    pub fn new(cfg: CoreConfig, nonce_key: [u8; 32]) -> Core<H, R> {
         Core {
             cfg,
             nonce_key,
@@ -275,6 +313,8 @@ impl<H> Core<H> {
             per_user: HashMap::new(),
             count: 0,
             stats: Stats::default(),
+            reservations: HashMap::new(),
+            reservation_seq: 0,
         }
     }
 
@@ -341,6 +381,7 @@ impl<H> Core<H> {
     /// Expires allocations, permissions and channels; returns the handles of removed
     /// allocations (drop them to close their sockets).
     pub fn tick(&mut self, now: Instant) -> Vec<H> {
+        self.reservations.retain(|_, r| r.expires > now);
         let mut expired = Vec::new();
         for i in 0..self.slots.len() {
             let gen = self.slots[i].gen;
@@ -415,7 +456,7 @@ impl<H> Core<H> {
 
     /// Handles one packet (a STUN message or ChannelData) from a client. A STUN response, if
     /// any, is written to `out` (cleared first).
-    pub fn handle_client<'c, B: RelayBinder<Handle = H>>(
+    pub fn handle_client<'c, B: RelayBinder<Handle = H, Reserved = R>>(
         &'c mut self,
         ft: &FiveTuple,
         pkt: &[u8],
@@ -557,7 +598,7 @@ impl<H> Core<H> {
         }
     }
 
-    fn request<B: RelayBinder<Handle = H>>(
+    fn request<B: RelayBinder<Handle = H, Reserved = R>>(
         &mut self,
         ft: &FiveTuple,
         msg: &Message<'_>,
@@ -694,7 +735,7 @@ impl<H> Core<H> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn allocate<B: RelayBinder<Handle = H>>(
+    fn allocate<B: RelayBinder<Handle = H, Reserved = R>>(
         &mut self,
         ft: &FiveTuple,
         msg: &Message<'_>,
@@ -714,7 +755,7 @@ impl<H> Core<H> {
                 // A retransmission: answer as before.
                 let (relayed, remaining) =
                     (a.relayed, a.expires.saturating_duration_since(now.mono));
-                self.allocate_success(ft, &tid, relayed, remaining, &key, fp, out);
+                self.allocate_success(ft, &tid, relayed, remaining, None, &key, fp, out);
             } else {
                 err(out, 437);
             }
@@ -749,6 +790,31 @@ impl<H> Core<H> {
             self.stats.quota_rejections += 1;
             return err(out, 486);
         }
+        let even = msg.get(attr::EVEN_PORT);
+        let token = msg.get(attr::RESERVATION_TOKEN);
+        let reservation = match (even, token) {
+            (Some(_), Some(_)) => return err(out, 400),
+            (None, Some(t)) => {
+                let Ok(t) = <[u8; 8]>::try_from(t) else {
+                    return err(out, 400);
+                };
+                match self.reservations.remove(&t) {
+                    Some(r) if r.expires > now.mono && r.family == family => Some(r),
+                    _ => return err(out, 508),
+                }
+            }
+            _ => None,
+        };
+        let port_request = match even {
+            None => PortRequest::Any,
+            Some([b, ..]) if b & 0x80 != 0 => {
+                if self.reservations.len() >= self.cfg.max_allocations {
+                    return err(out, 508);
+                }
+                PortRequest::EvenReserveNext
+            }
+            Some(_) => PortRequest::Even,
+        };
         let lifetime = self.lifetime(msg);
         // Reserve a slot, then bind.
         let index = match self.free.pop() {
@@ -765,13 +831,32 @@ impl<H> Core<H> {
             index,
             gen: self.slots[index as usize].gen,
         };
-        let (port, handle) = match binder.bind(new_id, family) {
+        let bound = match reservation {
+            Some(r) => binder
+                .bind_reserved(new_id, r.reserved)
+                .map(|h| (r.port, h, None)),
+            None => binder.bind(new_id, family, port_request),
+        };
+        let (port, handle, reserved) = match bound {
             Ok(x) => x,
             Err(_) => {
                 self.free.push(index);
                 return err(out, 508);
             }
         };
+        let new_token = reserved.map(|reserved| {
+            let t = self.reservation_token();
+            self.reservations.insert(
+                t,
+                Reservation {
+                    reserved,
+                    port: port.wrapping_add(1),
+                    family,
+                    expires: now.mono + RESERVATION_LIFETIME,
+                },
+            );
+            t
+        });
         let relayed = SocketAddr::new(advertised, port);
         self.slots[index as usize].alloc = Some(Allocation {
             five_tuple: *ft,
@@ -793,7 +878,19 @@ impl<H> Core<H> {
         *self.per_user.entry(user).or_insert(0) += 1;
         self.count += 1;
         self.stats.allocations_total += 1;
-        self.allocate_success(ft, &tid, relayed, lifetime, &key, fp, out);
+        self.allocate_success(ft, &tid, relayed, lifetime, new_token, &key, fp, out);
+    }
+
+    /// An unguessable reservation token.
+    fn reservation_token(&mut self) -> [u8; 8] {
+        self.reservation_seq += 1;
+        let mut mac =
+            <Hmac<Sha1> as KeyInit>::new_from_slice(&self.nonce_key).expect("any key length");
+        mac.update(b"reservation");
+        mac.update(&self.reservation_seq.to_be_bytes());
+        mac.finalize().into_bytes()[..8]
+            .try_into()
+            .expect("8 bytes")
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -803,6 +900,7 @@ impl<H> Core<H> {
         tid: &[u8; 12],
         relayed: SocketAddr,
         lifetime: Duration,
+        token: Option<[u8; 8]>,
         key: &[u8; 16],
         fp: bool,
         out: &mut Vec<u8>,
@@ -810,8 +908,11 @@ impl<H> Core<H> {
         let mut w = MessageWriter::new(out, method::ALLOCATE, Class::Success, tid);
         w.xor_address(attr::XOR_RELAYED_ADDRESS, &relayed)
             .u32_attr(attr::LIFETIME, lifetime.as_secs() as u32)
-            .xor_address(attr::XOR_MAPPED_ADDRESS, &ft.client)
-            .attr(attr::SOFTWARE, self.cfg.software.as_bytes())
+            .xor_address(attr::XOR_MAPPED_ADDRESS, &ft.client);
+        if let Some(t) = token {
+            w.attr(attr::RESERVATION_TOKEN, &t);
+        }
+        w.attr(attr::SOFTWARE, self.cfg.software.as_bytes())
             .integrity(key);
         if fp {
             w.fingerprint();

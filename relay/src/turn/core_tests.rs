@@ -11,12 +11,25 @@ struct FakeBinder {
 
 impl RelayBinder for FakeBinder {
     type Handle = u16;
-    fn bind(&mut self, _id: AllocId, _f: Family) -> std::io::Result<(u16, u16)> {
+    type Reserved = u16;
+    fn bind(
+        &mut self,
+        _id: AllocId,
+        _f: Family,
+        port: PortRequest,
+    ) -> std::io::Result<(u16, u16, Option<u16>)> {
         if self.fail {
             return Err(std::io::ErrorKind::AddrInUse.into());
         }
         self.next += 1;
-        Ok((self.next, self.next))
+        if port != PortRequest::Any {
+            self.next += self.next % 2;
+        }
+        let reserved = (port == PortRequest::EvenReserveNext).then_some(self.next + 1);
+        Ok((self.next, self.next, reserved))
+    }
+    fn bind_reserved(&mut self, _id: AllocId, reserved: u16) -> std::io::Result<u16> {
+        Ok(reserved)
     }
 }
 
@@ -29,7 +42,7 @@ fn binder() -> FakeBinder {
     }
 }
 
-fn core(cfg: CoreConfig) -> Core<u16> {
+fn core(cfg: CoreConfig) -> Core<u16, u16> {
     Core::new(
         CoreConfig {
             secret: SECRET.into(),
@@ -64,7 +77,7 @@ struct Tester {
 }
 
 impl Tester {
-    fn new(c: &mut Core<u16>, ft: FiveTuple, identity: &str, now: Now) -> Tester {
+    fn new(c: &mut Core<u16, u16>, ft: FiveTuple, identity: &str, now: Now) -> Tester {
         let creds = credentials::mint(SECRET, identity, now.unix, 600);
         // First request without credentials yields the nonce.
         let mut t = Tester {
@@ -86,7 +99,7 @@ impl Tester {
 
     fn send(
         &mut self,
-        c: &mut Core<u16>,
+        c: &mut Core<u16, u16>,
         m: u16,
         auth: bool,
         now: Now,
@@ -112,7 +125,7 @@ impl Tester {
         }
     }
 
-    fn allocate(&mut self, c: &mut Core<u16>, now: Now) -> Result<SocketAddr, u16> {
+    fn allocate(&mut self, c: &mut Core<u16, u16>, now: Now) -> Result<SocketAddr, u16> {
         let r = self.send(c, method::ALLOCATE, true, now, |w| {
             w.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
         });
@@ -123,7 +136,7 @@ impl Tester {
         }
     }
 
-    fn permit(&mut self, c: &mut Core<u16>, peer: SocketAddr, now: Now) -> Option<u16> {
+    fn permit(&mut self, c: &mut Core<u16, u16>, peer: SocketAddr, now: Now) -> Option<u16> {
         let r = self.send(c, method::CREATE_PERMISSION, true, now, |w| {
             w.xor_address(attr::XOR_PEER_ADDRESS, &peer);
         });

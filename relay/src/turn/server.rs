@@ -10,8 +10,8 @@
 //! nothing on UDP.
 
 use super::core::{
-    AllocId, ClientAction, Core, CoreConfig, Family, FiveTuple, Now, RelayBinder, Stats, Transport,
-    PEER_HEADROOM, PEER_TAILROOM,
+    AllocId, ClientAction, Core, CoreConfig, Family, FiveTuple, Now, PortRequest, RelayBinder,
+    Stats, Transport, PEER_HEADROOM, PEER_TAILROOM,
 };
 use super::filter::{Cidr, PeerFilter};
 use super::{metrics, stun, TurnConfig, TurnError};
@@ -62,7 +62,7 @@ enum Sink {
 }
 
 struct Shared {
-    core: Mutex<Core<RelayHandle>>,
+    core: Mutex<Core<RelayHandle, std::net::UdpSocket>>,
     relay_ip: IpAddr,
     ports: RangeInclusive<u16>,
     cursor: AtomicU32,
@@ -73,7 +73,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn core(&self) -> MutexGuard<'_, Core<RelayHandle>> {
+    fn core(&self) -> MutexGuard<'_, Core<RelayHandle, std::net::UdpSocket>> {
         // A panic while holding the lock cannot leave the core half-updated in a way that
         // matters more than stopping the relay would.
         self.core.lock().unwrap_or_else(|e| e.into_inner())
@@ -85,10 +85,35 @@ struct IoBinder<'a> {
     sink: &'a dyn Fn() -> Sink,
 }
 
+impl IoBinder<'_> {
+    fn start(&self, id: AllocId, std: std::net::UdpSocket) -> io::Result<RelayHandle> {
+        let shared = self.shared;
+        let socket = Arc::new(UdpSocket::from_std(std)?);
+        let stop = shared.shutdown.child_token();
+        shared.tracker.spawn(relay_loop(
+            shared.clone(),
+            id,
+            socket.clone(),
+            (self.sink)(),
+            stop.clone(),
+        ));
+        Ok(RelayHandle {
+            socket,
+            _stop: stop.drop_guard(),
+        })
+    }
+}
+
 impl RelayBinder for IoBinder<'_> {
     type Handle = RelayHandle;
+    type Reserved = std::net::UdpSocket;
 
-    fn bind(&mut self, id: AllocId, family: Family) -> io::Result<(u16, RelayHandle)> {
+    fn bind(
+        &mut self,
+        id: AllocId,
+        family: Family,
+        request: PortRequest,
+    ) -> io::Result<(u16, RelayHandle, Option<std::net::UdpSocket>)> {
         let shared = self.shared;
         let ip = match (family, shared.relay_ip) {
             (Family::V4, ip @ IpAddr::V4(_)) => ip,
@@ -100,30 +125,43 @@ impl RelayBinder for IoBinder<'_> {
         let span = hi - lo + 1;
         let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no free relay port");
         for _ in 0..span.min(128) {
-            let port = (lo + shared.cursor.fetch_add(1, Ordering::Relaxed) % span) as u16;
-            match udp_socket(SocketAddr::new(ip, port), RELAY_BUFFER) {
-                Ok(std) => {
-                    let socket = Arc::new(UdpSocket::from_std(std)?);
-                    let stop = shared.shutdown.child_token();
-                    shared.tracker.spawn(relay_loop(
-                        shared.clone(),
-                        id,
-                        socket.clone(),
-                        (self.sink)(),
-                        stop.clone(),
-                    ));
-                    return Ok((
-                        port,
-                        RelayHandle {
-                            socket,
-                            _stop: stop.drop_guard(),
-                        },
-                    ));
-                }
-                Err(e) => last = e,
+            let mut port = lo + shared.cursor.fetch_add(1, Ordering::Relaxed) % span;
+            if request != PortRequest::Any {
+                port += port % 2;
             }
+            let next = port + 1;
+            if port > hi || (request == PortRequest::EvenReserveNext && next > hi) {
+                continue;
+            }
+            let std = match udp_socket(SocketAddr::new(ip, port as u16), RELAY_BUFFER) {
+                Ok(s) => s,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            let reserved = if request == PortRequest::EvenReserveNext {
+                match udp_socket(SocketAddr::new(ip, next as u16), RELAY_BUFFER) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        last = e;
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            return Ok((port as u16, self.start(id, std)?, reserved));
         }
         Err(last)
+    }
+
+    fn bind_reserved(
+        &mut self,
+        id: AllocId,
+        reserved: std::net::UdpSocket,
+    ) -> io::Result<RelayHandle> {
+        self.start(id, reserved)
     }
 }
 
