@@ -238,6 +238,21 @@ class Room {
       get theirLinks() { return Object.fromEntries(room.theirLinks); },
       get status() { return room.status; },
       async frames() { return room.transport ? (await room.transport.collectStats()).frames : {}; },
+      links() {
+        if (!room.transport || !room.transport.links) return {};
+        return Object.fromEntries([...room.transport.links].map(([id, l]) => [id, {
+          polite: l.polite,
+          signaling: l.pc.signalingState,
+          connection: l.pc.connectionState,
+          ice: l.pc.iceConnectionState,
+          local: l.localTypes,
+          remoteCandidates: l.remoteCandidates,
+          transceivers: l.pc.getTransceivers().map((t) => ({
+            mid: t.mid, direction: t.direction, current: t.currentDirection,
+            sending: !!t.sender.track, receiving: t.receiver.track.readyState, muted: t.receiver.track.muted,
+          })),
+        }]));
+      },
     };
   }
 
@@ -382,6 +397,7 @@ class Room {
     $('connectivity').hidden = !teacher;
     $('stage-camera').setAttribute('aria-label', 'Teacher camera');
     this.wireControls();
+    for (const ev of ['resize', 'loadeddata', 'emptied']) $('stage-screen').addEventListener(ev, () => this.renderStageMessage());
     this.statsTimer = setInterval(() => this.statsTick(), STATS_EVERY_MS);
     this.onStatus({ state: 'connected' });
     $('main').focus();
@@ -609,14 +625,32 @@ class Room {
     setVideo(cam, camTrack, 'Teacher camera');
     setVideo(self, this.media.tracks.camera, 'Your camera');
     if (screenTrack && !this.timings.firstFrame && this.me.role !== 'teacher') this.watchFirstFrame(screen);
-    const empty = $('stage-empty');
-    empty.hidden = !!screenTrack;
-    if (!screenTrack) {
-      empty.textContent = this.me.role === 'teacher'
-        ? 'You are not sharing your screen. Press “Share screen” to show it to the class.'
-        : this.stageTeacher() ? 'The teacher is not sharing a screen right now.' : 'Waiting for the teacher to join…';
-    }
+    this.renderStageMessage();
     this.renderTiles();
+  }
+
+  /** The text over the stage while there is no picture: why, in words. */
+  renderStageMessage() {
+    const screen = $('stage-screen');
+    const empty = $('stage-empty');
+    const hasTrack = !screen.hidden;
+    const hasPicture = hasTrack && screen.videoWidth > 0;
+    empty.hidden = hasPicture;
+    empty.classList.toggle('over', hasTrack);
+    if (hasPicture) return;
+    const t = this.me.role === 'teacher' ? null : this.stageTeacher();
+    if (this.me.role === 'teacher') {
+      empty.textContent = hasTrack ? 'Starting your screen share…' : 'You are not sharing your screen. Press “Share screen” to show it to the class.';
+    } else if (!t) {
+      empty.textContent = 'Waiting for the teacher to join…';
+    } else if (!t.media.screen) {
+      empty.textContent = 'The teacher is not sharing a screen right now.';
+    } else {
+      const l = this.linkOf(t.id);
+      empty.textContent = l && l.path === 'failed'
+        ? `The teacher's screen cannot reach you: ${l.reason || 'no network path worked'}.`
+        : 'Connecting to the teacher\'s screen…';
+    }
   }
 
   watchFirstFrame(video) {
@@ -672,6 +706,7 @@ class Room {
     this.renderConnectivity();
     for (const id of this.peers.keys()) this.renderRow(id);
     this.renderSelfIndicator();
+    this.renderStageMessage();
   }
 
   /** The link to a peer as best known: relay or failure from either end wins. */
@@ -809,7 +844,7 @@ class Room {
     dot.title = ind.text;
     row.querySelector('.name').textContent = `${p.name}${self ? ' (you)' : ''}${p.role === 'teacher' ? ' · Teacher' : ''}`;
     const badges = [];
-    if (p.hand_raised) badges.push(h('span', { class: 'badge hand', role: 'img', 'aria-label': 'Hand raised', title: 'Hand raised' }, '✋'));
+    if (p.hand_raised) badges.push(h('span', { class: 'badge hand', role: 'img', 'aria-label': 'Hand raised', title: 'Hand raised' }, 'Hand up'));
     if (p.media.screen) badges.push(h('span', { class: 'badge' }, 'Screen'));
     if (p.media.camera) badges.push(h('span', { class: 'badge' }, 'Camera'));
     if (p.media.mic) badges.push(h('span', { class: 'badge' }, 'Mic'));

@@ -73,6 +73,7 @@ class PeerLink {
       bundlePolicy: 'max-bundle',
     });
     this.pc = pc;
+    this.createdAt = performance.now();
     this.localTypes = {};
     this.remoteCandidates = 0;
     this.iceErrors = [];
@@ -262,9 +263,26 @@ class PeerLink {
     return 'no candidate pair worked (firewall blocks UDP and TCP?)';
   }
 
+  /** A link that cannot work even though ICE has not given up (yet): the reason, else null. */
+  hopeless() {
+    const hasTurn = this.t.iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
+    if (this.t.forceRelay && !hasTurn) return 'relay forced but the server offers no relay';
+    const total = Object.values(this.localTypes).reduce((a, b) => a + b, 0);
+    if (this.gatheringDone && total === 0 && performance.now() - this.createdAt > 5000) return this.diagnose();
+    return null;
+  }
+
   async stats() {
     const report = await this.pc.getStats();
-    return this.sampler.sample(report, this.pc, { peer: this.peer, diagnose: () => this.diagnose() });
+    const out = this.sampler.sample(report, this.pc, { peer: this.peer, diagnose: () => this.diagnose() });
+    if (out.link.path === 'connecting') {
+      const why = this.hopeless();
+      if (why) {
+        out.link.path = 'failed';
+        out.link.reason = why;
+      }
+    }
+    return out;
   }
 
   close() {

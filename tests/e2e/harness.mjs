@@ -1,0 +1,260 @@
+// Test harness: starts the real `aula serve` binary and drives headless Chromium with playwright-core.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir, networkInterfaces } from 'node:os';
+import { join as pathJoin, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const ROOT = resolve(here, '../..');
+export const ARTIFACTS = pathJoin(ROOT, 'tests', 'artifacts');
+export const BIN = process.env.AULA_BIN || pathJoin(ROOT, 'target', 'debug', 'aula');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+let helpText = null;
+/** The flags `aula serve` knows (so the harness can use TURN flags once they exist). */
+export function serveHelp() {
+  if (helpText === null) {
+    try {
+      helpText = execFileSync(BIN, ['serve', '--help'], { encoding: 'utf8' });
+    } catch {
+      helpText = '';
+    }
+  }
+  return helpText;
+}
+
+/** CIDRs of this machine's non-loopback IPv4 interfaces: Chromium's host candidates live there. */
+export function interfaceCidrs() {
+  const out = [];
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs || []) {
+      if (a.family === 'IPv4' && !a.internal) out.push(`${a.address}/32`);
+    }
+  }
+  return out;
+}
+
+export function tempDir(prefix = 'aula-e2e-') {
+  return mkdtempSync(pathJoin(tmpdir(), prefix));
+}
+
+/**
+ * Starts `aula serve` and resolves once it prints the address it listens on.
+ * @param {{dataDir?: string, port?: number, extraArgs?: string[], adminKey?: string}} opts
+ */
+export async function startServer(opts = {}) {
+  if (!existsSync(BIN)) throw new Error(`${BIN} does not exist; run \`cargo build\` at the repository root first`);
+  const dataDir = opts.dataDir || tempDir();
+  const adminKey = opts.adminKey || 'e2e-admin-key-0123456789';
+  const args = ['serve', '--listen', `127.0.0.1:${opts.port || 0}`, '--data-dir', dataDir, '--admin-key', adminKey];
+  const help = serveHelp();
+  // TURN for the relay path: listen on loopback, and allow relaying to the interface addresses
+  // where Chromium's host candidates live.
+  if (help.includes('--turn-listen') && !(opts.extraArgs || []).some((a) => a.startsWith('--turn-listen'))) {
+    args.push('--turn-listen', `127.0.0.1:${opts.turnPort || 0}`);
+  }
+  if (help.includes('--turn-allow-peer')) {
+    for (const cidr of [...interfaceCidrs(), '127.0.0.0/8']) args.push('--turn-allow-peer', cidr);
+  }
+  args.push(...(opts.extraArgs || []));
+  const proc = spawn(BIN, args, {
+    cwd: dataDir,
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stderr.on('data', (d) => {
+    err += d;
+    if (process.env.AULA_E2E_VERBOSE) process.stderr.write(d);
+  });
+  const url = await new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`aula serve printed no URL within 20 s\n${out}\n${err}`)), 20_000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/Listening:\s+(https?:\/\/[^\s]+)/) || out.match(/(http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl(m[1].replace(/\/$/, ''));
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`aula serve exited with ${code}\n${out}\n${err}`));
+    });
+  });
+  proc.removeAllListeners('exit');
+  const port = Number(new URL(url).port);
+  const turnMatch = out.match(/TURN[^\n]*?(\d+\.\d+\.\d+\.\d+):(\d+)/);
+  return {
+    url,
+    port,
+    dataDir,
+    adminKey,
+    proc,
+    turnPort: turnMatch ? Number(turnMatch[2]) : null,
+    output: () => out,
+    logs: () => err,
+    /** Stops the server: SIGTERM (graceful) by default, SIGKILL to simulate a crash. */
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill(signal);
+      await Promise.race([exited, sleep(5000)]);
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+/** Creates a class through the HTTP API; returns the API's answer. */
+export async function createClass(server, name = 'E2E class') {
+  const res = await fetch(`${server.url}/api/v1/classes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminKey}` },
+    body: JSON.stringify({ name }),
+  });
+  if (res.status !== 201) throw new Error(`create class: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** True when the server hands out TURN servers (GET /api/v1/ice-servers). */
+export async function serverHasTurn(server) {
+  const res = await fetch(`${server.url}/api/v1/ice-servers`, { headers: { authorization: `Bearer ${server.adminKey}` } });
+  if (!res.ok) return false;
+  const body = await res.json();
+  return (body.ice_servers || []).some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
+}
+
+/** The join link on this server (whatever public URL the server put in its own links). */
+export function joinUrl(server, token, query = '') {
+  return `${server.url}/join${query}#token=${token}`;
+}
+
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/**
+ * Opens a join link in a fresh browser context, types the name and joins. Collects console
+ * errors and page errors in `client.errors`.
+ */
+export async function openClient(browser, url, { name, viewport } = {}) {
+  const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  await page.goto(url);
+  const client = { context, page, errors, name };
+  if (name !== undefined) await joinAs(client, name);
+  return client;
+}
+
+export async function joinAs(client, name) {
+  const { page } = client;
+  await page.getByLabel('Your name').fill(name);
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
+  await page.locator('#room').waitFor({ state: 'visible', timeout: 10_000 });
+}
+
+/** Video stats of the large stage video: size, decoded frames and the page's join timings. */
+export async function stageVideo(page) {
+  return page.evaluate(async () => {
+    const v = document.getElementById('stage-screen');
+    const frames = window.aula ? await window.aula.frames() : {};
+    const total = Object.values(frames).reduce((a, b) => a + b, 0);
+    const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : null;
+    return {
+      width: v.videoWidth,
+      height: v.videoHeight,
+      hidden: v.hidden,
+      framesDecoded: total,
+      presented: q ? q.totalVideoFrames : 0,
+      timings: window.aula ? { ...window.aula.timings } : null,
+    };
+  });
+}
+
+/** Waits until the stage video decodes frames: videoWidth > 0 and framesDecoded rising. */
+export async function waitForFrames(page, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  let first = null;
+  let last = null;
+  while (Date.now() < deadline) {
+    last = await stageVideo(page);
+    if (last.width > 0 && last.framesDecoded > 0) {
+      if (!first) first = last;
+      else if (last.framesDecoded > first.framesDecoded) return { first, last };
+    }
+    await sleep(200);
+  }
+  const links = await page.evaluate(() => (window.aula && window.aula.links ? window.aula.links() : null)).catch(() => null);
+  throw new Error(`no decoded frames within ${timeoutMs} ms: ${JSON.stringify(last)}\nlinks: ${JSON.stringify(links)}`);
+}
+
+/** Polls `fn` until it returns a truthy value. */
+export async function eventually(fn, { timeoutMs = 10_000, everyMs = 200, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr = null;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      lastErr = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out waiting for ${what}${lastErr ? `: ${lastErr.message}` : ''}`);
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = pathJoin(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+/** Reads a counter family from /metrics: the sum of every sample whose name matches. */
+export async function metricSum(server, re) {
+  const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.adminKey}` } });
+  const text = await res.text();
+  let sum = 0;
+  let seen = false;
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const [name] = line.split(/[\s{]/);
+    if (re.test(name)) {
+      seen = true;
+      sum += Number(line.trim().split(/\s+/).pop()) || 0;
+    }
+  }
+  return { sum, seen, text };
+}
+
+/** Console errors that are not expected (e.g. the failed reconnect attempts while a server is down). */
+export function unexpectedErrors(errors, allow = []) {
+  return errors.filter((e) => !allow.some((re) => re.test(e)));
+}
+
+export { sleep };
