@@ -425,3 +425,35 @@ proptest! {
         prop_assert_eq!(m.xor_address(attr::XOR_PEER_ADDRESS), Some(addr));
     }
 }
+
+#[test]
+fn even_port_reservation_is_used_by_token() {
+    let mut c = core(CoreConfig::default());
+    let now = now0();
+    let mut t = Tester::new(&mut c, ft(1), "alice", now);
+    let r = t.send(&mut c, method::ALLOCATE, true, now, |w| {
+        w.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+            .attr(attr::EVEN_PORT, &[0x80]);
+    });
+    let m = Message::parse(&r).unwrap();
+    let rtp = m.xor_address(attr::XOR_RELAYED_ADDRESS).unwrap();
+    assert_eq!(rtp.port() % 2, 0);
+    let token = m.get(attr::RESERVATION_TOKEN).unwrap().to_vec();
+    let mut u = Tester::new(&mut c, ft(2), "alice", now);
+    let r = u.send(&mut c, method::ALLOCATE, true, now, |w| {
+        w.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+            .attr(attr::RESERVATION_TOKEN, &token);
+    });
+    let m = Message::parse(&r).unwrap();
+    assert_eq!(
+        m.xor_address(attr::XOR_RELAYED_ADDRESS).unwrap().port(),
+        rtp.port() + 1
+    );
+    // A token works once.
+    let mut v = Tester::new(&mut c, ft(3), "alice", now);
+    let r = v.send(&mut c, method::ALLOCATE, true, now, |w| {
+        w.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+            .attr(attr::RESERVATION_TOKEN, &token);
+    });
+    assert_eq!(Message::parse(&r).unwrap().error_code(), Some(508));
+}

@@ -259,12 +259,9 @@ impl TurnServer {
         let udp_addr = udp
             .local_addr()
             .map_err(|e| TurnError::bind("UDP", cfg.listen, e))?;
-        // TCP on the same port as UDP (the usual 3478 for both); with port 0 the kernel picks.
-        let tcp_bind = if cfg.listen.port() == 0 {
-            cfg.listen
-        } else {
-            udp_addr
-        };
+        // TCP on the same port as UDP (the usual 3478 for both; with port 0, the port the kernel
+        // gave UDP).
+        let tcp_bind = udp_addr;
         let tcp = tcp_listener(tcp_bind).map_err(|e| TurnError::bind("TCP", tcp_bind, e))?;
         let tcp_addr = tcp
             .local_addr()
