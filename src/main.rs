@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use aula_signaling::settings::{LoadOptions, Settings};
 
+mod relay;
 mod serve;
 mod token;
 
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run the classroom server (signaling, web client, TURN relay) in one process.
     Serve(ServeArgs),
+    /// Run only the TURN relay, e.g. on another host (give it the same secret as the server).
+    Relay(RelayArgs),
     /// Mint a class token from the command line.
     Token(token::TokenArgs),
     /// Print the protocol's JSON Schema (the source of docs/protocol.schema.json).
@@ -75,12 +78,23 @@ pub struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,
+    #[command(flatten)]
+    pub turn: relay::TurnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub turn: relay::TurnArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => run_async(serve::run(args)),
+        Command::Relay(args) => run_async(relay::run_alone(args)),
         Command::Token(args) => token::run(args),
         Command::Schema => {
             println!("{}", schema_text());

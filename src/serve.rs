@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use aula_signaling::ice::IceProvider;
 use aula_signaling::server::Server;
 use aula_signaling::settings::LogFormat;
 use metrics_exporter_prometheus::PrometheusBuilder;
@@ -28,7 +27,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.log_json {
         overrides.push(("log_format".to_string(), "json".to_string()));
     }
-    let settings = args.config.load(overrides)?;
+    let mut settings = args.config.load(overrides)?;
+    args.turn.apply(&mut settings.turn);
     init_logging(settings.log_format);
 
     let recorder = PrometheusBuilder::new()
@@ -37,7 +37,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let render: aula_signaling::app::MetricsRender = Arc::new(move || recorder.render());
 
     let shutdown = crate::shutdown_on_signals();
-    let ice = IceProvider::default();
+    let relay = crate::relay::start(&settings, shutdown.clone())
+        .await
+        .context("cannot start the TURN relay")?;
+    let ice = relay.as_ref().map(|r| r.ice.clone()).unwrap_or_default();
     let server = Server::start(&settings, ice, Some(render), shutdown)
         .await
         .context("cannot start the server")?;
@@ -54,14 +57,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ""
     };
     println!("  Admin key: {}{origin}", server.admin_key());
+    match &relay {
+        Some(r) => crate::relay::print_addresses(&r.server),
+        None => println!("  TURN:      off"),
+    }
     println!("Press Ctrl-C to stop.");
     server.wait().await;
+    if let Some(r) = relay {
+        r.server.wait().await;
+    }
     println!("Aula stopped.");
     Ok(())
 }
 
 /// Text logs by default, JSON lines with `log_format = "json"`; `RUST_LOG` filters.
-fn init_logging(format: LogFormat) {
+pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -7,10 +7,12 @@ use crate::protocol::IceServer;
 /// Where the relay is reachable and how to mint its credentials.
 #[derive(Debug, Clone, Default)]
 pub struct IceProvider {
-    /// `host:port` of TURN over UDP and TCP, as browsers should dial it. None: no relay.
-    pub turn_addr: Option<String>,
+    /// `host:port` of STUN and TURN over UDP, as browsers should dial it. None: no relay.
+    pub udp_addr: Option<String>,
+    /// `host:port` of TURN over TCP.
+    pub tcp_addr: Option<String>,
     /// `host:port` of TURN over TLS, when enabled.
-    pub turns_addr: Option<String>,
+    pub tls_addr: Option<String>,
     /// The TURN REST API secret shared with the relay.
     pub secret: String,
     /// How long minted credentials stay valid.
@@ -20,20 +22,20 @@ pub struct IceProvider {
 impl IceProvider {
     /// The ICE servers for `identity` (e.g. `class/peer`), valid from `now_unix`.
     pub fn for_peer(&self, identity: &str, now_unix: u64) -> Vec<IceServer> {
-        let Some(turn) = &self.turn_addr else {
+        let Some(udp) = &self.udp_addr else {
             return Vec::new();
         };
         let creds = credentials::mint(&self.secret, identity, now_unix, self.ttl_secs);
-        let mut urls = vec![
-            format!("turn:{turn}?transport=udp"),
-            format!("turn:{turn}?transport=tcp"),
-        ];
-        if let Some(turns) = &self.turns_addr {
-            urls.push(format!("turns:{turns}?transport=tcp"));
+        let mut urls = vec![format!("turn:{udp}?transport=udp")];
+        if let Some(tcp) = &self.tcp_addr {
+            urls.push(format!("turn:{tcp}?transport=tcp"));
+        }
+        if let Some(tls) = &self.tls_addr {
+            urls.push(format!("turns:{tls}?transport=tcp"));
         }
         vec![
             IceServer {
-                urls: vec![format!("stun:{turn}")],
+                urls: vec![format!("stun:{udp}")],
                 username: None,
                 credential: None,
             },
@@ -53,8 +55,9 @@ mod tests {
     #[test]
     fn urls_and_credentials() {
         let p = IceProvider {
-            turn_addr: Some("192.0.2.1:3478".into()),
-            turns_addr: Some("relay.example.org:443".into()),
+            udp_addr: Some("192.0.2.1:3478".into()),
+            tcp_addr: Some("192.0.2.1:3478".into()),
+            tls_addr: Some("relay.example.org:443".into()),
             secret: "s".into(),
             ttl_secs: 3600,
         };

@@ -70,6 +70,8 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// Per-connection and per-class limits.
     pub limits: Limits,
+    /// The TURN relay (see `aula_relay::turn::TurnConfig` for every key and default).
+    pub turn: aula_relay::turn::TurnConfig,
 }
 
 impl Default for Settings {
@@ -86,6 +88,7 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             tls: TlsSettings::default(),
             limits: Limits::default(),
+            turn: Default::default(),
         }
     }
 }

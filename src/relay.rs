@@ -1,0 +1,137 @@
+//! The TURN relay as `aula serve` runs it in-process and `aula relay` runs it alone, and the
+//! `ice_servers` signaling hands out for it.
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::Context;
+use aula_relay::turn::{TurnConfig, TurnServer};
+use aula_signaling::ice::IceProvider;
+use aula_signaling::settings::Settings;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+/// TURN flags shared by `aula serve` and `aula relay` (each is also a `[turn]` config key).
+#[derive(Debug, Args, Default)]
+pub struct TurnArgs {
+    /// TURN over UDP and TCP, e.g. 0.0.0.0:3478.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub turn_listen: Option<SocketAddr>,
+    /// TURN over TLS, e.g. 0.0.0.0:5349 or :443 (uses the server's certificate).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub turn_tls_listen: Option<SocketAddr>,
+    /// The TURN REST API shared secret (default: generated into the data dir).
+    #[arg(long, value_name = "SECRET")]
+    pub turn_secret: Option<String>,
+    /// The address the relay advertises to browsers.
+    #[arg(long, value_name = "IP")]
+    pub turn_public_ip: Option<IpAddr>,
+    /// Allow relaying to peers in this network although it is private or loopback (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub turn_allow_peer: Vec<String>,
+    /// Do not run the TURN relay.
+    #[arg(long)]
+    pub no_turn: bool,
+}
+
+impl TurnArgs {
+    /// Flags win over the configuration.
+    pub fn apply(&self, turn: &mut TurnConfig) {
+        if let Some(a) = self.turn_listen {
+            turn.listen = a;
+        }
+        if let Some(a) = self.turn_tls_listen {
+            turn.tls_listen = Some(a);
+        }
+        if let Some(s) = &self.turn_secret {
+            turn.secret = s.clone();
+        }
+        if let Some(ip) = self.turn_public_ip {
+            turn.public_ip = Some(ip);
+        }
+        if !self.turn_allow_peer.is_empty() {
+            turn.allow_peers = self.turn_allow_peer.clone();
+        }
+        if self.no_turn {
+            turn.enabled = false;
+        }
+    }
+}
+
+/// How long the TURN credentials in a `welcome` stay valid: a long lesson, since a browser
+/// refreshes its allocation with them; every reconnect gets fresh ones.
+const CREDENTIAL_TTL_SECS: u64 = 4 * 3600;
+
+/// A running relay and how browsers reach it.
+pub struct RunningRelay {
+    pub server: TurnServer,
+    pub ice: IceProvider,
+}
+
+/// Starts the relay configured in `settings.turn` (secret generated on first run when empty).
+pub async fn start(
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Option<RunningRelay>> {
+    let mut config = settings.turn.clone();
+    if !config.enabled {
+        return Ok(None);
+    }
+    if config.secret.is_empty() {
+        config.secret =
+            aula_signaling::secrets::load_or_create(&settings.data_dir, "turn_secret")?.0;
+    }
+    // TURN clients may offer no ALPN or `stun.turn`, so the relay's TLS offers none.
+    let tls = match config.tls_listen {
+        Some(_) => Some(
+            aula_signaling::tls::server_config_with_alpn(&settings.tls, Vec::new())
+                .context("TURN over TLS needs a certificate")?,
+        ),
+        None => None,
+    };
+    let secret = config.secret.clone();
+    let server = TurnServer::start(config, tls, shutdown).await?;
+    let host = host_for_url(server.relay_ip());
+    let ice = IceProvider {
+        udp_addr: Some(format!("{host}:{}", server.local_udp_addr().port())),
+        tcp_addr: Some(format!("{host}:{}", server.local_tcp_addr().port())),
+        tls_addr: server
+            .local_tls_addr()
+            .map(|a| format!("{host}:{}", a.port())),
+        secret,
+        ttl_secs: CREDENTIAL_TTL_SECS,
+    };
+    Ok(Some(RunningRelay { server, ice }))
+}
+
+fn host_for_url(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// Prints where the relay listens (tests and operators read these lines).
+pub fn print_addresses(server: &TurnServer) {
+    println!("  TURN UDP:  {}", server.local_udp_addr());
+    println!("  TURN TCP:  {}", server.local_tcp_addr());
+    if let Some(tls) = server.local_tls_addr() {
+        println!("  TURN TLS:  {tls}");
+    }
+    println!("  Relay IP:  {}", server.relay_ip());
+}
+
+/// `aula relay`: the TURN relay alone.
+pub async fn run_alone(args: crate::RelayArgs) -> anyhow::Result<()> {
+    let mut settings = args.config.load(Vec::new())?;
+    args.turn.apply(&mut settings.turn);
+    settings.turn.enabled = true;
+    crate::serve::init_logging(settings.log_format);
+    let shutdown = crate::shutdown_on_signals();
+    let relay = start(&settings, shutdown).await?.expect("enabled above");
+    println!("Aula relay is running.");
+    print_addresses(&relay.server);
+    println!("Press Ctrl-C to stop.");
+    relay.server.wait().await;
+    println!("Aula relay stopped.");
+    Ok(())
+}
