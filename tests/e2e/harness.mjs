@@ -1,7 +1,7 @@
 // Test harness: starts the real `aula serve` binary and drives headless Chromium with playwright-core.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir, networkInterfaces } from 'node:os';
 import { join as pathJoin, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +99,7 @@ export async function startServer(opts = {}) {
     });
   });
   proc.removeAllListeners('exit');
+  await checkEmbeddedClient(url);
   const port = Number(new URL(url).port);
   const turnMatch = out.match(/TURN[^\n]*?(\d+\.\d+\.\d+\.\d+):(\d+)/);
   return {
@@ -122,6 +123,16 @@ export async function startServer(opts = {}) {
       }
     },
   };
+}
+
+/** The binary embeds web-client/ at build time: refuse to test a stale copy. */
+async function checkEmbeddedClient(url) {
+  for (const file of ['index.html', 'js/app.js', 'js/p2p.js']) {
+    const served = await (await fetch(`${url}/${file}`)).text();
+    if (served !== readFileSync(pathJoin(ROOT, 'web-client', file), 'utf8')) {
+      throw new Error(`the binary serves an old web-client/${file}; run \`cargo build\` at the repository root`);
+    }
+  }
 }
 
 /** Creates a class through the HTTP API; returns the API's answer. */

@@ -137,8 +137,11 @@ function startPage() {
       return;
     }
     $('created-name').textContent = body.name;
-    $('student-link').value = body.student.url;
-    $('teacher-link').value = body.teacher.url;
+    // Links on the address this page was reached by: a person creating a class here reaches the
+    // server the way their students will (the server's own `url` may name a default public URL).
+    const link = (t) => `${window.location.origin}/join#token=${encodeURIComponent(t)}`;
+    $('student-link').value = link(body.student.token);
+    $('teacher-link').value = link(body.teacher.token);
     $('enter-teacher').href = `/join${window.location.search}#token=${encodeURIComponent(body.teacher.token)}`;
     $('created').hidden = false;
     $('create').hidden = true;
@@ -226,6 +229,7 @@ class Room {
     this.statsTimer = null;
     this.entered = false;
     this.status = 'connecting';
+    this.welcomes = 0;
   }
 
   debug() {
@@ -237,6 +241,7 @@ class Room {
       get myLinks() { return Object.fromEntries(room.myLinks); },
       get theirLinks() { return Object.fromEntries(room.theirLinks); },
       get status() { return room.status; },
+      get welcomes() { return room.welcomes; },
       async frames() { return room.transport ? (await room.transport.collectStats()).frames : {}; },
       links() {
         if (!room.transport || !room.transport.links) return {};
@@ -343,7 +348,10 @@ class Room {
   onWelcome(w) {
     this.timings.welcome = this.timings.welcome || performance.now();
     const firstTime = !this.entered;
-    const newIdentity = !this.me || this.me.id !== w.id;
+    // Not resumed: the server does not know us any more (e.g. it restarted and forgot live state),
+    // so ids may have been reused for other people.
+    const newIdentity = !this.me || !w.resumed;
+    this.welcomes += 1;
     this.me = { id: w.id, role: w.role, name: w.name, permissions: w.permissions, hand_raised: w.hand_raised };
     this.onClass(w.class);
     this.peers = new Map(w.peers.map((p) => [p.id, p]));
