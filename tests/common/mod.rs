@@ -89,18 +89,24 @@ impl AulaBuilder {
         let mut child = cmd.spawn().expect("the aula binary starts");
         let mut reader = BufReader::new(child.stdout.take().unwrap());
         let mut stdout = Vec::new();
-        let addr = loop {
+        // The start-up banner ends with "Press Ctrl-C to stop.".
+        let mut addr = None;
+        loop {
             let mut line = String::new();
             let n = reader.read_line(&mut line).unwrap();
             assert!(
                 n > 0,
-                "aula exited before listening; output so far: {stdout:?}"
+                "aula exited before it was ready; output so far: {stdout:?}"
             );
             stdout.push(line.trim_end().to_string());
             if let Some(rest) = line.trim().strip_prefix("Listening: http://") {
-                break rest.parse().unwrap();
+                addr = Some(rest.parse().unwrap());
             }
-        };
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+        let addr = addr.expect("the banner names the listening address");
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in reader.lines() {});
         Aula {

@@ -1,0 +1,282 @@
+//! Operator-facing behaviour of the real binary: TLS, the CLI, configuration errors and limits.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+fn aula() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_aula"))
+}
+
+#[tokio::test]
+async fn tls_serves_https_and_wss_with_a_generated_development_certificate() {
+    let dir = temp_dir("tls");
+    let aula = AulaBuilder::new(&dir)
+        .arg("--tls")
+        .env("AULA_TLS__LISTEN", "127.0.0.1:0")
+        .env(
+            "AULA_TLS__DEV_CERT_DIR",
+            dir.join("certs").to_str().unwrap(),
+        )
+        .start();
+    let line = aula
+        .stdout
+        .iter()
+        .find(|l| l.contains("TLS:"))
+        .expect("TLS address printed")
+        .clone();
+    let port = line.rsplit(':').next().unwrap().trim().to_string();
+    let cert = dir.join("certs/dev-cert.pem");
+    assert!(
+        cert.is_file(),
+        "the development certificate is generated into dev_cert_dir"
+    );
+
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--cacert",
+            cert.to_str().unwrap(),
+            &format!("https://localhost:{port}/healthz"),
+        ])
+        .output()
+        .expect("curl runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        r#"{"status":"ok"}"#,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // WSS join with python's websockets, trusting only the generated certificate.
+    let class = aula.create_class("Secure");
+    let script = r#"
+import asyncio, json, ssl, sys
+from websockets.asyncio.client import connect
+async def main():
+    ctx = ssl.create_default_context(cafile=sys.argv[2])
+    async with connect(sys.argv[1], ssl=ctx) as ws:
+        await ws.send(json.dumps({"type": "join", "token": sys.argv[3], "name": "Ana"}))
+        print(json.loads(await ws.recv())["type"])
+asyncio.run(main())
+"#;
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &format!("wss://localhost:{port}/ws"),
+            cert.to_str().unwrap(),
+        ])
+        .arg(class["student"]["token"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "welcome",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Plain HTTP stays available for localhost development.
+    let (status, _) = http(&aula, "GET", "/healthz", None, None);
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn aula_token_mints_a_working_token_for_an_existing_class() {
+    let dir = temp_dir("cli-token");
+    let mut server = Aula::start(&dir);
+    let class = server.create_class("CLI");
+    let id = class["id"].as_str().unwrap();
+    // The CLI signs with the same secret as the server (stored in the data dir).
+    let out = aula()
+        .args([
+            "token",
+            "--class",
+            id,
+            "--role",
+            "teacher",
+            "--name",
+            "Mr Osei",
+            "--ttl",
+            "60",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/join#token="));
+    let teacher = Client::join(&server, &token, "ignored").await;
+    assert_eq!(teacher.welcome["role"], "teacher");
+    assert_eq!(teacher.welcome["name"], "Mr Osei");
+
+    let out = aula()
+        .args(["token", "--class", "nope", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no class \"nope\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.terminate();
+}
+
+#[test]
+fn an_invalid_configuration_value_fails_at_start_naming_the_key() {
+    let dir = temp_dir("bad-config");
+    let out = aula()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-turn",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .env("AULA_LIMITS__MAX_CLASS_SIZE", "lots")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("limits.max_class_size"), "{err}");
+
+    std::fs::write(dir.join("bad.toml"), "listen = \"not an address\"\n").unwrap();
+    let out = aula()
+        .args(["serve", "--config"])
+        .arg(dir.join("bad.toml"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("listen"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = aula()
+        .args(["serve", "--config"])
+        .arg(dir.join("missing.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+
+    let out = aula()
+        .args(["serve", "--listen", "nonsense"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("listen"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_first_run_generates_and_prints_an_admin_key_that_later_runs_reuse() {
+    let dir = temp_dir("admin-key");
+    let start = || {
+        let mut child = aula()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--turn-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let key = loop {
+            let mut line = String::new();
+            assert!(std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0);
+            if let Some(rest) = line.trim().strip_prefix("Admin key: ") {
+                break rest.split(' ').next().unwrap().to_string();
+            }
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        key
+    };
+    let first = start();
+    assert_eq!(first.len(), 64);
+    assert_eq!(start(), first);
+}
+
+#[tokio::test]
+async fn class_size_rate_and_idle_limits_are_enforced() {
+    let aula = AulaBuilder::new(&temp_dir("limits"))
+        .env("AULA_LIMITS__MAX_CLASS_SIZE", "2")
+        .env("AULA_LIMITS__MESSAGES_PER_SEC", "5")
+        .env("AULA_LIMITS__BURST", "10")
+        .env("AULA_LIMITS__IDLE_TIMEOUT_SECS", "2")
+        .env("AULA_LIMITS__PING_INTERVAL_SECS", "1")
+        .start();
+    let class = aula.create_class("Small");
+    let s = class["student"]["token"].as_str().unwrap();
+    let mut a = Client::join(&aula, s, "A").await;
+    let _b = Client::join(&aula, s, "B").await;
+    let mut c = Client::connect(&aula).await;
+    c.send(json!({"type": "join", "token": s, "name": "C"}))
+        .await;
+    c.expect_error("class_full").await;
+    assert_eq!(c.expect_close().await, 4001);
+
+    for _ in 0..20 {
+        a.send(json!({"type": "ping"})).await;
+    }
+    let mut pongs = 0;
+    let mut limited = 0;
+    while pongs + limited < 20 {
+        match a.recv().await["type"].as_str().unwrap() {
+            "pong" => pongs += 1,
+            "error" => limited += 1,
+            _ => {}
+        }
+    }
+    // The burst of 10 covers the join and 9 pings (plus what refills meanwhile, at 5/s).
+    assert!((9..=11).contains(&pongs), "got {pongs}");
+    assert!(limited >= 8, "{limited}");
+
+    // A client that stops answering (it does not read, so it answers no pings) is closed for
+    // idleness: the class sees it drop and the server counts the idle_timeout it sent.
+    let idle_class = aula.create_class("Idle");
+    let mut watcher =
+        Client::join(&aula, idle_class["teacher"]["token"].as_str().unwrap(), "T").await;
+    let silent = Client::join(
+        &aula,
+        idle_class["student"]["token"].as_str().unwrap(),
+        "Silent",
+    )
+    .await;
+    let dropped = loop {
+        let m = watcher.recv().await;
+        if m["type"] == "peer_updated"
+            && m["peer"]["id"] == silent.id
+            && m["peer"]["connected"] == false
+        {
+            break m;
+        }
+    };
+    assert_eq!(dropped["peer"]["name"], "Silent");
+    assert!(aula.metric("aula_errors_total{code=\"idle_timeout\"}") >= 1.0);
+    drop((a, _b));
+}
