@@ -83,10 +83,30 @@ describe('classroom: teacher + three students', () => {
     await H.eventually(async () => /Relay/.test(await rows.locator('tr', { hasText: 'Carla' }).innerText()), { what: 'Carla relayed on the panel' });
     await H.eventually(async () => /Direct/.test(await rows.locator('tr', { hasText: 'Ben' }).innerText()), { what: 'Ben direct on the panel' });
     const m = await H.eventually(async () => {
-      const r = await H.metricSum(server, /^aula_turn.*bytes/);
+      const r = await H.metricSum(server, /^aula_turn_relayed_bytes_total$/);
       return r.sum > 0 ? r : null;
     }, { what: 'TURN relayed bytes in /metrics', timeoutMs: 8000 });
     console.log(`TURN bytes relayed so far: ${m.sum}`);
+  });
+
+  it('a visitor with ?relay=tcp is relayed over TCP and the panel says so', async (t) => {
+    if (!(await H.serverHasTurn(server))) {
+      t.skip('this server offers no TURN relay');
+      return;
+    }
+    const dev = await H.openClient(browser, H.joinUrl(server, cls.student.token, '?relay=tcp'), { name: 'Dev' });
+    try {
+      const { last } = await H.waitForFrames(dev.page, 20_000);
+      assert.ok(last.width > 0 && last.framesDecoded > 0, 'Dev decodes frames');
+      assert.equal(await linkPath(dev.page), 'relay_tcp');
+      timings.push({ who: 'Dev', path: 'relay_tcp', ms: Math.round(last.timings.firstFrame - last.timings.joinClicked) });
+      const row = teacher.page.locator('#conn-rows tr', { hasText: 'Dev' });
+      await H.eventually(async () => /Relay \(TCP\)/.test(await row.innerText()), { what: 'Dev relayed over TCP on the panel' });
+      assert.deepEqual(dev.errors, []);
+    } finally {
+      await dev.page.getByRole('button', { name: 'Leave' }).click();
+      await dev.context.close();
+    }
   });
 
   it('chat makes the round trip and late joiners get history', async () => {

@@ -58,6 +58,18 @@ export function tempDir(prefix = 'aula-e2e-') {
  * @param {{dataDir?: string, port?: number, extraArgs?: string[], adminKey?: string}} opts
  */
 export async function startServer(opts = {}) {
+  // With --turn-listen …:0 the relay picks a UDP port and then binds TCP on the same number, which
+  // another socket may hold: that start fails with "address in use", so try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(opts);
+    } catch (e) {
+      if (attempt >= 4 || !/TURN[\s\S]*(address in use|Address already in use)/i.test(e.message)) throw e;
+    }
+  }
+}
+
+async function startServerOnce(opts) {
   if (!existsSync(BIN)) throw new Error(`${BIN} does not exist; run \`cargo build\` at the repository root first`);
   const dataDir = opts.dataDir || tempDir();
   const adminKey = opts.adminKey || 'e2e-admin-key-0123456789';

@@ -213,7 +213,10 @@ class Room {
     this.token = token;
     this.name = name;
     this.claims = claims;
-    this.forceRelay = new URLSearchParams(window.location.search).get('relay') === 'force';
+    // ?relay=force: media only through the TURN relay; ?relay=tcp / ?relay=tls: only TURN over TCP / TLS.
+    const relay = new URLSearchParams(window.location.search).get('relay');
+    this.forceRelay = ['force', 'tcp', 'tls'].includes(relay);
+    this.relayTransport = relay === 'tcp' || relay === 'tls' ? relay : null;
     this.me = null; // {id, role, name, permissions, hand_raised}
     this.cls = null;
     this.peers = new Map(); // id -> PeerInfo
@@ -381,6 +384,7 @@ class Room {
       me: { id: w.id, role: w.role },
       iceServers: w.ice_servers,
       forceRelay: this.forceRelay,
+      relayTransport: this.relayTransport,
       send: (m) => this.signaling.send(m),
       tracks: { ...this.media.tracks },
       log,
@@ -388,6 +392,7 @@ class Room {
     t.addEventListener('track', (e) => this.onRemoteTrack(e.detail));
     t.addEventListener('state', (e) => {
       if (e.detail.state === 'failed') log('media link failed', e.detail.peer);
+      if (e.detail.state === 'connected') this.statsTick();
       this.renderRow(e.detail.peer);
       this.renderSelfIndicator();
     });
@@ -725,15 +730,18 @@ class Room {
     const fresh = theirs && Date.now() - theirs.at < 10_000 ? theirs : null;
     const a = mine || {};
     const b = fresh || {};
-    let path = a.path || b.path || 'connecting';
+    // A failure or a relay seen by either end wins; the end that holds the relay allocation knows
+    // its protocol (the other end only sees a relay candidate), so a relay without a reason wins.
+    let src = null;
     for (const cand of ['failed', 'relay_tls', 'relay_tcp', 'relay_udp']) {
-      if (a.path === cand || b.path === cand) {
-        path = cand;
+      const ends = [b, a].filter((e) => e.path === cand);
+      if (ends.length) {
+        src = ends.find((e) => !e.reason) || ends[0];
         break;
       }
     }
-    if (path === 'relay_udp' && a.path === 'relay_udp' && b.path && b.path.startsWith('relay_')) path = b.path;
-    const reason = (path === a.path && a.reason) || (path === b.path && b.reason) || a.reason || b.reason || null;
+    const path = src ? src.path : a.path || b.path || 'connecting';
+    const reason = src ? src.reason || null : a.reason || b.reason || null;
     return {
       path,
       reason: path === 'direct' ? null : reason,
@@ -778,7 +786,7 @@ class Room {
     if (this.me.role === 'student' && !p.speak && !p.share) notes.push('The teacher can let you speak or share.');
     else if (this.me.role === 'student' && !p.speak) notes.push('The teacher can let you speak.');
     if (p.share && !supportsScreenShare()) notes.push('This browser cannot share a screen.');
-    if (this.forceRelay) notes.push('Relay forced (?relay=force): media goes through the server.');
+    if (this.forceRelay) notes.push(`Relay forced (?relay=${this.relayTransport || 'force'}): media goes through the server.`);
     $('perm-note').textContent = notes.join(' ');
   }
 

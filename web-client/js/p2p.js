@@ -297,16 +297,19 @@ export class P2PTransport extends EventTarget {
    * @param {{me: {id: string, role: string}, iceServers: object[], forceRelay: boolean,
    *          send: (msg: object) => boolean, tracks?: object, log?: Function}} opts
    */
-  constructor({ me, iceServers, forceRelay, send, tracks, log }) {
+  constructor({ me, iceServers, forceRelay, relayTransport, send, tracks, log }) {
     super();
     this.kind = 'p2p';
     this.me = me;
+    // relayTransport "tcp" / "tls" keeps only TURN over TCP (turn:…?transport=tcp) / TLS (turns:).
+    const keep = (u) => relayTransport === 'tls' ? /^turns:/.test(u)
+      : relayTransport === 'tcp' ? /^turn:.*transport=tcp/.test(u) : true;
     this.iceServers = (iceServers || []).map((s) => {
-      const o = { urls: s.urls };
+      const o = { urls: [].concat(s.urls).filter(keep) };
       if (s.username) o.username = s.username;
       if (s.credential) o.credential = s.credential;
       return o;
-    });
+    }).filter((s) => s.urls.length > 0);
     this.forceRelay = !!forceRelay;
     this.send = send;
     this.tracks = { screen: null, camera: null, mic: null, ...(tracks || {}) };
