@@ -2,8 +2,10 @@
 //!
 //! - [`credentials`]: TURN REST API credentials shared with signaling.
 //! - [`turn`]: the TURN server (UDP, TCP, TLS) with secure defaults.
+//! - [`sfu`]: the selective forwarding unit (str0m, one UDP socket) for large classes.
 
 pub mod credentials;
+pub mod sfu;
 pub mod turn;
 
 /// The rustls version the TURN server's TLS listener takes a `ServerConfig` from.

@@ -1,0 +1,472 @@
+//! A headless WebRTC client on str0m for tests and benchmarks: a publisher that sends synthetic
+//! VP8 frames (valid VP8 payload headers, keyframes marked, RTP/VP8 descriptors written by str0m's
+//! packetizer) plus Opus-sized audio, and a subscriber that checks what arrives.
+//!
+//! Each video frame carries a stamp after the VP8 header — a magic, the frame number, the send
+//! time and the frame length — and a filler derived from the frame number, so a subscriber can
+//! tell a whole, uncorrupted frame from a broken one and measure the end-to-end latency.
+
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use super::{SfuError, SfuHandle};
+
+const MAGIC: &[u8; 4] = b"AULA";
+/// Bytes of the stamp after the VP8 header: magic, frame number, send time (µs), length.
+const STAMP: usize = 4 + 4 + 8 + 4;
+/// Latency samples kept per client.
+const MAX_SAMPLES: usize = 200_000;
+
+/// What a synthetic publisher sends.
+#[derive(Debug, Clone)]
+pub struct PublisherOptions {
+    /// Video frames per second.
+    pub fps: u32,
+    /// Video bitrate in bits per second (frame size = bitrate / 8 / fps; keyframes 4×).
+    pub video_bps: u64,
+    /// Send 20 ms Opus-sized audio packets too.
+    pub audio: bool,
+    /// Send a keyframe at least this often (`None`: only the first one and on request).
+    pub keyframe_interval: Option<Duration>,
+}
+
+impl Default for PublisherOptions {
+    fn default() -> Self {
+        PublisherOptions {
+            fps: 30,
+            video_bps: 1_500_000,
+            audio: true,
+            keyframe_interval: None,
+        }
+    }
+}
+
+/// Counters of one synthetic client, shared with the test or benchmark.
+#[derive(Debug)]
+pub struct ClientStats {
+    /// ICE and DTLS are up.
+    pub connected: AtomicBool,
+    /// RTP datagrams received.
+    pub rtp_packets: AtomicU64,
+    /// Bytes of all datagrams received.
+    pub bytes: AtomicU64,
+    /// Whole video frames received whose stamp and filler check out.
+    pub frames: AtomicU64,
+    /// Of those, keyframes.
+    pub keyframes: AtomicU64,
+    /// Video frames that failed the check.
+    pub bad_frames: AtomicU64,
+    /// Video frames str0m marked as not contiguous (a gap before them).
+    pub gaps: AtomicU64,
+    /// Audio frames received.
+    pub audio_frames: AtomicU64,
+    /// Microseconds from the client's creation to its first keyframe (`u64::MAX`: none yet).
+    pub first_keyframe_us: AtomicU64,
+    /// Video frames sent (publisher).
+    pub frames_sent: AtomicU64,
+    /// Keyframes sent (publisher).
+    pub keyframes_sent: AtomicU64,
+    /// Keyframe requests received (publisher).
+    pub keyframe_requests: AtomicU64,
+    /// NACKs this client sent (cumulative, from str0m's ingress stats).
+    pub nacks_sent: AtomicU64,
+    /// NACKs this client received (cumulative, from str0m's egress stats).
+    pub nacks_received: AtomicU64,
+    /// End-to-end frame latency samples in microseconds (publisher write → subscriber frame).
+    pub latencies_us: Mutex<Vec<u32>>,
+}
+
+impl ClientStats {
+    fn new() -> Self {
+        ClientStats {
+            connected: AtomicBool::new(false),
+            rtp_packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
+            keyframes: AtomicU64::new(0),
+            bad_frames: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            audio_frames: AtomicU64::new(0),
+            first_keyframe_us: AtomicU64::new(u64::MAX),
+            frames_sent: AtomicU64::new(0),
+            keyframes_sent: AtomicU64::new(0),
+            keyframe_requests: AtomicU64::new(0),
+            nacks_sent: AtomicU64::new(0),
+            nacks_received: AtomicU64::new(0),
+            latencies_us: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Time from the client's creation to its first keyframe.
+    pub fn first_keyframe(&self) -> Option<Duration> {
+        match self.first_keyframe_us.load(Relaxed) {
+            u64::MAX => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+}
+
+/// Builds a synthetic VP8 frame: a VP8 payload header (RFC 6386 §9.1: frame tag, and for
+/// keyframes the start code and dimensions), then the stamp and the filler.
+pub fn vp8_frame(index: u32, keyframe: bool, len: usize, sent_us: u64) -> Vec<u8> {
+    let header = if keyframe { 10 } else { 3 };
+    let len = len.max(header + STAMP);
+    let mut f = Vec::with_capacity(len);
+    let first_part = ((len - header) as u32).min(0x7_ffff);
+    // Frame tag: bit 0 = 0 for a keyframe, version 0, show_frame = 1, 19-bit first partition size.
+    let tag = u32::from(!keyframe) | (1 << 4) | (first_part << 5);
+    f.extend_from_slice(&tag.to_le_bytes()[..3]);
+    if keyframe {
+        f.extend_from_slice(&[0x9d, 0x01, 0x2a]);
+        f.extend_from_slice(&1280u16.to_le_bytes());
+        f.extend_from_slice(&720u16.to_le_bytes());
+    }
+    f.extend_from_slice(MAGIC);
+    f.extend_from_slice(&index.to_be_bytes());
+    f.extend_from_slice(&sent_us.to_be_bytes());
+    f.extend_from_slice(&(len as u32).to_be_bytes());
+    f.resize(len, index as u8);
+    f
+}
+
+/// Checks a frame built by [`vp8_frame`]: returns (frame number, send time µs, keyframe).
+pub fn check_vp8_frame(f: &[u8]) -> Option<(u32, u64, bool)> {
+    let keyframe = f.first()? & 1 == 0;
+    let header = if keyframe { 10 } else { 3 };
+    let s = f.get(header..header + STAMP)?;
+    if &s[..4] != MAGIC || (keyframe && f[3..6] != [0x9d, 0x01, 0x2a]) {
+        return None;
+    }
+    let index = u32::from_be_bytes(s[4..8].try_into().ok()?);
+    let sent = u64::from_be_bytes(s[8..16].try_into().ok()?);
+    let len = u32::from_be_bytes(s[16..20].try_into().ok()?) as usize;
+    if len != f.len() || f[header + STAMP..].iter().any(|b| *b != index as u8) {
+        return None;
+    }
+    Some((index, sent, keyframe))
+}
+
+enum Mode {
+    Publisher {
+        opts: PublisherOptions,
+        video: Mid,
+        audio: Option<Mid>,
+    },
+    Subscriber,
+}
+
+/// One synthetic peer: a str0m `Rtc` on its own UDP socket.
+pub struct Client {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    created: Instant,
+    epoch: Instant,
+    stats: Arc<ClientStats>,
+}
+
+impl Client {
+    /// Binds a socket on `ip` (port 0). `epoch` is the shared time origin of the latency stamps.
+    pub async fn bind(ip: IpAddr, epoch: Instant) -> std::io::Result<Client> {
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+        let local = socket.local_addr()?;
+        let now = Instant::now();
+        let mut rtc = Rtc::builder()
+            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+            .set_stats_interval(Some(Duration::from_millis(500)))
+            .build(now);
+        let cand = Candidate::host(local, "udp").map_err(std::io::Error::other)?;
+        rtc.add_local_candidate(cand);
+        Ok(Client {
+            rtc,
+            socket,
+            local,
+            created: now,
+            epoch,
+            stats: Arc::new(ClientStats::new()),
+        })
+    }
+
+    /// The client's counters.
+    pub fn stats(&self) -> Arc<ClientStats> {
+        self.stats.clone()
+    }
+
+    /// Publishes through the SFU and runs until `shutdown`.
+    pub async fn publish(
+        mut self,
+        sfu: &SfuHandle,
+        class: &str,
+        peer: &str,
+        opts: PublisherOptions,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<ClientStats>, SfuError> {
+        let mut api = self.rtc.sdp_api();
+        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let audio = opts
+            .audio
+            .then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let (offer, pending): (SdpOffer, SdpPendingOffer) = api.apply().expect("media to offer");
+        let answer = sfu.publish(class, peer, &offer.to_sdp_string()).await?;
+        let answer =
+            SdpAnswer::from_sdp_string(&answer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+        let stats = self.stats();
+        let mode = Mode::Publisher { opts, video, audio };
+        tokio::spawn(self.run(mode, shutdown));
+        Ok(stats)
+    }
+
+    /// Subscribes through the SFU and runs until `shutdown`.
+    pub async fn subscribe(
+        mut self,
+        sfu: &SfuHandle,
+        class: &str,
+        peer: &str,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<ClientStats>, SfuError> {
+        let offer = sfu.subscribe(class, peer).await?;
+        let offer =
+            SdpOffer::from_sdp_string(&offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+        sfu.accept_answer(class, peer, &answer.to_sdp_string())
+            .await?;
+        let stats = self.stats();
+        tokio::spawn(self.run(Mode::Subscriber, shutdown));
+        Ok(stats)
+    }
+
+    async fn run(mut self, mut mode: Mode, shutdown: CancellationToken) {
+        let mut buf = vec![0u8; 2048];
+        let far = Duration::from_secs(3600);
+        let mut next_video = Instant::now() + far;
+        let mut next_audio = Instant::now() + far;
+        let mut last_keyframe: Option<Instant> = None;
+        let mut force_keyframe = true;
+        let mut frame_no: u32 = 0;
+        let mut audio_no: u64 = 0;
+        let mut started = false;
+        loop {
+            let timeout = match self.drain(&mut force_keyframe).await {
+                Some(t) => t,
+                None => return,
+            };
+            if let Mode::Publisher { opts, audio, .. } = &mode {
+                if !started && self.stats.connected.load(Relaxed) {
+                    started = true;
+                    next_video = Instant::now();
+                    if audio.is_some() && opts.audio {
+                        next_audio = Instant::now();
+                    }
+                }
+            }
+            let wake = timeout.min(next_video).min(next_audio);
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, source)) => self.receive(source, &buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
+                    Err(_) => return,
+                },
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+            let now = Instant::now();
+            if let Mode::Publisher { opts, video, audio } = &mut mode {
+                if now >= next_video {
+                    let due = opts
+                        .keyframe_interval
+                        .is_some_and(|i| last_keyframe.is_none_or(|t| now - t >= i));
+                    let key = force_keyframe || due;
+                    if key {
+                        force_keyframe = false;
+                        last_keyframe = Some(now);
+                    }
+                    self.write_video(*video, opts, frame_no, key, now);
+                    frame_no += 1;
+                    next_video += Duration::from_secs(1) / opts.fps;
+                    if next_video < now {
+                        next_video = now;
+                    }
+                }
+                if let Some(a) = audio {
+                    if now >= next_audio {
+                        self.write_audio(*a, audio_no, now);
+                        audio_no += 1;
+                        next_audio += Duration::from_millis(20);
+                        if next_audio < now {
+                            next_audio = now;
+                        }
+                    }
+                }
+            }
+            if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn receive(&mut self, source: SocketAddr, data: &[u8]) {
+        self.stats.bytes.fetch_add(data.len() as u64, Relaxed);
+        // RTP, not RTCP (RFC 5761: RTCP packet types 192..=223 land in 64..=95 after the marker bit).
+        if data.len() > 12 && (128..192).contains(&data[0]) && !(64..96).contains(&(data[1] & 0x7f))
+        {
+            self.stats.rtp_packets.fetch_add(1, Relaxed);
+        }
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            Instant::now(),
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        let _ = self.rtc.handle_input(input);
+    }
+
+    /// Sends everything str0m has queued and handles its events; returns the next timeout, or
+    /// `None` when the connection is gone.
+    async fn drain(&mut self, force_keyframe: &mut bool) -> Option<Instant> {
+        loop {
+            if !self.rtc.is_alive() {
+                return None;
+            }
+            match self.rtc.poll_output().ok()? {
+                Output::Timeout(t) => return Some(t),
+                Output::Transmit(t) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination).await;
+                }
+                Output::Event(e) => self.event(e, force_keyframe),
+            }
+        }
+    }
+
+    fn event(&mut self, e: Event, force_keyframe: &mut bool) {
+        let s = &self.stats;
+        match e {
+            Event::Connected => s.connected.store(true, Relaxed),
+            Event::KeyframeRequest(_) => {
+                s.keyframe_requests.fetch_add(1, Relaxed);
+                *force_keyframe = true;
+            }
+            Event::MediaData(d) => {
+                if !d.contiguous {
+                    s.gaps.fetch_add(1, Relaxed);
+                }
+                if d.params.spec().codec.is_audio() {
+                    s.audio_frames.fetch_add(1, Relaxed);
+                    return;
+                }
+                let Some((_, sent_us, key)) = check_vp8_frame(&d.data) else {
+                    s.bad_frames.fetch_add(1, Relaxed);
+                    return;
+                };
+                s.frames.fetch_add(1, Relaxed);
+                let now = Instant::now();
+                if key {
+                    s.keyframes.fetch_add(1, Relaxed);
+                    let since = (now - self.created).as_micros() as u64;
+                    let _ = s
+                        .first_keyframe_us
+                        .compare_exchange(u64::MAX, since, Relaxed, Relaxed);
+                }
+                let now_us = (now - self.epoch).as_micros() as u64;
+                let lat = now_us.saturating_sub(sent_us).min(u64::from(u32::MAX)) as u32;
+                let mut l = s.latencies_us.lock().expect("latency lock");
+                if l.len() < MAX_SAMPLES {
+                    l.push(lat);
+                }
+            }
+            Event::MediaIngressStats(st) => {
+                s.nacks_sent.fetch_max(st.nacks, Relaxed);
+            }
+            Event::MediaEgressStats(st) => {
+                s.nacks_received.fetch_max(st.nacks, Relaxed);
+            }
+            _ => {}
+        }
+    }
+
+    fn write_video(&mut self, mid: Mid, opts: &PublisherOptions, no: u32, key: bool, now: Instant) {
+        let Some(writer) = self.rtc.writer(mid) else {
+            return;
+        };
+        let Some(pt) = writer
+            .payload_params()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .map(|p| p.pt())
+        else {
+            return;
+        };
+        let size = (opts.video_bps / 8 / u64::from(opts.fps)) as usize;
+        let size = if key { size * 4 } else { size };
+        let sent_us = (now - self.epoch).as_micros() as u64;
+        let frame = vp8_frame(no, key, size, sent_us);
+        let time = MediaTime::new(
+            u64::from(no) * 90_000 / u64::from(opts.fps),
+            Frequency::NINETY_KHZ,
+        );
+        if writer.write(pt, now, time, frame).is_ok() {
+            self.stats.frames_sent.fetch_add(1, Relaxed);
+            if key {
+                self.stats.keyframes_sent.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    fn write_audio(&mut self, mid: Mid, no: u64, now: Instant) {
+        let Some(writer) = self.rtc.writer(mid) else {
+            return;
+        };
+        let Some(pt) = writer
+            .payload_params()
+            .find(|p| p.spec().codec == Codec::Opus)
+            .map(|p| p.pt())
+        else {
+            return;
+        };
+        let time = MediaTime::new(no * 960, Frequency::FORTY_EIGHT_KHZ);
+        let _ = writer.write(pt, now, time, vec![0xfc_u8; 80]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_frames_round_trip_and_detect_corruption() {
+        let k = vp8_frame(7, true, 4000, 123_456);
+        assert_eq!(k.len(), 4000);
+        assert_eq!(k[0] & 1, 0, "keyframe bit");
+        assert_eq!(check_vp8_frame(&k), Some((7, 123_456, true)));
+        let d = vp8_frame(8, false, 100, 9);
+        assert_eq!(d[0] & 1, 1);
+        assert_eq!(check_vp8_frame(&d), Some((8, 9, false)));
+        let mut broken = d.clone();
+        broken[60] ^= 1;
+        assert_eq!(check_vp8_frame(&broken), None);
+        assert_eq!(check_vp8_frame(&d[..99]), None);
+    }
+}

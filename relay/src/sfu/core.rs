@@ -1,0 +1,680 @@
+//! The sans-IO SFU core: every peer of every class as a str0m [`Rtc`], plus the forwarding
+//! rules between them. No sockets and no clock: the caller passes datagrams and the time in
+//! ([`SfuCore::handle_receive`], [`SfuCore::handle_timeout`]) and takes datagrams out
+//! ([`SfuCore::poll_transmit`]) and the next deadline ([`SfuCore::poll_timeout`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::config::CryptoProvider;
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::stats::{MediaEgressStats, MediaIngressStats};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tracing::{debug, info, warn};
+
+use super::keyframe::{KeyframeLimiter, KeyframeReason};
+use super::{SfuConfig, SfuError};
+
+type PeerKey = u64;
+
+/// Counters kept by the core in plain integers; the server exports them as metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SfuStats {
+    /// Classes with a connected-or-connecting publisher.
+    pub publishers: usize,
+    /// Subscribers (all classes).
+    pub subscribers: usize,
+    /// Datagrams sent to subscribers (RTP, RTX and RTCP).
+    pub forwarded_packets: u64,
+    /// Bytes of those datagrams.
+    pub forwarded_bytes: u64,
+    /// Media frames handed to subscribers' packetizers.
+    pub forwarded_frames: u64,
+    /// Keyframe requests sent to publishers: (subscriber PLI/FIR, new subscriber, loss).
+    pub keyframe_requests: [u64; 3],
+    /// NACKs received from subscribers (answered by RTX from the send buffer).
+    pub nacks_from_subscribers: u64,
+    /// NACKs sent to publishers for gaps in their streams.
+    pub nacks_to_publishers: u64,
+    /// Simulcast layer switches (none yet: no simulcast selection).
+    pub layer_switches: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Publisher,
+    Subscriber,
+}
+
+/// A media section the publisher sends on.
+#[derive(Debug)]
+struct TrackIn {
+    mid: Mid,
+    kind: MediaKind,
+    slot: usize,
+    /// The simulcast layer forwarded (the first one seen), or `None` without simulcast.
+    rid: Option<Rid>,
+    limiter: KeyframeLimiter,
+}
+
+/// A send-only media section towards a subscriber.
+#[derive(Debug)]
+struct TrackOut {
+    mid: Mid,
+    kind: MediaKind,
+    slot: usize,
+    /// Video is held back until a keyframe so the subscriber's decoder starts cleanly.
+    awaiting_keyframe: bool,
+}
+
+struct Peer {
+    class: String,
+    id: String,
+    role: Role,
+    rtc: Rtc,
+    next_timeout: Instant,
+    pending: Option<SdpPendingOffer>,
+    tracks_in: Vec<TrackIn>,
+    tracks_out: Vec<TrackOut>,
+    connected: bool,
+    addrs: Vec<SocketAddr>,
+    queued: bool,
+    /// Last cumulative NACK count per media, to export differences.
+    nacks_seen: HashMap<Mid, u64>,
+}
+
+#[derive(Default)]
+struct Class {
+    publisher: Option<PeerKey>,
+    subscribers: Vec<PeerKey>,
+}
+
+/// The SFU state for all classes.
+pub struct SfuCore {
+    config: SfuConfig,
+    candidate_addr: SocketAddr,
+    crypto: Arc<CryptoProvider>,
+    peers: HashMap<PeerKey, Peer>,
+    next_key: PeerKey,
+    by_name: HashMap<(String, String), PeerKey>,
+    by_addr: HashMap<SocketAddr, PeerKey>,
+    classes: HashMap<String, Class>,
+    transmits: VecDeque<Transmit>,
+    queue: Vec<PeerKey>,
+    events: Vec<Event>,
+    stats: SfuStats,
+}
+
+impl SfuCore {
+    /// A core whose peers all use the ICE host candidate `candidate_addr` (the UDP socket's
+    /// advertised address).
+    pub fn new(config: SfuConfig, candidate_addr: SocketAddr) -> Self {
+        SfuCore {
+            config,
+            candidate_addr,
+            crypto: Arc::new(str0m::crypto::from_feature_flags()),
+            peers: HashMap::new(),
+            next_key: 1,
+            by_name: HashMap::new(),
+            by_addr: HashMap::new(),
+            classes: HashMap::new(),
+            transmits: VecDeque::new(),
+            queue: Vec::new(),
+            events: Vec::new(),
+            stats: SfuStats::default(),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &SfuStats {
+        &self.stats
+    }
+
+    fn new_rtc(&self, now: Instant) -> Result<Rtc, SfuError> {
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_crypto_provider(self.crypto.clone())
+            .set_stats_interval(Some(self.config.stats_interval))
+            .build(now);
+        let cand = Candidate::host(self.candidate_addr, "udp")
+            .map_err(|e| SfuError::Io(format!("host candidate: {e}")))?;
+        rtc.add_local_candidate(cand);
+        Ok(rtc)
+    }
+
+    fn insert_peer(
+        &mut self,
+        class: &str,
+        id: &str,
+        role: Role,
+        rtc: Rtc,
+        now: Instant,
+    ) -> PeerKey {
+        let key = self.next_key;
+        self.next_key += 1;
+        self.peers.insert(
+            key,
+            Peer {
+                class: class.to_owned(),
+                id: id.to_owned(),
+                role,
+                rtc,
+                next_timeout: now,
+                pending: None,
+                tracks_in: Vec::new(),
+                tracks_out: Vec::new(),
+                connected: false,
+                addrs: Vec::new(),
+                queued: false,
+                nacks_seen: HashMap::new(),
+            },
+        );
+        self.by_name.insert((class.to_owned(), id.to_owned()), key);
+        let c = self.classes.entry(class.to_owned()).or_default();
+        match role {
+            Role::Publisher => {
+                c.publisher = Some(key);
+                self.stats.publishers += 1;
+            }
+            Role::Subscriber => {
+                c.subscribers.push(key);
+                self.stats.subscribers += 1;
+            }
+        }
+        key
+    }
+
+    /// The teacher's offer (send-only or send-recv media) in; the SFU's answer out.
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        class: &str,
+        peer: &str,
+        offer_sdp: &str,
+    ) -> Result<String, SfuError> {
+        if self
+            .by_name
+            .contains_key(&(class.to_owned(), peer.to_owned()))
+        {
+            return Err(SfuError::PeerExists(class.into(), peer.into()));
+        }
+        if self
+            .classes
+            .get(class)
+            .is_some_and(|c| c.publisher.is_some())
+        {
+            return Err(SfuError::PublisherExists(class.into()));
+        }
+        let offer =
+            SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let mut rtc = self.new_rtc(now)?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+        let key = self.insert_peer(class, peer, Role::Publisher, rtc, now);
+        info!(class, peer, "SFU publisher added");
+        self.enqueue(key);
+        self.run(now);
+        Ok(answer.to_sdp_string())
+    }
+
+    /// A student subscribes: the SFU's offer (send-only m-lines) out. Complete it with
+    /// [`SfuCore::accept_answer`].
+    pub fn subscribe(&mut self, now: Instant, class: &str, peer: &str) -> Result<String, SfuError> {
+        if self
+            .by_name
+            .contains_key(&(class.to_owned(), peer.to_owned()))
+        {
+            return Err(SfuError::PeerExists(class.into(), peer.into()));
+        }
+        let (mut video, mut audio) = (self.config.video_slots, self.config.audio_slots);
+        if let Some(p) = self.publisher_of(class) {
+            let count = |k: MediaKind| p.tracks_in.iter().filter(|t| t.kind == k).count();
+            video = video.max(count(MediaKind::Video));
+            audio = audio.max(count(MediaKind::Audio));
+        }
+        let mut rtc = self.new_rtc(now)?;
+        let mut tracks_out = Vec::new();
+        let mut api = rtc.sdp_api();
+        let stream = Some(format!("aula-{class}"));
+        for (kind, n) in [(MediaKind::Audio, audio), (MediaKind::Video, video)] {
+            for slot in 0..n {
+                let mid = api.add_media(kind, Direction::SendOnly, stream.clone(), None, None);
+                tracks_out.push(TrackOut {
+                    mid,
+                    kind,
+                    slot,
+                    awaiting_keyframe: kind == MediaKind::Video,
+                });
+            }
+        }
+        let (offer, pending) = api
+            .apply()
+            .ok_or_else(|| SfuError::Negotiation("nothing to offer".into()))?;
+        let key = self.insert_peer(class, peer, Role::Subscriber, rtc, now);
+        let p = self.peers.get_mut(&key).expect("just inserted");
+        p.pending = Some(pending);
+        p.tracks_out = tracks_out;
+        info!(class, peer, "SFU subscriber added");
+        self.enqueue(key);
+        self.run(now);
+        Ok(offer.to_sdp_string())
+    }
+
+    /// The subscriber's answer to the offer from [`SfuCore::subscribe`].
+    pub fn accept_answer(
+        &mut self,
+        now: Instant,
+        class: &str,
+        peer: &str,
+        answer_sdp: &str,
+    ) -> Result<(), SfuError> {
+        let unknown = || SfuError::UnknownPeer(class.into(), peer.into());
+        let key = *self
+            .by_name
+            .get(&(class.to_owned(), peer.to_owned()))
+            .ok_or_else(unknown)?;
+        let p = self.peers.get_mut(&key).ok_or_else(unknown)?;
+        let pending = p.pending.take().ok_or_else(unknown)?;
+        let answer =
+            SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        p.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+        self.enqueue(key);
+        self.run(now);
+        Ok(())
+    }
+
+    /// Disconnects and forgets a peer. Returns whether it existed.
+    pub fn remove(&mut self, class: &str, peer: &str) -> bool {
+        match self.by_name.get(&(class.to_owned(), peer.to_owned())) {
+            Some(&key) => {
+                self.remove_key(key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_key(&mut self, key: PeerKey) {
+        let Some(mut p) = self.peers.remove(&key) else {
+            return;
+        };
+        p.rtc.disconnect();
+        self.by_name.remove(&(p.class.clone(), p.id.clone()));
+        for a in &p.addrs {
+            self.by_addr.remove(a);
+        }
+        if let Some(c) = self.classes.get_mut(&p.class) {
+            match p.role {
+                Role::Publisher => {
+                    c.publisher = None;
+                    self.stats.publishers -= 1;
+                    // The next publisher's stream must start at a keyframe for everyone.
+                    for s in &c.subscribers {
+                        if let Some(sp) = self.peers.get_mut(s) {
+                            for t in &mut sp.tracks_out {
+                                t.awaiting_keyframe = t.kind == MediaKind::Video;
+                            }
+                        }
+                    }
+                }
+                Role::Subscriber => {
+                    c.subscribers.retain(|k| *k != key);
+                    self.stats.subscribers -= 1;
+                }
+            }
+            if c.publisher.is_none() && c.subscribers.is_empty() {
+                self.classes.remove(&p.class);
+            }
+        }
+        info!(class = p.class, peer = p.id, "SFU peer removed");
+    }
+
+    /// A datagram from `source` arrived at `now`. Returns false when no peer claims it.
+    pub fn handle_receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> bool {
+        let Ok(contents) = data.try_into() else {
+            return false;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.candidate_addr,
+                contents,
+            },
+        );
+        let key = match self.by_addr.get(&source) {
+            Some(k) => *k,
+            None => {
+                // Only a STUN binding request carrying a peer's ufrag is accepted from a new address.
+                let Some((&k, _)) = self.peers.iter().find(|(_, p)| p.rtc.accepts(&input)) else {
+                    debug!(%source, "SFU: datagram from an unknown address");
+                    return false;
+                };
+                self.by_addr.insert(source, k);
+                if let Some(p) = self.peers.get_mut(&k) {
+                    p.addrs.push(source);
+                }
+                k
+            }
+        };
+        let Some(p) = self.peers.get_mut(&key) else {
+            return false;
+        };
+        if let Err(e) = p.rtc.handle_input(input) {
+            warn!(class = p.class, peer = p.id, "SFU: input failed: {e}");
+            p.rtc.disconnect();
+        }
+        self.enqueue(key);
+        self.run(now);
+        true
+    }
+
+    /// Drives every peer whose deadline has passed, and deferred keyframe requests.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (k, p) in &mut self.peers {
+            if p.next_timeout <= now {
+                if let Err(e) = p.rtc.handle_input(Input::Timeout(now)) {
+                    warn!(class = p.class, peer = p.id, "SFU: timeout failed: {e}");
+                    p.rtc.disconnect();
+                }
+                due.push(*k);
+            }
+            if p.role == Role::Publisher {
+                for i in 0..p.tracks_in.len() {
+                    if let Some((kind, reason)) = p.tracks_in[i].limiter.poll(now) {
+                        send_keyframe_request(p, i, kind, reason, &mut self.stats);
+                        due.push(*k);
+                    }
+                }
+            }
+        }
+        for k in due {
+            self.enqueue(k);
+        }
+        self.run(now);
+    }
+
+    /// The earliest time [`SfuCore::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        for p in self.peers.values() {
+            t = Some(t.map_or(p.next_timeout, |t| t.min(p.next_timeout)));
+            for tr in &p.tracks_in {
+                if let Some(d) = tr.limiter.deadline() {
+                    t = Some(t.map_or(d, |t| t.min(d)));
+                }
+            }
+        }
+        t
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    fn publisher_of(&self, class: &str) -> Option<&Peer> {
+        self.peers.get(&self.classes.get(class)?.publisher?)
+    }
+
+    fn enqueue(&mut self, key: PeerKey) {
+        if let Some(p) = self.peers.get_mut(&key) {
+            if !p.queued {
+                p.queued = true;
+                self.queue.push(key);
+            }
+        }
+    }
+
+    /// Drains the output of every queued peer; events may queue further peers.
+    fn run(&mut self, now: Instant) {
+        let mut dead = Vec::new();
+        while let Some(key) = self.queue.pop() {
+            let mut events = std::mem::take(&mut self.events);
+            let Some(p) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            p.queued = false;
+            loop {
+                if !p.rtc.is_alive() {
+                    dead.push(key);
+                    break;
+                }
+                match p.rtc.poll_output() {
+                    Ok(Output::Timeout(t)) => {
+                        p.next_timeout = t;
+                        break;
+                    }
+                    Ok(Output::Transmit(t)) => {
+                        if p.role == Role::Subscriber {
+                            self.stats.forwarded_packets += 1;
+                            self.stats.forwarded_bytes += t.contents.len() as u64;
+                        }
+                        self.transmits.push_back(t);
+                    }
+                    Ok(Output::Event(e)) => events.push(e),
+                    Err(e) => {
+                        warn!(class = p.class, peer = p.id, "SFU: poll failed: {e}");
+                        p.rtc.disconnect();
+                    }
+                }
+            }
+            for e in events.drain(..) {
+                self.on_event(key, e, now);
+            }
+            self.events = events;
+        }
+        for key in dead {
+            self.remove_key(key);
+        }
+    }
+
+    fn on_event(&mut self, key: PeerKey, event: Event, now: Instant) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        match event {
+            Event::Connected => {
+                p.connected = true;
+                info!(class = p.class, peer = p.id, role = ?p.role, "SFU peer connected");
+                if p.role == Role::Subscriber {
+                    let class = p.class.clone();
+                    let slots: Vec<usize> = p
+                        .tracks_out
+                        .iter()
+                        .filter(|t| t.kind == MediaKind::Video)
+                        .map(|t| t.slot)
+                        .collect();
+                    for slot in slots {
+                        self.request_keyframe(
+                            &class,
+                            slot,
+                            KeyframeRequestKind::Pli,
+                            KeyframeReason::NewSubscriber,
+                            now,
+                        );
+                    }
+                }
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                info!(class = p.class, peer = p.id, "SFU peer disconnected (ICE)");
+                p.rtc.disconnect();
+                self.enqueue(key);
+            }
+            Event::MediaAdded(m) if p.role == Role::Publisher && m.direction.is_receiving() => {
+                let slot = p.tracks_in.iter().filter(|t| t.kind == m.kind).count();
+                p.tracks_in.push(TrackIn {
+                    mid: m.mid,
+                    kind: m.kind,
+                    slot,
+                    rid: None,
+                    limiter: KeyframeLimiter::new(self.config.keyframe_min_interval),
+                });
+            }
+            Event::MediaData(data) if p.role == Role::Publisher => self.forward(key, data, now),
+            Event::KeyframeRequest(req) if p.role == Role::Subscriber => {
+                let Some(t) = p.tracks_out.iter().find(|t| t.mid == req.mid) else {
+                    return;
+                };
+                let (class, slot) = (p.class.clone(), t.slot);
+                self.request_keyframe(&class, slot, req.kind, KeyframeReason::Subscriber, now);
+            }
+            Event::MediaEgressStats(s) => {
+                let MediaEgressStats { mid, nacks, .. } = s;
+                let prev = p.nacks_seen.insert(mid, nacks).unwrap_or(0);
+                self.stats.nacks_from_subscribers += nacks.saturating_sub(prev);
+            }
+            Event::MediaIngressStats(s) => {
+                let MediaIngressStats { mid, nacks, .. } = s;
+                let prev = p.nacks_seen.insert(mid, nacks).unwrap_or(0);
+                self.stats.nacks_to_publishers += nacks.saturating_sub(prev);
+            }
+            _ => {}
+        }
+    }
+
+    /// Asks the class's publisher for a keyframe on its video slot `slot`, rate-limited.
+    fn request_keyframe(
+        &mut self,
+        class: &str,
+        slot: usize,
+        kind: KeyframeRequestKind,
+        reason: KeyframeReason,
+        now: Instant,
+    ) {
+        let Some(key) = self.classes.get(class).and_then(|c| c.publisher) else {
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(i) = p
+            .tracks_in
+            .iter()
+            .position(|t| t.kind == MediaKind::Video && t.slot == slot)
+        else {
+            return;
+        };
+        if let Some((kind, reason)) = p.tracks_in[i].limiter.request(now, kind, reason) {
+            send_keyframe_request(p, i, kind, reason, &mut self.stats);
+            self.enqueue(key);
+        }
+    }
+
+    /// Hands one publisher frame to every subscriber of the class.
+    fn forward(&mut self, from: PeerKey, data: MediaData, now: Instant) {
+        let Some(p) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let Some(ti) = p.tracks_in.iter().position(|t| t.mid == data.mid) else {
+            return;
+        };
+        let track = &mut p.tracks_in[ti];
+        if track.rid.is_none() {
+            track.rid = data.rid;
+        }
+        if data.rid != track.rid {
+            return;
+        }
+        let (kind, slot) = (track.kind, track.slot);
+        let keyframe = data.is_keyframe();
+        if keyframe {
+            track.limiter.clear_pending();
+        }
+        if !data.contiguous && kind == MediaKind::Video {
+            let class = p.class.clone();
+            self.request_keyframe(
+                &class,
+                slot,
+                KeyframeRequestKind::Pli,
+                KeyframeReason::Loss,
+                now,
+            );
+        }
+        let Some(class) = self
+            .peers
+            .get(&from)
+            .and_then(|p| self.classes.get(&p.class))
+        else {
+            return;
+        };
+        let subs = class.subscribers.clone();
+        for s in subs {
+            let Some(sp) = self.peers.get_mut(&s) else {
+                continue;
+            };
+            if !sp.connected {
+                continue;
+            }
+            let Some(out) = sp
+                .tracks_out
+                .iter_mut()
+                .find(|t| t.kind == kind && t.slot == slot)
+            else {
+                continue;
+            };
+            if out.awaiting_keyframe {
+                if !keyframe {
+                    continue;
+                }
+                out.awaiting_keyframe = false;
+            }
+            let mid = out.mid;
+            let Some(writer) = sp.rtc.writer(mid) else {
+                continue;
+            };
+            let Some(pt) = writer.match_params(data.params) else {
+                continue;
+            };
+            if let Err(e) = writer.write(pt, data.network_time, data.time, data.data.clone()) {
+                debug!(class = sp.class, peer = sp.id, "SFU: write failed: {e}");
+                continue;
+            }
+            self.stats.forwarded_frames += 1;
+            if !sp.queued {
+                sp.queued = true;
+                self.queue.push(s);
+            }
+        }
+    }
+}
+
+fn send_keyframe_request(
+    p: &mut Peer,
+    track: usize,
+    kind: KeyframeRequestKind,
+    reason: KeyframeReason,
+    stats: &mut SfuStats,
+) {
+    let t = &p.tracks_in[track];
+    let (mid, rid) = (t.mid, t.rid);
+    let Some(mut writer) = p.rtc.writer(mid) else {
+        return;
+    };
+    match writer.request_keyframe(rid, kind) {
+        Ok(()) => {
+            let i = match reason {
+                KeyframeReason::Subscriber => 0,
+                KeyframeReason::NewSubscriber => 1,
+                KeyframeReason::Loss => 2,
+            };
+            stats.keyframe_requests[i] += 1;
+        }
+        Err(e) => debug!(
+            class = p.class,
+            peer = p.id,
+            "SFU: keyframe request failed: {e}"
+        ),
+    }
+}

@@ -1,0 +1,75 @@
+//! Publishes the SFU core's counters through the `metrics` facade.
+//!
+//! Like the TURN server, the core counts in plain integers on the hot path and the I/O layer
+//! exports the differences about once a second, so forwarding a packet never touches the
+//! metrics registry.
+
+use super::core::SfuStats;
+use super::keyframe::KeyframeReason;
+use metrics::{counter, describe_counter, describe_gauge, gauge};
+
+pub(crate) fn describe() {
+    describe_gauge!("aula_sfu_publishers", "Publishers connected to the SFU");
+    describe_gauge!("aula_sfu_subscribers", "Subscribers connected to the SFU");
+    describe_counter!(
+        "aula_sfu_forwarded_packets_total",
+        "Datagrams (RTP, RTX, RTCP) the SFU sent to subscribers"
+    );
+    describe_counter!(
+        "aula_sfu_forwarded_bytes_total",
+        "Bytes of the datagrams the SFU sent to subscribers"
+    );
+    describe_counter!(
+        "aula_sfu_keyframe_requests_total",
+        "Keyframe requests (PLI/FIR) sent to publishers, by reason (subscriber, new_subscriber, loss)"
+    );
+    describe_counter!(
+        "aula_sfu_nacks_total",
+        "NACKs, by direction (from_subscriber: answered with RTX; to_publisher: gaps in a publisher's stream)"
+    );
+    describe_counter!(
+        "aula_sfu_layer_switches_total",
+        "Simulcast layer switches for subscribers"
+    );
+}
+
+/// Exports `now - prev` and the gauges.
+pub(crate) fn publish(prev: &SfuStats, now: &SfuStats) {
+    gauge!("aula_sfu_publishers").set(now.publishers as f64);
+    gauge!("aula_sfu_subscribers").set(now.subscribers as f64);
+    let d = |a: u64, b: u64| b.saturating_sub(a);
+    let inc = |v: u64, c: metrics::Counter| {
+        if v > 0 {
+            c.increment(v);
+        }
+    };
+    inc(
+        d(prev.forwarded_packets, now.forwarded_packets),
+        counter!("aula_sfu_forwarded_packets_total"),
+    );
+    inc(
+        d(prev.forwarded_bytes, now.forwarded_bytes),
+        counter!("aula_sfu_forwarded_bytes_total"),
+    );
+    let reasons = [
+        KeyframeReason::Subscriber,
+        KeyframeReason::NewSubscriber,
+        KeyframeReason::Loss,
+    ];
+    for (i, r) in reasons.into_iter().enumerate() {
+        inc(
+            d(prev.keyframe_requests[i], now.keyframe_requests[i]),
+            counter!("aula_sfu_keyframe_requests_total", "reason" => r.label()),
+        );
+    }
+    inc(
+        d(prev.nacks_from_subscribers, now.nacks_from_subscribers),
+        counter!("aula_sfu_nacks_total", "direction" => "from_subscriber"),
+    );
+    inc(
+        d(prev.nacks_to_publishers, now.nacks_to_publishers),
+        counter!("aula_sfu_nacks_total", "direction" => "to_publisher"),
+    );
+    // Registered so dashboards see the series at 0 until simulcast selection exists.
+    counter!("aula_sfu_layer_switches_total").increment(d(prev.layer_switches, now.layer_switches));
+}

@@ -1,0 +1,125 @@
+//! Selective forwarding unit: one publisher per class (the teacher) sends its streams once; the
+//! SFU forwards them to every subscriber (the students).
+//!
+//! # Stack choice: str0m
+//!
+//! Two Rust WebRTC stacks were read for this module: `webrtc` 0.21 (a thin async layer over the
+//! sans-IO `rtc` crates, `PeerConnectionBuilder` plus an event-handler trait, one driver task per
+//! peer connection) and [str0m](https://github.com/algesten/str0m) 0.25 (sans-IO, one `Rtc`
+//! value per peer, used in production as an SFU). We use **str0m**, because:
+//!
+//! - **Architecture rule.** Aula keeps protocol and state machines as plain types driven by a
+//!   thin I/O layer (the class hub, the TURN core). str0m *is* that shape: an `Rtc` takes
+//!   `Input::Receive`/`Input::Timeout` with the time passed in and yields `Output::Transmit`,
+//!   `Output::Event` and `Output::Timeout`. [`core::SfuCore`] holds every peer of every class as
+//!   plain values and is tested without sockets or clocks; [`server`] is only a UDP loop.
+//! - **One socket for all peers.** `Rtc::accepts` recognises the ICE ufrag of a STUN request, so
+//!   all publishers and subscribers share one UDP port, demultiplexed by remote address (learnt
+//!   from the first STUN binding). `webrtc` 0.21 wants its own driver and socket handling per
+//!   connection, which is the wrong shape for hundreds of subscribers on one core.
+//! - **It does the RTP work an SFU needs:** per-subscriber SRTP, a send buffer answering NACKs
+//!   with RTX, NACK generation towards the publisher, receiver/sender reports, PLI/FIR in both
+//!   directions, ICE-lite, and frames shared between subscribers as `Arc<[u8]>` (no copy per
+//!   subscriber).
+//! - **Licence:** MIT OR Apache-2.0 for str0m and its `is`, `dimpl`, `sctp-proto`, `str0m-proto`
+//!   crates. Crypto (DTLS, SRTP) comes from its `openssl` provider: the `openssl` crate
+//!   (Apache-2.0), `openssl-sys` (MIT) and the system's OpenSSL 3 (Apache-2.0); building needs
+//!   `libssl-dev`, running needs `libssl3`. The default aws-lc-rs provider, and the pure-Rust
+//!   provider of str0m 0.24 (whose `dimpl`/`rcgen` features pull in aws-lc-rs too), were rejected:
+//!   aws-lc adds ISC, BSD-3-Clause and OpenSSL-licence terms. str0m 0.24 is used because the
+//!   registry mirror lacks the provider crates 0.25 needs.
+//!
+//! # Model
+//!
+//! - A class has at most one publisher. Its media sections (m-lines) are numbered per kind:
+//!   video slot 0, 1, …, audio slot 0, …
+//! - A subscriber gets an offer from the SFU with send-only m-lines: as many video and audio slots
+//!   as the publisher has, at least [`SfuConfig::video_slots`] / [`SfuConfig::audio_slots`]. Slot
+//!   *k* of a kind carries the publisher's slot *k*. A subscriber that joins before the teacher
+//!   publishes therefore needs no renegotiation; a publisher that later adds more m-lines than a
+//!   subscriber has slots is not forwarded on the extra ones (renegotiation is future work).
+//! - Video to a subscriber starts at a keyframe: the SFU requests one (PLI) from the publisher
+//!   when a subscriber connects, forwards subscribers' PLI/FIR, and asks for one when the
+//!   publisher's stream has an unrecovered gap. All requests to a publisher track go through a
+//!   [`keyframe::KeyframeLimiter`] (at most one per [`SfuConfig::keyframe_min_interval`]; a
+//!   request inside the interval is deferred, never lost).
+//! - Lost packets: str0m NACKs the publisher for gaps and answers subscribers' NACKs with RTX from
+//!   each subscriber's send buffer.
+//!
+//! The synthetic WebRTC client in [`client`] publishes fake VP8/Opus media and checks what
+//! subscribers receive; tests and the benchmark use it.
+
+pub mod client;
+pub mod core;
+pub mod keyframe;
+mod metrics;
+pub mod server;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+pub use self::core::{SfuCore, SfuStats};
+pub use self::server::{Sfu, SfuHandle};
+
+/// The reserved peer id the SFU would use in the signaling protocol (see the integration notes).
+pub const SFU_PEER_ID: &str = "sfu";
+
+/// SFU settings.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// UDP address the single media socket binds to. Use a concrete address (not 0.0.0.0) or set
+    /// `public_ip`, because it is advertised as the ICE host candidate.
+    pub listen: SocketAddr,
+    /// Address advertised in the ICE candidate instead of `listen`'s IP (1:1 NAT, or 0.0.0.0 binds).
+    pub public_ip: Option<IpAddr>,
+    /// Minimum time between two keyframe requests sent to one publisher track.
+    pub keyframe_min_interval: Duration,
+    /// Video m-lines offered to a subscriber at least (teacher screen + camera = 2).
+    pub video_slots: usize,
+    /// Audio m-lines offered to a subscriber at least.
+    pub audio_slots: usize,
+    /// How often each peer reports statistics (used for the NACK counters).
+    pub stats_interval: Duration,
+    /// Socket receive and send buffer size in bytes.
+    pub socket_buffer: usize,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        SfuConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_ip: None,
+            keyframe_min_interval: Duration::from_millis(300),
+            video_slots: 1,
+            audio_slots: 1,
+            stats_interval: Duration::from_secs(1),
+            socket_buffer: 4 << 20,
+        }
+    }
+}
+
+/// Errors returned to the signaling side.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SfuError {
+    /// The SDP could not be parsed.
+    #[error("invalid SDP: {0}")]
+    BadSdp(String),
+    /// str0m refused the offer or answer.
+    #[error("negotiation failed: {0}")]
+    Negotiation(String),
+    /// The class already has a publisher.
+    #[error("class {0} already has a publisher")]
+    PublisherExists(String),
+    /// The (class, peer) pair is already connected to the SFU.
+    #[error("peer {1} of class {0} is already connected to the SFU")]
+    PeerExists(String, String),
+    /// No such (class, peer), or it has no offer waiting for an answer.
+    #[error("peer {1} of class {0} is unknown or has no pending offer")]
+    UnknownPeer(String, String),
+    /// The SFU task has stopped.
+    #[error("the SFU has stopped")]
+    Stopped,
+    /// Binding or configuring the socket failed.
+    #[error("SFU socket: {0}")]
+    Io(String),
+}
