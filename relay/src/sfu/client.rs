@@ -174,6 +174,30 @@ pub struct Client {
     created: Instant,
     epoch: Instant,
     stats: Arc<ClientStats>,
+    loss: Option<RtpLoss>,
+}
+
+/// Drops a share of RTP datagrams in both directions (an emulated lossy link; ICE, DTLS and
+/// RTCP pass, so the connection itself is not at risk).
+struct RtpLoss {
+    per_million: u64,
+    state: u64,
+}
+
+impl RtpLoss {
+    fn drop_next(&mut self) -> bool {
+        // xorshift64*: deterministic for a given seed.
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let r = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
+        r % 1_000_000 < self.per_million
+    }
+}
+
+fn is_rtp(d: &[u8]) -> bool {
+    // RTCP packet types 192..=223 land in 64..=95 once the marker bit is masked (RFC 5761).
+    d.len() > 12 && (128..192).contains(&d[0]) && !(64..96).contains(&(d[1] & 0x7f))
 }
 
 impl Client {
@@ -195,7 +219,17 @@ impl Client {
             created: now,
             epoch,
             stats: Arc::new(ClientStats::new()),
+            loss: None,
         })
+    }
+
+    /// Drops `percent` % of RTP datagrams this client sends and receives (seeded, repeatable).
+    pub fn with_rtp_loss(mut self, percent: f64, seed: u64) -> Self {
+        self.loss = Some(RtpLoss {
+            per_million: (percent * 10_000.0) as u64,
+            state: seed | 1,
+        });
+        self
     }
 
     /// The client's counters.
@@ -324,12 +358,13 @@ impl Client {
     }
 
     fn receive(&mut self, source: SocketAddr, data: &[u8]) {
-        self.stats.bytes.fetch_add(data.len() as u64, Relaxed);
-        // RTP, not RTCP (RFC 5761: RTCP packet types 192..=223 land in 64..=95 after the marker bit).
-        if data.len() > 12 && (128..192).contains(&data[0]) && !(64..96).contains(&(data[1] & 0x7f))
-        {
+        if is_rtp(data) {
+            if self.loss.as_mut().is_some_and(|l| l.drop_next()) {
+                return;
+            }
             self.stats.rtp_packets.fetch_add(1, Relaxed);
         }
+        self.stats.bytes.fetch_add(data.len() as u64, Relaxed);
         let Ok(contents) = data.try_into() else {
             return;
         };
@@ -355,6 +390,9 @@ impl Client {
             match self.rtc.poll_output().ok()? {
                 Output::Timeout(t) => return Some(t),
                 Output::Transmit(t) => {
+                    if is_rtp(&t.contents) && self.loss.as_mut().is_some_and(|l| l.drop_next()) {
+                        continue;
+                    }
                     let _ = self.socket.send_to(&t.contents, t.destination).await;
                 }
                 Output::Event(e) => self.event(e, force_keyframe),
