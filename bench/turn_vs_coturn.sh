@@ -9,6 +9,8 @@
 #
 # Usage: bench/turn_vs_coturn.sh [CLIENTS] [MESSAGES] [BYTES] [INTERVAL_MS]
 #   defaults: 50 1000 1000 20   (uclient -m 50 -n 1000 -l 1000 -z 20)
+# Env: AULA_THREADS=N runs Aula's runtime with N worker threads (1 = single-threaded);
+#      default: tokio's multi-threaded runtime with one worker per core.
 # Needs: root or the coturn package installed (apt-get install -y coturn), cargo.
 set -euo pipefail
 
@@ -56,7 +58,7 @@ PIDS+=("$COTURN_PID")
 # Aula with its secure defaults except the loopback allow rule (uclient's peers are on
 # 127.0.0.1) and a per-user quota large enough for one user name running every session.
 "$AULA_BIN" --listen 127.0.0.1:"$AULA_PORT" --secret "$SECRET" --allow-peer 127.0.0.0/8 \
-  --max-per-user 100000 >"$WORK/aula.log" 2>&1 &
+  --max-per-user 100000 ${AULA_THREADS:+--threads "$AULA_THREADS"} >"$WORK/aula.log" 2>&1 &
 AULA_PID=$!
 PIDS+=("$AULA_PID")
 sleep 1

@@ -3,7 +3,8 @@
 //! ```text
 //! cargo run --release -p aula-relay --example turn_server -- \
 //!     --listen 127.0.0.1:3478 --secret SECRET [--allow-peer 127.0.0.0/8]... \
-//!     [--public-ip IP] [--bandwidth-kbps N] [--max-allocations N] [--max-per-user N]
+//!     [--public-ip IP] [--bandwidth-kbps N] [--max-allocations N] [--max-per-user N] \
+//!     [--threads N]
 //! ```
 //! Prints `listening udp=ADDR tcp=ADDR` once bound; stops on Ctrl-C or SIGTERM.
 
@@ -13,13 +14,37 @@ use tokio_util::sync::CancellationToken;
 fn usage() -> ! {
     eprintln!(
         "usage: turn_server --secret SECRET [--listen ADDR:PORT] [--allow-peer CIDR]... \
-         [--public-ip IP] [--bandwidth-kbps N] [--max-allocations N] [--max-per-user N]"
+         [--public-ip IP] [--bandwidth-kbps N] [--max-allocations N] [--max-per-user N] \
+         [--threads N]"
     );
     std::process::exit(2)
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // `--threads N` (default: one per core); 1 runs a single-threaded runtime.
+    let argv: Vec<String> = std::env::args().collect();
+    let threads = argv
+        .iter()
+        .position(|a| a == "--threads")
+        .and_then(|i| argv.get(i + 1))
+        .map(|v| v.parse::<usize>().unwrap_or_else(|_| usage()))
+        .unwrap_or(0);
+    let rt = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if threads > 1 {
+            b.worker_threads(threads);
+        }
+        b.enable_all().build()
+    }
+    .expect("tokio runtime");
+    rt.block_on(run());
+}
+
+async fn run() {
     let mut cfg = TurnConfig::default();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -31,6 +56,9 @@ async fn main() {
         match flag.as_str() {
             "--listen" => cfg.listen = value().parse().unwrap_or_else(|_| parse_err("--listen")),
             "--secret" => cfg.secret = value(),
+            "--threads" => {
+                value();
+            }
             "--allow-peer" => cfg.allow_peers.push(value()),
             "--public-ip" => {
                 cfg.public_ip = Some(value().parse().unwrap_or_else(|_| parse_err("--public-ip")))

@@ -59,6 +59,8 @@ pub struct ClientStats {
     pub connected: AtomicBool,
     /// RTP datagrams received.
     pub rtp_packets: AtomicU64,
+    /// RTP datagrams sent.
+    pub rtp_sent: AtomicU64,
     /// Bytes of all datagrams received.
     pub bytes: AtomicU64,
     /// Whole video frames received whose stamp and filler check out.
@@ -92,6 +94,7 @@ impl ClientStats {
         ClientStats {
             connected: AtomicBool::new(false),
             rtp_packets: AtomicU64::new(0),
+            rtp_sent: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             keyframes: AtomicU64::new(0),
@@ -175,6 +178,9 @@ pub struct Client {
     epoch: Instant,
     stats: Arc<ClientStats>,
     loss: Option<RtpLoss>,
+    count_only: bool,
+    pending: Option<SdpPendingOffer>,
+    mids: (Option<Mid>, Option<Mid>),
 }
 
 /// Drops a share of RTP datagrams in both directions (an emulated lossy link; ICE, DTLS and
@@ -220,6 +226,9 @@ impl Client {
             epoch,
             stats: Arc::new(ClientStats::new()),
             loss: None,
+            count_only: false,
+            pending: None,
+            mids: (None, None),
         })
     }
 
@@ -237,6 +246,72 @@ impl Client {
         self.stats.clone()
     }
 
+    /// Counts RTP datagrams without decrypting them (a cheap subscriber for load tests: ICE,
+    /// DTLS and RTCP still run through str0m; frames and latency are not measured).
+    pub fn count_only(mut self) -> Self {
+        self.count_only = true;
+        self
+    }
+
+    /// The publisher's offer: one send-only video m-line, plus audio when `audio`.
+    pub fn publish_offer(&mut self, audio: bool) -> String {
+        let mut api = self.rtc.sdp_api();
+        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let audio =
+            audio.then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let (offer, pending): (SdpOffer, SdpPendingOffer) = api.apply().expect("media to offer");
+        self.pending = Some(pending);
+        self.mids = (Some(video), audio);
+        offer.to_sdp_string()
+    }
+
+    /// Applies the answer to [`Client::publish_offer`].
+    pub fn accept_answer(&mut self, answer_sdp: &str) -> Result<(), SfuError> {
+        let answer =
+            SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| SfuError::Negotiation("no offer pending".into()))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| SfuError::Negotiation(e.to_string()))
+    }
+
+    /// Answers an offer (a subscriber's side).
+    pub fn answer_offer(&mut self, offer_sdp: &str) -> Result<String, SfuError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+        Ok(answer.to_sdp_string())
+    }
+
+    /// Runs as a publisher (after [`Client::publish_offer`] and [`Client::accept_answer`]) until
+    /// `shutdown`.
+    pub fn spawn_publisher(
+        self,
+        opts: PublisherOptions,
+        shutdown: CancellationToken,
+    ) -> Arc<ClientStats> {
+        let stats = self.stats();
+        let (video, audio) = self.mids;
+        let video = video.expect("publish_offer first");
+        tokio::spawn(self.run(Mode::Publisher { opts, video, audio }, shutdown));
+        stats
+    }
+
+    /// Runs as a subscriber (after [`Client::answer_offer`]) until `shutdown`.
+    pub fn spawn_subscriber(self, shutdown: CancellationToken) -> Arc<ClientStats> {
+        let stats = self.stats();
+        tokio::spawn(self.run(Mode::Subscriber, shutdown));
+        stats
+    }
+
     /// Publishes through the SFU and runs until `shutdown`.
     pub async fn publish(
         mut self,
@@ -246,23 +321,10 @@ impl Client {
         opts: PublisherOptions,
         shutdown: CancellationToken,
     ) -> Result<Arc<ClientStats>, SfuError> {
-        let mut api = self.rtc.sdp_api();
-        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
-        let audio = opts
-            .audio
-            .then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
-        let (offer, pending): (SdpOffer, SdpPendingOffer) = api.apply().expect("media to offer");
-        let answer = sfu.publish(class, peer, &offer.to_sdp_string()).await?;
-        let answer =
-            SdpAnswer::from_sdp_string(&answer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
-        self.rtc
-            .sdp_api()
-            .accept_answer(pending, answer)
-            .map_err(|e| SfuError::Negotiation(e.to_string()))?;
-        let stats = self.stats();
-        let mode = Mode::Publisher { opts, video, audio };
-        tokio::spawn(self.run(mode, shutdown));
-        Ok(stats)
+        let offer = self.publish_offer(opts.audio);
+        let answer = sfu.publish(class, peer, &offer).await?;
+        self.accept_answer(&answer)?;
+        Ok(self.spawn_publisher(opts, shutdown))
     }
 
     /// Subscribes through the SFU and runs until `shutdown`.
@@ -274,18 +336,9 @@ impl Client {
         shutdown: CancellationToken,
     ) -> Result<Arc<ClientStats>, SfuError> {
         let offer = sfu.subscribe(class, peer).await?;
-        let offer =
-            SdpOffer::from_sdp_string(&offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
-        let answer = self
-            .rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| SfuError::Negotiation(e.to_string()))?;
-        sfu.accept_answer(class, peer, &answer.to_sdp_string())
-            .await?;
-        let stats = self.stats();
-        tokio::spawn(self.run(Mode::Subscriber, shutdown));
-        Ok(stats)
+        let answer = self.answer_offer(&offer)?;
+        sfu.accept_answer(class, peer, &answer).await?;
+        Ok(self.spawn_subscriber(shutdown))
     }
 
     async fn run(mut self, mut mode: Mode, shutdown: CancellationToken) {
@@ -363,6 +416,10 @@ impl Client {
                 return;
             }
             self.stats.rtp_packets.fetch_add(1, Relaxed);
+            if self.count_only {
+                self.stats.bytes.fetch_add(data.len() as u64, Relaxed);
+                return;
+            }
         }
         self.stats.bytes.fetch_add(data.len() as u64, Relaxed);
         let Ok(contents) = data.try_into() else {
@@ -392,6 +449,9 @@ impl Client {
                 Output::Transmit(t) => {
                     if is_rtp(&t.contents) && self.loss.as_mut().is_some_and(|l| l.drop_next()) {
                         continue;
+                    }
+                    if is_rtp(&t.contents) {
+                        self.stats.rtp_sent.fetch_add(1, Relaxed);
                     }
                     let _ = self.socket.send_to(&t.contents, t.destination).await;
                 }

@@ -42,6 +42,29 @@ pub struct SfuStats {
     pub nacks_to_publishers: u64,
     /// Simulcast layer switches (none yet: no simulcast selection).
     pub layer_switches: u64,
+    /// Service time of received batches — from reading the first datagram to handing the last
+    /// resulting datagram to the socket — as a log2 histogram: bucket `i` counts times in
+    /// `[2^i, 2^(i+1))` µs (bucket 0 also holds 0). The I/O layer records it.
+    pub service_time_us: [u64; 24],
+}
+
+impl SfuStats {
+    /// The `q` quantile (0..=1) of the service-time histogram: the upper bound of its bucket, µs.
+    pub fn service_time_quantile(&self, q: f64) -> Option<u64> {
+        let total: u64 = self.service_time_us.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let want = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.service_time_us.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return Some(1u64 << (i + 1));
+            }
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -417,6 +440,13 @@ impl SfuCore {
             }
         }
         t
+    }
+
+    /// Records how long a received batch took to turn into sent datagrams.
+    pub fn record_service_time(&mut self, d: std::time::Duration) {
+        let us = d.as_micros().max(1) as u64;
+        let i = (63 - us.leading_zeros() as usize).min(23);
+        self.stats.service_time_us[i] += 1;
     }
 
     /// The next datagram to send.

@@ -209,7 +209,8 @@ async fn run(
             _ = shutdown.cancelled() => break,
             r = socket.recv_from(&mut buf) => match r {
                 Ok((n, src)) => {
-                    core.handle_receive(Instant::now(), src, &buf[..n]);
+                    let t0 = Instant::now();
+                    core.handle_receive(t0, src, &buf[..n]);
                     for _ in 1..RECV_BATCH {
                         match socket.try_recv_from(&mut buf) {
                             Ok((n, src)) => {
@@ -218,6 +219,8 @@ async fn run(
                             Err(_) => break,
                         }
                     }
+                    flush(&socket, &mut core).await;
+                    core.record_service_time(t0.elapsed());
                 }
                 Err(e) => debug!("SFU recv: {e}"),
             },

@@ -404,13 +404,20 @@ async fn send_udp(socket: &UdpSocket, data: &[u8], to: SocketAddr) {
 }
 
 async fn udp_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr) {
+    // Selecting on the token once (not per wake-up) keeps the hot loop free of its lock.
+    let stop = shared.shutdown.clone();
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = udp_serve(&shared, &socket, local) => {}
+    }
+}
+
+async fn udp_serve(shared: &Arc<Shared>, socket: &Arc<UdpSocket>, local: SocketAddr) {
     let mut buf = vec![0u8; 65536];
     let mut out = Vec::with_capacity(1500);
     loop {
-        tokio::select! {
-            biased;
-            _ = shared.shutdown.cancelled() => return,
-            r = socket.readable() => if r.is_err() { return },
+        if socket.readable().await.is_err() {
+            return;
         }
         for _ in 0..BATCH {
             let (len, from) = match socket.try_recv_from(&mut buf) {
@@ -430,7 +437,7 @@ async fn udp_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr
             let a = {
                 let mut core = shared.core();
                 let mut binder = IoBinder {
-                    shared: &shared,
+                    shared,
                     sink: &sink,
                 };
                 let a = core.handle_client(&ft, &buf[..len], Now::system(), &mut out, &mut binder);
@@ -438,7 +445,7 @@ async fn udp_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr
             };
             match a {
                 Act::None => {}
-                Act::Reply => send_udp(&socket, &out, from).await,
+                Act::Reply => send_udp(socket, &out, from).await,
                 Act::Relay(relay, peer, payload) => send_udp(&relay, &buf[payload], peer).await,
             }
         }
@@ -452,13 +459,18 @@ async fn relay_loop(
     sink: Sink,
     stop: CancellationToken,
 ) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = relay_serve(&shared, id, &socket, &sink) => {}
+    }
+}
+
+async fn relay_serve(shared: &Shared, id: AllocId, socket: &UdpSocket, sink: &Sink) {
     let mut buf = vec![0u8; PEER_HEADROOM + 65536 + PEER_TAILROOM + 1];
     let max = PEER_HEADROOM + 65535;
     loop {
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            r = socket.readable() => if r.is_err() { return },
+        if socket.readable().await.is_err() {
+            return;
         }
         for _ in 0..BATCH {
             let (len, peer) = match socket.try_recv_from(&mut buf[PEER_HEADROOM..max]) {
@@ -470,7 +482,7 @@ async fn relay_loop(
                 .core()
                 .handle_peer(id, peer, &mut buf, len, Instant::now());
             let Some(range) = range else { continue };
-            match &sink {
+            match sink {
                 Sink::Udp { socket, client } => send_udp(socket, &buf[range], *client).await,
                 Sink::Stream(tx) => {
                     // A full queue means the client cannot keep up: drop, as UDP would.
