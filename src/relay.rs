@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context;
-use aula_relay::turn::{TurnConfig, TurnServer};
+use aula_relay::turn::{TurnConfig, TurnError, TurnServer};
 use aula_signaling::ice::IceProvider;
 use aula_signaling::settings::Settings;
 use clap::Args;
@@ -89,7 +89,7 @@ pub async fn start(
         None => None,
     };
     let secret = config.secret.clone();
-    let server = TurnServer::start(config, tls, shutdown).await?;
+    let server = start_turn(config, tls, shutdown).await?;
     let host = host_for_url(server.relay_ip());
     let ice = IceProvider {
         udp_addr: Some(format!("{host}:{}", server.local_udp_addr().port())),
@@ -134,4 +134,24 @@ pub async fn run_alone(args: crate::RelayArgs) -> anyhow::Result<()> {
     relay.server.wait().await;
     println!("Aula relay stopped.");
     Ok(())
+}
+
+/// Starts the TURN server. With port 0 the TCP listener takes the port number the UDP socket
+/// got, which another program may hold already; then another pair is tried.
+async fn start_turn(
+    config: TurnConfig,
+    tls: Option<std::sync::Arc<aula_relay::rustls::ServerConfig>>,
+    shutdown: CancellationToken,
+) -> Result<TurnServer, TurnError> {
+    let mut attempts = 0;
+    loop {
+        match TurnServer::start(config.clone(), tls.clone(), shutdown.clone()).await {
+            Err(TurnError::Bind { proto: "TCP", .. })
+                if config.listen.port() == 0 && attempts < 8 =>
+            {
+                attempts += 1;
+            }
+            other => return other,
+        }
+    }
 }

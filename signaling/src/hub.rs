@@ -148,14 +148,24 @@ pub struct Hub {
     conns: HashMap<ConnId, PeerId>,
     resume_tokens: HashMap<String, PeerId>,
     next_peer: u64,
+    /// Starts every peer id, so ids from before a restart are never reused.
+    peer_id_prefix: String,
 }
 
 impl Hub {
     pub fn new(limits: HubLimits) -> Self {
         Hub {
             limits,
+            peer_id_prefix: "p".into(),
             ..Default::default()
         }
+    }
+
+    /// Peer ids become `{prefix}{n}`. The server passes a prefix unique to this run, so a
+    /// client never mistakes a new peer for one it knew before a restart.
+    pub fn with_peer_id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.peer_id_prefix = prefix.into();
+        self
     }
 
     pub fn limits(&self) -> &HubLimits {
@@ -263,7 +273,7 @@ impl Hub {
 
         self.next_peer += 1;
         let key = self.next_peer;
-        let id = format!("p{key}");
+        let id = format!("{}{key}", self.peer_id_prefix);
         let is_teacher = req.role == Role::Teacher;
         let info = PeerInfo {
             id: id.clone(),

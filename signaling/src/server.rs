@@ -84,7 +84,8 @@ impl Server {
             max_sdp_bytes: l.max_sdp_bytes,
             max_stats_links: 64,
             resume_grace_ms: l.resume_grace_secs * 1000,
-        });
+        })
+        .with_peer_id_prefix(format!("p{}-", &secrets::generate()[..4]));
         let records = store.list()?;
         for record in &records {
             hub.add_class(record.id.clone(), record.name.clone(), record.topology);
