@@ -93,6 +93,7 @@ if ((${#e2e[@]})); then
         CHROMIUM_PATH=$(command -v chromium)
         export CHROMIUM_PATH
     fi
-    echo "test.sh: node --test ${e2e[*]}" >&2
-    node --test "${e2e[@]}"
+    # One browser test file at a time: each starts a server and several Chromium pages.
+    echo "test.sh: node --test --test-concurrency=1 ${e2e[*]}" >&2
+    node --test --test-concurrency=1 "${e2e[@]}"
 fi
