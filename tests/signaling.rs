@@ -402,6 +402,30 @@ async fn admin_api_requires_the_key_and_delete_ends_the_class() {
     assert_eq!(status, 400);
 
     let class = aula.create_class("Short-lived");
+    // A student can type the class code (the id) instead of opening the link.
+    let code = class["id"].as_str().unwrap().to_uppercase();
+    let (status, joined) = http(
+        &aula,
+        "POST",
+        "/api/v1/join",
+        Some(json!({"code": format!(" {code} ")})),
+        None,
+    );
+    assert_eq!(status, 200, "{joined}");
+    assert_eq!(joined["class"]["name"], "Short-lived");
+    let by_code = Client::join(&aula, joined["token"].as_str().unwrap(), "Coder").await;
+    assert_eq!(by_code.welcome["role"], "student");
+    drop(by_code);
+    assert_eq!(joined["found"], true);
+    let (status, unknown) = http(
+        &aula,
+        "POST",
+        "/api/v1/join",
+        Some(json!({"code": "nosuchcode"})),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(unknown, json!({"found": false}));
     assert!(class["teacher"]["url"]
         .as_str()
         .unwrap()
@@ -418,7 +442,11 @@ async fn admin_api_requires_the_key_and_delete_ends_the_class() {
         Some(ADMIN_KEY),
     );
     assert_eq!(status, 200);
-    assert_eq!(detail["roster"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        detail["roster"].as_array().unwrap().len(),
+        3,
+        "teacher, Ana and Coder waiting to resume"
+    );
     let (status, _) = http(
         &aula,
         "DELETE",

@@ -25,6 +25,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/classes/{id}", get(get_class).delete(delete_class))
         .route("/classes/{id}/tokens", post(create_token))
         .route("/ice-servers", get(ice_servers))
+        .route("/join", post(join_by_code))
 }
 
 /// An API failure, as JSON with a stable code.
@@ -267,6 +268,59 @@ async fn create_token(
         StatusCode::CREATED,
         Json(link(&app, &id, req.role, req.name, ttl)),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinByCode {
+    code: String,
+}
+
+/// The answer to a class code: `found` false for an unknown code (a lookup that says "no" is
+/// not a failure; a typo on the start page should not look like a broken server).
+#[derive(Debug, Serialize)]
+pub struct CodeJoin {
+    found: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    link: Option<Link>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<ClassRef>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClassRef {
+    id: String,
+    name: String,
+}
+
+/// Student tokens handed out for a class code live at most this long.
+const CODE_TOKEN_TTL_SECS: u64 = 12 * 3600;
+
+/// `POST /api/v1/join`: a student token for a class code (the class id), so a student can type
+/// a short code instead of opening a link. No key: the code is as shareable as the student link.
+async fn join_by_code(
+    State(app): State<Arc<App>>,
+    body: Result<Json<JoinByCode>, JsonRejection>,
+) -> Result<Json<CodeJoin>, ApiError> {
+    let Json(req) = body?;
+    let code = req.code.trim().to_ascii_lowercase();
+    let Some(record) = lock_store(&app).get(&code)? else {
+        return Ok(Json(CodeJoin {
+            found: false,
+            link: None,
+            class: None,
+        }));
+    };
+    let ttl = app.token_ttl_secs.min(CODE_TOKEN_TTL_SECS);
+    let link = link(&app, &record.id, Role::Student, None, ttl);
+    Ok(Json(CodeJoin {
+        found: true,
+        link: Some(link),
+        class: Some(ClassRef {
+            id: record.id,
+            name: record.name,
+        }),
+    }))
 }
 
 #[derive(Debug, Serialize)]

@@ -40,6 +40,7 @@ describe('pages and messages', () => {
     const teacher = await c.page.getByLabel('Teacher link', { exact: true }).inputValue();
     assert.ok(student.startsWith(`${server.url}/join#token=`), student);
     assert.ok(teacher.startsWith(`${server.url}/join#token=`), teacher);
+    assert.match(await c.page.getByLabel(/Class code/).inputValue(), /^[a-z0-9]{10}$/);
     await H.screenshot(c.page, 'start-page-created');
     await c.page.getByRole('link', { name: 'Enter as teacher' }).click();
     await c.page.getByText('You are joining as the teacher.').waitFor();
@@ -53,6 +54,19 @@ describe('pages and messages', () => {
     await c.page.getByLabel('Class link or code').fill(cls.student.url);
     await c.page.getByRole('button', { name: 'Continue' }).click();
     await c.page.getByText('You are joining as a student.').waitFor();
+  });
+
+  it('a typed class code leads to the join form as a student, and a wrong code says so', async () => {
+    const cls = await H.createClass(server, 'Code');
+    const c = await open(`${server.url}/`);
+    await c.page.getByLabel('Class link or code').fill('nosuchcode');
+    await c.page.getByRole('button', { name: 'Continue' }).click();
+    await c.page.getByText('That does not look like a class link or code.').waitFor();
+    await c.page.getByLabel('Class link or code').fill(cls.id.toUpperCase());
+    await c.page.getByRole('button', { name: 'Continue' }).click();
+    await c.page.getByText('You are joining as a student.').waitFor();
+    await H.joinAs(c, 'Dev');
+    assert.equal(await c.page.locator('#title').innerText(), 'Code');
   });
 
   it('a broken link, a forged token and an expired token each say what is wrong', async () => {

@@ -97,12 +97,31 @@ function formatTime(ms) {
 // ---------------------------------------------------------------------------------------------
 // Start page
 
+/** A student token for a typed class code (the class id), or null when there is no such class. */
+async function tokenForCode(text) {
+  const code = String(text || '').trim();
+  if (!/^[A-Za-z0-9]{4,32}$/.test(code)) return null;
+  try {
+    const res = await fetch('/api/v1/join', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code }),
+    });
+    if (!res.ok) return null;
+    const body = await res.json();
+    return (body.found && body.token) || null;
+  } catch {
+    return null;
+  }
+}
+
 function startPage() {
   show('home');
   $('title').textContent = 'Aula';
-  $('home-join').addEventListener('submit', (e) => {
+  $('home-join').addEventListener('submit', async (e) => {
     e.preventDefault();
-    const token = tokenFromInput($('home-link').value);
+    const input = $('home-link').value;
+    const token = tokenFromInput(input) || (await tokenForCode(input));
     if (!token) {
       $('home-link').setAttribute('aria-invalid', 'true');
       toast('That does not look like a class link or code.', 'error');
@@ -142,6 +161,7 @@ function startPage() {
     const link = (t) => `${window.location.origin}/join#token=${encodeURIComponent(t)}`;
     $('student-link').value = link(body.student.token);
     $('teacher-link').value = link(body.teacher.token);
+    $('class-code').value = body.id;
     $('enter-teacher').href = `/join${window.location.search}#token=${encodeURIComponent(body.teacher.token)}`;
     $('created').hidden = false;
     $('create').hidden = true;
