@@ -162,6 +162,7 @@ impl SfuCore {
             .set_ice_lite(true)
             .set_crypto_provider(self.crypto.clone())
             .set_stats_interval(Some(self.config.stats_interval))
+            .set_send_buffer_video(self.config.send_buffer_video.max(1))
             .build(now);
         let cand = Candidate::host(self.candidate_addr, "udp")
             .map_err(|e| SfuError::Io(format!("host candidate: {e}")))?;

@@ -82,6 +82,11 @@ pub struct SfuConfig {
     pub stats_interval: Duration,
     /// Socket receive and send buffer size in bytes.
     pub socket_buffer: usize,
+    /// Video packets each subscriber keeps for retransmission (str0m's default is 1000). It must
+    /// exceed the packets of the largest frame (a keyframe of a detailed screen: a few hundred);
+    /// 400 packets are about 2.5 s of a 1.5 Mbit/s stream — plenty for NACK — and about a third
+    /// of the memory per subscriber of the default.
+    pub send_buffer_video: usize,
 }
 
 impl Default for SfuConfig {
@@ -94,6 +99,7 @@ impl Default for SfuConfig {
             audio_slots: 1,
             stats_interval: Duration::from_secs(1),
             socket_buffer: 4 << 20,
+            send_buffer_video: 400,
         }
     }
 }
