@@ -46,27 +46,5 @@ pub fn message_in(kind: &'static str) {
 }
 
 pub fn message_out(msg: &ServerMessage) {
-    metrics::counter!(MESSAGES_OUT, "type" => server_type(msg)).increment(1);
-}
-
-/// The wire `type` of a server message.
-pub fn server_type(msg: &ServerMessage) -> &'static str {
-    match msg {
-        ServerMessage::Welcome { .. } => "welcome",
-        ServerMessage::PeerJoined { .. } => "peer_joined",
-        ServerMessage::PeerLeft { .. } => "peer_left",
-        ServerMessage::PeerUpdated { .. } => "peer_updated",
-        ServerMessage::Offer { .. } => "offer",
-        ServerMessage::Answer { .. } => "answer",
-        ServerMessage::Candidate { .. } => "candidate",
-        ServerMessage::Chat { .. } => "chat",
-        ServerMessage::Hand { .. } => "hand",
-        ServerMessage::Mute { .. } => "mute",
-        ServerMessage::Stats { .. } => "stats",
-        ServerMessage::ClassUpdated { .. } => "class_updated",
-        ServerMessage::Removed { .. } => "removed",
-        ServerMessage::ClassEnded { .. } => "class_ended",
-        ServerMessage::Pong {} => "pong",
-        ServerMessage::Error { .. } => "error",
-    }
+    metrics::counter!(MESSAGES_OUT, "type" => msg.kind()).increment(1);
 }

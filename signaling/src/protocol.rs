@@ -351,6 +351,30 @@ pub enum ServerMessage {
     },
 }
 
+impl ServerMessage {
+    /// The wire `type` of this message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Welcome { .. } => "welcome",
+            ServerMessage::PeerJoined { .. } => "peer_joined",
+            ServerMessage::PeerLeft { .. } => "peer_left",
+            ServerMessage::PeerUpdated { .. } => "peer_updated",
+            ServerMessage::Offer { .. } => "offer",
+            ServerMessage::Answer { .. } => "answer",
+            ServerMessage::Candidate { .. } => "candidate",
+            ServerMessage::Chat { .. } => "chat",
+            ServerMessage::Hand { .. } => "hand",
+            ServerMessage::Mute { .. } => "mute",
+            ServerMessage::Stats { .. } => "stats",
+            ServerMessage::ClassUpdated { .. } => "class_updated",
+            ServerMessage::Removed { .. } => "removed",
+            ServerMessage::ClassEnded { .. } => "class_ended",
+            ServerMessage::Pong {} => "pong",
+            ServerMessage::Error { .. } => "error",
+        }
+    }
+}
+
 /// Every error code the server sends in an `error` message. Documented in `docs/protocol.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
