@@ -673,6 +673,11 @@ impl SfuCore {
                 continue;
             }
             self.stats.forwarded_frames += 1;
+            // str0m packetizes written media on its next timeout: run it now, so the packets
+            // leave in this pass instead of a later loop iteration.
+            if let Err(e) = sp.rtc.handle_input(Input::Timeout(now)) {
+                debug!(class = sp.class, peer = sp.id, "SFU: timeout failed: {e}");
+            }
             if !sp.queued {
                 sp.queued = true;
                 self.queue.push(s);

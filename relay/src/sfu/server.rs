@@ -5,7 +5,11 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use std::os::fd::{AsRawFd, RawFd};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use str0m::net::Transmit;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -191,10 +195,11 @@ async fn run(
     shutdown: CancellationToken,
 ) {
     let mut buf = vec![0u8; 2048];
+    let mut batch = SendBatch::default();
     let mut exported = SfuStats::default();
     let mut next_export = Instant::now() + EXPORT_INTERVAL;
     loop {
-        flush(&socket, &mut core).await;
+        flush(&socket, &mut core, &mut batch).await;
         let now = Instant::now();
         if now >= next_export {
             metrics::publish(&exported, core.stats());
@@ -219,7 +224,7 @@ async fn run(
                             Err(_) => break,
                         }
                     }
-                    flush(&socket, &mut core).await;
+                    flush(&socket, &mut core, &mut batch).await;
                     core.record_service_time(t0.elapsed());
                 }
                 Err(e) => debug!("SFU recv: {e}"),
@@ -271,16 +276,90 @@ fn command(core: &mut SfuCore, cmd: Command) {
     }
 }
 
-async fn flush(socket: &UdpSocket, core: &mut SfuCore) {
-    while let Some(t) = core.poll_transmit() {
-        match socket.try_send_to(&t.contents, t.destination) {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                if let Err(e) = socket.send_to(&t.contents, t.destination).await {
-                    warn!(dest = %t.destination, "SFU send: {e}");
+/// Sends everything the core has queued, up to [`SEND_BATCH`] datagrams per system call.
+async fn flush(socket: &UdpSocket, core: &mut SfuCore, batch: &mut SendBatch) {
+    loop {
+        batch.items.clear();
+        while batch.items.len() < SEND_BATCH {
+            match core.poll_transmit() {
+                Some(t) => batch.items.push(t),
+                None => break,
+            }
+        }
+        if batch.items.is_empty() {
+            return;
+        }
+        let mut done = 0;
+        while done < batch.items.len() {
+            match socket.try_io(Interest::WRITABLE, || batch.send(socket.as_raw_fd(), done)) {
+                Ok(n) => done += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if let Err(e) = socket.writable().await {
+                        warn!("SFU socket: {e}");
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // The first datagram failed (e.g. a stale ICMP error): skip it.
+                    debug!(dest = %batch.items[done].destination, "SFU send: {e}");
+                    done += 1;
                 }
             }
-            Err(e) => debug!(dest = %t.destination, "SFU send: {e}"),
+        }
+    }
+}
+
+/// Datagrams handed to the kernel in one `sendmmsg` call.
+const SEND_BATCH: usize = 64;
+
+/// Reused buffers for `sendmmsg`, so a batch allocates nothing.
+#[derive(Default)]
+struct SendBatch {
+    items: Vec<Transmit>,
+    addrs: Vec<SockAddr>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+// SAFETY: the raw pointers in `iovs` and `hdrs` only live during `send`, which rebuilds them.
+unsafe impl Send for SendBatch {}
+
+impl SendBatch {
+    /// Sends `items[from..]` with one `sendmmsg`; returns how many the kernel took.
+    fn send(&mut self, fd: RawFd, from: usize) -> std::io::Result<usize> {
+        let items = &self.items[from..];
+        self.addrs.clear();
+        self.iovs.clear();
+        self.hdrs.clear();
+        self.addrs
+            .extend(items.iter().map(|t| SockAddr::from(t.destination)));
+        self.iovs.extend(items.iter().map(|t| libc::iovec {
+            iov_base: t.contents.as_ptr() as *mut libc::c_void,
+            iov_len: t.contents.len(),
+        }));
+        for (addr, iov) in self.addrs.iter().zip(self.iovs.iter_mut()) {
+            // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
+            h.msg_hdr.msg_namelen = addr.len();
+            h.msg_hdr.msg_iov = iov as *mut libc::iovec;
+            h.msg_hdr.msg_iovlen = 1;
+            self.hdrs.push(h);
+        }
+        // SAFETY: every header points into `addrs`, `iovs` and `items`, which outlive the call
+        // and are not modified during it.
+        let n = unsafe {
+            libc::sendmmsg(
+                fd,
+                self.hdrs.as_mut_ptr(),
+                self.hdrs.len() as libc::c_uint,
+                0,
+            )
+        };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
         }
     }
 }
