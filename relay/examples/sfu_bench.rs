@@ -1,5 +1,6 @@
 //! SFU benchmark: one ~1.5 Mbit/s synthetic VP8 stream (+ Opus) to N subscribers on loopback,
-//! raising N until the SFU saturates its core or loss passes 1%.
+//! raising N until the SFU uses ≥ 90% of its core, loss passes 1%, or the full subscribers' p99
+//! frame latency passes 200 ms.
 //!
 //! The SFU runs in a child process (this binary with `--serve`) on a single-threaded runtime, so
 //! its CPU time and memory are measured alone (`/proc/<pid>/stat`, `VmRSS`). The load side runs
@@ -66,7 +67,11 @@ fn serve() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let sfu = Sfu::start(SfuConfig::default(), CancellationToken::new())
+        let config = SfuConfig {
+            max_subscribers: usize::MAX,
+            ..SfuConfig::default()
+        };
+        let sfu = Sfu::start(config, CancellationToken::new())
             .await
             .expect("SFU starts");
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -283,6 +288,7 @@ async fn bench(steps: Vec<usize>, seconds: u64, full: usize) {
         for (i, from) in lat0 {
             lat.extend_from_slice(&subs[i].0.latencies_us.lock().unwrap()[from..]);
         }
+        let mut lat_all = lat.clone();
         let secs = el.as_secs_f64();
         let cpu = (cpu1 - cpu0) / secs;
         let expected = tx as f64 * n as f64;
@@ -307,15 +313,16 @@ async fn bench(steps: Vec<usize>, seconds: u64, full: usize) {
             rss.saturating_sub(rss0) as f64 / n as f64,
             (me1 - me0) / secs * 100.0,
         );
-        if cpu >= 0.95 || loss > 0.01 {
-            println!(
-                "stopped: {}",
-                if loss > 0.01 {
-                    "loss above 1%"
-                } else {
-                    "SFU core saturated"
-                }
-            );
+        let p99 = quantile(&mut lat_all, 0.99);
+        if cpu >= 0.9 || loss > 0.01 || p99 > 200.0 {
+            let why = if loss > 0.01 {
+                "loss above 1%"
+            } else if cpu >= 0.9 {
+                "the SFU's core is saturated (≥ 90%)"
+            } else {
+                "p99 latency above 200 ms"
+            };
+            println!("stopped: {why}");
             break;
         }
     }

@@ -222,3 +222,19 @@ async fn refusals_name_the_problem() {
         .await
         .expect("the SFU task stops on shutdown");
 }
+
+#[tokio::test]
+async fn subscribers_beyond_the_configured_capacity_are_refused() {
+    let shutdown = CancellationToken::new();
+    let config = SfuConfig {
+        max_subscribers: 2,
+        ..SfuConfig::default()
+    };
+    let sfu = Sfu::start(config, shutdown.clone()).await.unwrap();
+    sfu.subscribe("c5", "a").await.unwrap();
+    sfu.subscribe("c5", "b").await.unwrap();
+    assert_eq!(sfu.subscribe("c5", "c").await, Err(SfuError::Full(2)));
+    assert!(sfu.remove("c5", "a").await.unwrap());
+    sfu.subscribe("c5", "c").await.unwrap();
+    shutdown.cancel();
+}

@@ -256,6 +256,9 @@ impl SfuCore {
         {
             return Err(SfuError::PeerExists(class.into(), peer.into()));
         }
+        if self.stats.subscribers >= self.config.max_subscribers {
+            return Err(SfuError::Full(self.stats.subscribers));
+        }
         let (mut video, mut audio) = (self.config.video_slots, self.config.audio_slots);
         if let Some(p) = self.publisher_of(class) {
             let count = |k: MediaKind| p.tracks_in.iter().filter(|t| t.kind == k).count();

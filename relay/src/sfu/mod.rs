@@ -87,6 +87,12 @@ pub struct SfuConfig {
     /// 400 packets are about 2.5 s of a 1.5 Mbit/s stream — plenty for NACK — and about a third
     /// of the memory per subscriber of the default.
     pub send_buffer_video: usize,
+    /// Subscribers this SFU (one thread, one core) accepts across all classes; more are refused
+    /// with [`SfuError::Full`]. Past its core's capacity an SFU does not drop packets but queues
+    /// them, and every subscriber's latency grows by seconds (see docs/benchmarks.md, "SFU"):
+    /// refusing the next subscriber keeps the others' stream live. 500 fits one core of the
+    /// 2-core build machine with headroom for a 1.5 Mbit/s stream.
+    pub max_subscribers: usize,
 }
 
 impl Default for SfuConfig {
@@ -100,6 +106,7 @@ impl Default for SfuConfig {
             stats_interval: Duration::from_secs(1),
             socket_buffer: 4 << 20,
             send_buffer_video: 400,
+            max_subscribers: 500,
         }
     }
 }
@@ -122,6 +129,9 @@ pub enum SfuError {
     /// No such (class, peer), or it has no offer waiting for an answer.
     #[error("peer {1} of class {0} is unknown or has no pending offer")]
     UnknownPeer(String, String),
+    /// The SFU has reached [`SfuConfig::max_subscribers`].
+    #[error("the SFU is full ({0} subscribers)")]
+    Full(usize),
     /// The SFU task has stopped.
     #[error("the SFU has stopped")]
     Stopped,
