@@ -67,7 +67,9 @@ install_missing() {
     fi
 }
 
+source scripts/build-deps.sh
 if [[ "${AULA_TEST_NO_INSTALL:-0}" != 1 ]]; then
+    install_build_deps
     install_missing
 fi
 if [[ "${1:-}" == --install-only ]]; then
