@@ -717,3 +717,7 @@ fn send_keyframe_request(
         ),
     }
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

@@ -1,0 +1,250 @@
+//! The core without sockets or a real clock: str0m peers and the [`SfuCore`] exchange datagrams
+//! through an in-memory network while a simulated clock advances from deadline to deadline.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+use crate::sfu::client::{check_vp8_frame, vp8_frame};
+use crate::sfu::SfuConfig;
+use crate::sfu::SfuCore;
+
+const SFU_ADDR: &str = "10.0.0.1:5000";
+
+struct Peer {
+    rtc: Rtc,
+    addr: SocketAddr,
+    /// (frame number, keyframe, arrival) of every checked video frame.
+    frames: Vec<(u32, bool, Instant)>,
+    keyframe_requests: usize,
+    video: Option<Mid>,
+}
+
+impl Peer {
+    fn new(port: u16, now: Instant) -> Peer {
+        let addr: SocketAddr = format!("10.0.0.2:{port}").parse().unwrap();
+        let mut rtc = Rtc::builder()
+            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+            .build(now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        Peer {
+            rtc,
+            addr,
+            frames: Vec::new(),
+            keyframe_requests: 0,
+            video: None,
+        }
+    }
+}
+
+/// An SFU and its peers on a loss-free in-memory network.
+struct World {
+    t0: Instant,
+    now: Instant,
+    frame_no: u32,
+    force_keyframe: bool,
+    seen_requests: usize,
+    sfu: SfuCore,
+    peers: Vec<Peer>,
+}
+
+impl World {
+    fn new() -> World {
+        let now = Instant::now();
+        let config = SfuConfig {
+            keyframe_min_interval: Duration::from_millis(500),
+            ..SfuConfig::default()
+        };
+        World {
+            t0: now,
+            now,
+            frame_no: 0,
+            force_keyframe: true,
+            seen_requests: 0,
+            sfu: SfuCore::new(config, SFU_ADDR.parse().unwrap()),
+            peers: Vec::new(),
+        }
+    }
+
+    fn publisher(&mut self) -> usize {
+        let mut p = Peer::new(6000, self.now);
+        let mut api = p.rtc.sdp_api();
+        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        let answer = self
+            .sfu
+            .publish(self.now, "c", "teacher", &offer.to_sdp_string())
+            .unwrap();
+        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+        p.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        p.video = Some(video);
+        self.peers.push(p);
+        self.peers.len() - 1
+    }
+
+    fn subscriber(&mut self, name: &str) -> usize {
+        let mut p = Peer::new(7000 + self.peers.len() as u16, self.now);
+        let offer = self.sfu.subscribe(self.now, "c", name).unwrap();
+        let offer = SdpOffer::from_sdp_string(&offer).unwrap();
+        let answer = p.rtc.sdp_api().accept_offer(offer).unwrap();
+        self.sfu
+            .accept_answer(self.now, "c", name, &answer.to_sdp_string())
+            .unwrap();
+        self.peers.push(p);
+        self.peers.len() - 1
+    }
+
+    /// Delivers every datagram and event until all sides wait for time to pass.
+    fn settle(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(t) = self.sfu.poll_transmit() {
+                moved = true;
+                if let Some(p) = self.peers.iter_mut().find(|p| p.addr == t.destination) {
+                    let input = Input::Receive(
+                        self.now,
+                        Receive {
+                            proto: Protocol::Udp,
+                            source: t.source,
+                            destination: t.destination,
+                            contents: (&t.contents[..]).try_into().unwrap(),
+                        },
+                    );
+                    p.rtc.handle_input(input).unwrap();
+                }
+            }
+            let mut to_sfu = Vec::new();
+            for p in &mut self.peers {
+                loop {
+                    match p.rtc.poll_output().unwrap() {
+                        Output::Timeout(_) => break,
+                        Output::Transmit(t) => to_sfu.push((t.source, t.contents.to_vec())),
+                        Output::Event(Event::MediaData(d)) => {
+                            if let Some((no, key)) =
+                                check_vp8_frame(&d.data).map(|(n, _, k)| (n, k))
+                            {
+                                p.frames.push((no, key, self.now));
+                            }
+                        }
+                        Output::Event(Event::KeyframeRequest(_)) => p.keyframe_requests += 1,
+                        Output::Event(Event::MediaAdded(m)) if m.kind == MediaKind::Video => {
+                            p.video = Some(m.mid);
+                        }
+                        Output::Event(_) => {}
+                    }
+                }
+            }
+            for (src, data) in to_sfu {
+                moved = true;
+                self.sfu.handle_receive(self.now, src, &data);
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Advances the clock by `d` in 1 ms steps, firing every due timer; the publisher (peer 0)
+    /// writes a 30 fps VP8 stream, a keyframe first and then only when asked for one.
+    fn run_for(&mut self, d: Duration) {
+        for _ in 0..d.as_millis() {
+            self.now += Duration::from_millis(1);
+            for p in &mut self.peers {
+                p.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+            }
+            if self.sfu.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.sfu.handle_timeout(self.now);
+            }
+            let ms = (self.now - self.t0).as_millis() as u64;
+            if ms.is_multiple_of(33) && self.peers[0].rtc.is_connected() {
+                self.write_frame();
+            }
+            self.settle();
+        }
+    }
+
+    fn write_frame(&mut self) {
+        let requests = self.peers[0].keyframe_requests;
+        let key = std::mem::take(&mut self.force_keyframe) || requests > self.seen_requests;
+        let no = self.frame_no;
+        self.frame_no += 1;
+        let now = self.now;
+        let p = &mut self.peers[0];
+        let writer = p.rtc.writer(p.video.unwrap()).unwrap();
+        let pt = writer
+            .payload_params()
+            .find(|c| c.spec().codec == Codec::Vp8)
+            .unwrap()
+            .pt();
+        let time = MediaTime::new(u64::from(no) * 3000, Frequency::NINETY_KHZ);
+        writer
+            .write(pt, now, time, vp8_frame(no, key, 3000, 0))
+            .unwrap();
+        self.seen_requests = requests;
+    }
+}
+
+#[test]
+fn frames_reach_every_subscriber_and_a_late_joiner_gets_a_keyframe_within_a_second() {
+    let mut w = World::new();
+    w.publisher();
+    let a = w.subscriber("a");
+    let b = w.subscriber("b");
+    w.settle();
+    w.run_for(Duration::from_secs(2));
+    for s in [a, b] {
+        let f = &w.peers[s].frames;
+        assert!(f.len() >= 40, "subscriber {s} got {} frames", f.len());
+        assert!(f[0].1, "video starts at a keyframe");
+    }
+    let late = w.subscriber("late");
+    let joined = w.now;
+    w.run_for(Duration::from_secs(1));
+    let first = w.peers[late]
+        .frames
+        .first()
+        .copied()
+        .expect("the late joiner gets frames");
+    assert!(first.1, "its first frame is a keyframe");
+    assert!(first.2 - joined < Duration::from_secs(1));
+    assert!(w.sfu.stats().keyframe_requests[1] >= 1);
+    assert_eq!(
+        (w.sfu.stats().publishers, w.sfu.stats().subscribers),
+        (1, 3)
+    );
+}
+
+#[test]
+fn a_storm_of_subscriber_plis_reaches_the_publisher_rate_limited() {
+    let mut w = World::new();
+    w.publisher();
+    let subs: Vec<usize> = (0..5).map(|i| w.subscriber(&format!("s{i}"))).collect();
+    w.settle();
+    w.run_for(Duration::from_secs(1));
+    let before = w.peers[0].keyframe_requests;
+    // Every subscriber sends a PLI every 10 ms for 2 s: 1000 requests.
+    for _ in 0..200 {
+        for &s in &subs {
+            let p = &mut w.peers[s];
+            let mid = p.video.expect("the subscriber saw its video m-line");
+            let mut writer = p.rtc.writer(mid).unwrap();
+            writer
+                .request_keyframe(None, KeyframeRequestKind::Pli)
+                .unwrap();
+        }
+        w.run_for(Duration::from_millis(10));
+    }
+    let got = w.peers[0].keyframe_requests - before;
+    // 2 s at one request per 500 ms: 4, plus one at the edge.
+    assert!(
+        (1..=5).contains(&got),
+        "the publisher got {got} keyframe requests"
+    );
+    assert!(w.sfu.stats().keyframe_requests[0] >= 1);
+}
