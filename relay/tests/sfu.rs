@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aula_relay::sfu::client::{Client, ClientStats, PublisherOptions};
-use aula_relay::sfu::{Sfu, SfuConfig, SfuError, SfuHandle};
+use aula_relay::sfu::{Sfu, SfuConfig, SfuError, SfuEvent, SfuHandle};
 use tokio_util::sync::CancellationToken;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -236,5 +236,45 @@ async fn subscribers_beyond_the_configured_capacity_are_refused() {
     assert_eq!(sfu.subscribe("c5", "c").await, Err(SfuError::Full(2)));
     assert!(sfu.remove("c5", "a").await.unwrap());
     sfu.subscribe("c5", "c").await.unwrap();
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signaling_hears_when_peers_connect_and_when_one_leaves() {
+    let (sfu, shutdown) = start().await;
+    let mut events = sfu.events();
+    let epoch = Instant::now();
+    let _teacher = publisher(&sfu, "c6", epoch, &shutdown).await;
+    let student_stop = CancellationToken::new();
+    let student = subscriber(&sfu, "c6", "s", epoch, &student_stop).await;
+    let mut connected = Vec::new();
+    while connected.len() < 2 {
+        let e = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("a Connected notice")
+            .unwrap();
+        if let SfuEvent::Connected { class, peer } = e {
+            assert_eq!(class, "c6");
+            connected.push(peer);
+        }
+    }
+    connected.sort();
+    assert_eq!(connected, ["s", "teacher"]);
+    assert!(wait_for(Duration::from_secs(5), || student.frames.load(Relaxed) > 0).await);
+
+    // The student's browser goes away (DTLS close): the SFU drops it and says so.
+    student_stop.cancel();
+    let gone = tokio::time::timeout(Duration::from_secs(3), events.recv())
+        .await
+        .expect("a Disconnected notice")
+        .unwrap();
+    assert_eq!(
+        gone,
+        SfuEvent::Disconnected {
+            class: "c6".into(),
+            peer: "s".into()
+        }
+    );
+    assert_eq!(sfu.stats().await.unwrap().subscribers, 0);
     shutdown.cancel();
 }

@@ -367,7 +367,10 @@ impl Client {
             }
             let wake = timeout.min(next_video).min(next_audio);
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => {
+                    self.close().await;
+                    return;
+                }
                 r = self.socket.recv_from(&mut buf) => match r {
                     Ok((n, source)) => self.receive(source, &buf[..n]),
                     Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
@@ -405,6 +408,35 @@ impl Client {
                 }
             }
             if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Says goodbye (RTCP BYE, DTLS close_notify) so the SFU drops this peer at once.
+    async fn close(&mut self) {
+        if self.rtc.close().is_err() {
+            return;
+        }
+        for _ in 0..32 {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination).await;
+                }
+                Ok(Output::Event(_)) => {}
+                Ok(Output::Timeout(_)) => {
+                    // Close output (BYE, close_notify) is produced on the next timeout.
+                    if self
+                        .rtc
+                        .handle_input(Input::Timeout(Instant::now()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+            if !self.rtc.is_alive() {
                 return;
             }
         }

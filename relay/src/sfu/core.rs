@@ -21,6 +21,27 @@ use super::{SfuConfig, SfuError};
 
 type PeerKey = u64;
 
+/// What the SFU tells the signaling side about a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SfuEvent {
+    /// ICE and DTLS are up: media can flow.
+    Connected {
+        /// The class.
+        class: String,
+        /// The peer id.
+        peer: String,
+    },
+    /// The SFU dropped the peer on its own (ICE consent lost, DTLS closed by the remote side, or
+    /// an error); not sent for [`SfuCore::remove`]. Signaling should tell the browser, which may
+    /// subscribe again or fall back to a direct connection.
+    Disconnected {
+        /// The class.
+        class: String,
+        /// The peer id.
+        peer: String,
+    },
+}
+
 /// Counters kept by the core in plain integers; the server exports them as metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SfuStats {
@@ -128,7 +149,8 @@ pub struct SfuCore {
     classes: HashMap<String, Class>,
     transmits: VecDeque<Transmit>,
     queue: Vec<PeerKey>,
-    events: Vec<Event>,
+    scratch: Vec<Event>,
+    notices: VecDeque<SfuEvent>,
     stats: SfuStats,
 }
 
@@ -147,7 +169,8 @@ impl SfuCore {
             classes: HashMap::new(),
             transmits: VecDeque::new(),
             queue: Vec::new(),
-            events: Vec::new(),
+            scratch: Vec::new(),
+            notices: VecDeque::new(),
             stats: SfuStats::default(),
         }
     }
@@ -334,6 +357,19 @@ impl SfuCore {
         let Some(mut p) = self.peers.remove(&key) else {
             return;
         };
+        // Tell the remote side (RTCP BYE, DTLS close_notify) before forgetting the peer.
+        if p.rtc.is_alive() && p.rtc.close().is_ok() {
+            for _ in 0..32 {
+                match p.rtc.poll_output() {
+                    Ok(Output::Transmit(t)) => self.transmits.push_back(t),
+                    Ok(Output::Event(_)) => {}
+                    Ok(Output::Timeout(_)) | Err(_) => break,
+                }
+                if !p.rtc.is_alive() {
+                    break;
+                }
+            }
+        }
         p.rtc.disconnect();
         self.by_name.remove(&(p.class.clone(), p.id.clone()));
         for a in &p.addrs {
@@ -453,6 +489,11 @@ impl SfuCore {
         self.stats.service_time_us[i] += 1;
     }
 
+    /// The next notice for the signaling side.
+    pub fn poll_event(&mut self) -> Option<SfuEvent> {
+        self.notices.pop_front()
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -475,7 +516,7 @@ impl SfuCore {
     fn run(&mut self, now: Instant) {
         let mut dead = Vec::new();
         while let Some(key) = self.queue.pop() {
-            let mut events = std::mem::take(&mut self.events);
+            let mut events = std::mem::take(&mut self.scratch);
             let Some(p) = self.peers.get_mut(&key) else {
                 continue;
             };
@@ -507,9 +548,15 @@ impl SfuCore {
             for e in events.drain(..) {
                 self.on_event(key, e, now);
             }
-            self.events = events;
+            self.scratch = events;
         }
         for key in dead {
+            if let Some(p) = self.peers.get(&key) {
+                self.notices.push_back(SfuEvent::Disconnected {
+                    class: p.class.clone(),
+                    peer: p.id.clone(),
+                });
+            }
             self.remove_key(key);
         }
     }
@@ -521,6 +568,10 @@ impl SfuCore {
         match event {
             Event::Connected => {
                 p.connected = true;
+                self.notices.push_back(SfuEvent::Connected {
+                    class: p.class.clone(),
+                    peer: p.id.clone(),
+                });
                 info!(class = p.class, peer = p.id, role = ?p.role, "SFU peer connected");
                 if p.role == Role::Subscriber {
                     let class = p.class.clone();
@@ -540,6 +591,15 @@ impl SfuCore {
                         );
                     }
                 }
+            }
+            Event::Closed => {
+                info!(
+                    class = p.class,
+                    peer = p.id,
+                    "SFU peer closed the connection"
+                );
+                p.rtc.disconnect();
+                self.enqueue(key);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 info!(class = p.class, peer = p.id, "SFU peer disconnected (ICE)");

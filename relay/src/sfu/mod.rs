@@ -58,7 +58,7 @@ pub mod server;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-pub use self::core::{SfuCore, SfuStats};
+pub use self::core::{SfuCore, SfuEvent, SfuStats};
 pub use self::server::{Sfu, SfuHandle};
 
 /// The reserved peer id the SFU would use in the signaling protocol (see the integration notes).

@@ -11,15 +11,17 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use str0m::net::Transmit;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::core::{SfuCore, SfuStats};
+use super::core::{SfuCore, SfuEvent, SfuStats};
 use super::{metrics, SfuConfig, SfuError};
 
 /// Datagrams read in one go before the loop looks at commands and timers again.
 const RECV_BATCH: usize = 64;
+/// Notices kept for slow [`SfuHandle::events`] receivers.
+const EVENT_BACKLOG: usize = 1024;
 /// How often the counters are exported as metrics.
 const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -78,10 +80,12 @@ impl Sfu {
         metrics::describe();
         let core = SfuCore::new(config, candidate);
         let (tx, rx) = mpsc::channel(64);
+        let (events, _) = broadcast::channel(EVENT_BACKLOG);
         info!(%local, %candidate, "SFU listening");
-        tokio::spawn(run(socket, core, rx, shutdown));
+        tokio::spawn(run(socket, core, rx, events.clone(), shutdown));
         Ok(SfuHandle {
             tx,
+            events,
             local_addr: candidate,
         })
     }
@@ -105,6 +109,7 @@ fn bind(config: &SfuConfig) -> std::io::Result<UdpSocket> {
 #[derive(Clone, Debug)]
 pub struct SfuHandle {
     tx: mpsc::Sender<Command>,
+    events: broadcast::Sender<SfuEvent>,
     local_addr: SocketAddr,
 }
 
@@ -182,6 +187,12 @@ impl SfuHandle {
         self.call(Command::Stats { reply }, rx).await
     }
 
+    /// Notices about peers (connected, dropped by the SFU) from now on. A receiver that falls
+    /// more than 1024 notices behind gets `RecvError::Lagged`.
+    pub fn events(&self) -> broadcast::Receiver<SfuEvent> {
+        self.events.subscribe()
+    }
+
     /// Resolves when the SFU task has stopped.
     pub async fn stopped(&self) {
         self.tx.closed().await
@@ -192,6 +203,7 @@ async fn run(
     socket: UdpSocket,
     mut core: SfuCore,
     mut rx: mpsc::Receiver<Command>,
+    events: broadcast::Sender<SfuEvent>,
     shutdown: CancellationToken,
 ) {
     let mut buf = vec![0u8; 2048];
@@ -200,6 +212,10 @@ async fn run(
     let mut next_export = Instant::now() + EXPORT_INTERVAL;
     loop {
         flush(&socket, &mut core, &mut batch).await;
+        while let Some(e) = core.poll_event() {
+            // No receiver is fine: nobody is listening yet.
+            let _ = events.send(e);
+        }
         let now = Instant::now();
         if now >= next_export {
             metrics::publish(&exported, core.stats());
