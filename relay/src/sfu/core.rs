@@ -31,6 +31,16 @@ pub enum SfuEvent {
         /// The peer id.
         peer: String,
     },
+    /// The SFU offers a subscriber more media (the publisher added m-lines, e.g. a camera next
+    /// to the screen). Relay it to the browser and pass its answer to `accept_answer`.
+    Offer {
+        /// The class.
+        class: String,
+        /// The peer id.
+        peer: String,
+        /// The SFU's offer.
+        sdp: String,
+    },
     /// The SFU dropped the peer on its own (ICE consent lost, DTLS closed by the remote side, or
     /// an error); not sent for [`SfuCore::remove`]. Signaling should tell the browser, which may
     /// subscribe again or fall back to a direct connection.
@@ -127,6 +137,8 @@ struct Peer {
     connected: bool,
     addrs: Vec<SocketAddr>,
     queued: bool,
+    /// The publisher gained m-lines while an offer to this subscriber was outstanding.
+    renegotiate: bool,
     /// Last cumulative NACK count per media, to export differences.
     nacks_seen: HashMap<Mid, u64>,
 }
@@ -217,6 +229,7 @@ impl SfuCore {
                 connected: false,
                 addrs: Vec::new(),
                 queued: false,
+                renegotiate: false,
                 nacks_seen: HashMap::new(),
             },
         );
@@ -243,11 +256,22 @@ impl SfuCore {
         peer: &str,
         offer_sdp: &str,
     ) -> Result<String, SfuError> {
-        if self
-            .by_name
-            .contains_key(&(class.to_owned(), peer.to_owned()))
-        {
-            return Err(SfuError::PeerExists(class.into(), peer.into()));
+        let offer =
+            SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        if let Some(&key) = self.by_name.get(&(class.to_owned(), peer.to_owned())) {
+            let p = self.peers.get_mut(&key).expect("by_name and peers agree");
+            if p.role != Role::Publisher {
+                return Err(SfuError::PeerExists(class.into(), peer.into()));
+            }
+            // The publisher renegotiates (e.g. the teacher turns the camera on, or an ICE restart).
+            let answer = p
+                .rtc
+                .sdp_api()
+                .accept_offer(offer)
+                .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+            self.enqueue(key);
+            self.run(now);
+            return Ok(answer.to_sdp_string());
         }
         if self
             .classes
@@ -256,8 +280,6 @@ impl SfuCore {
         {
             return Err(SfuError::PublisherExists(class.into()));
         }
-        let offer =
-            SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
         let mut rtc = self.new_rtc(now)?;
         let answer = rtc
             .sdp_api()
@@ -337,9 +359,72 @@ impl SfuCore {
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+        let again = std::mem::take(&mut p.renegotiate);
         self.enqueue(key);
         self.run(now);
+        if again {
+            self.renegotiate(class);
+        }
         Ok(())
+    }
+
+    /// Offers the subscribers of `class` the m-lines the publisher has and they lack; each offer
+    /// goes out as [`SfuEvent::Offer`] and comes back through [`SfuCore::accept_answer`]. A
+    /// subscriber with an offer outstanding is renegotiated once it answers.
+    fn renegotiate(&mut self, class: &str) {
+        let Some(c) = self.classes.get(class) else {
+            return;
+        };
+        let Some(publisher) = c.publisher.and_then(|k| self.peers.get(&k)) else {
+            return;
+        };
+        let count = |k: MediaKind| publisher.tracks_in.iter().filter(|t| t.kind == k).count();
+        let want = [
+            (MediaKind::Audio, count(MediaKind::Audio)),
+            (MediaKind::Video, count(MediaKind::Video)),
+        ];
+        let stream = Some(format!("aula-{class}"));
+        for s in c.subscribers.clone() {
+            let Some(p) = self.peers.get_mut(&s) else {
+                continue;
+            };
+            let missing: Vec<(MediaKind, usize)> = want
+                .iter()
+                .flat_map(|&(kind, n)| {
+                    let have = p.tracks_out.iter().filter(|t| t.kind == kind).count();
+                    (have..n).map(move |slot| (kind, slot))
+                })
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            if p.pending.is_some() {
+                p.renegotiate = true;
+                continue;
+            }
+            let mut api = p.rtc.sdp_api();
+            let mut added = Vec::new();
+            for (kind, slot) in missing {
+                let mid = api.add_media(kind, Direction::SendOnly, stream.clone(), None, None);
+                added.push(TrackOut {
+                    mid,
+                    kind,
+                    slot,
+                    awaiting_keyframe: kind == MediaKind::Video,
+                });
+            }
+            let Some((offer, pending)) = api.apply() else {
+                continue;
+            };
+            p.pending = Some(pending);
+            p.tracks_out.extend(added);
+            info!(class, peer = p.id, "SFU renegotiates a subscriber");
+            self.notices.push_back(SfuEvent::Offer {
+                class: class.to_owned(),
+                peer: p.id.clone(),
+                sdp: offer.to_sdp_string(),
+            });
+        }
     }
 
     /// Disconnects and forgets a peer. Returns whether it existed.
@@ -615,6 +700,8 @@ impl SfuCore {
                     rid: None,
                     limiter: KeyframeLimiter::new(self.config.keyframe_min_interval),
                 });
+                let class = p.class.clone();
+                self.renegotiate(&class);
             }
             Event::MediaData(data) if p.role == Role::Publisher => self.forward(key, data, now),
             Event::KeyframeRequest(req) if p.role == Role::Subscriber => {

@@ -248,3 +248,74 @@ fn a_storm_of_subscriber_plis_reaches_the_publisher_rate_limited() {
     );
     assert!(w.sfu.stats().keyframe_requests[0] >= 1);
 }
+
+#[test]
+fn a_publisher_adding_a_camera_renegotiates_every_subscriber() {
+    let mut w = World::new();
+    w.publisher();
+    let a = w.subscriber("a");
+    w.settle();
+    w.run_for(Duration::from_millis(500));
+    assert!(!w.peers[a].frames.is_empty());
+    while w.sfu.poll_event().is_some() {}
+
+    // The teacher adds a second video m-line (the camera) and re-offers on the same peer id.
+    let p = &mut w.peers[0];
+    let mut api = p.rtc.sdp_api();
+    let camera = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    let answer = w
+        .sfu
+        .publish(w.now, "c", "teacher", &offer.to_sdp_string())
+        .unwrap();
+    let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+    w.peers[0]
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, answer)
+        .unwrap();
+    w.settle();
+
+    // The SFU offers the subscriber the new slot; the subscriber answers through signaling.
+    let mut offered = None;
+    while let Some(e) = w.sfu.poll_event() {
+        if let super::SfuEvent::Offer { class, peer, sdp } = e {
+            assert_eq!((class.as_str(), peer.as_str()), ("c", "a"));
+            offered = Some(sdp);
+        }
+    }
+    let offer = SdpOffer::from_sdp_string(&offered.expect("an offer for the subscriber")).unwrap();
+    let answer = w.peers[a].rtc.sdp_api().accept_offer(offer).unwrap();
+    w.sfu
+        .accept_answer(w.now, "c", "a", &answer.to_sdp_string())
+        .unwrap();
+    w.settle();
+
+    // Camera frames (numbered from 100000) now reach the subscriber, starting at a keyframe.
+    for i in 0..30u32 {
+        w.run_for(Duration::from_millis(33));
+        let now = w.now;
+        let p = &mut w.peers[0];
+        let writer = p.rtc.writer(camera).unwrap();
+        let pt = writer
+            .payload_params()
+            .find(|c| c.spec().codec == Codec::Vp8)
+            .unwrap()
+            .pt();
+        let time = MediaTime::new(u64::from(i) * 3000, Frequency::NINETY_KHZ);
+        let frame = vp8_frame(100_000 + i, i == 0 || p.keyframe_requests > 0, 2000, 0);
+        writer.write(pt, now, time, frame).unwrap();
+    }
+    w.settle();
+    let camera_frames: Vec<_> = w.peers[a]
+        .frames
+        .iter()
+        .filter(|f| f.0 >= 100_000)
+        .collect();
+    assert!(
+        camera_frames.len() >= 20,
+        "{} camera frames",
+        camera_frames.len()
+    );
+    assert!(camera_frames[0].1, "the camera starts at a keyframe");
+}

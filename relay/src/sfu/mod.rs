@@ -36,8 +36,9 @@
 //! - A subscriber gets an offer from the SFU with send-only m-lines: as many video and audio slots
 //!   as the publisher has, at least [`SfuConfig::video_slots`] / [`SfuConfig::audio_slots`]. Slot
 //!   *k* of a kind carries the publisher's slot *k*. A subscriber that joins before the teacher
-//!   publishes therefore needs no renegotiation; a publisher that later adds more m-lines than a
-//!   subscriber has slots is not forwarded on the extra ones (renegotiation is future work).
+//!   publishes therefore needs no renegotiation. When the publisher re-offers with more m-lines
+//!   (the teacher turns the camera on), the SFU answers it and offers each subscriber the
+//!   missing slots ([`SfuEvent::Offer`], answered through `accept_answer`).
 //! - Video to a subscriber starts at a keyframe: the SFU requests one (PLI) from the publisher
 //!   when a subscriber connects, forwards subscribers' PLI/FIR, and asks for one when the
 //!   publisher's stream has an unrecovered gap. All requests to a publisher track go through a
