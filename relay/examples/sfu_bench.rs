@@ -203,12 +203,12 @@ async fn bench(steps: Vec<usize>, seconds: u64, full: usize) {
     let rss0 = remote.rss_kib();
 
     let mut teacher = Client::bind(ip, epoch).await.unwrap();
-    let offer = B64.encode(teacher.publish_offer(true));
+    let opts = PublisherOptions::default();
+    let offer = B64.encode(teacher.publish_offer(&opts));
     let answer = remote.call(format!("P {CLASS} teacher {offer}")).await;
     teacher
         .accept_answer(&String::from_utf8(B64.decode(answer).unwrap()).unwrap())
         .unwrap();
-    let opts = PublisherOptions::default();
     println!(
         "stream: VP8 {} kbit/s at {} fps + Opus 20 ms; window {seconds} s; {full} full subscribers, the rest count-only",
         opts.video_bps / 1000,

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{
+    Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
@@ -39,6 +41,9 @@ pub struct PublisherOptions {
     pub audio: bool,
     /// Send a keyframe at least this often (`None`: only the first one and on request).
     pub keyframe_interval: Option<Duration>,
+    /// Simulcast layers as (rid, bits per second), lowest first; empty: no simulcast
+    /// (`video_bps` applies). Frame numbers of layer *i* carry *i* in their top byte.
+    pub simulcast: Vec<(String, u64)>,
 }
 
 impl Default for PublisherOptions {
@@ -48,6 +53,7 @@ impl Default for PublisherOptions {
             video_bps: 1_500_000,
             audio: true,
             keyframe_interval: None,
+            simulcast: Vec::new(),
         }
     }
 }
@@ -73,6 +79,10 @@ pub struct ClientStats {
     pub gaps: AtomicU64,
     /// Audio frames received.
     pub audio_frames: AtomicU64,
+    /// Video frames received per simulcast layer (the top byte of the frame number).
+    pub layer_frames: [AtomicU64; 4],
+    /// The layer of the last video frame received.
+    pub last_layer: AtomicU64,
     /// Microseconds from the client's creation to its first keyframe (`u64::MAX`: none yet).
     pub first_keyframe_us: AtomicU64,
     /// Video frames sent (publisher).
@@ -101,6 +111,8 @@ impl ClientStats {
             bad_frames: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
             audio_frames: AtomicU64::new(0),
+            layer_frames: Default::default(),
+            last_layer: AtomicU64::new(0),
             first_keyframe_us: AtomicU64::new(u64::MAX),
             frames_sent: AtomicU64::new(0),
             keyframes_sent: AtomicU64::new(0),
@@ -253,12 +265,21 @@ impl Client {
         self
     }
 
-    /// The publisher's offer: one send-only video m-line, plus audio when `audio`.
-    pub fn publish_offer(&mut self, audio: bool) -> String {
+    /// The publisher's offer: one send-only video m-line (simulcast when `opts.simulcast` has
+    /// layers), plus audio when `opts.audio`.
+    pub fn publish_offer(&mut self, opts: &PublisherOptions) -> String {
         let mut api = self.rtc.sdp_api();
-        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
-        let audio =
-            audio.then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let simulcast = (!opts.simulcast.is_empty()).then(|| {
+            let mut s = Simulcast::new();
+            for (rid, _) in &opts.simulcast {
+                s.add_send_layer(SimulcastLayer::new(rid));
+            }
+            s
+        });
+        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, simulcast);
+        let audio = opts
+            .audio
+            .then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
         let (offer, pending): (SdpOffer, SdpPendingOffer) = api.apply().expect("media to offer");
         self.pending = Some(pending);
         self.mids = (Some(video), audio);
@@ -321,7 +342,7 @@ impl Client {
         opts: PublisherOptions,
         shutdown: CancellationToken,
     ) -> Result<Arc<ClientStats>, SfuError> {
-        let offer = self.publish_offer(opts.audio);
+        let offer = self.publish_offer(&opts);
         let answer = sfu.publish(class, peer, &offer).await?;
         self.accept_answer(&answer)?;
         Ok(self.spawn_publisher(opts, shutdown))
@@ -508,11 +529,14 @@ impl Client {
                     s.audio_frames.fetch_add(1, Relaxed);
                     return;
                 }
-                let Some((_, sent_us, key)) = check_vp8_frame(&d.data) else {
+                let Some((no, sent_us, key)) = check_vp8_frame(&d.data) else {
                     s.bad_frames.fetch_add(1, Relaxed);
                     return;
                 };
                 s.frames.fetch_add(1, Relaxed);
+                let layer = (no >> 24) as usize & 3;
+                s.layer_frames[layer].fetch_add(1, Relaxed);
+                s.last_layer.store(layer as u64, Relaxed);
                 let now = Instant::now();
                 if key {
                     s.keyframes.fetch_add(1, Relaxed);
@@ -539,28 +563,41 @@ impl Client {
     }
 
     fn write_video(&mut self, mid: Mid, opts: &PublisherOptions, no: u32, key: bool, now: Instant) {
-        let Some(writer) = self.rtc.writer(mid) else {
-            return;
+        let layers: Vec<(Option<Rid>, u64)> = if opts.simulcast.is_empty() {
+            vec![(None, opts.video_bps)]
+        } else {
+            opts.simulcast
+                .iter()
+                .map(|(rid, bps)| (Some(Rid::from(rid.as_str())), *bps))
+                .collect()
         };
-        let Some(pt) = writer
-            .payload_params()
-            .find(|p| p.spec().codec == Codec::Vp8)
-            .map(|p| p.pt())
-        else {
-            return;
-        };
-        let size = (opts.video_bps / 8 / u64::from(opts.fps)) as usize;
-        let size = if key { size * 4 } else { size };
         let sent_us = (now - self.epoch).as_micros() as u64;
-        let frame = vp8_frame(no, key, size, sent_us);
         let time = MediaTime::new(
             u64::from(no) * 90_000 / u64::from(opts.fps),
             Frequency::NINETY_KHZ,
         );
-        if writer.write(pt, now, time, frame).is_ok() {
-            self.stats.frames_sent.fetch_add(1, Relaxed);
-            if key {
-                self.stats.keyframes_sent.fetch_add(1, Relaxed);
+        for (i, (rid, bps)) in layers.into_iter().enumerate() {
+            let Some(mut writer) = self.rtc.writer(mid) else {
+                return;
+            };
+            let Some(pt) = writer
+                .payload_params()
+                .find(|p| p.spec().codec == Codec::Vp8)
+                .map(|p| p.pt())
+            else {
+                return;
+            };
+            if let Some(rid) = rid {
+                writer = writer.rid(rid);
+            }
+            let size = (bps / 8 / u64::from(opts.fps)) as usize;
+            let size = if key { size * 4 } else { size };
+            let frame = vp8_frame(no & 0x00ff_ffff | (i as u32) << 24, key, size, sent_us);
+            if writer.write(pt, now, time, frame).is_ok() && i == 0 {
+                self.stats.frames_sent.fetch_add(1, Relaxed);
+                if key {
+                    self.stats.keyframes_sent.fetch_add(1, Relaxed);
+                }
             }
         }
     }

@@ -17,6 +17,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tracing::{debug, info, warn};
 
 use super::keyframe::{KeyframeLimiter, KeyframeReason};
+use super::layers::{LayerChooser, LayerPolicy};
 use super::{SfuConfig, SfuError};
 
 type PeerKey = u64;
@@ -65,13 +66,14 @@ pub struct SfuStats {
     pub forwarded_bytes: u64,
     /// Media frames handed to subscribers' packetizers.
     pub forwarded_frames: u64,
-    /// Keyframe requests sent to publishers: (subscriber PLI/FIR, new subscriber, loss).
-    pub keyframe_requests: [u64; 3],
+    /// Keyframe requests sent to publishers: (subscriber PLI/FIR, new subscriber, loss, layer
+    /// switch).
+    pub keyframe_requests: [u64; 4],
     /// NACKs received from subscribers (answered by RTX from the send buffer).
     pub nacks_from_subscribers: u64,
     /// NACKs sent to publishers for gaps in their streams.
     pub nacks_to_publishers: u64,
-    /// Simulcast layer switches (none yet: no simulcast selection).
+    /// Simulcast layer switches of subscribers (each on a keyframe of the new layer).
     pub layer_switches: u64,
     /// Service time of received batches — from reading the first datagram to handing the last
     /// resulting datagram to the socket — as a log2 histogram: bucket `i` counts times in
@@ -110,9 +112,36 @@ struct TrackIn {
     mid: Mid,
     kind: MediaKind,
     slot: usize,
-    /// The simulcast layer forwarded (the first one seen), or `None` without simulcast.
-    rid: Option<Rid>,
-    limiter: KeyframeLimiter,
+    /// Simulcast layers seen so far with the bytes received on each (ranks them by bitrate);
+    /// empty without simulcast.
+    layers: Vec<(Rid, u64)>,
+    /// One keyframe-request limiter per layer (`None`: no simulcast).
+    limiters: Vec<(Option<Rid>, KeyframeLimiter)>,
+}
+
+impl TrackIn {
+    /// The layers from the lowest to the highest bitrate.
+    fn ranked(&self) -> Vec<Rid> {
+        let mut l = self.layers.clone();
+        l.sort_by_key(|(_, bytes)| *bytes);
+        l.into_iter().map(|(r, _)| r).collect()
+    }
+
+    fn limiter(
+        &mut self,
+        rid: Option<Rid>,
+        min_interval: std::time::Duration,
+    ) -> &mut KeyframeLimiter {
+        let i = match self.limiters.iter().position(|(r, _)| *r == rid) {
+            Some(i) => i,
+            None => {
+                self.limiters
+                    .push((rid, KeyframeLimiter::new(min_interval)));
+                self.limiters.len() - 1
+            }
+        };
+        &mut self.limiters[i].1
+    }
 }
 
 /// A send-only media section towards a subscriber.
@@ -123,6 +152,10 @@ struct TrackOut {
     slot: usize,
     /// Video is held back until a keyframe so the subscriber's decoder starts cleanly.
     awaiting_keyframe: bool,
+    /// The simulcast layer being forwarded (`None`: none yet, or no simulcast).
+    layer: Option<Rid>,
+    /// Which layer this subscriber should get.
+    chooser: LayerChooser,
 }
 
 struct Peer {
@@ -322,6 +355,8 @@ impl SfuCore {
                     kind,
                     slot,
                     awaiting_keyframe: kind == MediaKind::Video,
+                    layer: None,
+                    chooser: LayerChooser::default(),
                 });
             }
         }
@@ -411,6 +446,8 @@ impl SfuCore {
                     kind,
                     slot,
                     awaiting_keyframe: kind == MediaKind::Video,
+                    layer: None,
+                    chooser: LayerChooser::default(),
                 });
             }
             let Some((offer, pending)) = api.apply() else {
@@ -540,9 +577,13 @@ impl SfuCore {
             }
             if p.role == Role::Publisher {
                 for i in 0..p.tracks_in.len() {
-                    if let Some((kind, reason)) = p.tracks_in[i].limiter.poll(now) {
-                        send_keyframe_request(p, i, kind, reason, &mut self.stats);
-                        due.push(*k);
+                    for j in 0..p.tracks_in[i].limiters.len() {
+                        let (rid, limiter) = &mut p.tracks_in[i].limiters[j];
+                        let rid = *rid;
+                        if let Some((kind, reason)) = limiter.poll(now) {
+                            send_keyframe_request(p, i, rid, kind, reason, &mut self.stats);
+                            due.push(*k);
+                        }
                     }
                 }
             }
@@ -559,8 +600,10 @@ impl SfuCore {
         for p in self.peers.values() {
             t = Some(t.map_or(p.next_timeout, |t| t.min(p.next_timeout)));
             for tr in &p.tracks_in {
-                if let Some(d) = tr.limiter.deadline() {
-                    t = Some(t.map_or(d, |t| t.min(d)));
+                for (_, l) in &tr.limiters {
+                    if let Some(d) = l.deadline() {
+                        t = Some(t.map_or(d, |t| t.min(d)));
+                    }
                 }
             }
         }
@@ -660,16 +703,17 @@ impl SfuCore {
                 info!(class = p.class, peer = p.id, role = ?p.role, "SFU peer connected");
                 if p.role == Role::Subscriber {
                     let class = p.class.clone();
-                    let slots: Vec<usize> = p
+                    let slots: Vec<(usize, usize)> = p
                         .tracks_out
                         .iter()
                         .filter(|t| t.kind == MediaKind::Video)
-                        .map(|t| t.slot)
+                        .map(|t| (t.slot, t.chooser.target(usize::MAX)))
                         .collect();
-                    for slot in slots {
+                    for (slot, want) in slots {
                         self.request_keyframe(
                             &class,
                             slot,
+                            Want::Rank(want),
                             KeyframeRequestKind::Pli,
                             KeyframeReason::NewSubscriber,
                             now,
@@ -697,8 +741,8 @@ impl SfuCore {
                     mid: m.mid,
                     kind: m.kind,
                     slot,
-                    rid: None,
-                    limiter: KeyframeLimiter::new(self.config.keyframe_min_interval),
+                    layers: Vec::new(),
+                    limiters: Vec::new(),
                 });
                 let class = p.class.clone();
                 self.renegotiate(&class);
@@ -709,12 +753,28 @@ impl SfuCore {
                     return;
                 };
                 let (class, slot) = (p.class.clone(), t.slot);
-                self.request_keyframe(&class, slot, req.kind, KeyframeReason::Subscriber, now);
+                let want = match t.layer {
+                    Some(rid) => Want::Rid(Some(rid)),
+                    None => Want::Rank(t.chooser.target(usize::MAX)),
+                };
+                self.request_keyframe(
+                    &class,
+                    slot,
+                    want,
+                    req.kind,
+                    KeyframeReason::Subscriber,
+                    now,
+                );
             }
             Event::MediaEgressStats(s) => {
-                let MediaEgressStats { mid, nacks, .. } = s;
+                let MediaEgressStats {
+                    mid, nacks, loss, ..
+                } = s;
                 let prev = p.nacks_seen.insert(mid, nacks).unwrap_or(0);
                 self.stats.nacks_from_subscribers += nacks.saturating_sub(prev);
+                if p.role == Role::Subscriber {
+                    self.on_loss_report(key, mid, loss.unwrap_or(0.0), now);
+                }
             }
             Event::MediaIngressStats(s) => {
                 let MediaIngressStats { mid, nacks, .. } = s;
@@ -725,11 +785,13 @@ impl SfuCore {
         }
     }
 
-    /// Asks the class's publisher for a keyframe on its video slot `slot`, rate-limited.
+    /// Asks the class's publisher for a keyframe on its video slot `slot` (the layer `want`),
+    /// rate-limited per layer.
     fn request_keyframe(
         &mut self,
         class: &str,
         slot: usize,
+        want: Want,
         kind: KeyframeRequestKind,
         reason: KeyframeReason,
         now: Instant,
@@ -747,9 +809,64 @@ impl SfuCore {
         else {
             return;
         };
-        if let Some((kind, reason)) = p.tracks_in[i].limiter.request(now, kind, reason) {
-            send_keyframe_request(p, i, kind, reason, &mut self.stats);
+        let rid = match want {
+            Want::Rid(rid) => rid,
+            Want::Rank(r) => {
+                let ranked = p.tracks_in[i].ranked();
+                if ranked.is_empty() {
+                    None
+                } else {
+                    Some(ranked[r.min(ranked.len() - 1)])
+                }
+            }
+        };
+        let min = self.config.keyframe_min_interval;
+        if let Some((kind, reason)) = p.tracks_in[i].limiter(rid, min).request(now, kind, reason) {
+            send_keyframe_request(p, i, rid, kind, reason, &mut self.stats);
             self.enqueue(key);
+        }
+    }
+
+    /// A subscriber's receiver report: maybe move it to another simulcast layer.
+    fn on_loss_report(&mut self, key: PeerKey, mid: Mid, loss: f32, now: Instant) {
+        let Some(p) = self.peers.get(&key) else {
+            return;
+        };
+        let Some(out) = p.tracks_out.iter().find(|t| t.mid == mid) else {
+            return;
+        };
+        let (class, slot) = (p.class.clone(), out.slot);
+        let layers = self
+            .publisher_of(&class)
+            .and_then(|pb| {
+                pb.tracks_in
+                    .iter()
+                    .find(|t| t.kind == MediaKind::Video && t.slot == slot)
+            })
+            .map_or(0, |t| t.layers.len());
+        let policy = LayerPolicy::default();
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(out) = p.tracks_out.iter_mut().find(|t| t.mid == mid) else {
+            return;
+        };
+        if let Some(target) = out.chooser.on_report(loss, layers, &policy) {
+            debug!(
+                class,
+                peer = p.id,
+                loss,
+                target,
+                "SFU: subscriber changes layer"
+            );
+            self.request_keyframe(
+                &class,
+                slot,
+                Want::Rank(target),
+                KeyframeRequestKind::Pli,
+                KeyframeReason::LayerSwitch,
+                now,
+            );
         }
     }
 
@@ -761,36 +878,36 @@ impl SfuCore {
         let Some(ti) = p.tracks_in.iter().position(|t| t.mid == data.mid) else {
             return;
         };
+        let class_id = p.class.clone();
         let track = &mut p.tracks_in[ti];
-        if track.rid.is_none() {
-            track.rid = data.rid;
-        }
-        if data.rid != track.rid {
-            return;
-        }
         let (kind, slot) = (track.kind, track.slot);
         let keyframe = data.is_keyframe();
+        if let Some(rid) = data.rid {
+            match track.layers.iter_mut().find(|(r, _)| *r == rid) {
+                Some((_, bytes)) => *bytes += data.data.len() as u64,
+                None => track.layers.push((rid, data.data.len() as u64)),
+            }
+        }
+        let ranked = track.ranked();
         if keyframe {
-            track.limiter.clear_pending();
+            let min = self.config.keyframe_min_interval;
+            track.limiter(data.rid, min).clear_pending();
         }
         if !data.contiguous && kind == MediaKind::Video {
-            let class = p.class.clone();
             self.request_keyframe(
-                &class,
+                &class_id,
                 slot,
+                Want::Rid(data.rid),
                 KeyframeRequestKind::Pli,
                 KeyframeReason::Loss,
                 now,
             );
         }
-        let Some(class) = self
-            .peers
-            .get(&from)
-            .and_then(|p| self.classes.get(&p.class))
-        else {
+        let Some(class) = self.classes.get(&class_id) else {
             return;
         };
         let subs = class.subscribers.clone();
+        let mut switch_requests = Vec::new();
         for s in subs {
             let Some(sp) = self.peers.get_mut(&s) else {
                 continue;
@@ -805,6 +922,25 @@ impl SfuCore {
             else {
                 continue;
             };
+            if let Some(rid) = data.rid {
+                // Simulcast: forward the subscriber's layer; move to the wanted one on its
+                // keyframe (the old layer keeps flowing until then).
+                let rank = out.chooser.target(ranked.len());
+                if out.layer != Some(rid) {
+                    if ranked[rank] != rid {
+                        continue;
+                    }
+                    if !keyframe {
+                        switch_requests.push(rank);
+                        continue;
+                    }
+                    if out.layer.is_some() {
+                        self.stats.layer_switches += 1;
+                    }
+                    out.layer = Some(rid);
+                    out.awaiting_keyframe = false;
+                }
+            }
             if out.awaiting_keyframe {
                 if !keyframe {
                     continue;
@@ -833,18 +969,39 @@ impl SfuCore {
                 self.queue.push(s);
             }
         }
+        switch_requests.sort_unstable();
+        switch_requests.dedup();
+        for rank in switch_requests {
+            self.request_keyframe(
+                &class_id,
+                slot,
+                Want::Rank(rank),
+                KeyframeRequestKind::Pli,
+                KeyframeReason::LayerSwitch,
+                now,
+            );
+        }
     }
+}
+
+/// Which layer a keyframe request is for.
+#[derive(Debug, Clone, Copy)]
+enum Want {
+    /// This exact layer (`None`: no simulcast).
+    Rid(Option<Rid>),
+    /// The layer of this rank by bitrate (clamped to the top).
+    Rank(usize),
 }
 
 fn send_keyframe_request(
     p: &mut Peer,
     track: usize,
+    rid: Option<Rid>,
     kind: KeyframeRequestKind,
     reason: KeyframeReason,
     stats: &mut SfuStats,
 ) {
-    let t = &p.tracks_in[track];
-    let (mid, rid) = (t.mid, t.rid);
+    let mid = p.tracks_in[track].mid;
     let Some(mut writer) = p.rtc.writer(mid) else {
         return;
     };
@@ -854,6 +1011,7 @@ fn send_keyframe_request(
                 KeyframeReason::Subscriber => 0,
                 KeyframeReason::NewSubscriber => 1,
                 KeyframeReason::Loss => 2,
+                KeyframeReason::LayerSwitch => 3,
             };
             stats.keyframe_requests[i] += 1;
         }

@@ -17,6 +17,8 @@ pub enum KeyframeReason {
     NewSubscriber,
     /// The publisher's stream had a gap that NACK did not repair.
     Loss,
+    /// A subscriber moves to another simulcast layer, which starts at a keyframe.
+    LayerSwitch,
 }
 
 impl KeyframeReason {
@@ -26,6 +28,7 @@ impl KeyframeReason {
             KeyframeReason::Subscriber => "subscriber",
             KeyframeReason::NewSubscriber => "new_subscriber",
             KeyframeReason::Loss => "loss",
+            KeyframeReason::LayerSwitch => "layer_switch",
         }
     }
 }

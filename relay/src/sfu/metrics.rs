@@ -21,7 +21,7 @@ pub(crate) fn describe() {
     );
     describe_counter!(
         "aula_sfu_keyframe_requests_total",
-        "Keyframe requests (PLI/FIR) sent to publishers, by reason (subscriber, new_subscriber, loss)"
+        "Keyframe requests (PLI/FIR) sent to publishers, by reason (subscriber, new_subscriber, loss, layer_switch)"
     );
     describe_counter!(
         "aula_sfu_nacks_total",
@@ -55,6 +55,7 @@ pub(crate) fn publish(prev: &SfuStats, now: &SfuStats) {
         KeyframeReason::Subscriber,
         KeyframeReason::NewSubscriber,
         KeyframeReason::Loss,
+        KeyframeReason::LayerSwitch,
     ];
     for (i, r) in reasons.into_iter().enumerate() {
         inc(

@@ -46,6 +46,12 @@
 //!   request inside the interval is deferred, never lost).
 //! - Lost packets: str0m NACKs the publisher for gaps and answers subscribers' NACKs with RTX from
 //!   each subscriber's send buffer.
+//! - Simulcast: when the publisher sends layers (rids), the SFU ranks them by the bytes received
+//!   on each and forwards one per subscriber, chosen by [`layers::LayerChooser`] from the loss in
+//!   that subscriber's receiver reports (start on top — screen share favours resolution — one
+//!   layer down at ≥ 8% loss, one up after 5 clean reports). A switch waits for a keyframe of the
+//!   new layer (requested, rate-limited per layer); the old layer flows until then. Bandwidth
+//!   estimates (TWCC/REMB) are not used yet.
 //!
 //! The synthetic WebRTC client in [`client`] publishes fake VP8/Opus media and checks what
 //! subscribers receive; tests and the benchmark use it.
@@ -53,6 +59,7 @@
 pub mod client;
 pub mod core;
 pub mod keyframe;
+pub mod layers;
 mod metrics;
 pub mod server;
 
