@@ -53,6 +53,22 @@
 //!   new layer (requested, rate-limited per layer); the old layer flows until then. Bandwidth
 //!   estimates (TWCC/REMB) are not used yet.
 //!
+//! # Driving it from signaling (proposal; signaling/ is not wired yet)
+//!
+//! `aula serve` starts one [`Sfu`] next to the TURN server and hands the [`SfuHandle`] to the
+//! signaling state. The SFU is the reserved peer id [`SFU_PEER_ID`] (`"sfu"`) of every class:
+//!
+//! - teacher → `{"type":"offer","to":"sfu","sdp"}`: [`SfuHandle::publish`]; the answer goes back
+//!   as `{"type":"answer","from":"sfu","sdp"}`. A later offer (camera on, ICE restart) is the
+//!   same call.
+//! - a student in an SFU class: the server calls [`SfuHandle::subscribe`] and sends
+//!   `{"type":"offer","from":"sfu","sdp"}`; the student's `{"type":"answer","to":"sfu"}` goes to
+//!   [`SfuHandle::accept_answer`]. `candidate` messages to `"sfu"` are dropped (the SFU is
+//!   ICE-lite and its candidate is in its SDP).
+//! - [`SfuHandle::events`]: [`SfuEvent::Offer`] is relayed as an offer from `"sfu"`;
+//!   [`SfuEvent::Disconnected`] tells the server to resubscribe or fall back to direct.
+//! - `peer_left`, `remove` and `end` call [`SfuHandle::remove`].
+//!
 //! The synthetic WebRTC client in [`client`] publishes fake VP8/Opus media and checks what
 //! subscribers receive; tests and the benchmark use it.
 
