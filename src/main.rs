@@ -12,6 +12,7 @@ use aula_signaling::settings::{LoadOptions, Settings};
 
 mod relay;
 mod serve;
+mod sfu;
 mod token;
 
 #[derive(Debug, Parser)]
@@ -80,6 +81,8 @@ pub struct ServeArgs {
     pub log_json: bool,
     #[command(flatten)]
     pub turn: relay::TurnArgs,
+    #[command(flatten)]
+    pub sfu: sfu::SfuArgs,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut settings = args.config.load(overrides)?;
     args.turn.apply(&mut settings.turn);
+    args.sfu.apply(&mut settings.sfu);
     init_logging(settings.log_format);
 
     let recorder = PrometheusBuilder::new()
@@ -41,7 +42,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("cannot start the TURN relay")?;
     let ice = relay.as_ref().map(|r| r.ice.clone()).unwrap_or_default();
-    let server = Server::start(&settings, ice, Some(render), shutdown)
+    let relay_ip = relay.as_ref().map(|r| r.server.relay_ip());
+    let sfu = crate::sfu::start(&settings.sfu, relay_ip, shutdown.clone()).await?;
+    let sfu_addr = sfu.as_ref().map(|s| s.local_addr());
+    let server = Server::start(&settings, ice, Some(render), sfu, shutdown)
         .await
         .context("cannot start the server")?;
 
@@ -60,6 +64,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     match &relay {
         Some(r) => crate::relay::print_addresses(&r.server),
         None => println!("  TURN:      off"),
+    }
+    match sfu_addr {
+        Some(addr) => println!("  SFU:       {addr} (UDP)"),
+        None => println!("  SFU:       off"),
     }
     println!("Press Ctrl-C to stop.");
     server.wait().await;

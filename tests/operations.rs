@@ -197,8 +197,8 @@ async fn the_first_run_generates_and_prints_an_admin_key_that_later_runs_reuse()
                 "127.0.0.1:0",
                 "--turn-listen",
                 "127.0.0.1:0",
-                "--data-dir",
             ])
+            .args(["--sfu-listen", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
             .stdout(std::process::Stdio::piped())
             .spawn()

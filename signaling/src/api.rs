@@ -224,7 +224,7 @@ async fn delete_class(
     if !existed && live.is_none() {
         return Err(ApiError::NotFound(id));
     }
-    core.apply(live.unwrap_or_default());
+    app.apply(&mut core, live.unwrap_or_default());
     tracing::info!(class = %id, "class deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,9 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::hub::ConnId;
+use crate::hub::{ConnId, Effect};
 use crate::ice::IceProvider;
-use crate::state::SharedCore;
+use crate::state::{Core, SharedCore};
 use crate::store::Store;
 use crate::token::TokenKey;
 use crate::ws::ConnLimits;
@@ -37,11 +37,20 @@ pub struct App {
     /// Tracks connection tasks so shutdown can wait for their close frames.
     pub tracker: TaskTracker,
     pub(crate) next_conn: AtomicU64,
+    /// The SFU, when the server runs one.
+    pub sfu: Option<aula_relay::sfu::SfuHandle>,
 }
 
 impl App {
     pub fn next_conn_id(&self) -> ConnId {
         self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Applies the hub's effects under the lock the caller holds, and starts its SFU calls.
+    pub fn apply(self: &Arc<Self>, core: &mut Core, effects: Vec<Effect>) {
+        for request in core.apply(effects) {
+            crate::sfu_bridge::spawn(self.clone(), request);
+        }
     }
 }
 

@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::protocol::{
     close_code, ChatEntry, ClassId, ClassInfo, ClientMessage, ErrorCode, IceServer, LinkStats,
-    MediaState, PeerId, PeerInfo, Permissions, Role, ServerMessage, Topology, PROTOCOL_VERSION,
+    MediaMode, MediaState, PeerId, PeerInfo, Permissions, Role, ServerMessage, Topology,
+    PROTOCOL_VERSION, SFU_PEER_ID,
 };
 
 /// A connection, as numbered by the I/O layer.
@@ -33,6 +34,10 @@ pub struct HubLimits {
     pub max_stats_links: usize,
     /// How long a dropped peer keeps its place for a resume.
     pub resume_grace_ms: u64,
+    /// Whether the server runs an SFU; without one every class uses direct connections.
+    pub sfu: bool,
+    /// An `auto` class switches to the SFU when it has more students than this.
+    pub auto_sfu_above: usize,
 }
 
 impl Default for HubLimits {
@@ -44,6 +49,9 @@ impl Default for HubLimits {
             max_name_len: 64,
             max_sdp_bytes: 32 * 1024,
             max_stats_links: 64,
+            sfu: false,
+            auto_sfu_above: 4,
+
             resume_grace_ms: 20_000,
         }
     }
@@ -62,6 +70,36 @@ pub enum Effect {
         code: u16,
         reason: String,
     },
+    /// Ask the SFU something on a peer's behalf; its answer goes back to that peer.
+    Sfu(SfuRequest),
+}
+
+/// What the hub asks of the SFU. The I/O layer makes the call and delivers the outcome (an
+/// `answer` or `offer` from `sfu`, or a `media_unavailable` error) to `conn`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SfuRequest {
+    /// The teacher's offer to publish (or to renegotiate what it publishes).
+    Publish {
+        class: ClassId,
+        peer: PeerId,
+        conn: ConnId,
+        sdp: String,
+    },
+    /// A new (or replacement) subscription; the SFU makes the offer.
+    Subscribe {
+        class: ClassId,
+        peer: PeerId,
+        conn: ConnId,
+    },
+    /// A subscriber's answer to the SFU's offer.
+    Answer {
+        class: ClassId,
+        peer: PeerId,
+        conn: ConnId,
+        sdp: String,
+    },
+    /// The peer left the class: free its SFU session.
+    Remove { class: ClassId, peer: PeerId },
 }
 
 /// A refused message or join: becomes an `error` message on the wire.
@@ -182,6 +220,7 @@ impl Hub {
                 name,
                 locked: false,
                 topology,
+                media: starting_media(topology, self.limits.sfu),
             },
             members: BTreeMap::new(),
             chat: VecDeque::new(),
@@ -307,6 +346,7 @@ impl Hub {
         );
         self.conns.insert(conn, id.clone());
         self.resume_tokens.insert(req.new_resume_token, id.clone());
+        let switched = self.switch_to_sfu_if_large(&req.class);
 
         let welcome = self.welcome(&id, false, ice_servers(&id));
         let mut effects = vec![Effect::Deliver {
@@ -314,12 +354,37 @@ impl Hub {
             msg: welcome,
         }];
         if !others.is_empty() {
+            if let Some(class) = switched {
+                let msg = ServerMessage::ClassUpdated { class };
+                effects.push(Effect::Deliver {
+                    to: others.clone(),
+                    msg,
+                });
+            }
             effects.push(Effect::Deliver {
                 to: others,
                 msg: ServerMessage::PeerJoined { peer: info },
             });
         }
         Ok(Joined { peer: id, effects })
+    }
+
+    /// An `auto` class moves to the SFU, once, when it has more students than direct connections
+    /// serve well (the teacher's uplink carries one copy per student). Returns the new class info.
+    fn switch_to_sfu_if_large(&mut self, class_id: &str) -> Option<ClassInfo> {
+        let (sfu, above) = (self.limits.sfu, self.limits.auto_sfu_above);
+        let class = self.classes.get_mut(class_id)?;
+        let students = class
+            .members
+            .values()
+            .filter(|m| m.info.role == Role::Student)
+            .count();
+        let auto_p2p = class.info.topology == Topology::Auto && class.info.media == MediaMode::P2p;
+        if !(sfu && auto_p2p && students > above) {
+            return None;
+        }
+        class.info.media = MediaMode::Sfu;
+        Some(class.info.clone())
     }
 
     /// The peer a join's resume token names, if it may be resumed by this request.
@@ -492,17 +557,20 @@ impl Hub {
         if let Some(conn) = member.conn {
             self.conns.remove(&conn);
         }
-        let others = class.connected_conns();
-        if others.is_empty() {
-            return Vec::new();
+        let mut effects = Vec::new();
+        if class.info.media == MediaMode::Sfu {
+            let (class, peer) = (loc.class.clone(), peer.to_string());
+            effects.push(Effect::Sfu(SfuRequest::Remove { class, peer }));
         }
-        vec![Effect::Deliver {
-            to: others,
-            msg: ServerMessage::PeerLeft {
+        let others = class.connected_conns();
+        if !others.is_empty() {
+            let msg = ServerMessage::PeerLeft {
                 id: peer.to_string(),
                 reason: reason.to_string(),
-            },
-        }]
+            };
+            effects.push(Effect::Deliver { to: others, msg });
+        }
+        effects
     }
 
     /// Ends a class's live session: everyone is told and disconnected; the class stays joinable.
@@ -513,6 +581,18 @@ impl Hub {
         let members = std::mem::take(&mut class.members);
         class.chat.clear();
         class.info.locked = false;
+        let sfu_removals: Vec<Effect> = if class.info.media == MediaMode::Sfu {
+            members
+                .values()
+                .map(|m| {
+                    let (class, peer) = (class_id.to_string(), m.info.id.clone());
+                    Effect::Sfu(SfuRequest::Remove { class, peer })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        class.info.media = starting_media(class.info.topology, self.limits.sfu);
         let conns: Vec<ConnId> = members.values().filter_map(|m| m.conn).collect();
         for m in members.values() {
             self.peers.remove(&m.info.id);
@@ -535,6 +615,7 @@ impl Hub {
             code: close_code::CLASS_ENDED,
             reason: "class ended".into(),
         }));
+        effects.extend(sfu_removals);
         effects
     }
 
@@ -572,6 +653,44 @@ impl Hub {
                 to: vec![conn],
                 msg: ServerMessage::Pong {},
             }]),
+            ClientMessage::Offer { to, sdp } if to == SFU_PEER_ID => {
+                self.check_sdp(&sdp)?;
+                self.require_sfu(&loc)?;
+                let member = &self.classes[&loc.class].members[&loc.key];
+                if !member.info.permissions.share {
+                    let message = "only a teacher, or a student allowed to share, publishes";
+                    return Err(Refusal::new(ErrorCode::Forbidden, message));
+                }
+                let (class, peer) = (loc.class.clone(), me.clone());
+                Ok(vec![Effect::Sfu(SfuRequest::Publish {
+                    class,
+                    peer,
+                    conn,
+                    sdp,
+                })])
+            }
+            ClientMessage::Answer { to, sdp } if to == SFU_PEER_ID => {
+                self.check_sdp(&sdp)?;
+                self.require_sfu(&loc)?;
+                let (class, peer) = (loc.class.clone(), me.clone());
+                Ok(vec![Effect::Sfu(SfuRequest::Answer {
+                    class,
+                    peer,
+                    conn,
+                    sdp,
+                })])
+            }
+            // The SFU is ICE-lite: it learns each browser's address from its STUN checks.
+            ClientMessage::Candidate { to, .. } if to == SFU_PEER_ID => Ok(Vec::new()),
+            ClientMessage::Subscribe {} => {
+                self.require_sfu(&loc)?;
+                let (class, peer) = (loc.class.clone(), me.clone());
+                Ok(vec![Effect::Sfu(SfuRequest::Subscribe {
+                    class,
+                    peer,
+                    conn,
+                })])
+            }
             ClientMessage::Offer { to, sdp } => {
                 self.check_sdp(&sdp)?;
                 self.relay(
@@ -745,6 +864,20 @@ impl Hub {
         }
     }
 
+    fn require_sfu(&self, loc: &PeerLocation) -> Result<(), Refusal> {
+        if self.classes[&loc.class].info.media == MediaMode::Sfu {
+            return Ok(());
+        }
+        let message = "this class uses direct connections, not the SFU";
+        Err(Refusal::new(ErrorCode::MediaUnavailable, message))
+    }
+
+    /// The connection of a peer, if it is connected.
+    pub fn conn_of(&self, peer: &str) -> Option<ConnId> {
+        let loc = self.peers.get(peer)?;
+        self.classes.get(&loc.class)?.members.get(&loc.key)?.conn
+    }
+
     fn check_sdp(&self, sdp: &str) -> Result<(), Refusal> {
         if sdp.len() > self.limits.max_sdp_bytes {
             return Err(Refusal::new(
@@ -859,6 +992,14 @@ impl Hub {
                 links,
             },
         }])
+    }
+}
+
+/// The media mode a class starts its session in.
+fn starting_media(topology: Topology, sfu: bool) -> MediaMode {
+    match topology {
+        Topology::Sfu if sfu => MediaMode::Sfu,
+        _ => MediaMode::P2p,
     }
 }
 

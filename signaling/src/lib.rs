@@ -3,7 +3,7 @@
 //! - [`server`]: starts and stops everything: routes, listeners, timers, graceful shutdown.
 //! - [`ws`]: one WebSocket connection: frames in and out, timers, limits; no class rules.
 //! - [`api`]: the admin REST API under `/api/v1`; [`web`] serves the embedded browser client.
-//! - [`app`]: the state every handler shares.
+//! - [`app`]: the state every handler shares; [`sfu_bridge`] carries SFU calls and answers.
 //! - [`hub`]: the sans-IO class state machine: classes, rosters, chat, teacher controls, resume.
 //! - [`state`]: carries the hub's effects out to connection queues; slow consumers are kicked.
 //! - [`ice`], [`secrets`], [`ratelimit`], [`metrics`]: small helpers of the I/O layer.
@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod secrets;
 pub mod server;
 pub mod settings;
+pub mod sfu_bridge;
 pub mod state;
 pub mod store;
 pub mod tls;

@@ -41,6 +41,20 @@ pub enum Topology {
     Auto,
 }
 
+/// How media flows in a class right now (the effective mode of its [`Topology`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaMode {
+    /// A direct peer connection per teacher–student pair.
+    #[default]
+    P2p,
+    /// The teacher publishes once to the SFU (peer id `sfu`); everyone else subscribes.
+    Sfu,
+}
+
+/// The reserved peer id of the SFU: address `offer`/`answer` to it in `sfu` mode.
+pub const SFU_PEER_ID: &str = "sfu";
+
 /// Which media a teacher's `mute` applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -92,6 +106,9 @@ pub struct ClassInfo {
     /// A locked class admits no new students (teachers and resuming peers still get in).
     pub locked: bool,
     pub topology: Topology,
+    /// How media flows now. An `auto` class starts `p2p` and switches once to `sfu` when it
+    /// grows past the server's size for direct connections; it never switches back in a session.
+    pub media: MediaMode,
 }
 
 /// A STUN/TURN server for `RTCPeerConnection`'s `iceServers`, with credentials bound to this peer.
@@ -219,6 +236,10 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         share: Option<bool>,
     },
+    /// In `sfu` mode: ask for the class's media from the SFU. The server answers with an
+    /// `offer` from `sfu`, to be answered with an `answer` to `sfu`. Sending it again replaces
+    /// the subscription (e.g. after the SFU link failed).
+    Subscribe {},
     /// Keepalive; answered with `pong`.
     Ping {},
     /// Leave the class now (no resume).
@@ -226,7 +247,7 @@ pub enum ClientMessage {
 }
 
 /// Every `type` a client may send, as on the wire.
-pub const CLIENT_MESSAGE_TYPES: [&str; 15] = [
+pub const CLIENT_MESSAGE_TYPES: [&str; 16] = [
     "join",
     "offer",
     "answer",
@@ -240,6 +261,7 @@ pub const CLIENT_MESSAGE_TYPES: [&str; 15] = [
     "lock",
     "end",
     "grant",
+    "subscribe",
     "ping",
     "leave",
 ];
@@ -261,6 +283,7 @@ impl ClientMessage {
             ClientMessage::Lock { .. } => "lock",
             ClientMessage::End {} => "end",
             ClientMessage::Grant { .. } => "grant",
+            ClientMessage::Subscribe {} => "subscribe",
             ClientMessage::Ping {} => "ping",
             ClientMessage::Leave {} => "leave",
         }
@@ -419,13 +442,16 @@ pub enum ErrorCode {
     IdleTimeout,
     /// The connection could not keep up with its messages; it is closed.
     SlowConsumer,
+    /// The SFU is not available for this (the class uses direct connections, the server runs
+    /// no SFU, or the SFU is full or refused the session).
+    MediaUnavailable,
     /// The server failed; the message was not processed.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and metrics.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::BadJson,
         ErrorCode::BadMessage,
         ErrorCode::UnknownType,
@@ -446,6 +472,7 @@ impl ErrorCode {
         ErrorCode::JoinTimeout,
         ErrorCode::IdleTimeout,
         ErrorCode::SlowConsumer,
+        ErrorCode::MediaUnavailable,
         ErrorCode::Internal,
     ];
 
@@ -472,6 +499,7 @@ impl ErrorCode {
             ErrorCode::JoinTimeout => "join_timeout",
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::SlowConsumer => "slow_consumer",
+            ErrorCode::MediaUnavailable => "media_unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -540,7 +568,7 @@ mod tests {
 
     #[test]
     fn unit_like_messages_accept_bare_type() {
-        for t in ["ping", "end", "leave"] {
+        for t in ["ping", "end", "leave", "subscribe"] {
             let json = format!(r#"{{"type":"{t}"}}"#);
             serde_json::from_str::<ClientMessage>(&json).unwrap_or_else(|e| panic!("{t}: {e}"));
         }

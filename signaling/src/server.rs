@@ -61,6 +61,7 @@ impl Server {
         settings: &Settings,
         ice: IceProvider,
         metrics: Option<MetricsRender>,
+        sfu: Option<aula_relay::sfu::SfuHandle>,
         shutdown: CancellationToken,
     ) -> Result<Server, ServerError> {
         m::describe();
@@ -84,6 +85,8 @@ impl Server {
             max_sdp_bytes: l.max_sdp_bytes,
             max_stats_links: 64,
             resume_grace_ms: l.resume_grace_secs * 1000,
+            sfu: sfu.is_some(),
+            auto_sfu_above: settings.sfu.auto_above,
         })
         .with_peer_id_prefix(format!("p{}-", &secrets::generate()[..4]));
         let records = store.list()?;
@@ -142,6 +145,7 @@ impl Server {
             shutdown: shutdown.clone(),
             tracker: TaskTracker::new(),
             next_conn: AtomicU64::new(0),
+            sfu: sfu.clone(),
         });
 
         let router = router(app.clone());
@@ -172,6 +176,9 @@ impl Server {
             });
         }
         tasks.spawn(tick_loop(app.clone()));
+        if let Some(sfu) = sfu {
+            tasks.spawn(crate::sfu_bridge::relay_events(app.clone(), sfu));
+        }
         tasks.close();
 
         Ok(Server {
@@ -257,7 +264,7 @@ async fn tick_loop(app: Arc<App>) {
             _ = every.tick() => {
                 let mut core = lock(&app.core);
                 let effects = core.hub.tick(unix_millis());
-                core.apply(effects);
+                app.apply(&mut core, effects);
                 metrics::gauge!(m::PEERS).set(core.hub.peer_count() as f64);
                 metrics::gauge!(m::CLASSES).set(core.hub.class_count() as f64);
             }

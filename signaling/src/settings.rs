@@ -72,6 +72,8 @@ pub struct Settings {
     pub limits: Limits,
     /// The TURN relay (see `aula_relay::turn::TurnConfig` for every key and default).
     pub turn: aula_relay::turn::TurnConfig,
+    /// The SFU that forwards a teacher's media to large classes.
+    pub sfu: SfuSettings,
 }
 
 impl Default for Settings {
@@ -89,6 +91,7 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             limits: Limits::default(),
             turn: Default::default(),
+            sfu: SfuSettings::default(),
         }
     }
 }
@@ -141,6 +144,37 @@ impl Default for TlsSettings {
             cert: None,
             key: None,
             dev_cert_dir: PathBuf::from("certs"),
+        }
+    }
+}
+
+/// The `[sfu]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SfuSettings {
+    /// Run the SFU in `aula serve`. Without it every class uses direct connections. Default `true`.
+    pub enabled: bool,
+    /// UDP address of the SFU's one media socket (every publisher and subscriber shares it).
+    /// Default `0.0.0.0:3479`.
+    pub listen: SocketAddr,
+    /// The address browsers reach the SFU by, advertised as its ICE candidate. Default: the
+    /// `listen` IP if it is specific, otherwise the address of the interface routing outwards.
+    pub public_ip: Option<IpAddr>,
+    /// An `auto` class uses direct connections up to this many students and switches to the SFU
+    /// above it. Default `4`.
+    pub auto_above: usize,
+    /// Most subscribers the SFU serves at once (one core); more are refused. Default `500`.
+    pub max_subscribers: usize,
+}
+
+impl Default for SfuSettings {
+    fn default() -> Self {
+        SfuSettings {
+            enabled: true,
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3479),
+            public_ip: None,
+            auto_above: 4,
+            max_subscribers: 500,
         }
     }
 }

@@ -14,7 +14,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{ConnId, Effect, Hub};
+use crate::hub::{ConnId, Effect, Hub, SfuRequest};
 use crate::metrics as m;
 use crate::protocol::{close_code, ServerMessage};
 
@@ -83,7 +83,11 @@ impl Core {
     }
 
     /// Carries out the hub's effects, in order.
-    pub fn apply(&mut self, effects: Vec<Effect>) {
+    /// Carries out the hub's effects, in order, and returns its requests for the SFU, which
+    /// the caller makes asynchronously (see [`crate::sfu_bridge`]).
+    #[must_use = "SFU requests must be handed to sfu_bridge::spawn"]
+    pub fn apply(&mut self, effects: Vec<Effect>) -> Vec<SfuRequest> {
+        let mut sfu_requests = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Deliver { to, msg } => {
@@ -96,8 +100,16 @@ impl Core {
                 Effect::Close { conn, code, reason } => {
                     self.push(conn, Outbound::Close(code, reason))
                 }
+                Effect::Sfu(request) => sfu_requests.push(request),
             }
         }
+        sfu_requests
+    }
+
+    /// Sends one message to one connection.
+    pub fn send(&mut self, conn: ConnId, msg: &ServerMessage) {
+        m::message_out(msg);
+        self.push(conn, Outbound::Text(encode(msg).into()));
     }
 
     /// Queues one message for one connection, kicking it if its queue is full.

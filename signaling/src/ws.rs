@@ -245,7 +245,7 @@ impl Connection {
             let mut core = lock(&self.app.core);
             core.outboxes.remove(&self.conn);
             let effects = core.hub.disconnected(self.conn, unix_millis());
-            core.apply(effects);
+            self.app.apply(&mut core, effects);
         }
         metrics::gauge!(m::CONNECTIONS).decrement(1);
         tracing::debug!("disconnected");
@@ -300,7 +300,7 @@ impl Connection {
             let mut core = lock(&self.app.core);
             match core.hub.handle(self.conn, msg, unix_millis()) {
                 Ok(effects) => {
-                    core.apply(effects);
+                    self.app.apply(&mut core, effects);
                     None
                 }
                 Err(refusal) => Some(refusal),
@@ -353,7 +353,7 @@ impl Connection {
                         }
                     )
                 });
-                core.apply(j.effects);
+                self.app.apply(&mut core, j.effects);
                 metrics::gauge!(m::PEERS).set(core.hub.peer_count() as f64);
                 (j.peer, resumed)
             })

@@ -75,7 +75,12 @@ impl AulaBuilder {
     pub fn start(self) -> Aula {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aula"));
         cmd.args(["serve", "--listen", &self.listen, "--admin-key", ADMIN_KEY])
-            .args(["--turn-listen", "127.0.0.1:0"])
+            .args([
+                "--turn-listen",
+                "127.0.0.1:0",
+                "--sfu-listen",
+                "127.0.0.1:0",
+            ])
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args)

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use proptest::prelude::*;
 
 use super::*;
-use crate::protocol::MuteKind;
+use crate::protocol::{MediaMode, MuteKind, SFU_PEER_ID};
 
 fn hub() -> Hub {
     let mut hub = Hub::new(HubLimits {
@@ -701,8 +701,11 @@ const CLASSES: [&str; 3] = ["a", "b", "c"];
 
 impl World {
     fn new() -> Self {
+        // With an SFU that `auto` classes switch to above two students.
         let mut hub = Hub::new(HubLimits {
             max_class_size: 6,
+            sfu: true,
+            auto_sfu_above: 2,
             ..HubLimits::default()
         });
         for c in CLASSES {
@@ -741,6 +744,18 @@ impl World {
                 }
                 Effect::Close { conn, .. } => {
                     self.views.remove(&conn);
+                }
+                Effect::Sfu(request) => {
+                    let (class, peer) = match &request {
+                        SfuRequest::Publish { class, peer, .. }
+                        | SfuRequest::Subscribe { class, peer, .. }
+                        | SfuRequest::Answer { class, peer, .. }
+                        | SfuRequest::Remove { class, peer } => (class, peer),
+                    };
+                    if let Some(origin) = origin_class {
+                        prop_assert_eq!(origin, class.as_str(), "an SFU request crossed classes");
+                    }
+                    prop_assert!(peer.starts_with('p'));
                 }
             }
         }
@@ -1003,4 +1018,115 @@ proptest! {
             world.step(op)?;
         }
     }
+}
+
+#[test]
+fn sfu_classes_route_media_negotiation_to_the_sfu() {
+    let mut hub = Hub::new(HubLimits {
+        sfu: true,
+        ..HubLimits::default()
+    });
+    hub.add_class("s".into(), "Big".into(), Topology::Sfu);
+    let (t, fx) = join(&mut hub, 1, "s", Role::Teacher, "T");
+    assert!(
+        matches!(&to(1, &fx)[0], ServerMessage::Welcome { class, .. } if class.media == MediaMode::Sfu)
+    );
+    let (s, _) = join(&mut hub, 2, "s", Role::Student, "A");
+
+    let offer = ClientMessage::Offer {
+        to: SFU_PEER_ID.into(),
+        sdp: "v=0".into(),
+    };
+    let fx = hub.handle(1, offer.clone(), 0).unwrap();
+    assert_eq!(
+        fx,
+        vec![Effect::Sfu(SfuRequest::Publish {
+            class: "s".into(),
+            peer: t.clone(),
+            conn: 1,
+            sdp: "v=0".into()
+        })]
+    );
+    // A student without the share right does not publish.
+    assert_eq!(
+        hub.handle(2, offer, 0).unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+    let fx = hub.handle(2, ClientMessage::Subscribe {}, 0).unwrap();
+    assert_eq!(
+        fx,
+        vec![Effect::Sfu(SfuRequest::Subscribe {
+            class: "s".into(),
+            peer: s.clone(),
+            conn: 2
+        })]
+    );
+    let answer = ClientMessage::Answer {
+        to: SFU_PEER_ID.into(),
+        sdp: "v=0".into(),
+    };
+    assert!(matches!(
+        &hub.handle(2, answer, 0).unwrap()[0],
+        Effect::Sfu(SfuRequest::Answer { .. })
+    ));
+    let cand = ClientMessage::Candidate {
+        to: SFU_PEER_ID.into(),
+        candidate: serde_json::json!({}),
+    };
+    assert!(hub.handle(2, cand, 0).unwrap().is_empty());
+
+    // Leaving frees the SFU session.
+    let fx = hub.handle(2, ClientMessage::Leave {}, 0).unwrap();
+    assert!(fx.contains(&Effect::Sfu(SfuRequest::Remove {
+        class: "s".into(),
+        peer: s
+    })));
+}
+
+#[test]
+fn auto_classes_switch_to_the_sfu_once_when_they_grow() {
+    let mut hub = Hub::new(HubLimits {
+        sfu: true,
+        auto_sfu_above: 2,
+        ..HubLimits::default()
+    });
+    hub.add_class("a".into(), "Auto".into(), Topology::Auto);
+    join(&mut hub, 1, "a", Role::Teacher, "T");
+    join(&mut hub, 2, "a", Role::Student, "S1");
+    let (_, fx) = join(&mut hub, 3, "a", Role::Student, "S2");
+    assert!(
+        matches!(&to(3, &fx)[0], ServerMessage::Welcome { class, .. } if class.media == MediaMode::P2p)
+    );
+    assert_eq!(
+        hub.handle(3, ClientMessage::Subscribe {}, 0)
+            .unwrap_err()
+            .code,
+        ErrorCode::MediaUnavailable
+    );
+    let (_, fx) = join(&mut hub, 4, "a", Role::Student, "S3");
+    assert!(
+        matches!(&to(4, &fx)[0], ServerMessage::Welcome { class, .. } if class.media == MediaMode::Sfu)
+    );
+    for c in [1, 2, 3] {
+        assert!(
+            matches!(&to(c, &fx)[0], ServerMessage::ClassUpdated { class } if class.media == MediaMode::Sfu)
+        );
+    }
+    // It does not switch back within the session when the class shrinks...
+    hub.handle(4, ClientMessage::Leave {}, 0).unwrap();
+    hub.handle(3, ClientMessage::Leave {}, 0).unwrap();
+    assert_eq!(hub.class_info("a").unwrap().media, MediaMode::Sfu);
+    // ...but the next session starts with direct connections again.
+    hub.handle(1, ClientMessage::End {}, 0).unwrap();
+    assert_eq!(hub.class_info("a").unwrap().media, MediaMode::P2p);
+    // Without an SFU, nothing switches.
+    let mut plain = Hub::new(HubLimits {
+        auto_sfu_above: 0,
+        ..HubLimits::default()
+    });
+    plain.add_class("p".into(), "Plain".into(), Topology::Sfu);
+    let (_, fx) = join(&mut plain, 1, "p", Role::Student, "S");
+    assert!(
+        matches!(&to(1, &fx)[0], ServerMessage::Welcome { class, .. } if class.media == MediaMode::P2p)
+    );
 }

@@ -1,0 +1,151 @@
+//! Carries the hub's SFU requests to the SFU and its answers back to the browsers.
+//!
+//! The hub decides *that* a teacher publishes or a student subscribes; this module makes the
+//! asynchronous call on the [`SfuHandle`] and delivers the outcome as protocol messages from the
+//! reserved peer `sfu`: an `answer` to a publisher, an `offer` to a subscriber, or a
+//! `media_unavailable` error. It also relays the SFU's own notices (re-offers) to the peers.
+
+use std::sync::Arc;
+
+use aula_relay::sfu::{SfuError, SfuEvent, SfuHandle};
+
+use crate::app::App;
+use crate::hub::{ConnId, SfuRequest};
+use crate::protocol::{ErrorCode, ServerMessage, SFU_PEER_ID};
+use crate::state::lock;
+
+/// Starts one SFU call; its outcome reaches the requesting connection.
+pub fn spawn(app: Arc<App>, request: SfuRequest) {
+    tokio::spawn(async move {
+        let Some(sfu) = app.sfu.clone() else {
+            if let Some(conn) = conn_of(&request) {
+                let message = "this server runs no SFU".to_string();
+                deliver(&app, conn, request_peer(&request), error(message));
+            }
+            return;
+        };
+        call(&app, &sfu, request).await;
+    });
+}
+
+async fn call(app: &Arc<App>, sfu: &SfuHandle, request: SfuRequest) {
+    match request {
+        SfuRequest::Publish {
+            class,
+            peer,
+            conn,
+            sdp,
+        } => {
+            let reply = match sfu.publish(&class, &peer, &sdp).await {
+                Ok(sdp) => ServerMessage::Answer {
+                    from: SFU_PEER_ID.into(),
+                    sdp,
+                },
+                Err(e) => refused(&e),
+            };
+            deliver(app, conn, &peer, reply);
+        }
+        SfuRequest::Subscribe { class, peer, conn } => {
+            // A repeated subscribe replaces the old subscription (e.g. after its link failed).
+            let _ = sfu.remove(&class, &peer).await;
+            let reply = match sfu.subscribe(&class, &peer).await {
+                Ok(sdp) => ServerMessage::Offer {
+                    from: SFU_PEER_ID.into(),
+                    sdp,
+                },
+                Err(e) => refused(&e),
+            };
+            deliver(app, conn, &peer, reply);
+        }
+        SfuRequest::Answer {
+            class,
+            peer,
+            conn,
+            sdp,
+        } => {
+            if let Err(e) = sfu.accept_answer(&class, &peer, &sdp).await {
+                deliver(app, conn, &peer, refused(&e));
+            }
+        }
+        SfuRequest::Remove { class, peer } => {
+            let _ = sfu.remove(&class, &peer).await;
+        }
+    }
+}
+
+/// Relays the SFU's own notices until it stops: re-offers go to the subscriber concerned.
+pub async fn relay_events(app: Arc<App>, sfu: SfuHandle) {
+    let mut events = sfu.events();
+    loop {
+        let event = tokio::select! {
+            _ = app.shutdown.cancelled() => return,
+            e = events.recv() => e,
+        };
+        match event {
+            Ok(SfuEvent::Offer { peer, sdp, .. }) => {
+                let conn = lock(&app.core).hub.conn_of(&peer);
+                if let Some(conn) = conn {
+                    deliver(
+                        &app,
+                        conn,
+                        &peer,
+                        ServerMessage::Offer {
+                            from: SFU_PEER_ID.into(),
+                            sdp,
+                        },
+                    );
+                }
+            }
+            Ok(SfuEvent::Connected { class, peer }) => {
+                tracing::debug!(%class, %peer, "SFU link up");
+            }
+            Ok(SfuEvent::Disconnected { class, peer }) => {
+                tracing::info!(%class, %peer, "SFU dropped the peer's link; the client resubscribes");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "SFU notices lagged");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Sends `msg` to `conn` if it still speaks for `peer` (it may have left meanwhile).
+fn deliver(app: &App, conn: ConnId, peer: &str, msg: ServerMessage) {
+    let mut core = lock(&app.core);
+    if core.hub.peer_of(conn).map(String::as_str) == Some(peer) {
+        core.send(conn, &msg);
+    }
+}
+
+fn refused(e: &SfuError) -> ServerMessage {
+    tracing::warn!("SFU refused: {e}");
+    error(format!("the SFU refused: {e}"))
+}
+
+fn error(message: String) -> ServerMessage {
+    crate::metrics::error_sent(ErrorCode::MediaUnavailable);
+    ServerMessage::Error {
+        code: ErrorCode::MediaUnavailable,
+        message,
+        reference: None,
+    }
+}
+
+fn conn_of(request: &SfuRequest) -> Option<ConnId> {
+    match request {
+        SfuRequest::Publish { conn, .. }
+        | SfuRequest::Subscribe { conn, .. }
+        | SfuRequest::Answer { conn, .. } => Some(*conn),
+        SfuRequest::Remove { .. } => None,
+    }
+}
+
+fn request_peer(request: &SfuRequest) -> &str {
+    match request {
+        SfuRequest::Publish { peer, .. }
+        | SfuRequest::Subscribe { peer, .. }
+        | SfuRequest::Answer { peer, .. }
+        | SfuRequest::Remove { peer, .. } => peer,
+    }
+}

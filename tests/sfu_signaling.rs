@@ -1,0 +1,128 @@
+//! A class with the `sfu` topology, end to end: the real binary, the teacher publishing a
+//! synthetic video stream to the SFU through the signaling protocol, students subscribing the
+//! same way, over real sockets. The WebRTC peers are the headless str0m clients of
+//! `aula_relay::sfu::client`.
+
+mod common;
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use aula_relay::sfu::client::{Client as MediaClient, PublisherOptions};
+use common::*;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teacher_publishes_once_and_every_student_receives_through_the_sfu() {
+    let aula = Aula::start(&temp_dir("sfu"));
+    let (status, class) = http(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Assembly", "topology": "sfu"})),
+        Some(ADMIN_KEY),
+    );
+    assert_eq!(status, 201, "{class}");
+    let stop = CancellationToken::new();
+    let epoch = Instant::now();
+    let localhost = "127.0.0.1".parse().unwrap();
+
+    let mut teacher = Client::join(&aula, class["teacher"]["token"].as_str().unwrap(), "T").await;
+    assert_eq!(teacher.welcome["class"]["media"], "sfu");
+    let mut publisher = MediaClient::bind(localhost, epoch).await.unwrap();
+    let opts = PublisherOptions {
+        video_bps: 500_000,
+        audio: false,
+        ..Default::default()
+    };
+    teacher
+        .send(json!({"type": "offer", "to": "sfu", "sdp": publisher.publish_offer(&opts)}))
+        .await;
+    let answer = teacher.expect("answer").await;
+    assert_eq!(answer["from"], "sfu");
+    publisher
+        .accept_answer(answer["sdp"].as_str().unwrap())
+        .unwrap();
+    let sent = publisher.spawn_publisher(opts, stop.clone());
+
+    let mut students = Vec::new();
+    for name in ["Ana", "Ben", "Carla"] {
+        let mut s = Client::join(&aula, class["student"]["token"].as_str().unwrap(), name).await;
+        // A student cannot publish to the SFU without the share right.
+        s.send(json!({"type": "offer", "to": "sfu", "sdp": "v=0"}))
+            .await;
+        s.expect_error("forbidden").await;
+        s.send(json!({"type": "subscribe"})).await;
+        let offer = s.expect("offer").await;
+        assert_eq!(offer["from"], "sfu");
+        let mut media = MediaClient::bind(localhost, epoch).await.unwrap();
+        let answer = media.answer_offer(offer["sdp"].as_str().unwrap()).unwrap();
+        s.send(json!({"type": "answer", "to": "sfu", "sdp": answer}))
+            .await;
+        students.push((s, media.spawn_subscriber(stop.clone())));
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let frames: Vec<u64> = students
+            .iter()
+            .map(|(_, st)| st.frames.load(Relaxed))
+            .collect();
+        if frames.iter().all(|f| *f >= 30) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "students' frames after 15 s: {frames:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (s, st) in &students {
+        assert!(st.keyframes.load(Relaxed) >= 1, "{} got no keyframe", s.id);
+        assert_eq!(
+            st.bad_frames.load(Relaxed),
+            0,
+            "{} got corrupted frames",
+            s.id
+        );
+    }
+    assert!(sent.frames_sent.load(Relaxed) >= 30);
+    assert!(
+        aula.metric("aula_sfu_forwarded_packets_total") > 0.0,
+        "{}",
+        aula.metrics()
+    );
+
+    // Leaving frees the student's SFU session.
+    let (mut ana, _) = students.remove(0);
+    ana.send(json!({"type": "leave"})).await;
+    let mut subscribers = f64::MAX;
+    for _ in 0..50 {
+        subscribers = aula.metric("aula_sfu_subscribers");
+        if subscribers == 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(subscribers, 2.0, "{}", aula.metrics());
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_p2p_class_refuses_sfu_negotiation_with_a_clear_error() {
+    let aula = Aula::start(&temp_dir("sfu-p2p"));
+    let (status, class) = http(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Small", "topology": "p2p"})),
+        Some(ADMIN_KEY),
+    );
+    assert_eq!(status, 201);
+    let mut s = Client::join(&aula, class["student"]["token"].as_str().unwrap(), "Ana").await;
+    assert_eq!(s.welcome["class"]["media"], "p2p");
+    s.send(json!({"type": "subscribe", "ref": 1})).await;
+    let e = s.expect_error("media_unavailable").await;
+    assert_eq!(e["ref"], 1);
+}
