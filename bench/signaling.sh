@@ -5,7 +5,8 @@
 # Usage: bench/signaling.sh            (from anywhere; builds release first)
 # Env:   PORT (default 18480), IDLE_SIZES (default "1000 15000"), FANOUT_MESSAGES (default 500),
 #        FANOUT_RATE (default 20 msg/s), JOINS_TOTAL (default 10000), JOINS_CONCURRENCY (default 50),
-#        RUST_LOG for the server (default info, as shipped).
+#        RUST_LOG for the server (default info, as shipped), SKIP_BUILD=1 to use the binaries
+#        already in target/release (e.g. while the tree does not build).
 #
 # Each scenario gets a fresh server process (so one scenario's allocations do not blur the next),
 # started with limits raised for the test. The load tool is a separate process; both run with
@@ -26,8 +27,10 @@ TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 ulimit -n 20000
 
-echo "== building (release)"
-cargo build --release -p aula -p aula-bench
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    echo "== building (release)"
+    cargo build --release -p aula -p aula-bench
+fi
 AULA="$TARGET_DIR/release/aula"
 LOADTEST="$TARGET_DIR/release/aula-loadtest"
 
@@ -52,7 +55,7 @@ start_server() {
     AULA_LIMITS__BURST=100000 \
     AULA_LIMITS__IDLE_TIMEOUT_SECS=600 \
     RUST_LOG=${RUST_LOG:-info} \
-        "$AULA" serve --listen "127.0.0.1:$PORT" --admin-key "$KEY" --data-dir "$WORK/$name/data" \
+        "$AULA" serve --no-turn --listen "127.0.0.1:$PORT" --admin-key "$KEY" --data-dir "$WORK/$name/data" \
         >"$WORK/$name/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do
