@@ -38,13 +38,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let render: aula_signaling::app::MetricsRender = Arc::new(move || recorder.render());
 
     let shutdown = crate::shutdown_on_signals();
+    // The SFU first: a browser forced through TURN reaches the SFU through the relay, so the
+    // relay must allow exactly the SFU's address although it is an internal one.
+    let sfu = crate::sfu::start(&settings.sfu, settings.turn.public_ip, shutdown.clone()).await?;
+    let sfu_addr = sfu.as_ref().map(|s| s.local_addr());
+    settings.turn.allow_peer_addrs.extend(sfu_addr);
     let relay = crate::relay::start(&settings, shutdown.clone())
         .await
         .context("cannot start the TURN relay")?;
     let ice = relay.as_ref().map(|r| r.ice.clone()).unwrap_or_default();
-    let relay_ip = relay.as_ref().map(|r| r.server.relay_ip());
-    let sfu = crate::sfu::start(&settings.sfu, relay_ip, shutdown.clone()).await?;
-    let sfu_addr = sfu.as_ref().map(|s| s.local_addr());
     let server = Server::start(&settings, ice, Some(render), sfu, shutdown)
         .await
         .context("cannot start the server")?;

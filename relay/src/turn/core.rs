@@ -976,7 +976,11 @@ impl<H, R> Core<H, R> {
         }
         match self.cfg.filter.verdict(peer.ip()) {
             Verdict::Allow => Ok(false),
-            Verdict::OwnAddress if !need_port || self.relay_range().contains(&peer.port()) => {
+            Verdict::OwnAddress
+                if !need_port
+                    || self.relay_range().contains(&peer.port())
+                    || self.cfg.filter.exact_allows(peer) =>
+            {
                 Ok(true)
             }
             _ => {

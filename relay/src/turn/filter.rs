@@ -8,7 +8,7 @@
 //! browsers talk relay to relay), but data to it is only relayed to ports in the relay range, so
 //! other services on the relay host stay unreachable.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 /// An IP network in CIDR notation, e.g. `127.0.0.0/8` or `fd00::/8`.
@@ -143,6 +143,8 @@ fn denied_v6(ip: Ipv6Addr) -> bool {
 pub struct PeerFilter {
     allow: Vec<Cidr>,
     own: Vec<IpAddr>,
+    /// Exact peers allowed although their address is internal, e.g. the SFU beside the relay.
+    exact: Vec<SocketAddr>,
 }
 
 /// What the policy says about a peer IP.
@@ -162,14 +164,31 @@ impl PeerFilter {
         PeerFilter {
             allow,
             own: own.into_iter().map(canonical).collect(),
+            exact: Vec::new(),
         }
+    }
+
+    /// Also allows exactly these `ip:port` peers (their addresses get the same treatment as
+    /// the relay's own: permitted, but data only reaches these ports and the relay ports).
+    pub fn with_exact(mut self, exact: Vec<SocketAddr>) -> PeerFilter {
+        self.exact = exact
+            .into_iter()
+            .map(|a| SocketAddr::new(canonical(a.ip()), a.port()))
+            .collect();
+        self
+    }
+
+    /// Whether `peer` is one of the exact allowances.
+    pub fn exact_allows(&self, peer: SocketAddr) -> bool {
+        self.exact
+            .contains(&SocketAddr::new(canonical(peer.ip()), peer.port()))
     }
 
     pub fn verdict(&self, ip: IpAddr) -> Verdict {
         let ip = canonical(ip);
         if !denied_by_default(ip) || self.allow.iter().any(|c| c.contains(ip)) {
             Verdict::Allow
-        } else if self.own.contains(&ip) {
+        } else if self.own.contains(&ip) || self.exact.iter().any(|a| a.ip() == ip) {
             Verdict::OwnAddress
         } else {
             Verdict::Deny
@@ -183,6 +202,16 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn exact_peers_are_permitted_on_their_port_only() {
+        let sfu: SocketAddr = "10.0.0.5:3479".parse().unwrap();
+        let f = PeerFilter::new(vec![], vec![]).with_exact(vec![sfu]);
+        assert_eq!(f.verdict(ip("10.0.0.5")), Verdict::OwnAddress);
+        assert!(f.exact_allows(sfu));
+        assert!(!f.exact_allows("10.0.0.5:22".parse().unwrap()));
+        assert_eq!(f.verdict(ip("10.0.0.6")), Verdict::Deny);
     }
 
     #[test]

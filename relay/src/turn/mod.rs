@@ -55,6 +55,10 @@ pub struct TurnConfig {
     /// CIDRs of peers allowed although the secure default refuses them (loopback, private,
     /// link-local, ...), e.g. `"127.0.0.0/8"` or `"10.0.0.0/8"`. Default: empty.
     pub allow_peers: Vec<String>,
+    /// Exact `ip:port` peers allowed although their address is internal, e.g. Aula's SFU on the
+    /// same host (`aula serve` adds it itself). Only that port of that address is reachable.
+    /// Default: empty.
+    pub allow_peer_addrs: Vec<SocketAddr>,
     /// Most allocations the server holds at once (486 beyond). Default: `10000`.
     pub max_allocations: usize,
     /// Most allocations one identity (the part of the username after `expiry:`) holds at once
@@ -86,6 +90,7 @@ impl Default for TurnConfig {
             secret: String::new(),
             realm: "aula".into(),
             allow_peers: Vec::new(),
+            allow_peer_addrs: Vec::new(),
             max_allocations: 10_000,
             max_allocations_per_user: 32,
             default_lifetime_secs: 600,

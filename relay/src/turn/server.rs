@@ -247,7 +247,8 @@ impl TurnServer {
             bandwidth_bytes_per_sec: cfg.bandwidth_limit_kbps.saturating_mul(1000) / 8,
             advertised: vec![advertised],
             relay_ports: cfg.relay_port_min..=cfg.relay_port_max,
-            filter: PeerFilter::new(allow, vec![advertised]),
+            filter: PeerFilter::new(allow, vec![advertised])
+                .with_exact(cfg.allow_peer_addrs.clone()),
             ..CoreConfig::default()
         };
 
