@@ -372,15 +372,24 @@ impl Hub {
     /// An `auto` class moves to the SFU, once, when it has more students than direct connections
     /// serve well (the teacher's uplink carries one copy per student). Returns the new class info.
     fn switch_to_sfu_if_large(&mut self, class_id: &str) -> Option<ClassInfo> {
-        let (sfu, above) = (self.limits.sfu, self.limits.auto_sfu_above);
-        let class = self.classes.get_mut(class_id)?;
+        let class = self.classes.get(class_id)?;
         let students = class
             .members
             .values()
             .filter(|m| m.info.role == Role::Student)
             .count();
+        if students <= self.limits.auto_sfu_above {
+            return None;
+        }
+        self.switch_to_sfu(class_id)
+    }
+
+    /// Moves an `auto` class that uses direct connections to the SFU, if the server has one.
+    fn switch_to_sfu(&mut self, class_id: &str) -> Option<ClassInfo> {
+        let sfu = self.limits.sfu;
+        let class = self.classes.get_mut(class_id)?;
         let auto_p2p = class.info.topology == Topology::Auto && class.info.media == MediaMode::P2p;
-        if !(sfu && auto_p2p && students > above) {
+        if !(sfu && auto_p2p) {
             return None;
         }
         class.info.media = MediaMode::Sfu;
@@ -683,13 +692,20 @@ impl Hub {
             // The SFU is ICE-lite: it learns each browser's address from its STUN checks.
             ClientMessage::Candidate { to, .. } if to == SFU_PEER_ID => Ok(Vec::new()),
             ClientMessage::Subscribe {} => {
+                // A student whose direct link failed asks for the SFU: an `auto` class moves
+                // to it (everyone switches; the teacher then publishes once).
+                let mut effects = Vec::new();
+                if let Some(class) = self.switch_to_sfu(&loc.class) {
+                    let to = self.classes[&loc.class].connected_conns();
+                    effects.push(Effect::Deliver {
+                        to,
+                        msg: ServerMessage::ClassUpdated { class },
+                    });
+                }
                 self.require_sfu(&loc)?;
                 let (class, peer) = (loc.class.clone(), me.clone());
-                Ok(vec![Effect::Sfu(SfuRequest::Subscribe {
-                    class,
-                    peer,
-                    conn,
-                })])
+                effects.push(Effect::Sfu(SfuRequest::Subscribe { class, peer, conn }));
+                Ok(effects)
             }
             ClientMessage::Offer { to, sdp } => {
                 self.check_sdp(&sdp)?;

@@ -1097,10 +1097,13 @@ fn auto_classes_switch_to_the_sfu_once_when_they_grow() {
     assert!(
         matches!(&to(3, &fx)[0], ServerMessage::Welcome { class, .. } if class.media == MediaMode::P2p)
     );
+    // A p2p class refuses SFU negotiation...
+    let answer = ClientMessage::Answer {
+        to: SFU_PEER_ID.into(),
+        sdp: "v=0".into(),
+    };
     assert_eq!(
-        hub.handle(3, ClientMessage::Subscribe {}, 0)
-            .unwrap_err()
-            .code,
+        hub.handle(3, answer, 0).unwrap_err().code,
         ErrorCode::MediaUnavailable
     );
     let (_, fx) = join(&mut hub, 4, "a", Role::Student, "S3");
@@ -1119,6 +1122,15 @@ fn auto_classes_switch_to_the_sfu_once_when_they_grow() {
     // ...but the next session starts with direct connections again.
     hub.handle(1, ClientMessage::End {}, 0).unwrap();
     assert_eq!(hub.class_info("a").unwrap().media, MediaMode::P2p);
+    // A student whose direct link failed asks to subscribe: the auto class moves to the SFU.
+        join(&mut hub, 6, "a", Role::Teacher, "T");
+    join(&mut hub, 5, "a", Role::Student, "S4");
+    let fx = hub.handle(5, ClientMessage::Subscribe {}, 0).unwrap();
+    assert!(matches!(&to(6, &fx)[0], ServerMessage::ClassUpdated { class } if class.media == MediaMode::Sfu));
+    assert!(matches!(
+        fx.last(),
+        Some(Effect::Sfu(SfuRequest::Subscribe { .. }))
+    ));
     // Without an SFU, nothing switches.
     let mut plain = Hub::new(HubLimits {
         auto_sfu_above: 0,
@@ -1129,4 +1141,6 @@ fn auto_classes_switch_to_the_sfu_once_when_they_grow() {
     assert!(
         matches!(&to(1, &fx)[0], ServerMessage::Welcome { class, .. } if class.media == MediaMode::P2p)
     );
+    let err = plain.handle(1, ClientMessage::Subscribe {}, 0).unwrap_err();
+    assert_eq!(err.code, ErrorCode::MediaUnavailable);
 }
