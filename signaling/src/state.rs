@@ -6,12 +6,11 @@
 //! each connection's queue is bounded in bytes, and a connection whose queue is full is a slow
 //! consumer and is kicked, never waited for.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{ConnId, Effect, Hub, SfuRequest};
@@ -26,35 +25,106 @@ pub enum Outbound {
     Close(u16, String),
 }
 
-/// A one-shot request to close a connection, usable when its queue is full.
-#[derive(Debug, Default)]
+/// A one-shot request to close a connection, usable when its queue is full. It is a child of
+/// the server's shutdown token, so one wait covers both.
+#[derive(Debug)]
 pub struct Kick {
     pub fired: CancellationToken,
     reason: OnceLock<(u16, String)>,
 }
 
 impl Kick {
+    pub fn new(shutdown: &CancellationToken) -> Self {
+        Kick {
+            fired: shutdown.child_token(),
+            reason: OnceLock::new(),
+        }
+    }
+
     pub fn fire(&self, code: u16, reason: impl Into<String>) {
         let _ = self.reason.set((code, reason.into()));
         self.fired.cancel();
     }
 
+    /// Why the connection must close: its kick, or else the server going away.
     pub fn reason(&self) -> (u16, String) {
         self.reason
             .get()
             .cloned()
-            .unwrap_or((close_code::GOING_AWAY, String::new()))
+            .unwrap_or((close_code::GOING_AWAY, "server going away".into()))
     }
 }
 
-/// The sending half of a connection, as the shared state holds it.
-#[derive(Debug, Clone)]
+/// A connection's outgoing queue, bounded in bytes. It allocates nothing while empty and gives
+/// back what a burst made it grow, so idle connections stay small.
+#[derive(Debug)]
 pub struct Outbox {
-    pub queue: mpsc::UnboundedSender<Outbound>,
-    /// Bytes queued and not yet taken by the connection task, which subtracts what it takes.
-    pub queued: Arc<AtomicUsize>,
-    pub max_queued: usize,
-    pub kick: Arc<Kick>,
+    pending: Mutex<Pending>,
+    ready: Notify,
+    max_bytes: usize,
+    pub kick: Kick,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    items: VecDeque<Outbound>,
+    bytes: usize,
+}
+
+/// The queue holds more than its byte bound: the connection is a slow consumer.
+#[derive(Debug)]
+pub struct Full;
+
+impl Outbox {
+    pub fn new(max_bytes: usize, shutdown: &CancellationToken) -> Self {
+        Outbox {
+            pending: Mutex::new(Pending::default()),
+            ready: Notify::new(),
+            max_bytes,
+            kick: Kick::new(shutdown),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a message without waiting.
+    pub fn push(&self, out: Outbound) -> Result<usize, Full> {
+        let mut pending = self.pending();
+        pending.bytes += out.cost();
+        if pending.bytes > self.max_bytes {
+            return Err(Full);
+        }
+        pending.items.push_back(out);
+        let bytes = pending.bytes;
+        drop(pending);
+        self.ready.notify_one();
+        Ok(bytes)
+    }
+
+    /// The next message, waiting for one.
+    pub async fn pop(&self) -> Outbound {
+        loop {
+            if let Some(out) = self.try_pop() {
+                return out;
+            }
+            // A push between try_pop and here leaves a permit, so no wake-up is lost.
+            self.ready.notified().await;
+        }
+    }
+
+    fn try_pop(&self) -> Option<Outbound> {
+        let mut pending = self.pending();
+        let out = pending.items.pop_front()?;
+        pending.bytes -= out.cost();
+        if pending.items.is_empty() && pending.items.capacity() > 16 {
+            pending.items = VecDeque::new();
+        }
+        Some(out)
+    }
 }
 
 impl Outbound {
@@ -71,7 +141,7 @@ impl Outbound {
 #[derive(Debug)]
 pub struct Core {
     pub hub: Hub,
-    pub outboxes: HashMap<ConnId, Outbox>,
+    pub outboxes: HashMap<ConnId, Arc<Outbox>>,
 }
 
 impl Core {
@@ -117,23 +187,13 @@ impl Core {
         let Some(outbox) = self.outboxes.get(&conn) else {
             return;
         };
-        let cost = out.cost();
-        let queued = outbox.queued.fetch_add(cost, Ordering::Relaxed) + cost;
-        if queued > outbox.max_queued {
-            tracing::warn!(
-                conn,
-                queued,
-                "slow consumer: send queue full, disconnecting"
-            );
+        if outbox.push(out).is_err() {
+            tracing::warn!(conn, "slow consumer: send queue full, disconnecting");
             metrics::counter!(m::SLOW_CONSUMER_DROPS).increment(1);
             outbox.kick.fire(
                 close_code::SLOW_CONSUMER,
                 "too slow to keep up with the class",
             );
-            self.outboxes.remove(&conn);
-            return;
-        }
-        if outbox.queue.send(out).is_err() {
             self.outboxes.remove(&conn);
         }
     }

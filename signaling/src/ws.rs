@@ -5,7 +5,6 @@
 //! owns the connection's timers (join deadline, idle timeout, keepalive pings), its rate limit and
 //! its close: on shutdown, kick, removal or timeout it sends a close frame with a documented code.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::app::{unix_millis, App};
@@ -22,7 +20,7 @@ use crate::hub::{ConnId, JoinRequest};
 use crate::metrics as m;
 use crate::protocol::{close_code, ClientMessage, ErrorCode, ServerMessage, CLIENT_MESSAGE_TYPES};
 use crate::ratelimit::RateLimiter;
-use crate::state::{encode, lock, Kick, Outbound, Outbox};
+use crate::state::{encode, lock, Outbound, Outbox};
 
 /// Per-connection limits.
 #[derive(Debug, Clone)]
@@ -135,42 +133,43 @@ impl Connection {
     }
 
     async fn run(mut self, mut socket: WebSocket) {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let kick = Arc::new(Kick::default());
-        let queued = Arc::new(AtomicUsize::new(0));
-        let outbox = Outbox {
-            queue: tx,
-            queued: queued.clone(),
-            max_queued: self.limits.send_queue_bytes,
-            kick: kick.clone(),
-        };
-        lock(&self.app.core).outboxes.insert(self.conn, outbox);
+        let outbox = Arc::new(Outbox::new(
+            self.limits.send_queue_bytes,
+            &self.app.shutdown,
+        ));
+        lock(&self.app.core)
+            .outboxes
+            .insert(self.conn, outbox.clone());
         metrics::gauge!(m::CONNECTIONS).increment(1);
         tracing::debug!("connected");
 
-        let mut deadline = tokio::time::Instant::now() + self.limits.join_deadline;
+        // Futures that live across the loop are made once, not on every pass: fan-out to a
+        // large class runs this loop once per message per student.
+        let stop = outbox.kick.fired.clone();
+        let stopped = stop.cancelled();
+        tokio::pin!(stopped);
+        let join_deadline = tokio::time::Instant::now() + self.limits.join_deadline;
+        let timer = tokio::time::sleep_until(join_deadline);
+        tokio::pin!(timer);
+        let mut last_frame = tokio::time::Instant::now();
         let mut ping = tokio::time::interval(self.limits.ping_interval);
         ping.tick().await;
-        let shutdown = self.app.shutdown.clone();
 
         let close = loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break Some((close_code::GOING_AWAY, "server going away".to_string())),
-                _ = kick.fired.cancelled() => break Some(kick.reason()),
-                out = rx.recv() => match out {
-                    Some(Outbound::Text(text)) => {
-                        queued.fetch_sub(text.len(), Ordering::Relaxed);
+                _ = &mut stopped => break Some(outbox.kick.reason()),
+                out = outbox.pop() => match out {
+                    Outbound::Text(text) => {
                         // A client that stops reading blocks this write; a kick or shutdown
                         // must still get through, so the write races them.
                         tokio::select! {
+                            biased;
                             sent = socket.send(Message::Text(text)) => if sent.is_err() { break None },
-                            _ = kick.fired.cancelled() => break Some(kick.reason()),
-                            _ = shutdown.cancelled() => break Some((close_code::GOING_AWAY, "server going away".to_string())),
+                            _ = stop.cancelled() => break Some(outbox.kick.reason()),
                         }
                     }
-                    Some(Outbound::Close(code, reason)) => break Some((code, reason)),
-                    None => break None,
+                    Outbound::Close(code, reason) => break Some((code, reason)),
                 },
                 frame = socket.recv() => {
                     let frame = match frame {
@@ -185,25 +184,34 @@ impl Connection {
                             _ => break None,
                         },
                     };
+                    // Any frame, pongs included, shows the client is alive.
+                    last_frame = tokio::time::Instant::now();
+                                        let was_joined = self.joined;
                     let next = match frame {
-                        Message::Text(text) => self.on_text(&mut socket, text.as_str()).await,
+                        // Boxed: joins and errors are rare, and inlining them would make every
+                        // idle connection's task bigger.
+                        Message::Text(text) => Box::pin(self.on_text(&mut socket, text.as_str())).await,
                         Message::Binary(_) => {
                             let message = "binary frames are not part of the protocol; send JSON text frames";
-                            self.send_error(&mut socket, ErrorCode::BinaryNotSupported, message, None).await;
+                            Box::pin(self.send_error(&mut socket, ErrorCode::BinaryNotSupported, message, None)).await;
                             Next::Continue
                         }
                         _ => Next::Continue,
                     };
-                    if let Next::Close(code, reason) = next {
+                                        if let Next::Close(code, reason) = next {
                         break Some((code, reason));
                     }
-                    // Any frame, pongs included, shows the client is alive; before join only the
-                    // join deadline counts.
-                    if self.joined {
-                        deadline = tokio::time::Instant::now() + self.limits.idle_timeout;
+                    if self.joined && !was_joined {
+                        timer.as_mut().reset(last_frame + self.limits.idle_timeout);
                     }
                 }
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = &mut timer => {
+                    // The timer is moved forward lazily, when it fires, rather than on every frame.
+                    let deadline = if self.joined { last_frame + self.limits.idle_timeout } else { join_deadline };
+                    if deadline > tokio::time::Instant::now() {
+                        timer.as_mut().reset(deadline);
+                        continue;
+                    }
                     let (code, close, message) = if self.joined {
                         (ErrorCode::IdleTimeout, close_code::IDLE_TIMEOUT, "nothing received for too long")
                     } else {
