@@ -2,6 +2,7 @@
 
 import { Signaling, wsUrl, CLOSE } from './signaling.js';
 import { P2PTransport } from './p2p.js';
+import { SfuTransport, SFU_PEER } from './sfu.js';
 import { LocalMedia, supportsScreenShare } from './media.js';
 import { PATH_LABEL } from './stats.js';
 import { tokenFromHash, tokenFromInput, peekClaims, isExpired } from './token.js';
@@ -36,6 +37,7 @@ const ERROR_TEXT = {
   forbidden: 'You are not allowed to do that.',
   rate_limited: 'You are sending too fast; slow down a little.',
   too_long: 'That message is too long.',
+  media_unavailable: 'The media server cannot carry this class\'s video right now (it is unavailable or full).',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -253,6 +255,8 @@ class Room {
     this.entered = false;
     this.status = 'connecting';
     this.welcomes = 0;
+    this.transportSwitches = 0;
+    this.iceServers = [];
   }
 
   debug() {
@@ -265,6 +269,30 @@ class Room {
       get theirLinks() { return Object.fromEntries(room.theirLinks); },
       get status() { return room.status; },
       get welcomes() { return room.welcomes; },
+      /** How media flows now: "p2p" or "sfu" (the transport in use), and the class's mode. */
+      get media() { return room.transport ? room.transport.kind : null; },
+      get classMedia() { return room.cls ? room.cls.media || 'p2p' : null; },
+      get transportSwitches() { return room.transportSwitches; },
+      /** Outbound video per connection: [{pc, streams: [{rid, track, bytesSent, frameWidth}]}]. */
+      async outboundVideo() {
+        if (!room.transport) return [];
+        const out = [];
+        const pcs = room.transport.peerConnections();
+        for (let i = 0; i < pcs.length; i++) {
+          const pc = pcs[i];
+          const report = await pc.getStats();
+          const sources = {};
+          report.forEach((s) => { if (s.type === 'media-source') sources[s.id] = s.trackIdentifier; });
+          const streams = [];
+          report.forEach((s) => {
+            if (s.type !== 'outbound-rtp' || s.kind !== 'video') return;
+            streams.push({ rid: s.rid || null, track: sources[s.mediaSourceId] || null, bytesSent: s.bytesSent || 0, frameWidth: s.frameWidth || 0, active: s.active !== false });
+          });
+          const senders = pc.getSenders().filter((x) => x.track && x.track.kind === 'video').map((x) => x.track.id);
+          out.push({ pc: i, senders, streams });
+        }
+        return out;
+      },
       async frames() { return room.transport ? (await room.transport.collectStats()).frames : {}; },
       links() {
         if (!room.transport || !room.transport.links) return {};
@@ -376,7 +404,7 @@ class Room {
     const newIdentity = !this.me || !w.resumed;
     this.welcomes += 1;
     this.me = { id: w.id, role: w.role, name: w.name, permissions: w.permissions, hand_raised: w.hand_raised };
-    this.onClass(w.class);
+    this.onClass(w.class, { fromWelcome: true });
     this.peers = new Map(w.peers.map((p) => [p.id, p]));
     if (newIdentity && this.transport) {
       // The server forgot us (e.g. it restarted): everybody has new ids, so rebuild every link.
@@ -388,7 +416,12 @@ class Room {
       this.chatIds.clear();
       if (!firstTime) this.addNote('Reconnected to the class.');
     }
-    if (!this.transport) this.transport = this.makeTransport(w);
+    if (this.transport && this.transport.kind !== mediaMode(w.class)) {
+      // The class switched to the SFU while we were away: a resume finds it in the new mode.
+      this.switchTransport();
+    } else if (!this.transport) {
+      this.transport = this.makeTransport(w);
+    }
     this.transport.syncPeers([...this.peers.values()]);
     if (!newIdentity) this.transport.kickAll();
     for (const entry of w.chat) this.addChat(entry);
@@ -398,17 +431,25 @@ class Room {
     this.renderAll();
   }
 
-  /** The media transport for this class. P2P today; an SFU transport plugs in here. */
+  /**
+   * The media transport for the class's media mode: direct links (p2p.js) or one link to the
+   * server's SFU (sfu.js). Keeps the welcome's ICE servers for a later switch.
+   */
   makeTransport(w) {
-    const t = new P2PTransport({
-      me: { id: w.id, role: w.role },
-      iceServers: w.ice_servers,
+    if (w) this.iceServers = w.ice_servers;
+    const opts = {
+      me: { id: this.me.id, role: this.me.role },
+      iceServers: this.iceServers,
       forceRelay: this.forceRelay,
       relayTransport: this.relayTransport,
       send: (m) => this.signaling.send(m),
       tracks: { ...this.media.tracks },
       log,
-    });
+    };
+    const t = mediaMode(this.cls) === 'sfu'
+      ? new SfuTransport({ ...opts, notify: (text, kind) => toast(text, kind) })
+      : new P2PTransport(opts);
+    log(`media transport: ${t.kind}`);
     t.addEventListener('track', (e) => this.onRemoteTrack(e.detail));
     t.addEventListener('state', (e) => {
       if (e.detail.state === 'failed') log('media link failed', e.detail.peer);
@@ -468,13 +509,50 @@ class Room {
     this.renderAll();
   }
 
-  onClass(cls) {
+  onClass(cls, { fromWelcome = false } = {}) {
     this.cls = cls;
     $('title').textContent = cls.locked ? `${cls.name} (locked)` : cls.name;
     document.title = `${cls.name} · Aula`;
     const lock = $('btn-lock');
     lock.textContent = cls.locked ? 'Unlock class' : 'Lock class';
     lock.setAttribute('aria-pressed', String(!!cls.locked));
+    // class_updated with a new media mode (an `auto` class grew past the size for direct links):
+    // switch transports in place; what we publish is re-attached to the new one.
+    if (!fromWelcome && this.entered && this.transport && this.transport.kind !== mediaMode(cls)) {
+      this.switchTransport();
+      this.transport.syncPeers([...this.peers.values()]);
+      this.addNote(mediaMode(cls) === 'sfu'
+        ? 'The class has grown: video now goes through the media server.'
+        : 'Video now goes directly between browsers.');
+      this.renderAll();
+    }
+  }
+
+  /** Tears down the current transport and starts the one for the class's media mode. */
+  switchTransport() {
+    log(`media mode ${this.transport.kind} → ${mediaMode(this.cls)}`);
+    this.transport.close();
+    this.transportSwitches += 1;
+    this.remote.clear();
+    this.myLinks.clear();
+    this.theirLinks.clear();
+    document.querySelectorAll('audio.remote-audio').forEach((a) => a.remove());
+    this.transport = this.makeTransport(null);
+  }
+
+  /** The peer id whose link carries a peer's media here: the peer, or the SFU. */
+  mediaPeerOf(peerId) {
+    return this.transport && this.transport.kind === 'sfu' ? SFU_PEER : peerId;
+  }
+
+  /** Whether there is (or should be) a media link with this peer. */
+  hasMediaLink(p) {
+    if (!this.transport) return false;
+    if (this.transport.kind === 'sfu') {
+      // Students reach the class through the SFU; the teacher sees their reports about that link.
+      return this.me.role === 'teacher' ? p.role === 'student' : p.role === 'teacher';
+    }
+    return this.transport.links.has(p.id);
   }
 
   onHand({ peer, raised }) {
@@ -500,7 +578,9 @@ class Room {
   }
 
   onStats({ from, links }) {
-    const mine = links.find((l) => l.peer === this.me.id);
+    // A student reports its link to us (direct) or, in SFU mode, its link to the SFU.
+    const mine = links.find((l) => l.peer === this.me.id)
+      || (this.transport && this.transport.kind === 'sfu' ? links.find((l) => l.peer === SFU_PEER) : null);
     if (mine) this.theirLinks.set(from, { ...mine, at: Date.now() });
     this.renderConnectivity();
     this.renderRow(from);
@@ -511,6 +591,11 @@ class Room {
       return; // a join refusal: the 4001 close that follows explains it
     }
     if (e.code === 'unknown_peer') return; // a signal raced with a peer leaving
+    if (this.transport && this.transport.handleError(e)) return; // about the SFU link: handled there
+    if (e.code === 'media_unavailable') {
+      toast(ERROR_TEXT.media_unavailable, 'error');
+      return;
+    }
     toast(ERROR_TEXT[e.code] && e.code !== 'forbidden' ? ERROR_TEXT[e.code] : e.message || e.code, 'error');
   }
 
@@ -647,7 +732,7 @@ class Room {
       label = 'Your shared screen';
     } else {
       const t = this.stageTeacher();
-      const r = t && this.remote.get(t.id);
+      const r = t && this.remote.get(this.mediaPeerOf(t.id));
       if (t && r) {
         if (t.media.screen) screenTrack = r.screen || null;
         if (t.media.camera) camTrack = r.camera || null;
@@ -679,7 +764,7 @@ class Room {
     } else if (!t.media.screen) {
       empty.textContent = 'The teacher is not sharing a screen right now.';
     } else {
-      const l = this.linkOf(t.id);
+      const l = this.linkOf(this.mediaPeerOf(t.id));
       empty.textContent = l && l.path === 'failed'
         ? `The teacher's screen cannot reach you: ${l.reason || 'no network path worked'}.`
         : 'Connecting to the teacher\'s screen…';
@@ -896,8 +981,7 @@ class Room {
   /** A person's connection indicator: signaling presence plus the media link, when there is one. */
   indicator(p) {
     if (!p.connected) return { state: 'offline', text: 'Reconnecting' };
-    const hasLink = this.transport && this.transport.links.has(p.id);
-    if (!hasLink) return { state: 'online', text: 'Online' };
+    if (!this.hasMediaLink(p)) return { state: 'online', text: 'Online' };
     const l = this.linkOf(p.id);
     if (!l) return { state: 'wait', text: 'Connecting media' };
     return describeLink(l);
@@ -907,8 +991,8 @@ class Room {
     if (this.status !== 'connected') return { state: 'offline', text: 'Reconnecting' };
     if (this.me.role === 'student') {
       const t = this.stageTeacher();
-      if (t && this.transport && this.transport.links.has(t.id)) {
-        const l = this.linkOf(t.id);
+      if (t && this.hasMediaLink(t)) {
+        const l = this.linkOf(this.mediaPeerOf(t.id));
         if (l) return describeLink(l);
       }
     }
@@ -998,6 +1082,11 @@ function setVideo(video, track, label) {
   }
   video.hidden = !track;
   video.setAttribute('aria-label', label);
+}
+
+/** The class's media mode now ("p2p" when the server does not say: an older server). */
+function mediaMode(cls) {
+  return cls && cls.media === 'sfu' ? 'sfu' : 'p2p';
 }
 
 function capitalize(s) {

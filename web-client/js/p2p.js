@@ -10,7 +10,7 @@
 // and listens to:
 //   "track"  {peer, slot, track|null}    a remote track for a slot (null: gone)
 //   "state"  {peer, state}               RTCPeerConnectionState of the link to peer
-// The SFU transport of a later issue implements the same surface with one connection to the server.
+// The SFU transport (sfu.js) implements the same surface with one connection to the server's SFU.
 //
 // Who offers: the teacher end of each pair is the "impolite" peer of perfect negotiation and makes
 // the first offer, with three transceivers in a fixed order — screen (video), camera (video),
@@ -361,6 +361,16 @@ export class P2PTransport extends EventTarget {
   linkState(peerId) {
     const link = this.links.get(peerId);
     return link ? link.pc.connectionState : null;
+  }
+
+  /** Server errors are not about direct links. */
+  handleError() {
+    return false;
+  }
+
+  /** Every RTCPeerConnection of this transport (one per link). */
+  peerConnections() {
+    return [...this.links.values()].map((l) => l.pc);
   }
 
   async collectStats() {
