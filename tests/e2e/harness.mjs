@@ -83,6 +83,12 @@ async function startServerOnce(opts) {
   if (help.includes('--turn-allow-peer')) {
     for (const cidr of [...interfaceCidrs(), '127.0.0.0/8']) args.push('--turn-allow-peer', cidr);
   }
+  // The SFU on a free port of an interface address: Chromium reaches it from its host candidates
+  // (and through the relay, which may relay to interface addresses).
+  if (help.includes('--sfu-listen') && !(opts.extraArgs || []).some((a) => a.startsWith('--sfu-listen') || a === '--no-sfu')) {
+    const ip = (interfaceCidrs()[0] || '127.0.0.1/32').split('/')[0];
+    args.push('--sfu-listen', `${ip}:0`);
+  }
   args.push(...(opts.extraArgs || []));
   const proc = spawn(BIN, args, {
     cwd: dataDir,
@@ -121,6 +127,8 @@ async function startServerOnce(opts) {
     adminKey,
     proc,
     turnPort: turnMatch ? Number(turnMatch[2]) : null,
+    /** The SFU's UDP address, when the server runs one (it prints it after the URL). */
+    sfuAddr: () => (out.match(/SFU:\s+(\d+\.\d+\.\d+\.\d+:\d+)/) || [])[1] || null,
     output: () => out,
     logs: () => err,
     /** Stops the server: SIGTERM (graceful) by default, SIGKILL to simulate a crash. */
@@ -139,7 +147,7 @@ async function startServerOnce(opts) {
 
 /** The binary embeds web-client/ at build time: refuse to test a stale copy. */
 async function checkEmbeddedClient(url) {
-  for (const file of ['index.html', 'js/app.js', 'js/p2p.js']) {
+  for (const file of ['index.html', 'js/app.js', 'js/p2p.js', 'js/sfu.js']) {
     const served = await (await fetch(`${url}/${file}`)).text();
     if (served !== readFileSync(pathJoin(ROOT, 'web-client', file), 'utf8')) {
       throw new Error(`the binary serves an old web-client/${file}; run \`cargo build\` at the repository root`);
@@ -147,12 +155,12 @@ async function checkEmbeddedClient(url) {
   }
 }
 
-/** Creates a class through the HTTP API; returns the API's answer. */
-export async function createClass(server, name = 'E2E class') {
+/** Creates a class through the HTTP API; returns the API's answer. `extra`: e.g. {topology: 'sfu'}. */
+export async function createClass(server, name = 'E2E class', extra = {}) {
   const res = await fetch(`${server.url}/api/v1/classes`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminKey}` },
-    body: JSON.stringify({ name }),
+    body: JSON.stringify({ name, ...extra }),
   });
   if (res.status !== 201) throw new Error(`create class: ${res.status} ${await res.text()}`);
   return res.json();

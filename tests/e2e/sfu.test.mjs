@@ -1,0 +1,199 @@
+// The SFU in real headless Chromium: in an `sfu` class the teacher sends the screen once to the
+// server's SFU and five students all decode it; an `auto` class switches from direct links to the
+// SFU, without a page reload, when it grows past the server's size (--sfu-auto-above).
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as H from './harness.mjs';
+
+const hasSfu = () => H.serveHelp().includes('--sfu-listen');
+
+/** The page's media mode once it matches `want` ("p2p" | "sfu"). */
+async function waitMedia(page, want, timeoutMs = 10_000) {
+  return H.eventually(async () => (await page.evaluate(() => window.aula.media)) === want, {
+    what: `media mode ${want}`, timeoutMs,
+  });
+}
+
+/** The path the page reports for its media link to `peer` (or its first link), once known. */
+async function linkPath(page, peer) {
+  return H.eventually(async () => {
+    const links = await page.evaluate(() => window.aula.myLinks);
+    const l = peer ? links[peer] : Object.values(links)[0];
+    return l && l.path !== 'connecting' ? l.path : null;
+  }, { what: 'a known media path', timeoutMs: 15_000 });
+}
+
+/**
+ * The teacher's outgoing copies of the screen: the connections whose senders carry the screen
+ * track, and the outbound-rtp video streams (simulcast layers) that carry it.
+ */
+async function screenCopies(page) {
+  return page.evaluate(async () => {
+    const v = document.getElementById('stage-screen');
+    const screen = v.srcObject && v.srcObject.getVideoTracks()[0];
+    const per = await window.aula.outboundVideo();
+    const id = screen && screen.id;
+    return {
+      screenTrack: id,
+      connections: per.length,
+      senders: per.reduce((n, p) => n + p.senders.filter((t) => t === id).length, 0),
+      connectionsSending: per.filter((p) => p.streams.some((s) => s.track === id && s.bytesSent > 0)).length,
+      streams: per.flatMap((p) => p.streams.filter((s) => s.track === id).map((s) => ({ pc: p.pc, ...s }))),
+    };
+  });
+}
+
+/** Waits until the screen's outbound bytes have grown, then reports the copies. */
+async function sendingScreen(page) {
+  const a = await screenCopies(page);
+  await H.sleep(1500);
+  const b = await screenCopies(page);
+  const bytes = (c) => c.streams.reduce((n, s) => n + s.bytesSent, 0);
+  assert.ok(bytes(b) > bytes(a), `the screen's outbound bytes grow (${bytes(a)} → ${bytes(b)})`);
+  return b;
+}
+
+describe('sfu: a teacher and five students in an sfu class', { skip: !hasSfu() && 'this aula has no SFU (--sfu-listen)' }, () => {
+  let server;
+  let browser;
+  let cls;
+  let teacher;
+  const students = [];
+  const timings = [];
+
+  before(async () => {
+    server = await H.startServer();
+    cls = await H.createClass(server, 'Assembly', { topology: 'sfu' });
+    assert.equal(cls.topology, 'sfu', 'the API keeps the topology');
+    browser = await H.launchBrowser();
+    teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Rivera' });
+    for (const name of ['Ana', 'Ben', 'Carla', 'Dev']) {
+      students.push(await H.openClient(browser, H.joinUrl(server, cls.student.token), { name }));
+    }
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+    if (timings.length) {
+      console.log(`\nSFU (${server && server.sfuAddr()}) — first decoded frame of the shared screen:`);
+      for (const t of timings) console.log(`  ${t.who.padEnd(6)} ${t.what.padEnd(22)} ${t.ms} ms`);
+    }
+  });
+
+  it('everyone uses the SFU transport (class.media is sfu)', async () => {
+    for (const c of [teacher, ...students]) {
+      await waitMedia(c.page, 'sfu');
+      assert.equal(await c.page.evaluate(() => window.aula.classMedia), 'sfu');
+    }
+  });
+
+  it('the teacher shares the screen; four students in class and a fifth joining during the share decode it', async () => {
+    const clicked = Date.now();
+    await teacher.page.getByRole('button', { name: 'Share screen' }).click();
+    await teacher.page.getByRole('button', { name: 'Stop sharing' }).waitFor();
+    for (const s of students) {
+      const { last } = await H.waitForFrames(s.page, 30_000);
+      assert.ok(last.width > 0 && last.framesDecoded > 0, `${s.name} decodes frames`);
+      // Polled one student after the other: an upper bound for all but the first.
+      timings.push({ who: s.name, what: 'share click → frame ≤', ms: Date.now() - clicked });
+    }
+    students.push(await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Eve' }));
+    const eve = students[4];
+    const { last } = await H.waitForFrames(eve.page, 30_000);
+    assert.ok(last.width > 0, 'Eve: videoWidth > 0');
+    timings.push({ who: 'Eve', what: 'join → frame (SFU)', ms: Math.round(last.timings.firstFrame - last.timings.joinClicked) });
+    for (const s of students) assert.equal(await linkPath(s.page, 'sfu'), 'sfu', `${s.name}'s link goes to the SFU`);
+    const widths = await Promise.all(students.map((s) => H.stageVideo(s.page).then((v) => `${s.name} ${v.width}px`)));
+    console.log(`stage video size (the SFU forwards the layer it chose): ${widths.join(', ')}`);
+  });
+
+  it('the teacher sends ONE copy of the screen (one connection, one sender), not five', async () => {
+    const copies = await sendingScreen(teacher.page);
+    console.log(`teacher's screen: ${copies.connections} connection(s), ${copies.senders} sender(s), `
+      + `layers ${JSON.stringify(copies.streams.map((s) => `${s.rid || '-'}:${s.frameWidth}px:${s.bytesSent}B`))}`);
+    assert.equal(copies.connections, 1, 'one RTCPeerConnection (to the SFU)');
+    assert.equal(copies.senders, 1, 'one sender carries the screen track');
+    assert.equal(copies.connectionsSending, 1, 'one connection sends screen bytes');
+    const layers = new Set(copies.streams.map((s) => s.rid || ''));
+    assert.ok(copies.streams.length >= 1 && copies.streams.length <= 3, 'one stream, or up to three simulcast layers of it');
+    assert.equal(layers.size, copies.streams.length, 'each outbound stream is a distinct layer of the one sender');
+  });
+
+  it('the teacher\'s connectivity panel shows every student on the media server', async () => {
+    const rows = teacher.page.locator('#conn-rows');
+    for (const s of students) {
+      await H.eventually(async () => /Media server/.test(await rows.locator('tr', { hasText: s.name }).innerText()), {
+        what: `${s.name} on the media server in the panel`, timeoutMs: 10_000,
+      });
+    }
+    await H.screenshot(teacher.page, 'teacher-view-sfu');
+    await H.screenshot(students[0].page, 'student-view-sfu');
+  });
+
+  it('no console errors on any page', () => {
+    for (const c of [teacher, ...students]) assert.deepEqual(c.errors, [], `console errors on ${c.name}'s page`);
+  });
+});
+
+describe('sfu: an auto class switches to the SFU when it grows', { skip: !hasSfu() && 'this aula has no SFU' }, () => {
+  let server;
+  let browser;
+  let cls;
+  let teacher;
+  const students = [];
+
+  before(async () => {
+    server = await H.startServer({ extraArgs: ['--sfu-auto-above', '2'] });
+    cls = await H.createClass(server, 'Auto 7A', { topology: 'auto' });
+    browser = await H.launchBrowser();
+    teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Mr Okafor' });
+    for (const name of ['Ana', 'Ben']) students.push(await H.openClient(browser, H.joinUrl(server, cls.student.token), { name }));
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  it('two students: direct connections', async () => {
+    await teacher.page.getByRole('button', { name: 'Share screen' }).click();
+    await teacher.page.getByRole('button', { name: 'Stop sharing' }).waitFor();
+    for (const s of students) {
+      assert.equal(await s.page.evaluate(() => window.aula.media), 'p2p');
+      await H.waitForFrames(s.page, 20_000);
+      assert.equal(await linkPath(s.page), 'direct');
+      await s.page.evaluate(() => { window.notReloaded = true; });
+    }
+    await teacher.page.evaluate(() => { window.notReloaded = true; });
+    const copies = await sendingScreen(teacher.page);
+    assert.equal(copies.connectionsSending, 2, 'P2P: one copy per student');
+  });
+
+  it('a third student: everyone switches to the SFU without a reload, and every student decodes', async () => {
+    const joined = Date.now();
+    students.push(await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Carla' }));
+    for (const c of [teacher, ...students]) await waitMedia(c.page, 'sfu', 15_000);
+    const switched = Date.now() - joined;
+    for (const c of [teacher, ...students.slice(0, 2)]) {
+      assert.equal(await c.page.evaluate(() => window.notReloaded), true, `${c.name}'s page was not reloaded`);
+      assert.equal(await c.page.evaluate(() => window.aula.transportSwitches), 1, `${c.name} switched once`);
+    }
+    const times = [];
+    for (const s of students) {
+      const { last } = await H.waitForFrames(s.page, 30_000);
+      assert.ok(last.width > 0, `${s.name}: videoWidth > 0`);
+      assert.equal(await linkPath(s.page, 'sfu'), 'sfu', `${s.name} receives through the SFU`);
+      times.push(`${s.name} ≤${Date.now() - joined} ms (${last.width}px)`);
+    }
+    const copies = await sendingScreen(teacher.page);
+    assert.equal(copies.connections, 1, 'only the SFU connection is left');
+    assert.equal(copies.connectionsSending, 1, 'one copy of the screen');
+    console.log(`auto switch: all pages in sfu mode ${switched} ms after the third join; decoding again: ${times.join(', ')}`);
+  });
+
+  it('no console errors on any page', () => {
+    for (const c of [teacher, ...students]) assert.deepEqual(c.errors, [], `console errors on ${c.name}'s page`);
+  });
+});
