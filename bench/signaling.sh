@@ -55,7 +55,7 @@ start_server() {
     AULA_LIMITS__BURST=100000 \
     AULA_LIMITS__IDLE_TIMEOUT_SECS=600 \
     RUST_LOG=${RUST_LOG:-info} \
-        "$AULA" serve --no-turn --listen "127.0.0.1:$PORT" --admin-key "$KEY" --data-dir "$WORK/$name/data" \
+        "$AULA" serve --no-turn --no-sfu --listen "127.0.0.1:$PORT" --admin-key "$KEY" --data-dir "$WORK/$name/data" \
         >"$WORK/$name/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do
