@@ -132,8 +132,63 @@ describe('sfu: a teacher and five students in an sfu class', { skip: !hasSfu() &
     await H.screenshot(students[0].page, 'student-view-sfu');
   });
 
+  it('the teacher turns the camera on: it reaches students as the second video slot (simulcast)', async () => {
+    await teacher.page.getByRole('button', { name: 'Camera' }).click();
+    const cam = students[0].page.locator('#stage-camera');
+    await H.eventually(() => cam.evaluate((v) => !v.hidden && v.videoWidth > 0), { what: "the teacher's camera on Ana's stage", timeoutMs: 20_000 });
+    const size = await cam.evaluate((v) => `${v.videoWidth}x${v.videoHeight}`);
+    const layers = await teacher.page.evaluate(async () => (await window.aula.outboundVideo())[0].streams.map((s) => s.rid));
+    console.log(`teacher camera on Ana's stage: ${size}; the teacher's outbound video rids: ${JSON.stringify(layers)}`);
+    // The screen is still the screen (slot 0), not replaced by the camera.
+    const screen = await H.stageVideo(students[0].page);
+    assert.equal(screen.width, 1280);
+  });
+
+  it('a student with ?relay=force reaches the SFU through the TURN relay', async (t) => {
+    if (!(await H.serverHasTurn(server))) {
+      t.skip('this server offers no TURN relay');
+      return;
+    }
+    const fay = await H.openClient(browser, H.joinUrl(server, cls.student.token, '?relay=force'), { name: 'Fay' });
+    students.push(fay);
+    const { last } = await H.waitForFrames(fay.page, 20_000);
+    assert.ok(last.width > 0);
+    const path = await linkPath(fay.page, 'sfu');
+    assert.match(path, /^relay_(udp|tcp|tls)$/);
+    timings.push({ who: 'Fay', what: `join → frame (SFU, ${path})`, ms: Math.round(last.timings.firstFrame - last.timings.joinClicked) });
+    const row = teacher.page.locator('#conn-rows tr', { hasText: 'Fay' });
+    await H.eventually(async () => /Relay/.test(await row.innerText()), { what: 'Fay relayed on the panel' });
+  });
+
   it('no console errors on any page', () => {
     for (const c of [teacher, ...students]) assert.deepEqual(c.errors, [], `console errors on ${c.name}'s page`);
+  });
+});
+
+describe('sfu: a full SFU refuses a subscriber, and the page says so', { skip: !hasSfu() && 'this aula has no SFU' }, () => {
+  let server;
+  let browser;
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  it('the second student sees a media_unavailable message, and no console error', async () => {
+    const dir = H.tempDir();
+    const config = `${dir}/aula.toml`;
+    (await import('node:fs')).writeFileSync(config, '[sfu]\nmax_subscribers = 1\n');
+    server = await H.startServer({ dataDir: dir, extraArgs: ['--config', config] });
+    const cls = await H.createClass(server, 'Tiny SFU', { topology: 'sfu' });
+    browser = await H.launchBrowser();
+    const teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'T' });
+    const ana = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ana' });
+    const ben = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ben' });
+    await teacher.page.getByRole('button', { name: 'Share screen' }).click();
+    await H.waitForFrames(ana.page, 20_000);
+    await ben.page.locator('.toast.error', { hasText: 'media server cannot send you' }).waitFor({ timeout: 10_000 });
+    assert.equal((await H.stageVideo(ben.page)).framesDecoded, 0, 'Ben gets no video');
+    for (const c of [teacher, ana, ben]) assert.deepEqual(c.errors, [], `console errors on ${c.name}'s page`);
   });
 });
 
