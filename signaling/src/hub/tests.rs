@@ -1123,10 +1123,12 @@ fn auto_classes_switch_to_the_sfu_once_when_they_grow() {
     hub.handle(1, ClientMessage::End {}, 0).unwrap();
     assert_eq!(hub.class_info("a").unwrap().media, MediaMode::P2p);
     // A student whose direct link failed asks to subscribe: the auto class moves to the SFU.
-        join(&mut hub, 6, "a", Role::Teacher, "T");
+    join(&mut hub, 6, "a", Role::Teacher, "T");
     join(&mut hub, 5, "a", Role::Student, "S4");
     let fx = hub.handle(5, ClientMessage::Subscribe {}, 0).unwrap();
-    assert!(matches!(&to(6, &fx)[0], ServerMessage::ClassUpdated { class } if class.media == MediaMode::Sfu));
+    assert!(
+        matches!(&to(6, &fx)[0], ServerMessage::ClassUpdated { class } if class.media == MediaMode::Sfu)
+    );
     assert!(matches!(
         fx.last(),
         Some(Effect::Sfu(SfuRequest::Subscribe { .. }))
