@@ -9,6 +9,8 @@ import { tokenFromHash, tokenFromInput, peekClaims, isExpired } from './token.js
 
 const $ = (id) => document.getElementById(id);
 const STATS_EVERY_MS = 2000;
+/** A student in an `auto` class whose direct link has not connected in this time asks for the SFU. */
+const P2P_FALLBACK_MS = 6000;
 
 /** Small DOM builder: h('li', {class: 'x', 'aria-label': 'y'}, 'text', child). Text is never parsed as HTML. */
 function h(tag, attrs = {}, ...children) {
@@ -256,6 +258,8 @@ class Room {
     this.status = 'connecting';
     this.welcomes = 0;
     this.transportSwitches = 0;
+    this.askedForSfu = null; // when we sent `subscribe` because our direct link did not connect
+    this.sfuFallbackUsed = false;
     this.iceServers = [];
   }
 
@@ -446,8 +450,11 @@ class Room {
       tracks: { ...this.media.tracks },
       log,
     };
+    // Our own `subscribe` (direct link failed) may be what moved the class to the SFU: its offer comes.
+    const subscribed = this.askedForSfu !== null && performance.now() - this.askedForSfu < 10_000;
+    this.askedForSfu = null;
     const t = mediaMode(this.cls) === 'sfu'
-      ? new SfuTransport({ ...opts, notify: (text, kind) => toast(text, kind) })
+      ? new SfuTransport({ ...opts, subscribed, notify: (text, kind) => toast(text, kind) })
       : new P2PTransport(opts);
     log(`media transport: ${t.kind}`);
     t.addEventListener('track', (e) => this.onRemoteTrack(e.detail));
@@ -592,6 +599,12 @@ class Room {
     }
     if (e.code === 'unknown_peer') return; // a signal raced with a peer leaving
     if (this.transport && this.transport.handleError(e)) return; // about the SFU link: handled there
+    if (e.code === 'media_unavailable' && this.askedForSfu !== null) {
+      // Our fallback `subscribe` was refused (the server runs no SFU): the direct link stays.
+      this.askedForSfu = null;
+      log('no SFU to fall back to');
+      return;
+    }
     if (e.code === 'media_unavailable') {
       toast(ERROR_TEXT.media_unavailable, 'error');
       return;
@@ -813,8 +826,29 @@ class Room {
 
   // ----- stats
 
+  /**
+   * In an `auto` class still on direct links, a student whose link to the teacher has not
+   * connected within P2P_FALLBACK_MS (or failed) asks for the SFU: the server moves the class to it
+   * (everyone gets class_updated) and answers us with the SFU's offer. Once per page.
+   */
+  maybeFallBackToSfu() {
+    const t = this.transport;
+    if (!t || t.kind !== 'p2p' || this.sfuFallbackUsed || this.me.role !== 'student') return;
+    if (!this.cls || this.cls.topology !== 'auto' || this.status !== 'connected') return;
+    const teacher = this.stageTeacher();
+    const link = teacher && teacher.connected && t.links.get(teacher.id);
+    if (!link || link.everConnected) return;
+    const state = link.pc.connectionState;
+    if (state !== 'failed' && performance.now() - link.createdAt < P2P_FALLBACK_MS) return;
+    this.sfuFallbackUsed = true;
+    this.askedForSfu = performance.now();
+    log(`direct link to the teacher ${state} after ${Math.round(performance.now() - link.createdAt)} ms: asking for the SFU`);
+    this.signaling.send({ type: 'subscribe' });
+  }
+
   async statsTick() {
     if (!this.transport) return;
+    this.maybeFallBackToSfu();
     const t = this.transport;
     const { links, frames } = await t.collectStats();
     if (t !== this.transport) return;

@@ -74,6 +74,7 @@ class PeerLink {
     });
     this.pc = pc;
     this.createdAt = performance.now();
+    this.everConnected = false;
     this.localTypes = {};
     this.remoteCandidates = 0;
     this.iceErrors = [];
@@ -101,6 +102,7 @@ class PeerLink {
     pc.onconnectionstatechange = () => {
       if (pc !== this.pc) return;
       const state = pc.connectionState;
+      if (state === 'connected') this.everConnected = true;
       t.emit('state', { peer: this.peer, state });
       clearTimeout(this.disconnectTimer);
       if (state === 'failed') {

@@ -32,6 +32,8 @@ const SLOT_KIND = { screen: 'video', camera: 'video', mic: 'audio' };
 const DISCONNECTED_GRACE_MS = 4000;
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 15000;
+/** A publish or subscribe the SFU has not replied to in this time is started over. */
+const REPLY_TIMEOUT_MS = 10000;
 
 /** Simulcast layers, low to high (Chromium wants them in this order). */
 const CAMERA_LAYERS = [
@@ -52,7 +54,7 @@ export class SfuTransport extends EventTarget {
    *          relayTransport?: string, send: (msg: object) => boolean, tracks?: object,
    *          log?: Function, notify?: (text: string, kind?: string) => void}} opts
    */
-  constructor({ me, iceServers, forceRelay, relayTransport, send, tracks, log, notify }) {
+  constructor({ me, iceServers, forceRelay, relayTransport, send, tracks, log, notify, subscribed }) {
     super();
     this.kind = 'sfu';
     this.me = me;
@@ -77,19 +79,27 @@ export class SfuTransport extends EventTarget {
     this.unavailableShown = false;
     /** @type {Map<string, SfuLink>} one entry, "sfu", once started (same shape as P2P's links) */
     this.links = new Map();
-    this.start();
+    // `subscribed`: the page already sent `subscribe` (its direct link failed, which moved the
+    // class to the SFU): wait for that offer instead of asking again.
+    this.start({ subscribed: !!subscribed && this.role === 'subscriber' });
   }
 
-  /** A fresh connection and a fresh publish / subscribe. */
-  start() {
+  /** A fresh connection and a fresh publish / subscribe (unless one is already under way). */
+  start({ subscribed = false } = {}) {
     if (this.closed) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
+    const link = this.newLink();
+    if (subscribed) link.expectReply();
+    else link.begin();
+  }
+
+  newLink() {
     const old = this.links.get(SFU_PEER);
     if (old) old.close();
     const link = new SfuLink(this);
     this.links.set(SFU_PEER, link);
-    link.begin();
+    return link;
   }
 
   /** Start over after a delay that doubles on every attempt that does not connect. */
@@ -115,8 +125,15 @@ export class SfuTransport extends EventTarget {
 
   handleSignal(msg) {
     if (msg.from !== SFU_PEER) return; // a stale direct-connection signal from before the switch
-    const link = this.links.get(SFU_PEER);
+    let link = this.links.get(SFU_PEER);
     if (!link) return;
+    if (msg.type === 'offer' && link.isNewSession(msg.sdp)) {
+      // An offer of a new subscription (the server replaced the old one): a fresh connection.
+      this.log('SFU: offer of a new session; new connection');
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      link = this.newLink();
+    }
     if (msg.type === 'offer' || msg.type === 'answer') link.enqueue(() => link.onDescription(msg.type, msg.sdp));
   }
 
@@ -276,8 +293,25 @@ class SfuLink {
   }
 
   subscribe() {
-    this.awaiting = true;
+    this.expectReply();
     if (!this.t.send({ type: 'subscribe' })) this.t.retry('signaling is down');
+  }
+
+  /** A publish / subscribe is under way: its reply (or an error) is due. */
+  expectReply() {
+    this.awaiting = true;
+    clearTimeout(this.replyTimer);
+    this.replyTimer = setTimeout(() => {
+      if (this.awaiting && this.t.links.get(SFU_PEER) === this) this.t.retry('no reply from the SFU');
+    }, REPLY_TIMEOUT_MS);
+  }
+
+  /** Whether an offer from the SFU starts a new session (another ICE ufrag than the current one). */
+  isNewSession(sdp) {
+    const current = this.pc.remoteDescription;
+    if (!current) return false;
+    const ufrag = (text) => (/^a=ice-ufrag:(.+)$/m.exec(text) || [])[1];
+    return ufrag(current.sdp) !== ufrag(sdp);
   }
 
   async publish() {
@@ -298,7 +332,7 @@ class SfuLink {
       if (track) await tr.sender.replaceTrack(track);
     }
     await this.pc.setLocalDescription();
-    this.awaiting = true;
+    this.expectReply();
     if (!this.t.send({ type: 'offer', to: SFU_PEER, sdp: this.pc.localDescription.sdp })) this.t.retry('signaling is down');
   }
 
@@ -369,6 +403,7 @@ class SfuLink {
 
   close() {
     clearTimeout(this.disconnectTimer);
+    clearTimeout(this.replyTimer);
     this.awaiting = false;
     this.pc.close();
     for (const slot of SLOTS) this.t.emit('track', { peer: SFU_PEER, slot, track: null });
