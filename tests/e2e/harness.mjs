@@ -185,10 +185,11 @@ export async function launchBrowser() {
 
 /**
  * Opens a join link in a fresh browser context, types the name and joins. Collects console
- * errors and page errors in `client.errors`.
+ * errors and page errors in `client.errors`. `initScript` runs in the page before its own scripts.
  */
-export async function openClient(browser, url, { name, viewport } = {}) {
+export async function openClient(browser, url, { name, viewport, initScript } = {}) {
   const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 } });
+  if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   const errors = [];
   page.on('console', (m) => {

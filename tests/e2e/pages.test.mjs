@@ -36,6 +36,8 @@ describe('pages and messages', () => {
     const c = await open(`${server.url}/`);
     await c.page.getByLabel('Class name').fill('Art 7A');
     await c.page.getByRole('button', { name: 'Create a class' }).click();
+    // The link fields exist (hidden) before the class is created: wait for the answer.
+    await c.page.locator('#created').waitFor({ state: 'visible' });
     const student = await c.page.getByLabel('Student link', { exact: true }).inputValue();
     const teacher = await c.page.getByLabel('Teacher link', { exact: true }).inputValue();
     assert.ok(student.startsWith(`${server.url}/join#token=`), student);

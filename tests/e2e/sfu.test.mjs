@@ -252,3 +252,46 @@ describe('sfu: an auto class switches to the SFU when it grows', { skip: !hasSfu
     for (const c of [teacher, ...students]) assert.deepEqual(c.errors, [], `console errors on ${c.name}'s page`);
   });
 });
+
+/** Breaks direct links only: ICE candidates are neither sent nor applied (the SFU needs none). */
+function noDirectLinks() {
+  RTCPeerConnection.prototype.addIceCandidate = function addIceCandidate() { return Promise.resolve(); };
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function sendWithoutCandidates(data) {
+    try {
+      if (JSON.parse(data).type === 'candidate') return undefined;
+    } catch { /* not JSON */ }
+    return send.call(this, data);
+  };
+}
+
+describe('sfu: an auto class moves to the SFU when a student\'s direct link cannot connect', { skip: !hasSfu() && 'this aula has no SFU' }, () => {
+  let server;
+  let browser;
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  it('Ben (no direct path) asks for the SFU; everyone switches and both students decode', async () => {
+    server = await H.startServer();
+    const cls = await H.createClass(server, 'Fallback 8C', { topology: 'auto' });
+    browser = await H.launchBrowser();
+    const teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Dube' });
+    const ana = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ana' });
+    await teacher.page.getByRole('button', { name: 'Share screen' }).click();
+    await H.waitForFrames(ana.page, 20_000);
+    assert.equal(await ana.page.evaluate(() => window.aula.media), 'p2p');
+    const ben = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ben', initScript: noDirectLinks });
+    const joined = Date.now();
+    for (const c of [ben, ana, teacher]) await waitMedia(c.page, 'sfu', 20_000);
+    const switched = Date.now() - joined;
+    const { last } = await H.waitForFrames(ben.page, 20_000);
+    assert.ok(last.width > 0, 'Ben decodes through the SFU');
+    await H.waitForFrames(ana.page, 20_000);
+    assert.equal(await linkPath(ben.page, 'sfu'), 'sfu');
+    console.log(`fallback: class on the SFU ${switched} ms after Ben joined; Ben's join → first frame ${Math.round(last.timings.firstFrame - last.timings.joinClicked)} ms`);
+    for (const c of [teacher, ana, ben]) assert.deepEqual(c.errors, [], `console errors on ${c.name}'s page`);
+  });
+});
