@@ -22,6 +22,7 @@
 // matter what the other end does.
 
 import { LinkSampler } from './stats.js';
+import { iceServersFor } from './ice.js';
 
 export const SLOTS = ['screen', 'camera', 'mic'];
 const SLOT_KIND = { screen: 'video', camera: 'video', mic: 'audio' };
@@ -303,15 +304,7 @@ export class P2PTransport extends EventTarget {
     super();
     this.kind = 'p2p';
     this.me = me;
-    // relayTransport "tcp" / "tls" keeps only TURN over TCP (turn:…?transport=tcp) / TLS (turns:).
-    const keep = (u) => relayTransport === 'tls' ? /^turns:/.test(u)
-      : relayTransport === 'tcp' ? /^turn:.*transport=tcp/.test(u) : true;
-    this.iceServers = (iceServers || []).map((s) => {
-      const o = { urls: [].concat(s.urls).filter(keep) };
-      if (s.username) o.username = s.username;
-      if (s.credential) o.credential = s.credential;
-      return o;
-    }).filter((s) => s.urls.length > 0);
+    this.iceServers = iceServersFor(iceServers, relayTransport);
     this.forceRelay = !!forceRelay;
     this.send = send;
     this.tracks = { screen: null, camera: null, mic: null, ...(tracks || {}) };

@@ -25,6 +25,7 @@
 // through the TURN relay to the SFU's address.
 
 import { LinkSampler } from './stats.js';
+import { iceServersFor } from './ice.js';
 
 export const SFU_PEER = 'sfu';
 const SLOTS = ['screen', 'camera', 'mic'];
@@ -58,14 +59,7 @@ export class SfuTransport extends EventTarget {
     super();
     this.kind = 'sfu';
     this.me = me;
-    const keep = (u) => relayTransport === 'tls' ? /^turns:/.test(u)
-      : relayTransport === 'tcp' ? /^turn:.*transport=tcp/.test(u) : true;
-    this.iceServers = (iceServers || []).map((s) => {
-      const o = { urls: [].concat(s.urls).filter(keep) };
-      if (s.username) o.username = s.username;
-      if (s.credential) o.credential = s.credential;
-      return o;
-    }).filter((s) => s.urls.length > 0);
+    this.iceServers = iceServersFor(iceServers, relayTransport);
     this.forceRelay = !!forceRelay;
     this.send = send;
     this.tracks = { screen: null, camera: null, mic: null, ...(tracks || {}) };
