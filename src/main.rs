@@ -91,6 +91,9 @@ pub struct RelayArgs {
     pub config: ConfigArgs,
     #[command(flatten)]
     pub turn: relay::TurnArgs,
+    /// Serve Prometheus metrics (and /healthz) over HTTP here, e.g. 127.0.0.1:9100.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn main() -> ExitCode {

@@ -127,9 +127,16 @@ pub async fn run_alone(args: crate::RelayArgs) -> anyhow::Result<()> {
     settings.turn.enabled = true;
     crate::serve::init_logging(settings.log_format);
     let shutdown = crate::shutdown_on_signals();
+    let metrics = match args.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, shutdown.clone()).await?),
+        None => None,
+    };
     let relay = start(&settings, shutdown).await?.expect("enabled above");
     println!("Aula relay is running.");
     print_addresses(&relay.server);
+    if let Some(addr) = metrics {
+        println!("  Metrics:   http://{addr}/metrics");
+    }
     println!("Press Ctrl-C to stop.");
     relay.server.wait().await;
     println!("Aula relay stopped.");
@@ -154,4 +161,33 @@ async fn start_turn(
             other => return other,
         }
     }
+}
+
+/// A relay on its own host has no signaling server to show its metrics: this serves
+/// `GET /metrics` (Prometheus) and `GET /healthz` on `addr`. Returns the bound address.
+async fn serve_metrics(
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    use axum::routing::get;
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || std::future::ready(recorder.render())),
+        )
+        .route("/healthz", get(|| async { "ok" }));
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
+        if let Err(e) = served.await {
+            tracing::error!("metrics server failed: {e}");
+        }
+    });
+    Ok(bound)
 }

@@ -279,3 +279,77 @@ async fn class_size_rate_and_idle_limits_are_enforced() {
     assert!(aula.metric("aula_errors_total{code=\"idle_timeout\"}") >= 1.0);
     drop((a, _b));
 }
+
+#[test]
+fn aula_relay_runs_the_turn_relay_alone_and_serves_its_metrics() {
+    let dir = temp_dir("relay-alone");
+    let mut child = aula()
+        .args([
+            "relay",
+            "--turn-listen",
+            "127.0.0.1:0",
+            "--turn-secret",
+            "relay-secret",
+        ])
+        .args(["--metrics-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut udp, mut metrics) = (None, None);
+    loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0,
+            "relay exited"
+        );
+        let line = line.trim();
+        if let Some(a) = line.strip_prefix("TURN UDP:") {
+            udp = Some(a.trim().to_string());
+        }
+        if let Some(a) = line.strip_prefix("Metrics:") {
+            metrics = Some(a.trim().to_string());
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    let port = udp
+        .expect("UDP address printed")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    // coturn's client, with credentials minted from the shared secret (the REST API scheme).
+    let out = Command::new("turnutils_uclient")
+        .args(["-y", "-W", "relay-secret", "-u", "bot", "-p", &port])
+        .args(["-m", "2", "-n", "20", "-l", "100", "127.0.0.1"])
+        .output()
+        .expect("turnutils_uclient runs (apt-get install coturn)");
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("Total lost packets 0"), "{log}");
+    let url = metrics.expect("metrics address printed");
+    let mut relayed = 0.0;
+    for _ in 0..30 {
+        let body = ureq::get(&url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        relayed = body
+            .lines()
+            .filter(|l| l.starts_with("aula_turn_relayed_packets_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if relayed > 0.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(relayed > 0.0, "no relayed packets in {url}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
