@@ -22,13 +22,8 @@ async fn tls_serves_https_and_wss_with_a_generated_development_certificate() {
             dir.join("certs").to_str().unwrap(),
         )
         .start();
-    let line = aula
-        .stdout
-        .iter()
-        .find(|l| l.contains("TLS:"))
-        .expect("TLS address printed")
-        .clone();
-    let port = line.rsplit(':').next().unwrap().trim().to_string();
+    let tls = banner_value(&aula.stdout, "TLS:").expect("TLS address printed");
+    let port = tls.rsplit(':').next().unwrap().to_string();
     let cert = dir.join("certs/dev-cert.pem");
     assert!(
         cert.is_file(),
@@ -203,14 +198,13 @@ async fn the_first_run_generates_and_prints_an_admin_key_that_later_runs_reuse()
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-        let key = loop {
-            let mut line = String::new();
-            assert!(std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0);
-            if let Some(rest) = line.trim().strip_prefix("Admin key: ") {
-                break rest.split(' ').next().unwrap().to_string();
-            }
-        };
+        let banner = read_banner(&mut child);
+        let key = banner_value(&banner, "Admin key:")
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
         let _ = child.kill();
         let _ = child.wait();
         key
@@ -296,25 +290,9 @@ fn aula_relay_runs_the_turn_relay_alone_and_serves_its_metrics() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let (mut udp, mut metrics) = (None, None);
-    loop {
-        let mut line = String::new();
-        assert!(
-            std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0,
-            "relay exited"
-        );
-        let line = line.trim();
-        if let Some(a) = line.strip_prefix("TURN UDP:") {
-            udp = Some(a.trim().to_string());
-        }
-        if let Some(a) = line.strip_prefix("Metrics:") {
-            metrics = Some(a.trim().to_string());
-        }
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
+    let banner = read_banner(&mut child);
+    let udp = banner_value(&banner, "TURN UDP:").map(str::to_string);
+    let metrics = banner_value(&banner, "Metrics:").map(str::to_string);
     let port = udp
         .expect("UDP address printed")
         .rsplit(':')

@@ -32,6 +32,35 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Reads an `aula serve` / `aula relay` start-up banner, which ends with "Press Ctrl-C to stop.",
+/// and keeps draining stdout in the background so the process never blocks on a full pipe.
+pub fn read_banner(child: &mut Child) -> Vec<String> {
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout is piped"));
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).unwrap();
+        assert!(
+            n > 0,
+            "aula exited before it was ready; output so far: {lines:?}"
+        );
+        lines.push(line.trim().to_string());
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in reader.lines() {});
+    lines
+}
+
+/// The rest of the banner line that starts with `prefix`, trimmed.
+pub fn banner_value<'a>(banner: &'a [String], prefix: &str) -> Option<&'a str> {
+    banner
+        .iter()
+        .find_map(|l| l.strip_prefix(prefix))
+        .map(str::trim)
+}
+
 /// A running `aula serve`, killed on drop.
 pub struct Aula {
     pub child: Child,
@@ -92,28 +121,11 @@ impl AulaBuilder {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("the aula binary starts");
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let mut stdout = Vec::new();
-        // The start-up banner ends with "Press Ctrl-C to stop.".
-        let mut addr = None;
-        loop {
-            let mut line = String::new();
-            let n = reader.read_line(&mut line).unwrap();
-            assert!(
-                n > 0,
-                "aula exited before it was ready; output so far: {stdout:?}"
-            );
-            stdout.push(line.trim_end().to_string());
-            if let Some(rest) = line.trim().strip_prefix("Listening: http://") {
-                addr = Some(rest.parse().unwrap());
-            }
-            if line.starts_with("Press Ctrl-C") {
-                break;
-            }
-        }
-        let addr = addr.expect("the banner names the listening address");
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in reader.lines() {});
+        let stdout = read_banner(&mut child);
+        let addr = banner_value(&stdout, "Listening: http://")
+            .expect("the banner names the listening address")
+            .parse()
+            .unwrap();
         Aula {
             child,
             addr,
