@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aula_relay::sfu::client::{Client, ClientStats, PublisherOptions};
-use aula_relay::sfu::{Sfu, SfuConfig, SfuStats};
+use aula_relay::sfu::{Allowed, Sfu, SfuConfig, SfuStats};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -81,7 +81,7 @@ fn serve() {
             let p: Vec<&str> = line.split(' ').collect();
             let reply = match p[0] {
                 "P" => sfu
-                    .publish(p[1], p[2], &dec(p[3]))
+                    .publish(p[1], p[2], &dec(p[3]), Allowed::ALL)
                     .await
                     .map(|a| B64.encode(a)),
                 "S" => sfu.subscribe(p[1], p[2]).await.map(|o| B64.encode(o)),

@@ -78,12 +78,20 @@ pub enum Effect {
 /// `answer` or `offer` from `sfu`, or a `media_unavailable` error) to `conn`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SfuRequest {
-    /// The teacher's offer to publish (or to renegotiate what it publishes).
+    /// A publisher's offer (a teacher, or a student with a right to speak or share), or its
+    /// renegotiation. `permissions` is what the SFU forwards: speak = audio, share = video.
     Publish {
         class: ClassId,
         peer: PeerId,
         conn: ConnId,
         sdp: String,
+        permissions: Permissions,
+    },
+    /// A student's rights changed: the SFU forwards only what they now allow.
+    Permissions {
+        class: ClassId,
+        peer: PeerId,
+        permissions: Permissions,
     },
     /// A new (or replacement) subscription; the SFU makes the offer.
     Subscribe {
@@ -665,9 +673,10 @@ impl Hub {
             ClientMessage::Offer { to, sdp } if to == SFU_PEER_ID => {
                 self.check_sdp(&sdp)?;
                 self.require_sfu(&loc)?;
-                let member = &self.classes[&loc.class].members[&loc.key];
-                if !member.info.permissions.share {
-                    let message = "only a teacher, or a student allowed to share, publishes";
+                let permissions = self.classes[&loc.class].members[&loc.key].info.permissions;
+                if !(permissions.share || permissions.speak) {
+                    let message =
+                        "only a teacher, or a student the teacher allowed to speak or share, publishes";
                     return Err(Refusal::new(ErrorCode::Forbidden, message));
                 }
                 let (class, peer) = (loc.class.clone(), me.clone());
@@ -676,6 +685,7 @@ impl Hub {
                     peer,
                     conn,
                     sdp,
+                    permissions,
                 })])
             }
             ClientMessage::Answer { to, sdp } if to == SFU_PEER_ID => {
@@ -863,10 +873,19 @@ impl Hub {
                 media.camera &= p.share;
                 media.screen &= p.share;
                 let info = member.info.clone();
-                Ok(vec![Effect::Deliver {
+                let mut effects = vec![Effect::Deliver {
                     to: class.connected_conns(),
                     msg: ServerMessage::PeerUpdated { peer: info },
-                }])
+                }];
+                // Enforced where the media flows, not only in the student's browser.
+                if class.info.media == MediaMode::Sfu {
+                    effects.push(Effect::Sfu(SfuRequest::Permissions {
+                        class: loc.class.clone(),
+                        peer,
+                        permissions: p,
+                    }));
+                }
+                Ok(effects)
             }
             ClientMessage::Leave {} => {
                 let mut effects = self.remove_peer(&me, "left");

@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use aula_relay::sfu::{SfuError, SfuEvent, SfuHandle};
+use aula_relay::sfu::{Allowed, SfuError, SfuEvent, SfuHandle};
 
 use crate::app::App;
 use crate::hub::{ConnId, SfuRequest};
-use crate::protocol::{ErrorCode, ServerMessage, SFU_PEER_ID};
+use crate::protocol::{ErrorCode, Permissions, ServerMessage, SFU_PEER_ID};
 use crate::state::lock;
 
 /// Starts one SFU call; its outcome reaches the requesting connection.
@@ -35,8 +35,10 @@ async fn call(app: &Arc<App>, sfu: &SfuHandle, request: SfuRequest) {
             peer,
             conn,
             sdp,
+            permissions,
         } => {
-            let reply = match sfu.publish(&class, &peer, &sdp).await {
+            let allowed = allowed(permissions);
+            let reply = match sfu.publish(&class, &peer, &sdp, allowed).await {
                 Ok(sdp) => ServerMessage::Answer {
                     from: SFU_PEER_ID.into(),
                     sdp,
@@ -67,9 +69,30 @@ async fn call(app: &Arc<App>, sfu: &SfuHandle, request: SfuRequest) {
                 deliver(app, conn, &peer, refused(&e));
             }
         }
+        SfuRequest::Permissions {
+            class,
+            peer,
+            permissions,
+        } => {
+            let allowed = allowed(permissions);
+            if allowed.audio || allowed.video {
+                let _ = sfu.set_allowed(&class, &peer, allowed).await;
+            } else {
+                // No right left to send anything: end the publishing session.
+                let _ = sfu.unpublish(&class, &peer).await;
+            }
+        }
         SfuRequest::Remove { class, peer } => {
             let _ = sfu.remove(&class, &peer).await;
         }
+    }
+}
+
+/// What the SFU forwards of a publisher with these rights.
+fn allowed(p: Permissions) -> Allowed {
+    Allowed {
+        audio: p.speak,
+        video: p.share,
     }
 }
 
@@ -137,7 +160,7 @@ fn conn_of(request: &SfuRequest) -> Option<ConnId> {
         SfuRequest::Publish { conn, .. }
         | SfuRequest::Subscribe { conn, .. }
         | SfuRequest::Answer { conn, .. } => Some(*conn),
-        SfuRequest::Remove { .. } => None,
+        SfuRequest::Remove { .. } | SfuRequest::Permissions { .. } => None,
     }
 }
 
@@ -146,6 +169,7 @@ fn request_peer(request: &SfuRequest) -> &str {
         SfuRequest::Publish { peer, .. }
         | SfuRequest::Subscribe { peer, .. }
         | SfuRequest::Answer { peer, .. }
+        | SfuRequest::Permissions { peer, .. }
         | SfuRequest::Remove { peer, .. } => peer,
     }
 }

@@ -20,9 +20,10 @@ use str0m::media::{
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::{SfuError, SfuHandle};
+use super::{Allowed, SfuError, SfuEvent, SfuHandle};
 
 const MAGIC: &[u8; 4] = b"AULA";
 /// Bytes of the stamp after the VP8 header: magic, frame number, send time (µs), length.
@@ -192,7 +193,33 @@ pub struct Client {
     loss: Option<RtpLoss>,
     count_only: bool,
     pending: Option<SdpPendingOffer>,
+    /// A subscriber started by [`Client::subscribe`] answers the SFU's later offers itself.
+    renegotiation: Option<Renegotiation>,
     mids: (Option<Mid>, Option<Mid>),
+}
+
+/// The SFU's notices, for the offers addressed to one subscriber.
+struct Renegotiation {
+    sfu: SfuHandle,
+    class: String,
+    peer: String,
+    events: broadcast::Receiver<SfuEvent>,
+}
+
+/// The next offer the SFU makes to this subscriber; pending forever without renegotiation.
+async fn next_offer(r: &mut Option<Renegotiation>) -> Option<String> {
+    let Some(r) = r else {
+        return std::future::pending().await;
+    };
+    loop {
+        match r.events.recv().await {
+            Ok(SfuEvent::Offer { class, peer, sdp }) if class == r.class && peer == r.peer => {
+                return Some(sdp)
+            }
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
+    }
 }
 
 /// Drops a share of RTP datagrams in both directions (an emulated lossy link; ICE, DTLS and
@@ -240,6 +267,7 @@ impl Client {
             loss: None,
             count_only: false,
             pending: None,
+            renegotiation: None,
             mids: (None, None),
         })
     }
@@ -343,7 +371,7 @@ impl Client {
         shutdown: CancellationToken,
     ) -> Result<Arc<ClientStats>, SfuError> {
         let offer = self.publish_offer(&opts);
-        let answer = sfu.publish(class, peer, &offer).await?;
+        let answer = sfu.publish(class, peer, &offer, Allowed::ALL).await?;
         self.accept_answer(&answer)?;
         Ok(self.spawn_publisher(opts, shutdown))
     }
@@ -356,9 +384,17 @@ impl Client {
         peer: &str,
         shutdown: CancellationToken,
     ) -> Result<Arc<ClientStats>, SfuError> {
+        // Listen before subscribing, so no re-offer is missed.
+        let events = sfu.events();
         let offer = sfu.subscribe(class, peer).await?;
         let answer = self.answer_offer(&offer)?;
         sfu.accept_answer(class, peer, &answer).await?;
+        self.renegotiation = Some(Renegotiation {
+            sfu: sfu.clone(),
+            class: class.into(),
+            peer: peer.into(),
+            events,
+        });
         Ok(self.spawn_subscriber(shutdown))
     }
 
@@ -397,6 +433,11 @@ impl Client {
                     Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
                     Err(_) => return,
                 },
+                Some(offer) = next_offer(&mut self.renegotiation) => {
+                    if self.answer_reoffer(&offer).await.is_err() {
+                        return;
+                    }
+                }
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
             let now = Instant::now();
@@ -432,6 +473,16 @@ impl Client {
                 return;
             }
         }
+    }
+
+    /// Answers an offer the SFU made on its own (more media sections to receive).
+    async fn answer_reoffer(&mut self, offer: &str) -> Result<(), SfuError> {
+        let answer = self.answer_offer(offer)?;
+        let r = self
+            .renegotiation
+            .as_ref()
+            .expect("an offer came through it");
+        r.sfu.accept_answer(&r.class, &r.peer, &answer).await
     }
 
     /// Says goodbye (RTCP BYE, DTLS close_notify) so the SFU drops this peer at once.

@@ -100,10 +100,45 @@ impl SfuStats {
     }
 }
 
+/// What a publisher may send on to its class: the signaling side's grants (a teacher sends
+/// everything; a student what the teacher allowed), enforced here by not forwarding the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowed {
+    /// Microphone.
+    pub audio: bool,
+    /// Camera and screen.
+    pub video: bool,
+}
+
+impl Allowed {
+    /// Everything (a teacher).
+    pub const ALL: Allowed = Allowed {
+        audio: true,
+        video: true,
+    };
+
+    fn kind(self, kind: MediaKind) -> bool {
+        match kind {
+            MediaKind::Audio => self.audio,
+            MediaKind::Video => self.video,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Role {
     Publisher,
     Subscriber,
+}
+
+/// A publisher's track as the class sees it: the publisher (its index in [`Class::publishers`]),
+/// the kind, and the track's index among that publisher's tracks of the kind (the browser sends
+/// video 0 = screen, video 1 = camera, audio 0 = microphone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Source {
+    publisher: usize,
+    kind: MediaKind,
+    index: usize,
 }
 
 /// A media section the publisher sends on.
@@ -111,7 +146,8 @@ enum Role {
 struct TrackIn {
     mid: Mid,
     kind: MediaKind,
-    slot: usize,
+    /// Index among this publisher's tracks of the same kind.
+    index: usize,
     /// Simulcast layers seen so far with the bytes received on each (ranks them by bitrate);
     /// empty without simulcast.
     layers: Vec<(Rid, u64)>,
@@ -144,12 +180,11 @@ impl TrackIn {
     }
 }
 
-/// A send-only media section towards a subscriber.
+/// A send-only media section towards a subscriber, carrying one publisher track.
 #[derive(Debug)]
 struct TrackOut {
     mid: Mid,
-    kind: MediaKind,
-    slot: usize,
+    source: Source,
     /// Video is held back until a keyframe so the subscriber's decoder starts cleanly.
     awaiting_keyframe: bool,
     /// The simulcast layer being forwarded (`None`: none yet, or no simulcast).
@@ -174,12 +209,34 @@ struct Peer {
     renegotiate: bool,
     /// Last cumulative NACK count per media, to export differences.
     nacks_seen: HashMap<Mid, u64>,
+    /// A publisher's index in [`Class::publishers`].
+    publisher: usize,
+    /// What a publisher may send on.
+    allowed: Allowed,
+    /// The DTLS fingerprint of the remote side's offer: a publisher offering with another one
+    /// is a fresh browser connection (the old one failed), not a renegotiation.
+    fingerprint: Option<String>,
+}
+
+/// Someone who has published in a class (since the class's SFU state was created).
+struct ClassPublisher {
+    name: String,
+    /// The current publishing session, if any.
+    session: Option<PeerKey>,
 }
 
 #[derive(Default)]
 struct Class {
-    publisher: Option<PeerKey>,
+    /// In order of first publishing; never reordered, because subscribers' media sections name
+    /// publishers by index ([`Source::publisher`]).
+    publishers: Vec<ClassPublisher>,
     subscribers: Vec<PeerKey>,
+}
+
+impl Class {
+    fn is_empty(&self) -> bool {
+        self.subscribers.is_empty() && self.publishers.iter().all(|p| p.session.is_none())
+    }
 }
 
 /// The SFU state for all classes.
@@ -189,7 +246,7 @@ pub struct SfuCore {
     crypto: Arc<CryptoProvider>,
     peers: HashMap<PeerKey, Peer>,
     next_key: PeerKey,
-    by_name: HashMap<(String, String), PeerKey>,
+    by_name: HashMap<(String, String, Role), PeerKey>,
     by_addr: HashMap<SocketAddr, PeerKey>,
     classes: HashMap<String, Class>,
     transmits: VecDeque<Transmit>,
@@ -264,13 +321,28 @@ impl SfuCore {
                 queued: false,
                 renegotiate: false,
                 nacks_seen: HashMap::new(),
+                publisher: 0,
+                allowed: Allowed::ALL,
+                fingerprint: None,
             },
         );
-        self.by_name.insert((class.to_owned(), id.to_owned()), key);
+        self.by_name
+            .insert((class.to_owned(), id.to_owned(), role), key);
         let c = self.classes.entry(class.to_owned()).or_default();
         match role {
             Role::Publisher => {
-                c.publisher = Some(key);
+                let index = match c.publishers.iter().position(|p| p.name == id) {
+                    Some(i) => i,
+                    None => {
+                        c.publishers.push(ClassPublisher {
+                            name: id.to_owned(),
+                            session: None,
+                        });
+                        c.publishers.len() - 1
+                    }
+                };
+                c.publishers[index].session = Some(key);
+                self.peers.get_mut(&key).expect("just inserted").publisher = index;
                 self.stats.publishers += 1;
             }
             Role::Subscriber => {
@@ -281,37 +353,55 @@ impl SfuCore {
         key
     }
 
-    /// The teacher's offer (send-only or send-recv media) in; the SFU's answer out.
+    fn key_of(&self, class: &str, peer: &str, role: Role) -> Option<PeerKey> {
+        self.by_name
+            .get(&(class.to_owned(), peer.to_owned(), role))
+            .copied()
+    }
+
+    /// A publisher's offer (send-only or send-recv media) in; the SFU's answer out. Any peer of
+    /// a class may publish — the signaling side decides who may — and several at once: each
+    /// subscriber gets every other publisher's tracks. `allowed` says what of it is forwarded.
+    ///
+    /// A second offer from the same peer renegotiates (camera added, ICE restart); an offer
+    /// from a new browser connection (another DTLS fingerprint: the old link failed) replaces
+    /// the old session, and subscribers pick the new stream up at its first keyframe.
     pub fn publish(
         &mut self,
         now: Instant,
         class: &str,
         peer: &str,
         offer_sdp: &str,
+        allowed: Allowed,
     ) -> Result<String, SfuError> {
         let offer =
             SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
-        if let Some(&key) = self.by_name.get(&(class.to_owned(), peer.to_owned())) {
+        let fingerprint = sdp_fingerprint(offer_sdp);
+        if let Some(key) = self.key_of(class, peer, Role::Publisher) {
             let p = self.peers.get_mut(&key).expect("by_name and peers agree");
-            if p.role != Role::Publisher {
-                return Err(SfuError::PeerExists(class.into(), peer.into()));
+            if p.fingerprint == fingerprint {
+                let answer = p
+                    .rtc
+                    .sdp_api()
+                    .accept_offer(offer)
+                    .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+                learn_tracks(p, offer_sdp);
+                self.renegotiate(class);
+                self.enqueue(key);
+                self.run(now);
+                self.set_allowed(now, class, peer, allowed);
+                return Ok(answer.to_sdp_string());
             }
-            // The publisher renegotiates (e.g. the teacher turns the camera on, or an ICE restart).
-            let answer = p
-                .rtc
-                .sdp_api()
-                .accept_offer(offer)
-                .map_err(|e| SfuError::Negotiation(e.to_string()))?;
-            self.enqueue(key);
-            self.run(now);
-            return Ok(answer.to_sdp_string());
+            info!(class, peer, "SFU publisher reconnects on a new connection");
+            self.remove_key(key);
         }
-        if self
+        let known = self.classes.get(class).map_or(0, |c| c.publishers.len());
+        let returning = self
             .classes
             .get(class)
-            .is_some_and(|c| c.publisher.is_some())
-        {
-            return Err(SfuError::PublisherExists(class.into()));
+            .is_some_and(|c| c.publishers.iter().any(|p| p.name == peer));
+        if !returning && known >= self.config.max_publishers_per_class {
+            return Err(SfuError::TooManyPublishers(known));
         }
         let mut rtc = self.new_rtc(now)?;
         let answer = rtc
@@ -319,46 +409,113 @@ impl SfuCore {
             .accept_offer(offer)
             .map_err(|e| SfuError::Negotiation(e.to_string()))?;
         let key = self.insert_peer(class, peer, Role::Publisher, rtc, now);
+        let p = self.peers.get_mut(&key).expect("just inserted");
+        p.allowed = allowed;
+        p.fingerprint = fingerprint;
+        learn_tracks(p, offer_sdp);
         info!(class, peer, "SFU publisher added");
+        self.renegotiate(class);
         self.enqueue(key);
         self.run(now);
         Ok(answer.to_sdp_string())
     }
 
-    /// A student subscribes: the SFU's offer (send-only m-lines) out. Complete it with
-    /// [`SfuCore::accept_answer`].
+    /// Changes what a publisher may send on (the teacher granted or revoked a right). Video
+    /// allowed again restarts at a keyframe. Returns whether the peer publishes.
+    pub fn set_allowed(&mut self, now: Instant, class: &str, peer: &str, allowed: Allowed) -> bool {
+        let Some(key) = self.key_of(class, peer, Role::Publisher) else {
+            return false;
+        };
+        let p = self.peers.get_mut(&key).expect("by_name and peers agree");
+        let before = std::mem::replace(&mut p.allowed, allowed);
+        if allowed.video && !before.video {
+            let index = p.publisher;
+            let videos: Vec<usize> = p
+                .tracks_in
+                .iter()
+                .filter(|t| t.kind == MediaKind::Video)
+                .map(|t| t.index)
+                .collect();
+            self.restart_video_of(class, index);
+            for i in videos {
+                let source = Source {
+                    publisher: index,
+                    kind: MediaKind::Video,
+                    index: i,
+                };
+                self.request_keyframe(
+                    class,
+                    source,
+                    Want::Rank(usize::MAX),
+                    KeyframeRequestKind::Pli,
+                    KeyframeReason::NewSubscriber,
+                    now,
+                );
+            }
+        }
+        true
+    }
+
+    /// Every subscriber's video from publisher `index` waits for that publisher's next keyframe.
+    fn restart_video_of(&mut self, class: &str, index: usize) {
+        let Some(c) = self.classes.get(class) else {
+            return;
+        };
+        for s in &c.subscribers {
+            if let Some(sp) = self.peers.get_mut(s) {
+                for t in &mut sp.tracks_out {
+                    if t.source.publisher == index && t.source.kind == MediaKind::Video {
+                        t.awaiting_keyframe = true;
+                        t.layer = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The publisher tracks of `class` that subscriber `peer` should receive: every current
+    /// publisher's but its own.
+    fn sources_for(&self, class: &str, peer: &str) -> Vec<(Source, String)> {
+        let Some(c) = self.classes.get(class) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (index, cp) in c.publishers.iter().enumerate() {
+            if cp.name == peer {
+                continue;
+            }
+            let Some(p) = cp.session.and_then(|k| self.peers.get(&k)) else {
+                continue;
+            };
+            for t in &p.tracks_in {
+                let source = Source {
+                    publisher: index,
+                    kind: t.kind,
+                    index: t.index,
+                };
+                out.push((source, cp.name.clone()));
+            }
+        }
+        out
+    }
+
+    /// A peer subscribes: the SFU's offer (send-only m-lines, one per publisher track of the
+    /// class) out. Complete it with [`SfuCore::accept_answer`]. With nobody publishing yet the
+    /// offer carries a data channel only, to set the connection up; media sections follow by
+    /// renegotiation ([`SfuEvent::Offer`]) once someone publishes.
     pub fn subscribe(&mut self, now: Instant, class: &str, peer: &str) -> Result<String, SfuError> {
-        if self
-            .by_name
-            .contains_key(&(class.to_owned(), peer.to_owned()))
-        {
+        if self.key_of(class, peer, Role::Subscriber).is_some() {
             return Err(SfuError::PeerExists(class.into(), peer.into()));
         }
         if self.stats.subscribers >= self.config.max_subscribers {
             return Err(SfuError::Full(self.stats.subscribers));
         }
-        let (mut video, mut audio) = (self.config.video_slots, self.config.audio_slots);
-        if let Some(p) = self.publisher_of(class) {
-            let count = |k: MediaKind| p.tracks_in.iter().filter(|t| t.kind == k).count();
-            video = video.max(count(MediaKind::Video));
-            audio = audio.max(count(MediaKind::Audio));
-        }
+        let sources = self.sources_for(class, peer);
         let mut rtc = self.new_rtc(now)?;
-        let mut tracks_out = Vec::new();
         let mut api = rtc.sdp_api();
-        let stream = Some(format!("aula-{class}"));
-        for (kind, n) in [(MediaKind::Audio, audio), (MediaKind::Video, video)] {
-            for slot in 0..n {
-                let mid = api.add_media(kind, Direction::SendOnly, stream.clone(), None, None);
-                tracks_out.push(TrackOut {
-                    mid,
-                    kind,
-                    slot,
-                    awaiting_keyframe: kind == MediaKind::Video,
-                    layer: None,
-                    chooser: LayerChooser::default(),
-                });
-            }
+        let tracks_out = add_send_media(&mut api, &sources);
+        if tracks_out.is_empty() {
+            api.add_channel("aula".into());
         }
         let (offer, pending) = api
             .apply()
@@ -373,7 +530,7 @@ impl SfuCore {
         Ok(offer.to_sdp_string())
     }
 
-    /// The subscriber's answer to the offer from [`SfuCore::subscribe`].
+    /// The subscriber's answer to the offer from [`SfuCore::subscribe`] or [`SfuEvent::Offer`].
     pub fn accept_answer(
         &mut self,
         now: Instant,
@@ -382,9 +539,8 @@ impl SfuCore {
         answer_sdp: &str,
     ) -> Result<(), SfuError> {
         let unknown = || SfuError::UnknownPeer(class.into(), peer.into());
-        let key = *self
-            .by_name
-            .get(&(class.to_owned(), peer.to_owned()))
+        let key = self
+            .key_of(class, peer, Role::Subscriber)
             .ok_or_else(unknown)?;
         let p = self.peers.get_mut(&key).ok_or_else(unknown)?;
         let pending = p.pending.take().ok_or_else(unknown)?;
@@ -403,32 +559,22 @@ impl SfuCore {
         Ok(())
     }
 
-    /// Offers the subscribers of `class` the m-lines the publisher has and they lack; each offer
-    /// goes out as [`SfuEvent::Offer`] and comes back through [`SfuCore::accept_answer`]. A
-    /// subscriber with an offer outstanding is renegotiated once it answers.
+    /// Offers the subscribers of `class` the publisher tracks they lack; each offer goes out as
+    /// [`SfuEvent::Offer`] and comes back through [`SfuCore::accept_answer`]. A subscriber with
+    /// an offer outstanding is renegotiated once it answers.
     fn renegotiate(&mut self, class: &str) {
         let Some(c) = self.classes.get(class) else {
             return;
         };
-        let Some(publisher) = c.publisher.and_then(|k| self.peers.get(&k)) else {
-            return;
-        };
-        let count = |k: MediaKind| publisher.tracks_in.iter().filter(|t| t.kind == k).count();
-        let want = [
-            (MediaKind::Audio, count(MediaKind::Audio)),
-            (MediaKind::Video, count(MediaKind::Video)),
-        ];
-        let stream = Some(format!("aula-{class}"));
         for s in c.subscribers.clone() {
-            let Some(p) = self.peers.get_mut(&s) else {
+            let Some(name) = self.peers.get(&s).map(|p| p.id.clone()) else {
                 continue;
             };
-            let missing: Vec<(MediaKind, usize)> = want
-                .iter()
-                .flat_map(|&(kind, n)| {
-                    let have = p.tracks_out.iter().filter(|t| t.kind == kind).count();
-                    (have..n).map(move |slot| (kind, slot))
-                })
+            let sources = self.sources_for(class, &name);
+            let p = self.peers.get_mut(&s).expect("checked above");
+            let missing: Vec<(Source, String)> = sources
+                .into_iter()
+                .filter(|(src, _)| !p.tracks_out.iter().any(|t| t.source == *src))
                 .collect();
             if missing.is_empty() {
                 continue;
@@ -438,18 +584,7 @@ impl SfuCore {
                 continue;
             }
             let mut api = p.rtc.sdp_api();
-            let mut added = Vec::new();
-            for (kind, slot) in missing {
-                let mid = api.add_media(kind, Direction::SendOnly, stream.clone(), None, None);
-                added.push(TrackOut {
-                    mid,
-                    kind,
-                    slot,
-                    awaiting_keyframe: kind == MediaKind::Video,
-                    layer: None,
-                    chooser: LayerChooser::default(),
-                });
-            }
+            let added = add_send_media(&mut api, &missing);
             let Some((offer, pending)) = api.apply() else {
                 continue;
             };
@@ -464,10 +599,24 @@ impl SfuCore {
         }
     }
 
-    /// Disconnects and forgets a peer. Returns whether it existed.
+    /// Disconnects and forgets a peer: its publishing and its subscription. Returns whether it
+    /// had either.
     pub fn remove(&mut self, class: &str, peer: &str) -> bool {
-        match self.by_name.get(&(class.to_owned(), peer.to_owned())) {
-            Some(&key) => {
+        let mut found = false;
+        for role in [Role::Publisher, Role::Subscriber] {
+            if let Some(key) = self.key_of(class, peer, role) {
+                self.remove_key(key);
+                found = true;
+            }
+        }
+        found
+    }
+
+    /// Stops a peer's publishing only (its right to send was revoked); its subscription stays.
+    /// Returns whether it published.
+    pub fn unpublish(&mut self, class: &str, peer: &str) -> bool {
+        match self.key_of(class, peer, Role::Publisher) {
+            Some(key) => {
                 self.remove_key(key);
                 true
             }
@@ -493,34 +642,31 @@ impl SfuCore {
             }
         }
         p.rtc.disconnect();
-        self.by_name.remove(&(p.class.clone(), p.id.clone()));
+        self.by_name
+            .remove(&(p.class.clone(), p.id.clone(), p.role));
         for a in &p.addrs {
             self.by_addr.remove(a);
         }
-        if let Some(c) = self.classes.get_mut(&p.class) {
-            match p.role {
-                Role::Publisher => {
-                    c.publisher = None;
-                    self.stats.publishers -= 1;
-                    // The next publisher's stream must start at a keyframe for everyone.
-                    for s in &c.subscribers {
-                        if let Some(sp) = self.peers.get_mut(s) {
-                            for t in &mut sp.tracks_out {
-                                t.awaiting_keyframe = t.kind == MediaKind::Video;
-                            }
-                        }
-                    }
+        match p.role {
+            Role::Publisher => {
+                if let Some(c) = self.classes.get_mut(&p.class) {
+                    c.publishers[p.publisher].session = None;
                 }
-                Role::Subscriber => {
-                    c.subscribers.retain(|k| *k != key);
-                    self.stats.subscribers -= 1;
-                }
+                self.stats.publishers -= 1;
+                // A later session of this publisher must start at a keyframe for everyone.
+                self.restart_video_of(&p.class, p.publisher);
             }
-            if c.publisher.is_none() && c.subscribers.is_empty() {
-                self.classes.remove(&p.class);
+            Role::Subscriber => {
+                if let Some(c) = self.classes.get_mut(&p.class) {
+                    c.subscribers.retain(|k| *k != key);
+                }
+                self.stats.subscribers -= 1;
             }
         }
-        info!(class = p.class, peer = p.id, "SFU peer removed");
+        if self.classes.get(&p.class).is_some_and(Class::is_empty) {
+            self.classes.remove(&p.class);
+        }
+        info!(class = p.class, peer = p.id, role = ?p.role, "SFU peer removed");
     }
 
     /// A datagram from `source` arrived at `now`. Returns false when no peer claims it.
@@ -627,8 +773,13 @@ impl SfuCore {
         self.transmits.pop_front()
     }
 
-    fn publisher_of(&self, class: &str) -> Option<&Peer> {
-        self.peers.get(&self.classes.get(class)?.publisher?)
+    /// The current session of the publisher a [`Source`] names.
+    fn publisher_key(&self, class: &str, source: Source) -> Option<PeerKey> {
+        self.classes
+            .get(class)?
+            .publishers
+            .get(source.publisher)?
+            .session
     }
 
     fn enqueue(&mut self, key: PeerKey) {
@@ -703,16 +854,16 @@ impl SfuCore {
                 info!(class = p.class, peer = p.id, role = ?p.role, "SFU peer connected");
                 if p.role == Role::Subscriber {
                     let class = p.class.clone();
-                    let slots: Vec<(usize, usize)> = p
+                    let videos: Vec<(Source, usize)> = p
                         .tracks_out
                         .iter()
-                        .filter(|t| t.kind == MediaKind::Video)
-                        .map(|t| (t.slot, t.chooser.target(usize::MAX)))
+                        .filter(|t| t.source.kind == MediaKind::Video)
+                        .map(|t| (t.source, t.chooser.target(usize::MAX)))
                         .collect();
-                    for (slot, want) in slots {
+                    for (source, want) in videos {
                         self.request_keyframe(
                             &class,
-                            slot,
+                            source,
                             Want::Rank(want),
                             KeyframeRequestKind::Pli,
                             KeyframeReason::NewSubscriber,
@@ -735,15 +886,12 @@ impl SfuCore {
                 p.rtc.disconnect();
                 self.enqueue(key);
             }
-            Event::MediaAdded(m) if p.role == Role::Publisher && m.direction.is_receiving() => {
-                let slot = p.tracks_in.iter().filter(|t| t.kind == m.kind).count();
-                p.tracks_in.push(TrackIn {
-                    mid: m.mid,
-                    kind: m.kind,
-                    slot,
-                    layers: Vec::new(),
-                    limiters: Vec::new(),
-                });
+            // Usually known already from the offer (see `learn_tracks`).
+            Event::MediaAdded(m)
+                if p.role == Role::Publisher
+                    && m.direction.is_receiving()
+                    && add_track_in(p, m.mid, m.kind) =>
+            {
                 let class = p.class.clone();
                 self.renegotiate(&class);
             }
@@ -752,14 +900,14 @@ impl SfuCore {
                 let Some(t) = p.tracks_out.iter().find(|t| t.mid == req.mid) else {
                     return;
                 };
-                let (class, slot) = (p.class.clone(), t.slot);
+                let (class, source) = (p.class.clone(), t.source);
                 let want = match t.layer {
                     Some(rid) => Want::Rid(Some(rid)),
                     None => Want::Rank(t.chooser.target(usize::MAX)),
                 };
                 self.request_keyframe(
                     &class,
-                    slot,
+                    source,
                     want,
                     req.kind,
                     KeyframeReason::Subscriber,
@@ -785,18 +933,18 @@ impl SfuCore {
         }
     }
 
-    /// Asks the class's publisher for a keyframe on its video slot `slot` (the layer `want`),
+    /// Asks the publisher of `source` (a video track) for a keyframe of the layer `want`,
     /// rate-limited per layer.
     fn request_keyframe(
         &mut self,
         class: &str,
-        slot: usize,
+        source: Source,
         want: Want,
         kind: KeyframeRequestKind,
         reason: KeyframeReason,
         now: Instant,
     ) {
-        let Some(key) = self.classes.get(class).and_then(|c| c.publisher) else {
+        let Some(key) = self.publisher_key(class, source) else {
             return;
         };
         let Some(p) = self.peers.get_mut(&key) else {
@@ -805,7 +953,7 @@ impl SfuCore {
         let Some(i) = p
             .tracks_in
             .iter()
-            .position(|t| t.kind == MediaKind::Video && t.slot == slot)
+            .position(|t| t.kind == MediaKind::Video && t.index == source.index)
         else {
             return;
         };
@@ -835,13 +983,14 @@ impl SfuCore {
         let Some(out) = p.tracks_out.iter().find(|t| t.mid == mid) else {
             return;
         };
-        let (class, slot) = (p.class.clone(), out.slot);
+        let (class, source) = (p.class.clone(), out.source);
         let layers = self
-            .publisher_of(&class)
+            .publisher_key(&class, source)
+            .and_then(|k| self.peers.get(&k))
             .and_then(|pb| {
                 pb.tracks_in
                     .iter()
-                    .find(|t| t.kind == MediaKind::Video && t.slot == slot)
+                    .find(|t| t.kind == MediaKind::Video && t.index == source.index)
             })
             .map_or(0, |t| t.layers.len());
         let policy = LayerPolicy::default();
@@ -861,7 +1010,7 @@ impl SfuCore {
             );
             self.request_keyframe(
                 &class,
-                slot,
+                source,
                 Want::Rank(target),
                 KeyframeRequestKind::Pli,
                 KeyframeReason::LayerSwitch,
@@ -880,7 +1029,15 @@ impl SfuCore {
         };
         let class_id = p.class.clone();
         let track = &mut p.tracks_in[ti];
-        let (kind, slot) = (track.kind, track.slot);
+        let kind = track.kind;
+        if !p.allowed.kind(kind) {
+            return;
+        }
+        let source = Source {
+            publisher: p.publisher,
+            kind,
+            index: track.index,
+        };
         let keyframe = data.is_keyframe();
         if let Some(rid) = data.rid {
             match track.layers.iter_mut().find(|(r, _)| *r == rid) {
@@ -896,7 +1053,7 @@ impl SfuCore {
         if !data.contiguous && kind == MediaKind::Video {
             self.request_keyframe(
                 &class_id,
-                slot,
+                source,
                 Want::Rid(data.rid),
                 KeyframeRequestKind::Pli,
                 KeyframeReason::Loss,
@@ -915,11 +1072,7 @@ impl SfuCore {
             if !sp.connected {
                 continue;
             }
-            let Some(out) = sp
-                .tracks_out
-                .iter_mut()
-                .find(|t| t.kind == kind && t.slot == slot)
-            else {
+            let Some(out) = sp.tracks_out.iter_mut().find(|t| t.source == source) else {
                 continue;
             };
             if let Some(rid) = data.rid {
@@ -974,7 +1127,7 @@ impl SfuCore {
         for rank in switch_requests {
             self.request_keyframe(
                 &class_id,
-                slot,
+                source,
                 Want::Rank(rank),
                 KeyframeRequestKind::Pli,
                 KeyframeReason::LayerSwitch,
@@ -991,6 +1144,92 @@ enum Want {
     Rid(Option<Rid>),
     /// The layer of this rank by bitrate (clamped to the top).
     Rank(usize),
+}
+
+/// Adds a send-only media section per source to an offer being built; each names its publisher
+/// in the stream id (`aula.<peer>`), which the browser reads to tell whose media it is.
+fn add_send_media(
+    api: &mut str0m::change::SdpApi<'_>,
+    sources: &[(Source, String)],
+) -> Vec<TrackOut> {
+    sources
+        .iter()
+        .map(|(source, publisher)| {
+            let stream = Some(stream_id(publisher));
+            let mid = api.add_media(source.kind, Direction::SendOnly, stream, None, None);
+            TrackOut {
+                mid,
+                source: *source,
+                awaiting_keyframe: source.kind == MediaKind::Video,
+                layer: None,
+                chooser: LayerChooser::default(),
+            }
+        })
+        .collect()
+}
+
+/// The msid stream id naming a publisher: `aula.` and its peer id, reduced to the characters an
+/// msid allows (RFC 8830 token characters, at most 64).
+pub fn stream_id(peer: &str) -> String {
+    let token = |c: &char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`{|}~".contains(*c);
+    format!("aula.{peer}")
+        .chars()
+        .filter(token)
+        .take(64)
+        .collect()
+}
+
+/// Adds a publisher track for `mid` unless known; returns whether it was new.
+fn add_track_in(p: &mut Peer, mid: Mid, kind: MediaKind) -> bool {
+    if p.tracks_in.iter().any(|t| t.mid == mid) {
+        return false;
+    }
+    let index = p.tracks_in.iter().filter(|t| t.kind == kind).count();
+    p.tracks_in.push(TrackIn {
+        mid,
+        kind,
+        index,
+        layers: Vec::new(),
+        limiters: Vec::new(),
+    });
+    true
+}
+
+/// Learns a publisher's tracks from its (accepted) offer: every audio or video section it
+/// sends on, in SDP order. str0m announces them too (`Event::MediaAdded`), but only once the
+/// connection is up; knowing them now lets subscribers that arrive meanwhile get them in their
+/// first offer instead of a renegotiation.
+fn learn_tracks(p: &mut Peer, offer_sdp: &str) {
+    for section in offer_sdp.split("\nm=").skip(1) {
+        let kind = if section.starts_with("video") {
+            MediaKind::Video
+        } else if section.starts_with("audio") {
+            MediaKind::Audio
+        } else {
+            continue;
+        };
+        let attr = |name: &str| {
+            section
+                .lines()
+                .find_map(|l| l.trim_end().strip_prefix(name))
+                .map(str::to_owned)
+        };
+        let sends = section.lines().any(|l| {
+            let l = l.trim_end();
+            l == "a=sendonly" || l == "a=sendrecv"
+        });
+        let rejected = section.split(' ').nth(1) == Some("0");
+        if let (Some(mid), true, false) = (attr("a=mid:"), sends, rejected) {
+            add_track_in(p, Mid::from(mid.as_str()), kind);
+        }
+    }
+}
+
+/// The `a=fingerprint:` value of an SDP (session or first media level).
+fn sdp_fingerprint(sdp: &str) -> Option<String> {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=fingerprint:"))
+        .map(|v| v.trim().to_owned())
 }
 
 fn send_keyframe_request(

@@ -12,14 +12,21 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 use crate::sfu::client::{check_vp8_frame, vp8_frame};
-use crate::sfu::SfuConfig;
 use crate::sfu::SfuCore;
+use crate::sfu::{Allowed, SfuConfig, SfuError};
 
 const SFU_ADDR: &str = "10.0.0.1:5000";
 
 struct Peer {
+    name: String,
+    publishing: bool,
     rtc: Rtc,
     addr: SocketAddr,
+    /// Publisher: the next frame's number (each publisher numbers from its own base), and
+    /// whether the next frame must be a keyframe.
+    frame_no: u32,
+    force_keyframe: bool,
+    seen_requests: usize,
     /// (frame number, keyframe, arrival) of every checked video frame.
     frames: Vec<(u32, bool, Instant)>,
     keyframe_requests: usize,
@@ -27,15 +34,20 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(port: u16, now: Instant) -> Peer {
+    fn new(name: &str, port: u16, now: Instant) -> Peer {
         let addr: SocketAddr = format!("10.0.0.2:{port}").parse().unwrap();
         let mut rtc = Rtc::builder()
             .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
             .build(now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         Peer {
+            name: name.to_owned(),
+            publishing: false,
             rtc,
             addr,
+            frame_no: 0,
+            force_keyframe: true,
+            seen_requests: 0,
             frames: Vec::new(),
             keyframe_requests: 0,
             video: None,
@@ -47,49 +59,58 @@ impl Peer {
 struct World {
     t0: Instant,
     now: Instant,
-    frame_no: u32,
-    force_keyframe: bool,
-    seen_requests: usize,
+    /// Answer the SFU's re-offers to subscribers (as signaling and the browser would).
+    auto_answer: bool,
     sfu: SfuCore,
     peers: Vec<Peer>,
 }
 
 impl World {
     fn new() -> World {
+        World::with_config(SfuConfig::default())
+    }
+
+    fn with_config(config: SfuConfig) -> World {
         let now = Instant::now();
         let config = SfuConfig {
             keyframe_min_interval: Duration::from_millis(500),
-            ..SfuConfig::default()
+            ..config
         };
         World {
             t0: now,
             now,
-            frame_no: 0,
-            force_keyframe: true,
-            seen_requests: 0,
+            auto_answer: false,
             sfu: SfuCore::new(config, SFU_ADDR.parse().unwrap()),
             peers: Vec::new(),
         }
     }
 
     fn publisher(&mut self) -> usize {
-        let mut p = Peer::new(6000, self.now);
+        self.publisher_as("teacher", Allowed::ALL).unwrap()
+    }
+
+    /// A peer publishing one video m-line under `name`; its frames are numbered from
+    /// `1_000_000 × (its index in the world)`.
+    fn publisher_as(&mut self, name: &str, allowed: Allowed) -> Result<usize, SfuError> {
+        let index = self.peers.len();
+        let mut p = Peer::new(name, 6000 + index as u16, self.now);
         let mut api = p.rtc.sdp_api();
         let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
         let (offer, pending) = api.apply().unwrap();
         let answer = self
             .sfu
-            .publish(self.now, "c", "teacher", &offer.to_sdp_string())
-            .unwrap();
+            .publish(self.now, "c", name, &offer.to_sdp_string(), allowed)?;
         let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
         p.rtc.sdp_api().accept_answer(pending, answer).unwrap();
         p.video = Some(video);
+        p.publishing = true;
+        p.frame_no = 1_000_000 * index as u32;
         self.peers.push(p);
-        self.peers.len() - 1
+        Ok(index)
     }
 
     fn subscriber(&mut self, name: &str) -> usize {
-        let mut p = Peer::new(7000 + self.peers.len() as u16, self.now);
+        let mut p = Peer::new(name, 7000 + self.peers.len() as u16, self.now);
         let offer = self.sfu.subscribe(self.now, "c", name).unwrap();
         let offer = SdpOffer::from_sdp_string(&offer).unwrap();
         let answer = p.rtc.sdp_api().accept_offer(offer).unwrap();
@@ -98,6 +119,17 @@ impl World {
             .unwrap();
         self.peers.push(p);
         self.peers.len() - 1
+    }
+
+    /// Frames peer `s` received from the publisher at world index `from`.
+    fn frames_from(&self, s: usize, from: usize) -> Vec<(u32, bool, Instant)> {
+        let base = 1_000_000 * from as u32;
+        self.peers[s]
+            .frames
+            .iter()
+            .filter(|f| f.0 >= base && f.0 < base + 1_000_000)
+            .copied()
+            .collect()
     }
 
     /// Delivers every datagram and event until all sides wait for time to pass.
@@ -144,6 +176,24 @@ impl World {
                 moved = true;
                 self.sfu.handle_receive(self.now, src, &data);
             }
+            if self.auto_answer {
+                while let Some(e) = self.sfu.poll_event() {
+                    let super::SfuEvent::Offer { peer, sdp, .. } = e else {
+                        continue;
+                    };
+                    let s = self
+                        .peers
+                        .iter_mut()
+                        .find(|p| p.name == peer && !p.publishing)
+                        .expect("an offer to a subscriber of the world");
+                    let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
+                    let answer = s.rtc.sdp_api().accept_offer(offer).unwrap();
+                    self.sfu
+                        .accept_answer(self.now, "c", &peer, &answer.to_sdp_string())
+                        .unwrap();
+                    moved = true;
+                }
+            }
             if !moved {
                 return;
             }
@@ -162,20 +212,26 @@ impl World {
                 self.sfu.handle_timeout(self.now);
             }
             let ms = (self.now - self.t0).as_millis() as u64;
-            if ms.is_multiple_of(33) && self.peers[0].rtc.is_connected() {
-                self.write_frame();
+            if ms.is_multiple_of(33) {
+                for i in 0..self.peers.len() {
+                    let p = &self.peers[i];
+                    if p.publishing && p.rtc.is_connected() {
+                        self.write_frame(i);
+                    }
+                }
             }
             self.settle();
         }
     }
 
-    fn write_frame(&mut self) {
-        let requests = self.peers[0].keyframe_requests;
-        let key = std::mem::take(&mut self.force_keyframe) || requests > self.seen_requests;
-        let no = self.frame_no;
-        self.frame_no += 1;
+    /// Publisher `i` writes its next frame: a keyframe first and then only when asked for one.
+    fn write_frame(&mut self, i: usize) {
         let now = self.now;
-        let p = &mut self.peers[0];
+        let p = &mut self.peers[i];
+        let requests = p.keyframe_requests;
+        let key = std::mem::take(&mut p.force_keyframe) || requests > p.seen_requests;
+        let no = p.frame_no;
+        p.frame_no += 1;
         let writer = p.rtc.writer(p.video.unwrap()).unwrap();
         let pt = writer
             .payload_params()
@@ -186,7 +242,7 @@ impl World {
         writer
             .write(pt, now, time, vp8_frame(no, key, 3000, 0))
             .unwrap();
-        self.seen_requests = requests;
+        p.seen_requests = requests;
     }
 }
 
@@ -266,7 +322,7 @@ fn a_publisher_adding_a_camera_renegotiates_every_subscriber() {
     let (offer, pending) = api.apply().unwrap();
     let answer = w
         .sfu
-        .publish(w.now, "c", "teacher", &offer.to_sdp_string())
+        .publish(w.now, "c", "teacher", &offer.to_sdp_string(), Allowed::ALL)
         .unwrap();
     let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
     w.peers[0]
@@ -318,4 +374,140 @@ fn a_publisher_adding_a_camera_renegotiates_every_subscriber() {
         camera_frames.len()
     );
     assert!(camera_frames[0].1, "the camera starts at a keyframe");
+}
+
+#[test]
+fn several_publishers_reach_every_subscriber_but_not_themselves() {
+    let mut w = World::new();
+    w.auto_answer = true;
+    let teacher = w.publisher();
+    // A student given the floor publishes and also watches the teacher.
+    let student = w.publisher_as("student", Allowed::ALL).unwrap();
+    let student_view = w.subscriber("student");
+    let other = w.subscriber("other");
+    let teacher_view = w.subscriber("teacher");
+    w.settle();
+    w.run_for(Duration::from_secs(2));
+    let got = |w: &World, s, from| w.frames_from(s, from).len();
+    assert!(got(&w, other, teacher) >= 40, "other ← teacher");
+    assert!(got(&w, other, student) >= 40, "other ← student");
+    assert!(got(&w, student_view, teacher) >= 40, "student ← teacher");
+    assert!(got(&w, teacher_view, student) >= 40, "teacher ← student");
+    assert_eq!(
+        got(&w, student_view, student),
+        0,
+        "nobody gets its own media back"
+    );
+    assert_eq!(
+        got(&w, teacher_view, teacher),
+        0,
+        "nobody gets its own media back"
+    );
+    for (s, from) in [(other, teacher), (other, student), (teacher_view, student)] {
+        assert!(
+            w.frames_from(s, from)[0].1,
+            "each stream starts at a keyframe"
+        );
+    }
+    let st = w.sfu.stats();
+    assert_eq!((st.publishers, st.subscribers), (2, 3));
+}
+
+#[test]
+fn a_subscriber_that_arrives_before_anyone_publishes_gets_media_by_renegotiation() {
+    let mut w = World::new();
+    w.auto_answer = true;
+    let early = w.subscriber("early");
+    w.settle();
+    w.run_for(Duration::from_millis(500));
+    assert!(
+        w.peers[early].rtc.is_connected(),
+        "connects with a data channel only"
+    );
+    let teacher = w.publisher();
+    w.settle();
+    w.run_for(Duration::from_secs(1));
+    let frames = w.frames_from(early, teacher);
+    assert!(frames.len() >= 20, "{} frames", frames.len());
+    assert!(frames[0].1);
+}
+
+#[test]
+fn media_a_publisher_is_not_allowed_to_send_is_not_forwarded() {
+    let mut w = World::new();
+    w.auto_answer = true;
+    let no_video = Allowed {
+        audio: true,
+        video: false,
+    };
+    let student = w.publisher_as("student", no_video).unwrap();
+    let viewer = w.subscriber("viewer");
+    w.settle();
+    w.run_for(Duration::from_secs(1));
+    assert_eq!(w.frames_from(viewer, student).len(), 0, "video not allowed");
+
+    // The teacher grants the right: the video starts, at a keyframe.
+    assert!(w.sfu.set_allowed(w.now, "c", "student", Allowed::ALL));
+    w.run_for(Duration::from_secs(1));
+    let frames = w.frames_from(viewer, student);
+    assert!(frames.len() >= 20, "{} frames once allowed", frames.len());
+    assert!(frames[0].1, "starts at a keyframe");
+
+    // Revoked again: nothing more is forwarded, and unpublishing ends the session.
+    assert!(w.sfu.set_allowed(w.now, "c", "student", no_video));
+    w.run_for(Duration::from_millis(200));
+    let before = w.frames_from(viewer, student).len();
+    w.run_for(Duration::from_secs(1));
+    assert_eq!(w.frames_from(viewer, student).len(), before);
+    assert!(w.sfu.unpublish("c", "student"));
+    assert!(!w.sfu.unpublish("c", "student"));
+    assert_eq!(
+        (w.sfu.stats().publishers, w.sfu.stats().subscribers),
+        (0, 1)
+    );
+    assert!(!w.sfu.set_allowed(w.now, "c", "student", Allowed::ALL));
+}
+
+#[test]
+fn a_publisher_on_a_new_connection_replaces_its_old_session() {
+    let mut w = World::new();
+    w.auto_answer = true;
+    let first = w.publisher();
+    let viewer = w.subscriber("viewer");
+    w.settle();
+    w.run_for(Duration::from_secs(1));
+    assert!(w.frames_from(viewer, first).len() >= 20);
+
+    // The teacher's browser lost its link and offers again on a fresh connection (a new DTLS
+    // certificate): the SFU swaps the session; the viewer needs no renegotiation.
+    w.peers[first].publishing = false;
+    let second = w.publisher_as("teacher", Allowed::ALL).unwrap();
+    assert_eq!(w.sfu.stats().publishers, 1, "the old session is gone");
+    w.settle();
+    assert!(w.sfu.poll_event().is_none(), "no re-offer to the viewer");
+    w.run_for(Duration::from_secs(1));
+    let frames = w.frames_from(viewer, second);
+    assert!(
+        frames.len() >= 20,
+        "{} frames from the new session",
+        frames.len()
+    );
+    assert!(frames[0].1, "the new session starts at a keyframe");
+}
+
+#[test]
+fn the_number_of_publishers_in_a_class_is_bounded() {
+    let mut w = World::with_config(SfuConfig {
+        max_publishers_per_class: 2,
+        ..SfuConfig::default()
+    });
+    w.publisher_as("a", Allowed::ALL).unwrap();
+    w.publisher_as("b", Allowed::ALL).unwrap();
+    assert_eq!(
+        w.publisher_as("c", Allowed::ALL).err(),
+        Some(SfuError::TooManyPublishers(2))
+    );
+    // Someone who published before may come back.
+    assert!(w.sfu.unpublish("c", "a"));
+    w.publisher_as("a", Allowed::ALL).unwrap();
 }

@@ -1,5 +1,5 @@
-//! Selective forwarding unit: one publisher per class (the teacher) sends its streams once; the
-//! SFU forwards them to every subscriber (the students).
+//! Selective forwarding unit: each publisher of a class (the teacher, and students given the floor)
+//! sends its streams once; the SFU forwards them to every other member of the class.
 //!
 //! # Stack choice: str0m
 //!
@@ -31,14 +31,19 @@
 //!
 //! # Model
 //!
-//! - A class has at most one publisher. Its media sections (m-lines) are numbered per kind:
-//!   video slot 0, 1, …, audio slot 0, …
-//! - A subscriber gets an offer from the SFU with send-only m-lines: as many video and audio slots
-//!   as the publisher has, at least [`SfuConfig::video_slots`] / [`SfuConfig::audio_slots`]. Slot
-//!   *k* of a kind carries the publisher's slot *k*. A subscriber that joins before the teacher
-//!   publishes therefore needs no renegotiation. When the publisher re-offers with more m-lines
-//!   (the teacher turns the camera on), the SFU answers it and offers each subscriber the
-//!   missing slots ([`SfuEvent::Offer`], answered through `accept_answer`).
+//! - Any peer of a class may publish (the signaling side decides who: teachers, and students the
+//!   teacher gave the floor), several at once, up to [`SfuConfig::max_publishers_per_class`].
+//!   [`Allowed`] says what of a publisher's media is forwarded (a student granted speech but not
+//!   sharing sends audio only), so a right revoked on the server stops the media at once. A
+//!   publisher's media sections are numbered per kind: video 0, 1, …, audio 0, … (the browser
+//!   sends video 0 = screen, video 1 = camera, audio 0 = microphone).
+//! - Every peer may also subscribe (a separate connection): it gets a send-only m-line for each
+//!   track of every *other* publisher in the class, with the msid stream id `aula.<peer id>` so
+//!   the browser knows whose media it is. A subscriber that arrives before anyone publishes is
+//!   offered a data channel only; when a publisher appears or adds a track (a camera next to the
+//!   screen), the SFU offers each subscriber the missing m-lines ([`SfuEvent::Offer`], answered
+//!   through `accept_answer`). A publisher that comes back (a reload, or a new browser connection
+//!   after its link failed: another DTLS fingerprint) reuses its m-lines at every subscriber.
 //! - Video to a subscriber starts at a keyframe: the SFU requests one (PLI) from the publisher
 //!   when a subscriber connects, forwards subscribers' PLI/FIR, and asks for one when the
 //!   publisher's stream has an unrecovered gap. All requests to a publisher track go through a
@@ -53,16 +58,16 @@
 //!   new layer (requested, rate-limited per layer); the old layer flows until then. Bandwidth
 //!   estimates (TWCC/REMB) are not used yet.
 //!
-//! # Driving it from signaling (proposal; signaling/ is not wired yet)
+//! # Driving it from signaling
 //!
 //! `aula serve` starts one [`Sfu`] next to the TURN server and hands the [`SfuHandle`] to the
 //! signaling state. The SFU is the reserved peer id [`SFU_PEER_ID`] (`"sfu"`) of every class:
 //!
-//! - teacher → `{"type":"offer","to":"sfu","sdp"}`: [`SfuHandle::publish`]; the answer goes back
-//!   as `{"type":"answer","from":"sfu","sdp"}`. A later offer (camera on, ICE restart) is the
-//!   same call.
-//! - a student in an SFU class: the server calls [`SfuHandle::subscribe`] and sends
-//!   `{"type":"offer","from":"sfu","sdp"}`; the student's `{"type":"answer","to":"sfu"}` goes to
+//! - a publisher → `{"type":"offer","to":"sfu","sdp"}`: [`SfuHandle::publish`]; the answer goes
+//!   back as `{"type":"answer","from":"sfu","sdp"}`. A later offer (camera on, ICE restart, or a
+//!   fresh connection) is the same call. A grant or revocation calls [`SfuHandle::set_allowed`].
+//! - `{"type":"subscribe"}`: the server calls [`SfuHandle::subscribe`] and sends
+//!   `{"type":"offer","from":"sfu","sdp"}`; the `{"type":"answer","to":"sfu"}` goes to
 //!   [`SfuHandle::accept_answer`]. `candidate` messages to `"sfu"` are dropped (the SFU is
 //!   ICE-lite and its candidate is in its SDP).
 //! - [`SfuHandle::events`]: [`SfuEvent::Offer`] is relayed as an offer from `"sfu"`;
@@ -82,7 +87,7 @@ pub mod server;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-pub use self::core::{SfuCore, SfuEvent, SfuStats};
+pub use self::core::{Allowed, SfuCore, SfuEvent, SfuStats};
 pub use self::server::{Sfu, SfuHandle};
 
 /// The reserved peer id the SFU would use in the signaling protocol (see the integration notes).
@@ -98,10 +103,6 @@ pub struct SfuConfig {
     pub public_ip: Option<IpAddr>,
     /// Minimum time between two keyframe requests sent to one publisher track.
     pub keyframe_min_interval: Duration,
-    /// Video m-lines offered to a subscriber at least (teacher screen + camera = 2).
-    pub video_slots: usize,
-    /// Audio m-lines offered to a subscriber at least.
-    pub audio_slots: usize,
     /// How often each peer reports statistics (used for the NACK counters).
     pub stats_interval: Duration,
     /// Socket receive and send buffer size in bytes.
@@ -117,6 +118,10 @@ pub struct SfuConfig {
     /// refusing the next subscriber keeps the others' stream live. 500 fits one core of the
     /// 2-core build machine with headroom for a 1.5 Mbit/s stream.
     pub max_subscribers: usize,
+    /// Different peers that may publish in one class (a teacher or two, and students given the
+    /// floor). Each adds media sections to every subscriber's connection, so the number is
+    /// bounded; a class's count starts again when everyone has left it.
+    pub max_publishers_per_class: usize,
 }
 
 impl Default for SfuConfig {
@@ -125,12 +130,11 @@ impl Default for SfuConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_ip: None,
             keyframe_min_interval: Duration::from_millis(300),
-            video_slots: 1,
-            audio_slots: 1,
             stats_interval: Duration::from_secs(1),
             socket_buffer: 4 << 20,
             send_buffer_video: 400,
             max_subscribers: 500,
+            max_publishers_per_class: 16,
         }
     }
 }
@@ -144,9 +148,9 @@ pub enum SfuError {
     /// str0m refused the offer or answer.
     #[error("negotiation failed: {0}")]
     Negotiation(String),
-    /// The class already has a publisher.
-    #[error("class {0} already has a publisher")]
-    PublisherExists(String),
+    /// The class has reached [`SfuConfig::max_publishers_per_class`].
+    #[error("the class already has {0} publishers, the most the SFU takes")]
+    TooManyPublishers(usize),
     /// The (class, peer) pair is already connected to the SFU.
     #[error("peer {1} of class {0} is already connected to the SFU")]
     PeerExists(String, String),

@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::core::{SfuCore, SfuEvent, SfuStats};
+use super::core::{Allowed, SfuCore, SfuEvent, SfuStats};
 use super::{metrics, SfuConfig, SfuError};
 
 /// Datagrams read in one go before the loop looks at commands and timers again.
@@ -30,7 +30,19 @@ enum Command {
         class: String,
         peer: String,
         sdp: String,
+        allowed: Allowed,
         reply: oneshot::Sender<Result<String, SfuError>>,
+    },
+    SetAllowed {
+        class: String,
+        peer: String,
+        allowed: Allowed,
+        reply: oneshot::Sender<bool>,
+    },
+    Unpublish {
+        class: String,
+        peer: String,
+        reply: oneshot::Sender<bool>,
     },
     Subscribe {
         class: String,
@@ -124,21 +136,52 @@ impl SfuHandle {
         rx.await.map_err(|_| SfuError::Stopped)
     }
 
-    /// The class's publisher (the teacher) sends its offer; returns the SFU's answer.
+    /// A publisher (a teacher, or a student given the floor) sends its offer; returns the SFU's
+    /// answer. `allowed` is what the SFU forwards of it (see [`SfuCore::publish`]).
     pub async fn publish(
         &self,
         class: &str,
         peer: &str,
         offer_sdp: &str,
+        allowed: Allowed,
     ) -> Result<String, SfuError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Publish {
             class: class.into(),
             peer: peer.into(),
             sdp: offer_sdp.into(),
+            allowed,
             reply,
         };
         self.call(cmd, rx).await?
+    }
+
+    /// Changes what a publisher's media the SFU forwards. Returns whether it publishes.
+    pub async fn set_allowed(
+        &self,
+        class: &str,
+        peer: &str,
+        allowed: Allowed,
+    ) -> Result<bool, SfuError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::SetAllowed {
+            class: class.into(),
+            peer: peer.into(),
+            allowed,
+            reply,
+        };
+        self.call(cmd, rx).await
+    }
+
+    /// Ends a peer's publishing, keeping its subscription. Returns whether it published.
+    pub async fn unpublish(&self, class: &str, peer: &str) -> Result<bool, SfuError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Unpublish {
+            class: class.into(),
+            peer: peer.into(),
+            reply,
+        };
+        self.call(cmd, rx).await
     }
 
     /// Creates a subscriber; returns the SFU's offer, to be answered with
@@ -170,7 +213,7 @@ impl SfuHandle {
         self.call(cmd, rx).await?
     }
 
-    /// Disconnects a publisher or subscriber. Returns whether it was known.
+    /// Disconnects a peer: its publishing and its subscription. Returns whether it was known.
     pub async fn remove(&self, class: &str, peer: &str) -> Result<bool, SfuError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Remove {
@@ -268,9 +311,21 @@ fn command(core: &mut SfuCore, cmd: Command) {
             class,
             peer,
             sdp,
+            allowed,
             reply,
         } => {
-            let _ = reply.send(core.publish(now, &class, &peer, &sdp));
+            let _ = reply.send(core.publish(now, &class, &peer, &sdp, allowed));
+        }
+        Command::SetAllowed {
+            class,
+            peer,
+            allowed,
+            reply,
+        } => {
+            let _ = reply.send(core.set_allowed(now, &class, &peer, allowed));
+        }
+        Command::Unpublish { class, peer, reply } => {
+            let _ = reply.send(core.unpublish(&class, &peer));
         }
         Command::Subscribe { class, peer, reply } => {
             let _ = reply.send(core.subscribe(now, &class, &peer));

@@ -750,6 +750,7 @@ impl World {
                         SfuRequest::Publish { class, peer, .. }
                         | SfuRequest::Subscribe { class, peer, .. }
                         | SfuRequest::Answer { class, peer, .. }
+                        | SfuRequest::Permissions { class, peer, .. }
                         | SfuRequest::Remove { class, peer } => (class, peer),
                     };
                     if let Some(origin) = origin_class {
@@ -1044,14 +1045,45 @@ fn sfu_classes_route_media_negotiation_to_the_sfu() {
             class: "s".into(),
             peer: t.clone(),
             conn: 1,
-            sdp: "v=0".into()
+            sdp: "v=0".into(),
+            permissions: Permissions {
+                speak: true,
+                share: true
+            },
         })]
     );
-    // A student without the share right does not publish.
+    // A student without the right to speak or share does not publish.
     assert_eq!(
-        hub.handle(2, offer, 0).unwrap_err().code,
+        hub.handle(2, offer.clone(), 0).unwrap_err().code,
         ErrorCode::Forbidden
     );
+    // Given the right to speak, it publishes, and the SFU is told to forward its audio only;
+    // the teacher revoking it tells the SFU again.
+    let grant = |speak| ClientMessage::Grant {
+        peer: s.clone(),
+        speak: Some(speak),
+        share: None,
+    };
+    let speak_only = Permissions {
+        speak: true,
+        share: false,
+    };
+    let fx = hub.handle(1, grant(true), 0).unwrap();
+    assert!(fx.contains(&Effect::Sfu(SfuRequest::Permissions {
+        class: "s".into(),
+        peer: s.clone(),
+        permissions: speak_only,
+    })));
+    assert!(matches!(
+        &hub.handle(2, offer, 0).unwrap()[..],
+        [Effect::Sfu(SfuRequest::Publish { permissions, .. })] if *permissions == speak_only
+    ));
+    let fx = hub.handle(1, grant(false), 0).unwrap();
+    assert!(fx.contains(&Effect::Sfu(SfuRequest::Permissions {
+        class: "s".into(),
+        peer: s.clone(),
+        permissions: Permissions::default(),
+    })));
     let fx = hub.handle(2, ClientMessage::Subscribe {}, 0).unwrap();
     assert_eq!(
         fx,
