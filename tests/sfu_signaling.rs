@@ -126,3 +126,100 @@ async fn a_p2p_class_refuses_sfu_negotiation_with_a_clear_error() {
     let e = s.expect_error("media_unavailable").await;
     assert_eq!(e["ref"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_student_given_the_floor_publishes_through_the_sfu_until_the_teacher_revokes_it() {
+    let aula = Aula::start(&temp_dir("sfu-floor"));
+    let (status, class) = http(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Debate", "topology": "sfu"})),
+        Some(ADMIN_KEY),
+    );
+    assert_eq!(status, 201, "{class}");
+    let stop = CancellationToken::new();
+    let epoch = Instant::now();
+    let localhost = "127.0.0.1".parse().unwrap();
+    let mut teacher = Client::join(&aula, class["teacher"]["token"].as_str().unwrap(), "T").await;
+    let mut ana = Client::join(&aula, class["student"]["token"].as_str().unwrap(), "Ana").await;
+    let opts = PublisherOptions {
+        video_bps: 300_000,
+        audio: false,
+        ..Default::default()
+    };
+
+    // Without a right Ana cannot publish; an SFU call that fails later answers with the ref too.
+    let mut publisher = MediaClient::bind(localhost, epoch).await.unwrap();
+    let offer = publisher.publish_offer(&opts);
+    ana.send(json!({"type": "offer", "to": "sfu", "sdp": offer, "ref": 1}))
+        .await;
+    assert_eq!(ana.expect_error("forbidden").await["ref"], 1);
+    ana.send(json!({"type": "answer", "to": "sfu", "sdp": "v=0", "ref": "late"}))
+        .await;
+    assert_eq!(ana.expect_error("media_unavailable").await["ref"], "late");
+
+    // The teacher gives Ana the floor (share): she publishes her screen through the SFU.
+    teacher
+        .send(json!({"type": "grant", "peer": ana.id, "share": true}))
+        .await;
+    ana.expect("peer_updated").await;
+    ana.send(json!({"type": "offer", "to": "sfu", "sdp": offer}))
+        .await;
+    let answer = ana.expect("answer").await;
+    publisher
+        .accept_answer(answer["sdp"].as_str().unwrap())
+        .unwrap();
+    let _sent = publisher.spawn_publisher(opts, stop.clone());
+
+    // The teacher watches through its own subscription: Ana's media is in its offer.
+    teacher.send(json!({"type": "subscribe"})).await;
+    let offer = teacher.expect("offer").await;
+    assert!(
+        offer["sdp"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("aula.{}", ana.id)),
+        "the m-line names Ana's stream"
+    );
+    let mut media = MediaClient::bind(localhost, epoch).await.unwrap();
+    let answer = media.answer_offer(offer["sdp"].as_str().unwrap()).unwrap();
+    teacher
+        .send(json!({"type": "answer", "to": "sfu", "sdp": answer}))
+        .await;
+    let got = media.spawn_subscriber(stop.clone());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while got.frames.load(Relaxed) < 30 {
+        assert!(
+            Instant::now() < deadline,
+            "the teacher got {} frames",
+            got.frames.load(Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(got.bad_frames.load(Relaxed), 0);
+    assert_eq!(aula.metric("aula_sfu_publishers"), 1.0);
+
+    // Revoked: the server ends her publishing session in the SFU (not only her browser
+    // stopping its tracks), so nothing more reaches the class.
+    teacher
+        .send(json!({"type": "grant", "peer": ana.id, "share": false}))
+        .await;
+    let mut publishers = f64::MAX;
+    for _ in 0..50 {
+        publishers = aula.metric("aula_sfu_publishers");
+        if publishers == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(publishers, 0.0, "{}", aula.metrics());
+    let frames = got.frames.load(Relaxed);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        got.frames.load(Relaxed) <= frames + 1,
+        "frames still arrive after the revocation: {frames} → {}",
+        got.frames.load(Relaxed)
+    );
+    stop.cancel();
+}

@@ -48,8 +48,19 @@ impl App {
 
     /// Applies the hub's effects under the lock the caller holds, and starts its SFU calls.
     pub fn apply(self: &Arc<Self>, core: &mut Core, effects: Vec<Effect>) {
+        self.apply_for(core, effects, None);
+    }
+
+    /// [`App::apply`] for effects of a client message that carried `ref`: an SFU call that
+    /// fails later answers with an error carrying the same `ref`, as every refusal does.
+    pub fn apply_for(
+        self: &Arc<Self>,
+        core: &mut Core,
+        effects: Vec<Effect>,
+        reference: Option<serde_json::Value>,
+    ) {
         for request in core.apply(effects) {
-            crate::sfu_bridge::spawn(self.clone(), request);
+            crate::sfu_bridge::spawn(self.clone(), request, reference.clone());
         }
     }
 }

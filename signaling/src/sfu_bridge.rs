@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use serde_json::Value;
+
 use aula_relay::sfu::{Allowed, SfuError, SfuEvent, SfuHandle};
 
 use crate::app::App;
@@ -14,21 +16,28 @@ use crate::hub::{ConnId, SfuRequest};
 use crate::protocol::{ErrorCode, Permissions, ServerMessage, SFU_PEER_ID};
 use crate::state::lock;
 
-/// Starts one SFU call; its outcome reaches the requesting connection.
-pub fn spawn(app: Arc<App>, request: SfuRequest) {
+/// Starts one SFU call; its outcome reaches the requesting connection. A failure is an error
+/// carrying `reference`, the `ref` of the client message that asked for the call.
+pub fn spawn(app: Arc<App>, request: SfuRequest, reference: Option<Value>) {
     tokio::spawn(async move {
         let Some(sfu) = app.sfu.clone() else {
             if let Some(conn) = conn_of(&request) {
                 let message = "this server runs no SFU".to_string();
-                deliver(&app, conn, request_peer(&request), error(message));
+                deliver(
+                    &app,
+                    conn,
+                    request_peer(&request),
+                    error(message, reference),
+                );
             }
             return;
         };
-        call(&app, &sfu, request).await;
+        call(&app, &sfu, request, reference).await;
     });
 }
 
-async fn call(app: &Arc<App>, sfu: &SfuHandle, request: SfuRequest) {
+async fn call(app: &Arc<App>, sfu: &SfuHandle, request: SfuRequest, reference: Option<Value>) {
+    let refused = |e: &SfuError| refused(e, reference.clone());
     match request {
         SfuRequest::Publish {
             class,
@@ -141,17 +150,17 @@ fn deliver(app: &App, conn: ConnId, peer: &str, msg: ServerMessage) {
     }
 }
 
-fn refused(e: &SfuError) -> ServerMessage {
+fn refused(e: &SfuError, reference: Option<Value>) -> ServerMessage {
     tracing::warn!("SFU refused: {e}");
-    error(format!("the SFU refused: {e}"))
+    error(format!("the SFU refused: {e}"), reference)
 }
 
-fn error(message: String) -> ServerMessage {
+fn error(message: String, reference: Option<Value>) -> ServerMessage {
     crate::metrics::error_sent(ErrorCode::MediaUnavailable);
     ServerMessage::Error {
         code: ErrorCode::MediaUnavailable,
         message,
-        reference: None,
+        reference,
     }
 }
 

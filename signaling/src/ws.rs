@@ -308,7 +308,7 @@ impl Connection {
             let mut core = lock(&self.app.core);
             match core.hub.handle(self.conn, msg, unix_millis()) {
                 Ok(effects) => {
-                    self.app.apply(&mut core, effects);
+                    self.app.apply_for(&mut core, effects, reference.clone());
                     None
                 }
                 Err(refusal) => Some(refusal),
