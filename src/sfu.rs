@@ -64,6 +64,7 @@ pub async fn start(
         listen: settings.listen,
         public_ip,
         max_subscribers: settings.max_subscribers,
+        max_publishers_per_class: settings.max_publishers_per_class,
         ..SfuConfig::default()
     };
     let sfu = Sfu::start(config, shutdown)

@@ -165,6 +165,9 @@ pub struct SfuSettings {
     pub auto_above: usize,
     /// Most subscribers the SFU serves at once (one core); more are refused. Default `500`.
     pub max_subscribers: usize,
+    /// Different peers that may publish through the SFU in one class (teachers and students
+    /// given the floor). Default `16`.
+    pub max_publishers_per_class: usize,
 }
 
 impl Default for SfuSettings {
@@ -175,6 +178,7 @@ impl Default for SfuSettings {
             public_ip: None,
             auto_above: 4,
             max_subscribers: 500,
+            max_publishers_per_class: 16,
         }
     }
 }

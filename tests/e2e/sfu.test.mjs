@@ -36,7 +36,8 @@ async function screenCopies(page) {
     const id = screen && screen.id;
     return {
       screenTrack: id,
-      connections: per.length,
+      // Connections that send any video (an SFU page also has a receive-only connection).
+      connections: per.filter((p) => p.senders.length > 0).length,
       senders: per.reduce((n, p) => n + p.senders.filter((t) => t === id).length, 0),
       connectionsSending: per.filter((p) => p.streams.some((s) => s.track === id && s.bytesSent > 0)).length,
       streams: per.flatMap((p) => p.streams.filter((s) => s.track === id).map((s) => ({ pc: p.pc, ...s }))),
@@ -113,7 +114,7 @@ describe('sfu: a teacher and five students in an sfu class', { skip: !hasSfu() &
     const copies = await sendingScreen(teacher.page);
     console.log(`teacher's screen: ${copies.connections} connection(s), ${copies.senders} sender(s), `
       + `layers ${JSON.stringify(copies.streams.map((s) => `${s.rid || '-'}:${s.frameWidth}px:${s.bytesSent}B`))}`);
-    assert.equal(copies.connections, 1, 'one RTCPeerConnection (to the SFU)');
+    assert.equal(copies.connections, 1, 'one RTCPeerConnection sends video (to the SFU)');
     assert.equal(copies.senders, 1, 'one sender carries the screen track');
     assert.equal(copies.connectionsSending, 1, 'one connection sends screen bytes');
     const layers = new Set(copies.streams.map((s) => s.rid || ''));
@@ -177,7 +178,8 @@ describe('sfu: a full SFU refuses a subscriber, and the page says so', { skip: !
   it('the second student sees a media_unavailable message, and no console error', async () => {
     const dir = H.tempDir();
     const config = `${dir}/aula.toml`;
-    (await import('node:fs')).writeFileSync(config, '[sfu]\nmax_subscribers = 1\n');
+    // Two subscriptions: the teacher's own (every page receives through the SFU) and Ana's.
+    (await import('node:fs')).writeFileSync(config, '[sfu]\nmax_subscribers = 2\n');
     server = await H.startServer({ dataDir: dir, extraArgs: ['--config', config] });
     const cls = await H.createClass(server, 'Tiny SFU', { topology: 'sfu' });
     browser = await H.launchBrowser();
@@ -243,7 +245,7 @@ describe('sfu: an auto class switches to the SFU when it grows', { skip: !hasSfu
       times.push(`${s.name} ≤${Date.now() - joined} ms (${last.width}px)`);
     }
     const copies = await sendingScreen(teacher.page);
-    assert.equal(copies.connections, 1, 'only the SFU connection is left');
+    assert.equal(copies.connections, 1, 'only the SFU connection sends video');
     assert.equal(copies.connectionsSending, 1, 'one copy of the screen');
     console.log(`auto switch: all pages in sfu mode ${switched} ms after the third join; decoding again: ${times.join(', ')}`);
   });

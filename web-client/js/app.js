@@ -298,6 +298,17 @@ class Room {
         return out;
       },
       async frames() { return room.transport ? (await room.transport.collectStats()).frames : {}; },
+      /**
+       * Rebuilds an SFU link on a fresh connection, exactly as after a link failure ("sending" or
+       * "receiving"); returns false outside SFU mode. For tests of the recovery path.
+       */
+      restartSfuLink(which) {
+        const t = room.transport;
+        const channel = t && t.kind === 'sfu' ? t[which] : null;
+        if (!channel) return false;
+        channel.start();
+        return true;
+      },
       links() {
         if (!room.transport || !room.transport.links) return {};
         return Object.fromEntries([...room.transport.links].map(([id, l]) => [id, {
@@ -448,6 +459,7 @@ class Room {
       relayTransport: this.relayTransport,
       send: (m) => this.signaling.send(m),
       tracks: { ...this.media.tracks },
+      permissions: this.me ? this.me.permissions : null,
       log,
     };
     // Our own `subscribe` (direct link failed) may be what moved the class to the SFU: its offer comes.
@@ -547,8 +559,8 @@ class Room {
     this.transport = this.makeTransport(null);
   }
 
-  /** The peer id whose link carries a peer's media here: the peer, or the SFU. */
-  mediaPeerOf(peerId) {
+  /** The peer id of the link that carries a peer's media here: the peer, or the SFU. */
+  linkPeerOf(peerId) {
     return this.transport && this.transport.kind === 'sfu' ? SFU_PEER : peerId;
   }
 
@@ -688,6 +700,7 @@ class Room {
   /** Stops what a revoked right allowed. */
   enforcePermissions(before) {
     const p = this.me.permissions;
+    if (this.transport) this.transport.setPermissions(p);
     if (!p.speak) this.media.stop('mic');
     if (!p.share) {
       this.media.stop('camera');
@@ -732,6 +745,12 @@ class Room {
     return teachers.find((p) => p.media.screen) || teachers.find((p) => p.media.camera) || teachers[0] || null;
   }
 
+  /** A student sharing a screen whose picture we receive (through the SFU), or null. */
+  stageStudent() {
+    return [...this.peers.values()].find((p) => p.role === 'student' && p.media.screen
+      && (this.remote.get(p.id) || {}).screen) || null;
+  }
+
   renderStage() {
     if (!this.me) return;
     const screen = $('stage-screen');
@@ -740,18 +759,29 @@ class Room {
     let screenTrack = null;
     let camTrack = null;
     let label = 'Shared screen';
-    if (this.me.role === 'teacher') {
+    const other = this.stageTeacher();
+    let floor = null; // a student whose screen is on the stage
+    if (this.me.role === 'teacher' && (this.media.tracks.screen || !(other && other.media.screen))) {
       screenTrack = this.media.tracks.screen;
       label = 'Your shared screen';
     } else {
-      const t = this.stageTeacher();
-      const r = t && this.remote.get(this.mediaPeerOf(t.id));
+      // A student's stage, or a teacher's while another teacher shares.
+      const t = other;
+      const r = t && this.remote.get(t.id);
       if (t && r) {
         if (t.media.screen) screenTrack = r.screen || null;
         if (t.media.camera) camTrack = r.camera || null;
         label = `${t.name}'s screen`;
       }
+      // No teacher's screen: a student with the floor who shares takes the stage (students'
+      // screens reach everyone through the SFU).
+      floor = this.me.role === 'student' && !screenTrack ? this.stageStudent() : null;
+      if (floor) {
+        screenTrack = this.remote.get(floor.id).screen;
+        label = `${floor.name}'s screen`;
+      }
     }
+    this.floorOnStage = floor ? floor.id : null;
     setVideo(screen, screenTrack, label);
     setVideo(cam, camTrack, 'Teacher camera');
     setVideo(self, this.media.tracks.camera, 'Your camera');
@@ -777,7 +807,7 @@ class Room {
     } else if (!t.media.screen) {
       empty.textContent = 'The teacher is not sharing a screen right now.';
     } else {
-      const l = this.linkOf(this.mediaPeerOf(t.id));
+      const l = this.linkOf(this.linkPeerOf(t.id));
       empty.textContent = l && l.path === 'failed'
         ? `The teacher's screen cannot reach you: ${l.reason || 'no network path worked'}.`
         : 'Connecting to the teacher\'s screen…';
@@ -796,14 +826,19 @@ class Room {
     video.addEventListener('resize', done);
   }
 
-  /** On the teacher's view: students' cameras and screens, when they share. */
+  /**
+   * Students' cameras and screens, when they share: on the teacher's view, and, through the SFU
+   * (which forwards a student with the floor to everyone), on every student's view too.
+   */
   renderTiles() {
     const tiles = $('tiles');
     const want = [];
-    if (this.me.role === 'teacher') {
+    if (this.me.role === 'teacher' || (this.transport && this.transport.kind === 'sfu')) {
       for (const p of this.peers.values()) {
+        if (p.role !== 'student') continue;
+        const onStage = this.floorOnStage === p.id;
         const r = this.remote.get(p.id) || {};
-        if (p.media.screen && r.screen) want.push({ key: `${p.id}:screen`, track: r.screen, label: `${p.name}'s screen` });
+        if (p.media.screen && r.screen && !onStage) want.push({ key: `${p.id}:screen`, track: r.screen, label: `${p.name}'s screen` });
         if (p.media.camera && r.camera) want.push({ key: `${p.id}:camera`, track: r.camera, label: `${p.name}'s camera` });
       }
     }
@@ -1016,7 +1051,9 @@ class Room {
   indicator(p) {
     if (!p.connected) return { state: 'offline', text: 'Reconnecting' };
     if (!this.hasMediaLink(p)) return { state: 'online', text: 'Online' };
-    const l = this.linkOf(p.id);
+    // Through the SFU a student's own link to it is its link to the teacher; a teacher sees what
+    // each student reports about its link.
+    const l = this.linkOf(this.me.role === 'teacher' ? p.id : this.linkPeerOf(p.id));
     if (!l) return { state: 'wait', text: 'Connecting media' };
     return describeLink(l);
   }
@@ -1026,7 +1063,7 @@ class Room {
     if (this.me.role === 'student') {
       const t = this.stageTeacher();
       if (t && this.hasMediaLink(t)) {
-        const l = this.linkOf(this.mediaPeerOf(t.id));
+        const l = this.linkOf(this.linkPeerOf(t.id));
         if (l) return describeLink(l);
       }
     }

@@ -3,6 +3,7 @@
 // A media transport is the seam between the class UI and how media travels. The UI only calls:
 //   transport.syncPeers(peers)           the roster changed (PeerInfo[] of everyone else)
 //   transport.setTrack(slot, track|null) publish or stop the local "screen" | "camera" | "mic"
+//   transport.setPermissions({speak, share}) our rights changed (the tracks are stopped by the UI)
 //   transport.handleSignal(msg)          an offer / answer / candidate from the server
 //   transport.kick(peerId)               the peer is back: renegotiate if the link is not up
 //   transport.collectStats()             -> Promise<{links: LinkStats[], frames: {[peer]: n}}>
@@ -10,7 +11,7 @@
 // and listens to:
 //   "track"  {peer, slot, track|null}    a remote track for a slot (null: gone)
 //   "state"  {peer, state}               RTCPeerConnectionState of the link to peer
-// The SFU transport (sfu.js) implements the same surface with one connection to the server's SFU.
+// The SFU transport (sfu.js) implements the same surface with connections to the server's SFU.
 //
 // Who offers: the teacher end of each pair is the "impolite" peer of perfect negotiation and makes
 // the first offer, with three transceivers in a fixed order — screen (video), camera (video),
@@ -343,6 +344,9 @@ export class P2PTransport extends EventTarget {
     this.tracks[slot] = track || null;
     for (const link of this.links.values()) link.setTrack(slot, track);
   }
+
+  /** Direct links need nothing: a revoked right's tracks are stopped by the page. */
+  setPermissions() {}
 
   kick(peerId) {
     const link = this.links.get(peerId);

@@ -1,28 +1,29 @@
-// The SFU media transport: one RTCPeerConnection to the server's selective forwarding unit, which
-// is the reserved peer "sfu" of the signaling protocol (docs/protocol.md, "Media: direct
-// connections or the SFU"). Same surface as the P2P transport (see p2p.js):
-//   syncPeers(peers), setTrack(slot, track), handleSignal(msg), handleError(err), kick(peer),
-//   kickAll(), collectStats(), close(); events "track" {peer: "sfu", slot, track} and
-//   "state" {peer: "sfu", state}.
+// The SFU media transport: connections to the server's selective forwarding unit, which is the
+// reserved peer "sfu" of the signaling protocol (docs/protocol.md, "Media: direct connections or
+// the SFU"). Same surface as the P2P transport (see p2p.js):
+//   syncPeers(peers), setTrack(slot, track), setPermissions(p), handleSignal(msg),
+//   handleError(err), kick(peer), kickAll(), collectStats(), close(); events "track"
+//   {peer, slot, track} (peer: whose media it is) and "state" {peer: "sfu", state}.
 //
-// Publisher (a teacher): makes the offer, with three send-only transceivers in the fixed order
-// screen (video), camera (video), microphone (audio); starting or stopping a share is a
-// replaceTrack() with no renegotiation. The camera (and, when SCREEN_SIMULCAST, the screen) is sent
-// as simulcast layers (rids); the SFU picks one per student. The screen favours resolution
-// (contentHint "detail", degradationPreference "maintain-resolution"). The SFU takes one publisher
-// per class: a second teacher is refused ("already has a publisher") and subscribes instead.
-//
-// Subscriber (students, other teachers): sends {"type":"subscribe"}; the SFU offers send-only
-// m-lines (audio and video slots); we answer. A later offer from "sfu" (more slots) is answered
-// too. Slot k of a kind carries the publisher's m-line k of that kind: video 0 = screen,
-// video 1 = camera, audio 0 = microphone.
+// Two independent channels, each one RTCPeerConnection with its own retry:
+// - Receiving (everyone): sends {"type":"subscribe"}; the SFU offers one send-only m-line per
+//   track of every other publisher, with the msid stream id "aula.<peer id>"; we answer. A later
+//   offer from "sfu" (someone started publishing) is answered too. A publisher's m-lines of one
+//   kind keep its order: video 0 = screen, video 1 = camera, audio 0 = microphone.
+// - Sending (a teacher at once; a student the teacher allowed to speak or share, once they turn
+//   something on): makes the offer, with three send-only transceivers in the fixed order screen
+//   (video), camera (video), microphone (audio); starting or stopping a share is a replaceTrack()
+//   with no renegotiation. The camera and the screen are sent as simulcast layers (rids); the SFU
+//   picks one per receiver. The screen favours resolution (contentHint "detail",
+//   degradationPreference "maintain-resolution"). Several people may publish at once (two
+//   teachers, a student with the floor); the server forwards only what each is allowed to send.
 //
 // Recovery: the SFU drops a peer whose ICE goes quiet, so a failed link (or one disconnected for
-// 4 s) is rebuilt from scratch: a subscriber resubscribes (the server replaces the old
-// subscription), a publisher offers again on a fresh connection; with backoff 1 s doubling to 15 s.
-// The SFU is ICE-lite and learns our address from our connectivity checks, so we send no
-// candidates. Relay forcing works as in P2P: iceTransportPolicy "relay" sends our checks and media
-// through the TURN relay to the SFU's address.
+// 4 s) is rebuilt from scratch: the receiving channel resubscribes (the server replaces the old
+// subscription), the sending channel offers again on a fresh connection (the SFU replaces the old
+// session); with backoff 1 s doubling to 15 s. The SFU is ICE-lite and learns our address from our
+// connectivity checks, so we send no candidates. Relay forcing works as in P2P: iceTransportPolicy
+// "relay" sends our checks and media through the TURN relay to the SFU's address.
 
 import { LinkSampler } from './stats.js';
 import { iceServersFor } from './ice.js';
@@ -35,6 +36,8 @@ const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 15000;
 /** A publish or subscribe the SFU has not replied to in this time is started over. */
 const REPLY_TIMEOUT_MS = 10000;
+/** The `ref` of our messages to the SFU: an error carrying it says which channel it is about. */
+const REF = { publish: 'sfu-publish', subscribe: 'sfu-subscribe', answer: 'sfu-answer' };
 
 /** Simulcast layers, low to high (Chromium wants them in this order). */
 const CAMERA_LAYERS = [
@@ -49,13 +52,36 @@ const SCREEN_LAYERS = [
 /** Send the screen as two layers too, so a student on a bad link gets the half-size layer. */
 export const SCREEN_SIMULCAST = true;
 
+/**
+ * Whose media each m-line of the SFU's offer carries: mid → {peer, slot}, from the msid stream id
+ * "aula.<peer>" and the order of that publisher's m-lines of each kind.
+ */
+export function slotsOf(sdp) {
+  const slots = new Map();
+  const seen = {};
+  for (const section of sdp.split(/\r?\nm=/).slice(1)) {
+    const kind = section.startsWith('video') ? 'video' : section.startsWith('audio') ? 'audio' : null;
+    const mid = (/^a=mid:(\S+)/m.exec(section) || [])[1];
+    const stream = (/^a=msid:(\S+)/m.exec(section) || [])[1];
+    if (!kind || !mid || !stream || !stream.startsWith('aula.')) continue;
+    const peer = stream.slice('aula.'.length);
+    const key = `${peer} ${kind}`;
+    const i = seen[key] || 0;
+    seen[key] = i + 1;
+    const slot = kind === 'audio' ? (i === 0 ? 'mic' : null) : ['screen', 'camera'][i] || null;
+    if (slot) slots.set(mid, { peer, slot });
+  }
+  return slots;
+}
+
 export class SfuTransport extends EventTarget {
   /**
    * @param {{me: {id: string, role: string}, iceServers: object[], forceRelay: boolean,
    *          relayTransport?: string, send: (msg: object) => boolean, tracks?: object,
-   *          log?: Function, notify?: (text: string, kind?: string) => void}} opts
+   *          permissions?: {speak: boolean, share: boolean}, log?: Function,
+   *          notify?: (text: string, kind?: string) => void, subscribed?: boolean}} opts
    */
-  constructor({ me, iceServers, forceRelay, relayTransport, send, tracks, log, notify, subscribed }) {
+  constructor({ me, iceServers, forceRelay, relayTransport, send, tracks, permissions, log, notify, subscribed }) {
     super();
     this.kind = 'sfu';
     this.me = me;
@@ -63,24 +89,173 @@ export class SfuTransport extends EventTarget {
     this.forceRelay = !!forceRelay;
     this.send = send;
     this.tracks = { screen: null, camera: null, mic: null, ...(tracks || {}) };
+    this.permissions = me.role === 'teacher' ? { speak: true, share: true } : { speak: false, share: false, ...(permissions || {}) };
     this.log = log || (() => {});
     this.notify = notify || (() => {});
-    // A teacher publishes; if the class already has a publisher it subscribes instead.
-    this.role = me.role === 'teacher' ? 'publisher' : 'subscriber';
     this.closed = false;
+    this.receiving = new Channel(this, 'subscriber');
+    this.sending = null;
+    // `subscribed`: the page already sent `subscribe` (its direct link failed, which moved the
+    // class to the SFU): wait for that offer instead of asking again.
+    this.receiving.start({ subscribed: !!subscribed });
+    if (me.role === 'teacher' || Object.values(this.tracks).some(Boolean)) this.startSending();
+  }
+
+  mayPublish() {
+    return !!(this.permissions.speak || this.permissions.share);
+  }
+
+  startSending() {
+    if (this.sending || !this.mayPublish() || this.closed) return;
+    this.sending = new Channel(this, 'publisher');
+    this.sending.start();
+  }
+
+  stopSending() {
+    if (!this.sending) return;
+    this.sending.close();
+    this.sending = null;
+  }
+
+  /**
+   * The link shown as this page's media link ("sfu"): a teacher's sending link (its uplink is what
+   * the class depends on), everyone else's receiving link.
+   */
+  primary() {
+    if (this.me.role === 'teacher' && this.sending && this.sending.link) return this.sending.link;
+    return this.receiving.link;
+  }
+
+  /** "sfu" → the primary link (same shape as P2P's links, for the page and its debug view). */
+  get links() {
+    const l = this.primary();
+    return new Map(l ? [[SFU_PEER, l]] : []);
+  }
+
+  /** The roster does not change the SFU links: everyone reaches the class through them. */
+  syncPeers() {}
+
+  handleSignal(msg) {
+    if (msg.from !== SFU_PEER) return; // a stale direct-connection signal from before the switch
+    if (msg.type === 'answer') {
+      const link = this.sending && this.sending.link;
+      if (link) link.enqueue(() => link.onDescription('answer', msg.sdp));
+      return;
+    }
+    if (msg.type !== 'offer') return;
+    let link = this.receiving.link;
+    if (!link || link.isNewSession(msg.sdp)) {
+      // An offer of a new subscription (the server replaced the old one): a fresh connection.
+      this.log('SFU: offer of a new session; new connection');
+      link = this.receiving.newLink();
+    }
+    link.enqueue(() => link.onDescription('offer', msg.sdp));
+  }
+
+  /**
+   * An error from the server about one of our channels. Returns true when it was about the SFU
+   * and has been dealt with (the page then shows nothing else).
+   */
+  handleError(err) {
+    const ref = err.ref;
+    let channel = null;
+    if (ref === REF.publish) channel = this.sending;
+    else if (ref === REF.subscribe || ref === REF.answer) channel = this.receiving;
+    else if (this.sending && this.sending.link && this.sending.link.awaiting) channel = this.sending;
+    else if (this.receiving.link && this.receiving.link.awaiting) channel = this.receiving;
+    if (!channel || !channel.link) return false;
+    const publishing = channel.role === 'publisher';
+    if (err.code === 'forbidden' && publishing) {
+      this.stopSending();
+      this.notify('The teacher has not allowed you to send to the class.', 'error');
+      return true;
+    }
+    if (err.code !== 'media_unavailable') return false;
+    channel.link.awaiting = false;
+    if (!channel.unavailableShown) {
+      channel.unavailableShown = true;
+      this.notify(publishing
+        ? 'The media server cannot take your screen, camera or microphone right now (it is unavailable or full). Trying again…'
+        : 'The media server cannot send you the class\'s video right now (it is unavailable or full). Trying again…', 'error');
+    }
+    channel.retry(`refused: ${err.message || err.code}`);
+    return true;
+  }
+
+  setTrack(slot, track) {
+    this.tracks[slot] = track || null;
+    if (this.sending && this.sending.link) this.sending.link.setTrack(slot, track);
+    else if (track) this.startSending();
+  }
+
+  /** Our rights changed: without any right to send, the sending channel closes. */
+  setPermissions(p) {
+    if (this.me.role === 'teacher') return;
+    this.permissions = { ...p };
+    if (!this.mayPublish()) this.stopSending();
+  }
+
+  /** A peer is back: the SFU links do not depend on it. */
+  kick() {}
+
+  /** Signaling is back (resumed): restart each channel whose link is not up. */
+  kickAll() {
+    for (const c of [this.receiving, this.sending]) {
+      if (!c || c.retryTimer || (c.link && c.link.pc.connectionState === 'connected')) continue;
+      c.start();
+    }
+  }
+
+  linkState(peerId) {
+    const link = this.links.get(peerId);
+    return link ? link.pc.connectionState : null;
+  }
+
+  /** Every RTCPeerConnection of this transport (sending first). */
+  peerConnections() {
+    return [this.sending && this.sending.link, this.receiving.link].filter(Boolean).map((l) => l.pc);
+  }
+
+  async collectStats() {
+    const links = [];
+    const frames = {};
+    try {
+      const primary = this.primary();
+      if (primary) links.push((await primary.stats()).link);
+      const rx = this.receiving.link;
+      if (rx) frames[SFU_PEER] = rx === primary ? (await rx.lastStats).framesDecoded : (await rx.stats()).framesDecoded;
+    } catch {
+      /* closed meanwhile */
+    }
+    return { links, frames };
+  }
+
+  close() {
+    this.closed = true;
+    this.receiving.close();
+    this.stopSending();
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+/** One direction (sending or receiving) with its current link and its retry state. */
+class Channel {
+  constructor(t, role) {
+    this.t = t;
+    this.role = role;
+    this.link = null;
     this.retryMs = RETRY_MIN_MS;
     this.retryTimer = null;
     this.unavailableShown = false;
-    /** @type {Map<string, SfuLink>} one entry, "sfu", once started (same shape as P2P's links) */
-    this.links = new Map();
-    // `subscribed`: the page already sent `subscribe` (its direct link failed, which moved the
-    // class to the SFU): wait for that offer instead of asking again.
-    this.start({ subscribed: !!subscribed && this.role === 'subscriber' });
+    this.closed = false;
   }
 
   /** A fresh connection and a fresh publish / subscribe (unless one is already under way). */
   start({ subscribed = false } = {}) {
-    if (this.closed) return;
+    if (this.closed || this.t.closed) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
     const link = this.newLink();
@@ -89,19 +264,19 @@ export class SfuTransport extends EventTarget {
   }
 
   newLink() {
-    const old = this.links.get(SFU_PEER);
-    if (old) old.close();
-    const link = new SfuLink(this);
-    this.links.set(SFU_PEER, link);
-    return link;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.link) this.link.close();
+    this.link = new SfuLink(this);
+    return this.link;
   }
 
   /** Start over after a delay that doubles on every attempt that does not connect. */
   retry(why) {
-    if (this.closed || this.retryTimer) return;
+    if (this.closed || this.t.closed || this.retryTimer) return;
     const jitter = 0.8 + Math.random() * 0.4;
     const delay = Math.round(this.retryMs * jitter);
-    this.log(`SFU link: ${why}; retrying in ${delay} ms`);
+    this.t.log(`SFU ${this.role} link: ${why}; retrying in ${delay} ms`);
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
@@ -114,125 +289,29 @@ export class SfuTransport extends EventTarget {
     this.unavailableShown = false;
   }
 
-  /** The roster does not change the SFU link: everyone reaches the class through it. */
-  syncPeers() {}
-
-  handleSignal(msg) {
-    if (msg.from !== SFU_PEER) return; // a stale direct-connection signal from before the switch
-    let link = this.links.get(SFU_PEER);
-    if (!link) return;
-    if (msg.type === 'offer' && link.isNewSession(msg.sdp)) {
-      // An offer of a new subscription (the server replaced the old one): a fresh connection.
-      this.log('SFU: offer of a new session; new connection');
-      clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-      link = this.newLink();
-    }
-    if (msg.type === 'offer' || msg.type === 'answer') link.enqueue(() => link.onDescription(msg.type, msg.sdp));
-  }
-
-  /**
-   * An error from the server while a publish or subscribe is under way. Returns true when it was
-   * about the SFU and has been dealt with (the page then shows nothing else).
-   */
-  handleError(err) {
-    const link = this.links.get(SFU_PEER);
-    if (!link || !link.awaiting) return false;
-    if (err.code === 'media_unavailable') {
-      link.awaiting = false;
-      if (this.role === 'publisher' && /already has a publisher/i.test(err.message || '')) {
-        // Another teacher publishes to this class: watch through the SFU like the students.
-        this.log('another teacher publishes; subscribing instead');
-        this.role = 'subscriber';
-        this.notify('Another teacher is already sending to this class through the media server, so you watch their share.');
-        this.start();
-        return true;
-      }
-      if (!this.unavailableShown) {
-        this.unavailableShown = true;
-        this.notify(this.role === 'publisher'
-          ? 'The media server cannot take your screen, camera or microphone right now (it is unavailable or full). Trying again…'
-          : 'The media server cannot send you the class\'s video right now (it is unavailable or full). Trying again…', 'error');
-      }
-      this.retry(`refused: ${err.message || err.code}`);
-      return true;
-    }
-    if (err.code === 'forbidden' && this.role === 'publisher') {
-      link.awaiting = false;
-      this.role = 'subscriber';
-      this.notify('You are not allowed to send to the class; you watch the teacher\'s share.', 'error');
-      this.start();
-      return true;
-    }
-    return false;
-  }
-
-  setTrack(slot, track) {
-    this.tracks[slot] = track || null;
-    const link = this.links.get(SFU_PEER);
-    if (link && this.role === 'publisher') link.setTrack(slot, track);
-    if (track && this.role !== 'publisher' && this.me.role !== 'teacher') {
-      this.notify('In this large class only the teacher is sent through the media server, so the class does not see what you share yet.');
-    }
-  }
-
-  /** A peer is back: the SFU link does not depend on it. */
-  kick() {}
-
-  /** Signaling is back (resumed): if our link is not up, start it over. */
-  kickAll() {
-    const link = this.links.get(SFU_PEER);
-    if (!link || link.pc.connectionState === 'connected' || this.retryTimer) return;
-    this.start();
-  }
-
-  linkState(peerId) {
-    const link = this.links.get(peerId);
-    return link ? link.pc.connectionState : null;
-  }
-
-  /** Every RTCPeerConnection of this transport (one). */
-  peerConnections() {
-    return [...this.links.values()].map((l) => l.pc);
-  }
-
-  async collectStats() {
-    const links = [];
-    const frames = {};
-    const link = this.links.get(SFU_PEER);
-    if (link) {
-      try {
-        const s = await link.stats();
-        links.push(s.link);
-        frames[SFU_PEER] = s.framesDecoded;
-      } catch {
-        /* closed meanwhile */
-      }
-    }
-    return { links, frames };
-  }
-
   close() {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    for (const link of this.links.values()) link.close();
-    this.links.clear();
-  }
-
-  emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+    if (this.link) this.link.close();
+    this.link = null;
   }
 }
 
 class SfuLink {
-  constructor(t) {
+  constructor(channel) {
+    const t = channel.t;
+    this.channel = channel;
     this.t = t;
     this.peer = SFU_PEER;
-    this.polite = t.role !== 'publisher'; // for the debug view: who makes the offer
+    this.publishing = channel.role === 'publisher';
+    this.polite = !this.publishing; // for the debug view: who makes the offer
     this.sampler = new LinkSampler();
+    this.lastStats = Promise.resolve({ framesDecoded: 0 });
     this.queue = Promise.resolve();
     this.awaiting = false; // a publish / subscribe waits for the SFU's reply
     this.disconnectTimer = null;
+    this.slots = new Map(); // mid → {peer, slot} of the media we receive
+    this.emitted = new Map(); // "peer slot" → {peer, slot}: tracks announced to the page
     this.localTypes = {};
     this.remoteCandidates = 0;
     this.iceErrors = [];
@@ -257,21 +336,23 @@ class SfuLink {
       if (this.iceErrors.length > 10) this.iceErrors.shift();
     };
     pc.ontrack = (e) => {
-      const slot = this.slotOf(e.transceiver);
-      if (slot) t.emit('track', { peer: SFU_PEER, slot, track: e.track });
+      const s = this.slots.get(e.transceiver.mid);
+      if (!s) return;
+      this.emitted.set(`${s.peer} ${s.slot}`, s);
+      t.emit('track', { peer: s.peer, slot: s.slot, track: e.track });
     };
     pc.onconnectionstatechange = () => {
-      if (this.t.links.get(SFU_PEER) !== this) return;
+      if (channel.link !== this) return;
       const state = pc.connectionState;
-      t.emit('state', { peer: SFU_PEER, state });
+      if (t.primary() === this) t.emit('state', { peer: SFU_PEER, state });
       clearTimeout(this.disconnectTimer);
       if (state === 'connected') {
-        t.connected();
+        channel.connected();
       } else if (state === 'failed') {
-        t.retry('connection failed');
+        channel.retry('connection failed');
       } else if (state === 'disconnected') {
         this.disconnectTimer = setTimeout(() => {
-          if (pc.connectionState === 'disconnected') t.retry('disconnected');
+          if (pc.connectionState === 'disconnected') channel.retry('disconnected');
         }, DISCONNECTED_GRACE_MS);
       }
     };
@@ -282,13 +363,13 @@ class SfuLink {
   }
 
   begin() {
-    if (this.t.role === 'publisher') this.enqueue(() => this.publish());
+    if (this.publishing) this.enqueue(() => this.publish());
     else this.subscribe();
   }
 
   subscribe() {
     this.expectReply();
-    if (!this.t.send({ type: 'subscribe' })) this.t.retry('signaling is down');
+    if (!this.t.send({ type: 'subscribe', ref: REF.subscribe })) this.channel.retry('signaling is down');
   }
 
   /** A publish / subscribe is under way: its reply (or an error) is due. */
@@ -296,7 +377,7 @@ class SfuLink {
     this.awaiting = true;
     clearTimeout(this.replyTimer);
     this.replyTimer = setTimeout(() => {
-      if (this.awaiting && this.t.links.get(SFU_PEER) === this) this.t.retry('no reply from the SFU');
+      if (this.awaiting && this.channel.link === this) this.channel.retry('no reply from the SFU');
     }, REPLY_TIMEOUT_MS);
   }
 
@@ -327,7 +408,8 @@ class SfuLink {
     }
     await this.pc.setLocalDescription();
     this.expectReply();
-    if (!this.t.send({ type: 'offer', to: SFU_PEER, sdp: this.pc.localDescription.sdp })) this.t.retry('signaling is down');
+    const offer = { type: 'offer', to: SFU_PEER, sdp: this.pc.localDescription.sdp, ref: REF.publish };
+    if (!this.t.send(offer)) this.channel.retry('signaling is down');
   }
 
   async favourResolution(sender) {
@@ -340,14 +422,6 @@ class SfuLink {
     }
   }
 
-  /** Slot of a received track: its transceiver's position among those of its kind. */
-  slotOf(transceiver) {
-    const kind = transceiver.receiver.track.kind;
-    const idx = this.pc.getTransceivers().filter((x) => x.receiver.track.kind === kind).indexOf(transceiver);
-    if (kind === 'audio') return idx === 0 ? 'mic' : null;
-    return ['screen', 'camera'][idx] || null;
-  }
-
   async onDescription(type, sdp) {
     const pc = this.pc;
     if (pc.signalingState === 'closed') return;
@@ -357,11 +431,12 @@ class SfuLink {
       await pc.setRemoteDescription({ type, sdp });
       return;
     }
-    // An offer from the SFU: our subscription (first one, or more slots later).
+    // An offer from the SFU: our subscription (first one, or more media later).
     this.awaiting = false;
+    this.slots = slotsOf(sdp);
     await pc.setRemoteDescription({ type, sdp });
     await pc.setLocalDescription();
-    this.t.send({ type: 'answer', to: SFU_PEER, sdp: pc.localDescription.sdp });
+    this.t.send({ type: 'answer', to: SFU_PEER, sdp: pc.localDescription.sdp, ref: REF.answer });
   }
 
   setTrack(slot, track) {
@@ -392,6 +467,7 @@ class SfuLink {
       out.link.path = 'failed';
       out.link.reason = this.diagnose();
     }
+    this.lastStats = Promise.resolve(out);
     return out;
   }
 
@@ -400,6 +476,7 @@ class SfuLink {
     clearTimeout(this.replyTimer);
     this.awaiting = false;
     this.pc.close();
-    for (const slot of SLOTS) this.t.emit('track', { peer: SFU_PEER, slot, track: null });
+    for (const { peer, slot } of this.emitted.values()) this.t.emit('track', { peer, slot, track: null });
+    this.emitted.clear();
   }
 }

@@ -1,0 +1,106 @@
+// Several publishers through the SFU, in real headless Chromium: a student the teacher lets share
+// publishes her screen and the class sees it until the teacher revokes the right (the server
+// stops forwarding it); a second teacher shares while the first does not; a sharing teacher's
+// link rebuilt on a fresh connection replaces its old session and the students' video resumes.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as H from './harness.mjs';
+
+const hasSfu = () => H.serveHelp().includes('--sfu-listen');
+
+/** The width of the decoded video in the tile of `peerId`'s screen on `page` (0: none yet). */
+async function tileWidth(page, peerId) {
+  return page.evaluate((key) => {
+    const v = document.querySelector(`#tiles figure[data-key="${CSS.escape(key)}"] video`);
+    return v ? v.videoWidth : 0;
+  }, `${peerId}:screen`);
+}
+
+async function sfuPublishers(server) {
+  return (await H.metricSum(server, /^aula_sfu_publishers$/)).sum;
+}
+
+describe('sfu: students given the floor and a second teacher publish through the SFU', { skip: !hasSfu() && 'this aula has no SFU' }, () => {
+  let server;
+  let browser;
+  let cls;
+  let teacher;
+  let ana;
+  let ben;
+  let second;
+
+  before(async () => {
+    server = await H.startServer();
+    cls = await H.createClass(server, 'Seminar', { topology: 'sfu' });
+    browser = await H.launchBrowser();
+    teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Rivera' });
+    ana = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ana' });
+    ben = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ben' });
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  it('Ana, allowed to share, shares her screen: the teacher and Ben see it', async () => {
+    const share = ana.page.getByRole('button', { name: 'Share screen' });
+    assert.equal(await share.isVisible(), false, 'no share button without the right');
+    await teacher.page.getByLabel('Allow Ana to share').check();
+    await share.waitFor({ state: 'visible', timeout: 10_000 });
+    await share.click();
+    await ana.page.getByRole('button', { name: 'Stop sharing' }).waitFor();
+    const anaId = await ana.page.evaluate(() => window.aula.me.id);
+    // The teacher sees it as a tile; Ben on the stage, since the teacher shares nothing.
+    const width = await H.eventually(() => tileWidth(teacher.page, anaId), {
+      what: "Ana's screen decoded in a tile on the teacher's page", timeoutMs: 20_000,
+    });
+    assert.ok(width > 0);
+    const { last } = await H.waitForFrames(ben.page, 20_000);
+    assert.ok(last.width > 0, 'Ben decodes Ana\'s screen');
+    assert.match(await ben.page.locator('#stage-screen').getAttribute('aria-label'), /Ana's screen/);
+    assert.equal(await tileWidth(ben.page, anaId), 0, 'on the stage, not also in a tile');
+    await H.eventually(async () => (await sfuPublishers(server)) === 2, { what: 'two publishers (teacher, Ana)' });
+    await H.screenshot(ben.page, 'student-view-sfu-floor');
+  });
+
+  it('revoking the right stops her share everywhere, and the server ends her publishing', async () => {
+    const anaId = await ana.page.evaluate(() => window.aula.me.id);
+    await teacher.page.getByLabel('Allow Ana to share').uncheck();
+    await ana.page.getByRole('button', { name: 'Share screen' }).waitFor({ state: 'hidden', timeout: 10_000 });
+    await H.eventually(async () => (await tileWidth(teacher.page, anaId)) === 0, { what: "Ana's tile gone on the teacher's page" });
+    await H.eventually(() => ben.page.locator('#stage-screen').isHidden(), { what: "Ana's screen gone from Ben's stage" });
+    await H.eventually(async () => (await sfuPublishers(server)) === 1, { what: 'only the teacher publishes' });
+  });
+
+  it('a second teacher shares while the first does not: the first teacher and the students see it', async () => {
+    second = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Mr Okafor' });
+    await second.page.getByRole('button', { name: 'Share screen' }).click();
+    await second.page.getByRole('button', { name: 'Stop sharing' }).waitFor();
+    for (const viewer of [teacher, ana, ben]) {
+      const { last } = await H.waitForFrames(viewer.page, 20_000);
+      assert.ok(last.width > 0, `${viewer.name} decodes the second teacher's screen`);
+      const label = await viewer.page.locator('#stage-screen').getAttribute('aria-label');
+      assert.match(label, /Mr Okafor/, `${viewer.name}'s stage names whose screen it is`);
+    }
+  });
+
+  it('the sharing teacher\'s link rebuilt on a fresh connection replaces its session; video resumes', async () => {
+    // The old connection is closed at once (as after a failure), so every frame decoded from
+    // here on came through the new one.
+    assert.equal(await second.page.evaluate(() => window.aula.restartSfuLink('sending')), true);
+    const restarted = Date.now();
+    const from = (await H.stageVideo(ana.page)).framesDecoded;
+    await H.eventually(async () => (await H.stageVideo(ana.page)).framesDecoded > from + 30, {
+      what: 'Ana decodes the screen from the new connection', timeoutMs: 20_000,
+    });
+    console.log(`second teacher's new SFU connection: Ana decodes 30 more frames ${Date.now() - restarted} ms after the restart`);
+    await H.sleep(1200); // the metrics are exported once a second
+    assert.equal(await sfuPublishers(server), 2, 'the new session replaced the old one: each teacher publishes once');
+  });
+
+  it('no console errors on any page', () => {
+    for (const c of [teacher, ana, ben, second]) assert.deepEqual(c.errors, [], `console errors on ${c.name}'s page`);
+  });
+});
