@@ -65,6 +65,7 @@ pub async fn start(
         public_ip,
         max_subscribers: settings.max_subscribers,
         max_publishers_per_class: settings.max_publishers_per_class,
+        bandwidth_estimation: settings.bandwidth_estimation,
         ..SfuConfig::default()
     };
     let sfu = Sfu::start(config, shutdown)

@@ -168,6 +168,10 @@ pub struct SfuSettings {
     /// Different peers that may publish through the SFU in one class (teachers and students
     /// given the floor). Default `16`.
     pub max_publishers_per_class: usize,
+    /// Estimate each subscriber's downlink (transport-wide congestion control feedback) and send
+    /// it the simulcast layers that fit; without it only loss moves a subscriber's layer.
+    /// Default `true`.
+    pub bandwidth_estimation: bool,
 }
 
 impl Default for SfuSettings {
@@ -179,6 +183,7 @@ impl Default for SfuSettings {
             auto_above: 4,
             max_subscribers: 500,
             max_publishers_per_class: 16,
+            bandwidth_estimation: true,
         }
     }
 }

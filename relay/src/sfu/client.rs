@@ -191,6 +191,7 @@ pub struct Client {
     epoch: Instant,
     stats: Arc<ClientStats>,
     loss: Option<RtpLoss>,
+    bottleneck: Option<Bottleneck>,
     count_only: bool,
     pending: Option<SdpPendingOffer>,
     /// A subscriber started by [`Client::subscribe`] answers the SFU's later offers itself.
@@ -220,6 +221,17 @@ async fn next_offer(r: &mut Option<Renegotiation>) -> Option<String> {
             Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
         }
     }
+}
+
+/// A narrow downlink: received RTP waits in a first-in-first-out queue drained at `bps` and is
+/// dropped when it would wait longer than `max_delay` (a router's buffer). Congestion shows as
+/// growing delay first, as on a real link.
+struct Bottleneck {
+    bps: u64,
+    max_delay: Duration,
+    queue: std::collections::VecDeque<(Instant, SocketAddr, Vec<u8>)>,
+    /// When the last queued datagram leaves the link.
+    busy_until: Instant,
 }
 
 /// Drops a share of RTP datagrams in both directions (an emulated lossy link; ICE, DTLS and
@@ -265,6 +277,7 @@ impl Client {
             epoch,
             stats: Arc::new(ClientStats::new()),
             loss: None,
+            bottleneck: None,
             count_only: false,
             pending: None,
             renegotiation: None,
@@ -277,6 +290,17 @@ impl Client {
         self.loss = Some(RtpLoss {
             per_million: (percent * 10_000.0) as u64,
             state: seed | 1,
+        });
+        self
+    }
+
+    /// Receives RTP through a `bps` bottleneck with a `max_delay` buffer (see [`Bottleneck`]).
+    pub fn with_bottleneck(mut self, bps: u64, max_delay: Duration) -> Self {
+        self.bottleneck = Some(Bottleneck {
+            bps,
+            max_delay,
+            queue: std::collections::VecDeque::new(),
+            busy_until: Instant::now(),
         });
         self
     }
@@ -409,6 +433,7 @@ impl Client {
         let mut audio_no: u64 = 0;
         let mut started = false;
         loop {
+            let bottleneck_due = self.drain_bottleneck();
             let timeout = match self.drain(&mut force_keyframe).await {
                 Some(t) => t,
                 None => return,
@@ -422,7 +447,10 @@ impl Client {
                     }
                 }
             }
-            let wake = timeout.min(next_video).min(next_audio);
+            let mut wake = timeout.min(next_video).min(next_audio);
+            if let Some(due) = bottleneck_due {
+                wake = wake.min(due);
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => {
                     self.close().await;
@@ -516,6 +544,42 @@ impl Client {
 
     fn receive(&mut self, source: SocketAddr, data: &[u8]) {
         if is_rtp(data) {
+            if let Some(b) = &mut self.bottleneck {
+                let now = Instant::now();
+                let start = b.busy_until.max(now);
+                let leaves =
+                    start + Duration::from_secs_f64(data.len() as f64 * 8.0 / b.bps as f64);
+                if leaves - now <= b.max_delay {
+                    b.busy_until = leaves;
+                    b.queue.push_back((leaves, source, data.to_vec()));
+                }
+                return;
+            }
+            self.deliver_rtp(source, data);
+            return;
+        }
+        self.deliver(source, data);
+    }
+
+    /// Hands the bottleneck's datagrams whose time has come to str0m; returns when the next
+    /// one is due.
+    fn drain_bottleneck(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        loop {
+            let b = self.bottleneck.as_mut()?;
+            match b.queue.front() {
+                Some((at, _, _)) if *at <= now => {
+                    let (_, source, data) = b.queue.pop_front().expect("front exists");
+                    self.deliver_rtp(source, &data);
+                }
+                Some((at, _, _)) => return Some(*at),
+                None => return None,
+            }
+        }
+    }
+
+    fn deliver_rtp(&mut self, source: SocketAddr, data: &[u8]) {
+        {
             if self.loss.as_mut().is_some_and(|l| l.drop_next()) {
                 return;
             }
@@ -525,6 +589,10 @@ impl Client {
                 return;
             }
         }
+        self.deliver(source, data);
+    }
+
+    fn deliver(&mut self, source: SocketAddr, data: &[u8]) {
         self.stats.bytes.fetch_add(data.len() as u64, Relaxed);
         let Ok(contents) = data.try_into() else {
             return;

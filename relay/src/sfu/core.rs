@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::CryptoProvider;
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
@@ -17,10 +18,19 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tracing::{debug, info, warn};
 
 use super::keyframe::{KeyframeLimiter, KeyframeReason};
-use super::layers::{LayerChooser, LayerPolicy};
+use super::layers::{allocate, LayerChooser, LayerPolicy};
 use super::{SfuConfig, SfuError};
 
 type PeerKey = u64;
+
+/// The bandwidth estimate a subscriber starts with, before feedback refines it: above the top
+/// layers of a screen and a camera, so everyone starts on top (screen sharing favours resolution).
+const BWE_START_BPS: u64 = 4_000_000;
+/// Moving a subscriber up a layer needs this much more than the layer's bitrate.
+const BWE_UP_MARGIN: f64 = 1.25;
+/// What an audio track is assumed to take of a subscriber's bandwidth (Opus at its usual rate,
+/// with packet overhead).
+const AUDIO_BPS: u64 = 64_000;
 
 /// What the SFU tells the signaling side about a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +85,9 @@ pub struct SfuStats {
     pub nacks_to_publishers: u64,
     /// Simulcast layer switches of subscribers (each on a keyframe of the new layer).
     pub layer_switches: u64,
+    /// Times a subscriber's wanted layer was lowered: (loss in its receiver reports, its
+    /// bandwidth estimate).
+    pub layer_downgrades: [u64; 2],
     /// Service time of received batches — from reading the first datagram to handing the last
     /// resulting datagram to the socket — as a log2 histogram: bucket `i` counts times in
     /// `[2^i, 2^(i+1))` µs (bucket 0 also holds 0). The I/O layer records it.
@@ -148,19 +161,64 @@ struct TrackIn {
     kind: MediaKind,
     /// Index among this publisher's tracks of the same kind.
     index: usize,
-    /// Simulcast layers seen so far with the bytes received on each (ranks them by bitrate);
-    /// empty without simulcast.
-    layers: Vec<(Rid, u64)>,
+    /// Simulcast layers seen so far (empty without simulcast).
+    layers: Vec<Layer>,
+    /// Start of the current bitrate measurement window of the layers.
+    window_start: Option<Instant>,
     /// One keyframe-request limiter per layer (`None`: no simulcast).
     limiters: Vec<(Option<Rid>, KeyframeLimiter)>,
 }
 
+/// One simulcast layer of a publisher track, with what it carries.
+#[derive(Debug)]
+struct Layer {
+    rid: Rid,
+    /// Bytes received on it so far: ranks the layers (more bytes, higher layer).
+    bytes: u64,
+    /// Bytes in the current measurement window.
+    window_bytes: u64,
+    /// Bitrate over the last whole window, bits per second.
+    rate_bps: u64,
+}
+
+/// How long a layer's bitrate is measured over.
+const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl TrackIn {
     /// The layers from the lowest to the highest bitrate.
     fn ranked(&self) -> Vec<Rid> {
-        let mut l = self.layers.clone();
-        l.sort_by_key(|(_, bytes)| *bytes);
-        l.into_iter().map(|(r, _)| r).collect()
+        self.ranked_layers().into_iter().map(|l| l.rid).collect()
+    }
+
+    fn ranked_layers(&self) -> Vec<&Layer> {
+        let mut l: Vec<&Layer> = self.layers.iter().collect();
+        l.sort_by_key(|l| l.bytes);
+        l
+    }
+
+    /// Counts a frame of layer `rid`; closes the measurement window when it is over.
+    fn count(&mut self, rid: Rid, bytes: u64, now: Instant) {
+        match self.layers.iter_mut().find(|l| l.rid == rid) {
+            Some(l) => {
+                l.bytes += bytes;
+                l.window_bytes += bytes;
+            }
+            None => self.layers.push(Layer {
+                rid,
+                bytes,
+                window_bytes: bytes,
+                rate_bps: 0,
+            }),
+        }
+        let start = *self.window_start.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= RATE_WINDOW {
+            for l in &mut self.layers {
+                l.rate_bps = (l.window_bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
+                l.window_bytes = 0;
+            }
+            self.window_start = Some(now);
+        }
     }
 
     fn limiter(
@@ -282,13 +340,18 @@ impl SfuCore {
         &self.stats
     }
 
-    fn new_rtc(&self, now: Instant) -> Result<Rtc, SfuError> {
-        let mut rtc = Rtc::builder()
+    fn new_rtc(&self, now: Instant, role: Role) -> Result<Rtc, SfuError> {
+        let mut builder = Rtc::builder()
             .set_ice_lite(true)
             .set_crypto_provider(self.crypto.clone())
             .set_stats_interval(Some(self.config.stats_interval))
-            .set_send_buffer_video(self.config.send_buffer_video.max(1))
-            .build(now);
+            .set_send_buffer_video(self.config.send_buffer_video.max(1));
+        if role == Role::Subscriber && self.config.bandwidth_estimation {
+            // Estimates the downlink to the subscriber from its transport-wide congestion
+            // control feedback (`Event::EgressBitrateEstimate`).
+            builder = builder.enable_bwe(Some(Bitrate::bps(BWE_START_BPS)));
+        }
+        let mut rtc = builder.build(now);
         let cand = Candidate::host(self.candidate_addr, "udp")
             .map_err(|e| SfuError::Io(format!("host candidate: {e}")))?;
         rtc.add_local_candidate(cand);
@@ -403,7 +466,7 @@ impl SfuCore {
         if !returning && known >= self.config.max_publishers_per_class {
             return Err(SfuError::TooManyPublishers(known));
         }
-        let mut rtc = self.new_rtc(now)?;
+        let mut rtc = self.new_rtc(now, Role::Publisher)?;
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)
@@ -511,7 +574,7 @@ impl SfuCore {
             return Err(SfuError::Full(self.stats.subscribers));
         }
         let sources = self.sources_for(class, peer);
-        let mut rtc = self.new_rtc(now)?;
+        let mut rtc = self.new_rtc(now, Role::Subscriber)?;
         let mut api = rtc.sdp_api();
         let tracks_out = add_send_media(&mut api, &sources);
         if tracks_out.is_empty() {
@@ -924,6 +987,9 @@ impl SfuCore {
                     self.on_loss_report(key, mid, loss.unwrap_or(0.0), now);
                 }
             }
+            Event::EgressBitrateEstimate(
+                BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. },
+            ) if p.role == Role::Subscriber => self.on_bandwidth(key, estimate.as_u64(), now),
             Event::MediaIngressStats(s) => {
                 let MediaIngressStats { mid, nacks, .. } = s;
                 let prev = p.nacks_seen.insert(mid, nacks).unwrap_or(0);
@@ -1000,7 +1066,11 @@ impl SfuCore {
         let Some(out) = p.tracks_out.iter_mut().find(|t| t.mid == mid) else {
             return;
         };
+        let before = out.chooser.target(layers);
         if let Some(target) = out.chooser.on_report(loss, layers, &policy) {
+            if target < before {
+                self.stats.layer_downgrades[0] += 1;
+            }
             debug!(
                 class,
                 peer = p.id,
@@ -1008,6 +1078,84 @@ impl SfuCore {
                 target,
                 "SFU: subscriber changes layer"
             );
+            self.request_keyframe(
+                &class,
+                source,
+                Want::Rank(target),
+                KeyframeRequestKind::Pli,
+                KeyframeReason::LayerSwitch,
+                now,
+            );
+        }
+    }
+
+    /// A subscriber's bandwidth estimate: shared over its video tracks (screens first), each
+    /// moves to the layer that fits; and the estimator is told what all top layers would need,
+    /// so it probes for that much.
+    fn on_bandwidth(&mut self, key: PeerKey, estimate_bps: u64, now: Instant) {
+        let Some(p) = self.peers.get(&key) else {
+            return;
+        };
+        let class = p.class.clone();
+        // (track index, its layers' bitrates lowest first) of every video track it receives.
+        let mut tracks: Vec<(usize, Vec<u64>)> = Vec::new();
+        let (mut audio_bps, mut desired_bps) = (0, 0);
+        for (i, out) in p.tracks_out.iter().enumerate() {
+            let Some(track) = self
+                .publisher_key(&class, out.source)
+                .and_then(|k| self.peers.get(&k))
+                .and_then(|pb| {
+                    pb.tracks_in
+                        .iter()
+                        .find(|t| t.kind == out.source.kind && t.index == out.source.index)
+                })
+            else {
+                continue;
+            };
+            if track.kind == MediaKind::Audio {
+                audio_bps += AUDIO_BPS;
+                continue;
+            }
+            let rates: Vec<u64> = track.ranked_layers().iter().map(|l| l.rate_bps).collect();
+            desired_bps += rates.last().copied().unwrap_or(0);
+            tracks.push((i, rates));
+        }
+        tracks.sort_by_key(|(i, _)| {
+            let s = p.tracks_out[*i].source;
+            (s.index, s.publisher)
+        });
+        let current: Vec<usize> = tracks
+            .iter()
+            .map(|(i, r)| p.tracks_out[*i].chooser.target(r.len()))
+            .collect();
+        let rates: Vec<Vec<u64>> = tracks.iter().map(|(_, r)| r.clone()).collect();
+        let video_bps = estimate_bps.saturating_sub(audio_bps);
+        let caps = allocate(video_bps, &rates, &current, BWE_UP_MARGIN);
+        let p = self.peers.get_mut(&key).expect("looked up above");
+        if desired_bps > 0 {
+            let want = (desired_bps + audio_bps) * 11 / 10;
+            p.rtc.bwe().set_desired_bitrate(Bitrate::bps(want));
+        }
+        let mut switches = Vec::new();
+        for ((i, rates), cap) in tracks.iter().zip(caps) {
+            let layers = rates.len();
+            let out = &mut p.tracks_out[*i];
+            let before = out.chooser.target(layers);
+            if let Some(target) = out.chooser.set_bandwidth_cap(cap, layers) {
+                if target < before {
+                    self.stats.layer_downgrades[1] += 1;
+                }
+                debug!(
+                    class,
+                    peer = p.id,
+                    estimate_bps,
+                    target,
+                    "SFU: bandwidth moves a layer"
+                );
+                switches.push((out.source, target));
+            }
+        }
+        for (source, target) in switches {
             self.request_keyframe(
                 &class,
                 source,
@@ -1040,10 +1188,7 @@ impl SfuCore {
         };
         let keyframe = data.is_keyframe();
         if let Some(rid) = data.rid {
-            match track.layers.iter_mut().find(|(r, _)| *r == rid) {
-                Some((_, bytes)) => *bytes += data.data.len() as u64,
-                None => track.layers.push((rid, data.data.len() as u64)),
-            }
+            track.count(rid, data.data.len() as u64, now);
         }
         let ranked = track.ranked();
         if keyframe {
@@ -1190,6 +1335,7 @@ fn add_track_in(p: &mut Peer, mid: Mid, kind: MediaKind) -> bool {
         kind,
         index,
         layers: Vec::new(),
+        window_start: None,
         limiters: Vec::new(),
     });
     true

@@ -31,6 +31,10 @@ pub(crate) fn describe() {
         "aula_sfu_layer_switches_total",
         "Simulcast layer switches for subscribers"
     );
+    describe_counter!(
+        "aula_sfu_layer_downgrades_total",
+        "Times a subscriber's wanted simulcast layer was lowered, by cause (loss, bandwidth)"
+    );
 }
 
 /// Exports `now - prev` and the gauges.
@@ -71,6 +75,10 @@ pub(crate) fn publish(prev: &SfuStats, now: &SfuStats) {
         d(prev.nacks_to_publishers, now.nacks_to_publishers),
         counter!("aula_sfu_nacks_total", "direction" => "to_publisher"),
     );
-    // Registered so dashboards see the series at 0 until simulcast selection exists.
+    // Incremented even by 0, so dashboards see the series before the first switch.
     counter!("aula_sfu_layer_switches_total").increment(d(prev.layer_switches, now.layer_switches));
+    for (i, cause) in ["loss", "bandwidth"].into_iter().enumerate() {
+        counter!("aula_sfu_layer_downgrades_total", "cause" => cause)
+            .increment(d(prev.layer_downgrades[i], now.layer_downgrades[i]));
+    }
 }

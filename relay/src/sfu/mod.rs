@@ -52,11 +52,11 @@
 //! - Lost packets: str0m NACKs the publisher for gaps and answers subscribers' NACKs with RTX from
 //!   each subscriber's send buffer.
 //! - Simulcast: when the publisher sends layers (rids), the SFU ranks them by the bytes received
-//!   on each and forwards one per subscriber, chosen by [`layers::LayerChooser`] from the loss in
-//!   that subscriber's receiver reports (start on top — screen share favours resolution — one
-//!   layer down at ≥ 8% loss, one up after 5 clean reports). A switch waits for a keyframe of the
-//!   new layer (requested, rate-limited per layer); the old layer flows until then. Bandwidth
-//!   estimates (TWCC/REMB) are not used yet.
+//!   on each and forwards one per subscriber, chosen by [`layers::LayerChooser`] from that
+//!   subscriber's bandwidth estimate (transport-wide congestion control, or REMB) and the
+//!   loss in its receiver reports (start on top — screen share favours resolution; see
+//!   [`layers`]). A switch waits for a keyframe of the new layer (requested, rate-limited per
+//!   layer); the old layer flows until then.
 //!
 //! # Driving it from signaling
 //!
@@ -122,6 +122,9 @@ pub struct SfuConfig {
     /// floor). Each adds media sections to every subscriber's connection, so the number is
     /// bounded; a class's count starts again when everyone has left it.
     pub max_publishers_per_class: usize,
+    /// Estimate each subscriber's downlink from its transport-wide congestion control feedback
+    /// and pick simulcast layers that fit (see [`layers`]); without it only loss moves layers.
+    pub bandwidth_estimation: bool,
 }
 
 impl Default for SfuConfig {
@@ -135,6 +138,7 @@ impl Default for SfuConfig {
             send_buffer_video: 400,
             max_subscribers: 500,
             max_publishers_per_class: 16,
+            bandwidth_estimation: true,
         }
     }
 }
