@@ -9,7 +9,7 @@
 //! RTP datagrams without decrypting them (cheap, so the load generator is not the bottleneck).
 //!
 //! ```text
-//! cargo run --release -p aula-relay --example sfu_bench -- [--steps 50,100,200] [--seconds 5] [--full 4]
+//! cargo run --release -p aula-relay --example sfu_bench -- [--steps 50,100,200] [--seconds 5] [--full 4] [--bwe on|off]
 //! ```
 
 use std::collections::HashMap;
@@ -34,7 +34,7 @@ const CLK_TCK: f64 = 100.0;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--serve") {
-        serve();
+        serve(args.get(1).map(String::as_str) != Some("off"));
         return;
     }
     let mut steps = vec![
@@ -42,6 +42,7 @@ fn main() {
     ];
     let mut seconds = 5u64;
     let mut full = 4usize;
+    let mut bwe = true;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let v = it.next().expect("a value after each flag");
@@ -49,6 +50,7 @@ fn main() {
             "--steps" => steps = v.split(',').map(|s| s.parse().expect("a number")).collect(),
             "--seconds" => seconds = v.parse().expect("seconds"),
             "--full" => full = v.parse().expect("a count"),
+            "--bwe" => bwe = v != "off",
             other => panic!("unknown flag {other}"),
         }
     }
@@ -57,11 +59,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(bench(steps, seconds, full));
+        .block_on(bench(steps, seconds, full, bwe));
 }
 
 /// Child: the SFU on one thread, driven over stdin/stdout (one command per line, SDP in base64).
-fn serve() {
+fn serve(bandwidth_estimation: bool) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -69,6 +71,7 @@ fn serve() {
     rt.block_on(async {
         let config = SfuConfig {
             max_subscribers: usize::MAX,
+            bandwidth_estimation,
             ..SfuConfig::default()
         };
         let sfu = Sfu::start(config, CancellationToken::new())
@@ -180,10 +183,11 @@ fn hist_delta(a: &SfuStats, b: &SfuStats) -> SfuStats {
     d
 }
 
-async fn bench(steps: Vec<usize>, seconds: u64, full: usize) {
+async fn bench(steps: Vec<usize>, seconds: u64, full: usize, bwe: bool) {
     let exe = std::env::current_exe().unwrap();
     let mut child = tokio::process::Command::new(exe)
         .arg("--serve")
+        .arg(if bwe { "on" } else { "off" })
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)

@@ -261,6 +261,17 @@ impl Client {
     /// Binds a socket on `ip` (port 0). `epoch` is the shared time origin of the latency stamps.
     pub async fn bind(ip: IpAddr, epoch: Instant) -> std::io::Result<Client> {
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+        Client::with_socket(socket, epoch)
+    }
+
+    /// A client on a socket bound elsewhere (e.g. inside a network namespace a test created).
+    /// Must be called inside the tokio runtime.
+    pub fn from_std(socket: std::net::UdpSocket, epoch: Instant) -> std::io::Result<Client> {
+        socket.set_nonblocking(true)?;
+        Client::with_socket(UdpSocket::from_std(socket)?, epoch)
+    }
+
+    fn with_socket(socket: UdpSocket, epoch: Instant) -> std::io::Result<Client> {
         let local = socket.local_addr()?;
         let now = Instant::now();
         let mut rtc = Rtc::builder()
