@@ -1,4 +1,5 @@
-//! SFU benchmark: one ~1.5 Mbit/s synthetic VP8 stream (+ Opus) to N subscribers on loopback,
+//! SFU benchmark: one ~1.5 Mbit/s synthetic VP8 stream — a screen share; `--audio on` adds 20 ms
+//! Opus packets, as a teacher's microphone would — to N subscribers on loopback,
 //! raising N until the SFU uses ≥ 90% of its core, loss passes 1%, or the full subscribers' p99
 //! frame latency passes 200 ms.
 //!
@@ -9,7 +10,7 @@
 //! RTP datagrams without decrypting them (cheap, so the load generator is not the bottleneck).
 //!
 //! ```text
-//! cargo run --release -p aula-relay --example sfu_bench -- [--steps 50,100,200] [--seconds 5] [--full 4] [--bwe on|off]
+//! cargo run --release -p aula-relay --example sfu_bench -- [--steps 50,100,200] [--seconds 5] [--full 4] [--bwe on|off] [--audio on|off]
 //! ```
 
 use std::collections::HashMap;
@@ -43,6 +44,7 @@ fn main() {
     let mut seconds = 5u64;
     let mut full = 4usize;
     let mut bwe = true;
+    let mut audio = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let v = it.next().expect("a value after each flag");
@@ -51,6 +53,7 @@ fn main() {
             "--seconds" => seconds = v.parse().expect("seconds"),
             "--full" => full = v.parse().expect("a count"),
             "--bwe" => bwe = v != "off",
+            "--audio" => audio = v == "on",
             other => panic!("unknown flag {other}"),
         }
     }
@@ -59,7 +62,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(bench(steps, seconds, full, bwe));
+        .block_on(bench(steps, seconds, full, bwe, audio));
 }
 
 /// Child: the SFU on one thread, driven over stdin/stdout (one command per line, SDP in base64).
@@ -183,7 +186,7 @@ fn hist_delta(a: &SfuStats, b: &SfuStats) -> SfuStats {
     d
 }
 
-async fn bench(steps: Vec<usize>, seconds: u64, full: usize, bwe: bool) {
+async fn bench(steps: Vec<usize>, seconds: u64, full: usize, bwe: bool, audio: bool) {
     let exe = std::env::current_exe().unwrap();
     let mut child = tokio::process::Command::new(exe)
         .arg("--serve")
@@ -207,16 +210,21 @@ async fn bench(steps: Vec<usize>, seconds: u64, full: usize, bwe: bool) {
     let rss0 = remote.rss_kib();
 
     let mut teacher = Client::bind(ip, epoch).await.unwrap();
-    let opts = PublisherOptions::default();
+    let opts = PublisherOptions {
+        audio,
+        ..PublisherOptions::default()
+    };
     let offer = B64.encode(teacher.publish_offer(&opts));
     let answer = remote.call(format!("P {CLASS} teacher {offer}")).await;
     teacher
         .accept_answer(&String::from_utf8(B64.decode(answer).unwrap()).unwrap())
         .unwrap();
     println!(
-        "stream: VP8 {} kbit/s at {} fps + Opus 20 ms; window {seconds} s; {full} full subscribers, the rest count-only",
+        "stream: VP8 {} kbit/s at {} fps{}; bandwidth estimation {}; window {seconds} s; {full} full subscribers, the rest count-only",
         opts.video_bps / 1000,
-        opts.fps
+        opts.fps,
+        if audio { " + Opus 20 ms" } else { "" },
+        if bwe { "on" } else { "off" },
     );
     let publisher = teacher.spawn_publisher(opts, shutdown.clone());
 

@@ -5,7 +5,9 @@
 //! buffer) and is moved to the low layer, where its video keeps decoding.
 //!
 //! Needs root (network namespaces); without it the test says so and does nothing. `tc netem`
-//! would give random loss, but this kernel lacks it (see docs/benchmarks.md); `tbf` is there.
+//! would give random loss, but the build machines' kernel has no netem qdisc ("Specified qdisc
+//! kind is unknown"); `tbf` is there. Random loss is covered by `sfu_loss.rs` (dropped in the
+//! test client).
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
