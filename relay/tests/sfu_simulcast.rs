@@ -1,51 +1,80 @@
-//! Simulcast: the publisher sends two layers; a subscriber on a clean link stays on the high
-//! layer while one on a lossy link (20% of RTP dropped) is moved to the low layer — on a
-//! keyframe, so its video keeps decoding instead of freezing.
+//! Simulcast layer choice: the publisher sends two layers (250 kbit/s and 1.5 Mbit/s); a
+//! subscriber on a clean link stays on the high layer, while one on a bad link is moved to the
+//! low layer — on a keyframe, so its video keeps decoding instead of freezing. A bad link is
+//! either lossy (20% of RTP dropped: the loss in its receiver reports moves it) or narrow (a
+//! 700 kbit/s bottleneck with a deep buffer, so congestion shows as growing delay, not loss: its
+//! congestion-control bandwidth estimate moves it).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aula_relay::sfu::client::{Client, ClientStats, PublisherOptions};
-use aula_relay::sfu::{Sfu, SfuConfig};
+use aula_relay::sfu::{Sfu, SfuConfig, SfuHandle};
 use tokio_util::sync::CancellationToken;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn layers(s: &ClientStats) -> String {
     format!(
-        "frames per layer {:?}, last layer {}, bad {}",
+        "frames per layer {:?}, last layer {}, bad {}, gaps {}",
         s.layer_frames.each_ref().map(|a| a.load(Relaxed)),
         s.last_layer.load(Relaxed),
-        s.bad_frames.load(Relaxed)
+        s.bad_frames.load(Relaxed),
+        s.gaps.load(Relaxed),
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscriber_on_a_lossy_link_gets_the_low_layer_and_keeps_decoding() {
-    let shutdown = CancellationToken::new();
+/// An SFU with a publisher of two simulcast layers in `class`, and a subscriber "wide" on a
+/// clean link.
+async fn class_with_two_layers(
+    class: &str,
+    shutdown: &CancellationToken,
+) -> (SfuHandle, Arc<ClientStats>, Arc<ClientStats>) {
     let sfu = Sfu::start(SfuConfig::default(), shutdown.clone())
         .await
         .expect("SFU starts");
-    let epoch = Instant::now();
     let opts = PublisherOptions {
         audio: false,
         simulcast: vec![("l".into(), 250_000), ("h".into(), 1_500_000)],
         ..PublisherOptions::default()
     };
-    let teacher = Client::bind(LOCALHOST, epoch)
+    let teacher = Client::bind(LOCALHOST, epoch())
         .await
         .unwrap()
-        .publish(&sfu, "sim", "teacher", opts, shutdown.clone())
+        .publish(&sfu, class, "teacher", opts, shutdown.clone())
         .await
         .expect("publish");
-    let good = Client::bind(LOCALHOST, epoch)
+    let wide = Client::bind(LOCALHOST, epoch())
         .await
         .unwrap()
-        .subscribe(&sfu, "sim", "good", shutdown.clone())
+        .subscribe(&sfu, class, "wide", shutdown.clone())
         .await
         .expect("subscribe");
-    let bad = Client::bind(LOCALHOST, epoch)
+    (sfu, teacher, wide)
+}
+
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Waits (at most 15 s) until `s` has received `frames` frames of the low layer and is on it.
+async fn settled_low(s: &ClientStats, frames: u64) {
+    let end = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < end
+        && !(s.last_layer.load(Relaxed) == 0 && s.layer_frames[0].load(Relaxed) >= frames)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_on_a_lossy_link_gets_the_low_layer_and_keeps_decoding() {
+    let shutdown = CancellationToken::new();
+    let (sfu, teacher, good) = class_with_two_layers("sim", &shutdown).await;
+    let bad = Client::bind(LOCALHOST, epoch())
         .await
         .unwrap()
         .with_rtp_loss(20.0, 7)
@@ -54,12 +83,7 @@ async fn a_subscriber_on_a_lossy_link_gets_the_low_layer_and_keeps_decoding() {
         .expect("subscribe");
 
     // Both start on the high layer; the lossy one is moved down within a few receiver reports.
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end
-        && !(bad.last_layer.load(Relaxed) == 0 && bad.layer_frames[0].load(Relaxed) >= 30)
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    settled_low(&bad, 30).await;
     let stats = sfu.stats().await.unwrap();
     let summary = format!(
         "good: {}; bad: {}; publisher keyframes {}; SFU {stats:?}",
@@ -81,6 +105,46 @@ async fn a_subscriber_on_a_lossy_link_gets_the_low_layer_and_keeps_decoding() {
     assert!(stats.keyframe_requests[3] >= 1, "{summary}");
     assert_eq!(
         good.bad_frames.load(Relaxed) + bad.bad_frames.load(Relaxed),
+        0
+    );
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
+    let shutdown = CancellationToken::new();
+    let (sfu, _teacher, wide) = class_with_two_layers("bwe", &shutdown).await;
+    let narrow = Client::bind(LOCALHOST, epoch())
+        .await
+        .unwrap()
+        .with_bottleneck(700_000, Duration::from_secs(5))
+        .subscribe(&sfu, "bwe", "narrow", shutdown.clone())
+        .await
+        .expect("subscribe");
+    settled_low(&narrow, 60).await;
+    let stats = sfu.stats().await.unwrap();
+    let summary = format!(
+        "wide: {}; narrow: {}; SFU downgrades (loss, bandwidth) {:?}, switches {}",
+        layers(&wide),
+        layers(&narrow),
+        stats.layer_downgrades,
+        stats.layer_switches
+    );
+    println!("{summary}");
+    assert_eq!(wide.last_layer.load(Relaxed), 1, "{summary}");
+    assert_eq!(wide.layer_frames[0].load(Relaxed), 0, "{summary}");
+    assert!(
+        narrow.layer_frames[1].load(Relaxed) > 0,
+        "started high: {summary}"
+    );
+    assert_eq!(narrow.last_layer.load(Relaxed), 0, "{summary}");
+    assert!(narrow.layer_frames[0].load(Relaxed) >= 60, "{summary}");
+    assert!(
+        stats.layer_downgrades[1] >= 1,
+        "the estimate moved it: {summary}"
+    );
+    assert_eq!(
+        wide.bad_frames.load(Relaxed) + narrow.bad_frames.load(Relaxed),
         0
     );
     shutdown.cancel();
