@@ -28,6 +28,8 @@ type PeerKey = u64;
 const BWE_START_BPS: u64 = 4_000_000;
 /// Moving a subscriber up a layer needs this much more than the layer's bitrate.
 const BWE_UP_MARGIN: f64 = 1.25;
+/// Different publishers a class remembers, as a multiple of the live ones it may have.
+const PUBLISHERS_REMEMBERED: usize = 4;
 /// What an audio track is assumed to take of a subscriber's bandwidth (Opus at its usual rate,
 /// with packet overhead).
 const AUDIO_BPS: u64 = 64_000;
@@ -458,13 +460,17 @@ impl SfuCore {
             info!(class, peer, "SFU publisher reconnects on a new connection");
             self.remove_key(key);
         }
-        let known = self.classes.get(class).map_or(0, |c| c.publishers.len());
-        let returning = self
-            .classes
-            .get(class)
-            .is_some_and(|c| c.publishers.iter().any(|p| p.name == peer));
-        if !returning && known >= self.config.max_publishers_per_class {
-            return Err(SfuError::TooManyPublishers(known));
+        if let Some(c) = self.classes.get(class) {
+            let live = c.publishers.iter().filter(|p| p.session.is_some()).count();
+            let returning = c.publishers.iter().any(|p| p.name == peer);
+            // Everyone who ever published keeps media sections at the subscribers (a publisher
+            // that comes back reuses them), so the list is bounded too: a few times the limit
+            // leaves room for people reloading their page, which makes them new peers.
+            let remembered = c.publishers.len();
+            let max = self.config.max_publishers_per_class;
+            if live >= max || (!returning && remembered >= max * PUBLISHERS_REMEMBERED) {
+                return Err(SfuError::TooManyPublishers(live));
+            }
         }
         let mut rtc = self.new_rtc(now, Role::Publisher)?;
         let answer = rtc

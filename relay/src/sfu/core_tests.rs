@@ -507,7 +507,25 @@ fn the_number_of_publishers_in_a_class_is_bounded() {
         w.publisher_as("c", Allowed::ALL).err(),
         Some(SfuError::TooManyPublishers(2))
     );
-    // Someone who published before may come back.
+    // Someone stops publishing: another may start, and the first may come back once there is
+    // room again.
     assert!(w.sfu.unpublish("c", "a"));
+    w.publisher_as("c", Allowed::ALL).unwrap();
+    assert!(w.publisher_as("a", Allowed::ALL).is_err());
+    assert!(w.sfu.unpublish("c", "b"));
     w.publisher_as("a", Allowed::ALL).unwrap();
+    // Different publishers remembered are bounded (4 × 2 = 8): "a", "b", "c" and five more
+    // taking turns with "a" (as someone reloading a page, a new peer each time, would).
+    for name in ["d", "e", "f", "g", "h"] {
+        assert!(w.sfu.unpublish("c", "a"));
+        w.publisher_as(name, Allowed::ALL).unwrap();
+        assert!(w.sfu.unpublish("c", name));
+        w.publisher_as("a", Allowed::ALL).unwrap();
+    }
+    assert!(w.sfu.unpublish("c", "a"));
+    assert!(matches!(
+        w.publisher_as("i", Allowed::ALL),
+        Err(SfuError::TooManyPublishers(_))
+    ));
+    w.publisher_as("b", Allowed::ALL).unwrap();
 }

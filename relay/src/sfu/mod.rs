@@ -118,9 +118,10 @@ pub struct SfuConfig {
     /// refusing the next subscriber keeps the others' stream live. 500 fits one core of the
     /// 2-core build machine with headroom for a 1.5 Mbit/s stream.
     pub max_subscribers: usize,
-    /// Different peers that may publish in one class (a teacher or two, and students given the
+    /// Peers that may publish in one class at once (a teacher or two, and students given the
     /// floor). Each adds media sections to every subscriber's connection, so the number is
-    /// bounded; a class's count starts again when everyone has left it.
+    /// bounded; so is the number of different publishers a class remembers (four times this),
+    /// which starts again when everyone has left the class.
     pub max_publishers_per_class: usize,
     /// Estimate each subscriber's downlink from its transport-wide congestion control feedback
     /// and pick simulcast layers that fit (see [`layers`]); without it only loss moves layers.
@@ -152,7 +153,8 @@ pub enum SfuError {
     /// str0m refused the offer or answer.
     #[error("negotiation failed: {0}")]
     Negotiation(String),
-    /// The class has reached [`SfuConfig::max_publishers_per_class`].
+    /// The class has reached [`SfuConfig::max_publishers_per_class`] (or has had four times as
+    /// many different publishers).
     #[error("the class already has {0} publishers, the most the SFU takes")]
     TooManyPublishers(usize),
     /// The (class, peer) pair is already connected to the SFU.
