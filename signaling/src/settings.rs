@@ -165,8 +165,8 @@ pub struct SfuSettings {
     pub auto_above: usize,
     /// Most subscribers the SFU serves at once (one core); more are refused. Default `500`.
     pub max_subscribers: usize,
-    /// Different peers that may publish through the SFU in one class (teachers and students
-    /// given the floor). Default `16`.
+    /// Peers that may publish through the SFU in one class at once (teachers and students given
+    /// the floor). Default `16`.
     pub max_publishers_per_class: usize,
     /// Estimate each subscriber's downlink (transport-wide congestion control feedback) and send
     /// it the simulcast layers that fit; without it only loss moves a subscriber's layer.
