@@ -8,6 +8,13 @@ import * as H from './harness.mjs';
 
 const hasSfu = () => H.serveHelp().includes('--sfu-listen');
 
+/** Page init script: the camera is captured at 640x480 (4:3) instead of the client's 16:9. */
+function fourByThreeCamera() {
+  const md = navigator.mediaDevices;
+  const getUserMedia = md.getUserMedia.bind(md);
+  md.getUserMedia = (c) => getUserMedia(c && c.video ? { ...c, video: { width: { exact: 640 }, height: { exact: 480 } } } : c);
+}
+
 /** The page's media mode once it matches `want` ("p2p" | "sfu"). */
 async function waitMedia(page, want, timeoutMs = 10_000) {
   return H.eventually(async () => (await page.evaluate(() => window.aula.media)) === want, {
@@ -68,7 +75,9 @@ describe('sfu: a teacher and five students in an sfu class', { skip: !hasSfu() &
     cls = await H.createClass(server, 'Assembly', { topology: 'sfu' });
     assert.equal(cls.topology, 'sfu', 'the API keeps the topology');
     browser = await H.launchBrowser();
-    teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Rivera' });
+    // The teacher's camera is 4:3 (the screen is 16:9), so a student's page shows which is which
+    // whatever simulcast layer it receives.
+    teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Rivera', initScript: fourByThreeCamera });
     for (const name of ['Ana', 'Ben', 'Carla', 'Dev']) {
       students.push(await H.openClient(browser, H.joinUrl(server, cls.student.token), { name }));
     }
@@ -140,9 +149,13 @@ describe('sfu: a teacher and five students in an sfu class', { skip: !hasSfu() &
     const size = await cam.evaluate((v) => `${v.videoWidth}x${v.videoHeight}`);
     const layers = await teacher.page.evaluate(async () => (await window.aula.outboundVideo())[0].streams.map((s) => s.rid));
     console.log(`teacher camera on Ana's stage: ${size}; the teacher's outbound video rids: ${JSON.stringify(layers)}`);
-    // The screen is still the screen (slot 0), not replaced by the camera.
+    // The screen is still the screen (slot 0, 16:9), the camera the camera (slot 1, 4:3): each
+    // may arrive on any of its simulcast layers, but their shapes tell them apart.
+    const [cw, ch] = size.split('x').map(Number);
+    assert.equal(cw * 3, ch * 4, `the camera element shows the 4:3 camera (${size})`);
     const screen = await H.stageVideo(students[0].page);
-    assert.equal(screen.width, 1280);
+    assert.equal(screen.width * 9, screen.height * 16, `the screen element shows the 16:9 screen (${screen.width}x${screen.height})`);
+    assert.ok([1280, 640].includes(screen.width), `a layer of the 1280x720 screen (${screen.width}px)`);
   });
 
   it('a student with ?relay=force reaches the SFU through the TURN relay', async (t) => {

@@ -198,8 +198,9 @@ impl TrackIn {
         l
     }
 
-    /// Counts a frame of layer `rid`; closes the measurement window when it is over.
-    fn count(&mut self, rid: Rid, bytes: u64, now: Instant) {
+    /// Counts a frame of layer `rid`; closes the measurement window when it is over. Returns
+    /// whether it did (the layers' bitrates are new).
+    fn count(&mut self, rid: Rid, bytes: u64, now: Instant) -> bool {
         match self.layers.iter_mut().find(|l| l.rid == rid) {
             Some(l) => {
                 l.bytes += bytes;
@@ -220,7 +221,9 @@ impl TrackIn {
                 l.window_bytes = 0;
             }
             self.window_start = Some(now);
+            return true;
         }
+        false
     }
 
     fn limiter(
@@ -273,6 +276,9 @@ struct Peer {
     publisher: usize,
     /// What a publisher may send on.
     allowed: Allowed,
+    /// A subscriber's last bandwidth estimate (bits per second), shared again over its tracks
+    /// whenever the publishers' layer bitrates are measured anew.
+    bandwidth_bps: Option<u64>,
     /// The DTLS fingerprint of the remote side's offer: a publisher offering with another one
     /// is a fresh browser connection (the old one failed), not a renegotiation.
     fingerprint: Option<String>,
@@ -388,6 +394,7 @@ impl SfuCore {
                 nacks_seen: HashMap::new(),
                 publisher: 0,
                 allowed: Allowed::ALL,
+                bandwidth_bps: None,
                 fingerprint: None,
             },
         );
@@ -1099,9 +1106,11 @@ impl SfuCore {
     /// moves to the layer that fits; and the estimator is told what all top layers would need,
     /// so it probes for that much.
     fn on_bandwidth(&mut self, key: PeerKey, estimate_bps: u64, now: Instant) {
-        let Some(p) = self.peers.get(&key) else {
+        let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
+        p.bandwidth_bps = Some(estimate_bps);
+        let p = &self.peers[&key];
         let class = p.class.clone();
         // (track index, its layers' bitrates lowest first) of every video track it receives.
         let mut tracks: Vec<(usize, Vec<u64>)> = Vec::new();
@@ -1193,9 +1202,10 @@ impl SfuCore {
             index: track.index,
         };
         let keyframe = data.is_keyframe();
-        if let Some(rid) = data.rid {
-            track.count(rid, data.data.len() as u64, now);
-        }
+        let rates_changed = match data.rid {
+            Some(rid) => track.count(rid, data.data.len() as u64, now),
+            None => false,
+        };
         let ranked = track.ranked();
         if keyframe {
             let min = self.config.keyframe_min_interval;
@@ -1271,6 +1281,17 @@ impl SfuCore {
             if !sp.queued {
                 sp.queued = true;
                 self.queue.push(s);
+            }
+        }
+        if rates_changed {
+            // Layer bitrates moved: share each subscriber's last estimate again.
+            let estimates: Vec<(PeerKey, u64)> = self.classes[&class_id]
+                .subscribers
+                .iter()
+                .filter_map(|k| Some((*k, self.peers.get(k)?.bandwidth_bps?)))
+                .collect();
+            for (key, bps) in estimates {
+                self.on_bandwidth(key, bps, now);
             }
         }
         switch_requests.sort_unstable();
