@@ -626,6 +626,14 @@ impl SfuCore {
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+        // With bandwidth estimation str0m paces video out at a steady rate, waking every
+        // subscriber's state many times per frame; the SFU sends each packet at once instead
+        // (the estimate still comes from the congestion feedback), which costs ~15% less CPU.
+        for t in &p.tracks_out {
+            if let Some(stream) = p.rtc.direct_api().stream_tx_by_mid(t.mid, None) {
+                stream.set_unpaced(true);
+            }
+        }
         let again = std::mem::take(&mut p.renegotiate);
         self.enqueue(key);
         self.run(now);
