@@ -305,7 +305,8 @@ impl Client {
         self
     }
 
-    /// Receives RTP through a `bps` bottleneck with a `max_delay` buffer (see [`Bottleneck`]).
+    /// Receives RTP through a `bps` bottleneck with a `max_delay` buffer: a first-in-first-out
+    /// queue drained at `bps`, dropping what would wait longer (a router's buffer).
     pub fn with_bottleneck(mut self, bps: u64, max_delay: Duration) -> Self {
         self.bottleneck = Some(Bottleneck {
             bps,

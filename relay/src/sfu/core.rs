@@ -11,14 +11,18 @@ use std::time::Instant;
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::CryptoProvider;
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::stats::{MediaEgressStats, MediaIngressStats};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tracing::{debug, info, warn};
 
-use super::keyframe::{KeyframeLimiter, KeyframeReason};
-use super::layers::{allocate, LayerChooser, LayerPolicy};
+use super::keyframe::KeyframeReason;
+use super::layers::{allocate, LayerPolicy};
+pub use super::tracks::Allowed;
+use super::tracks::{
+    add_send_media, add_track_in, learn_tracks, sdp_fingerprint, Source, TrackIn, TrackOut,
+};
 use super::{SfuConfig, SfuError};
 
 type PeerKey = u64;
@@ -115,145 +119,10 @@ impl SfuStats {
     }
 }
 
-/// What a publisher may send on to its class: the signaling side's grants (a teacher sends
-/// everything; a student what the teacher allowed), enforced here by not forwarding the rest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Allowed {
-    /// Microphone.
-    pub audio: bool,
-    /// Camera and screen.
-    pub video: bool,
-}
-
-impl Allowed {
-    /// Everything (a teacher).
-    pub const ALL: Allowed = Allowed {
-        audio: true,
-        video: true,
-    };
-
-    fn kind(self, kind: MediaKind) -> bool {
-        match kind {
-            MediaKind::Audio => self.audio,
-            MediaKind::Video => self.video,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Role {
     Publisher,
     Subscriber,
-}
-
-/// A publisher's track as the class sees it: the publisher (its index in [`Class::publishers`]),
-/// the kind, and the track's index among that publisher's tracks of the kind (the browser sends
-/// video 0 = screen, video 1 = camera, audio 0 = microphone).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Source {
-    publisher: usize,
-    kind: MediaKind,
-    index: usize,
-}
-
-/// A media section the publisher sends on.
-#[derive(Debug)]
-struct TrackIn {
-    mid: Mid,
-    kind: MediaKind,
-    /// Index among this publisher's tracks of the same kind.
-    index: usize,
-    /// Simulcast layers seen so far (empty without simulcast).
-    layers: Vec<Layer>,
-    /// Start of the current bitrate measurement window of the layers.
-    window_start: Option<Instant>,
-    /// One keyframe-request limiter per layer (`None`: no simulcast).
-    limiters: Vec<(Option<Rid>, KeyframeLimiter)>,
-}
-
-/// One simulcast layer of a publisher track, with what it carries.
-#[derive(Debug)]
-struct Layer {
-    rid: Rid,
-    /// Bytes received on it so far: ranks the layers (more bytes, higher layer).
-    bytes: u64,
-    /// Bytes in the current measurement window.
-    window_bytes: u64,
-    /// Bitrate over the last whole window, bits per second.
-    rate_bps: u64,
-}
-
-/// How long a layer's bitrate is measured over.
-const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl TrackIn {
-    /// The layers from the lowest to the highest bitrate.
-    fn ranked(&self) -> Vec<Rid> {
-        self.ranked_layers().into_iter().map(|l| l.rid).collect()
-    }
-
-    fn ranked_layers(&self) -> Vec<&Layer> {
-        let mut l: Vec<&Layer> = self.layers.iter().collect();
-        l.sort_by_key(|l| l.bytes);
-        l
-    }
-
-    /// Counts a frame of layer `rid`; closes the measurement window when it is over. Returns
-    /// whether it did (the layers' bitrates are new).
-    fn count(&mut self, rid: Rid, bytes: u64, now: Instant) -> bool {
-        match self.layers.iter_mut().find(|l| l.rid == rid) {
-            Some(l) => {
-                l.bytes += bytes;
-                l.window_bytes += bytes;
-            }
-            None => self.layers.push(Layer {
-                rid,
-                bytes,
-                window_bytes: bytes,
-                rate_bps: 0,
-            }),
-        }
-        let start = *self.window_start.get_or_insert(now);
-        let elapsed = now.saturating_duration_since(start);
-        if elapsed >= RATE_WINDOW {
-            for l in &mut self.layers {
-                l.rate_bps = (l.window_bytes as f64 * 8.0 / elapsed.as_secs_f64()) as u64;
-                l.window_bytes = 0;
-            }
-            self.window_start = Some(now);
-            return true;
-        }
-        false
-    }
-
-    fn limiter(
-        &mut self,
-        rid: Option<Rid>,
-        min_interval: std::time::Duration,
-    ) -> &mut KeyframeLimiter {
-        let i = match self.limiters.iter().position(|(r, _)| *r == rid) {
-            Some(i) => i,
-            None => {
-                self.limiters
-                    .push((rid, KeyframeLimiter::new(min_interval)));
-                self.limiters.len() - 1
-            }
-        };
-        &mut self.limiters[i].1
-    }
-}
-
-/// A send-only media section towards a subscriber, carrying one publisher track.
-#[derive(Debug)]
-struct TrackOut {
-    mid: Mid,
-    source: Source,
-    /// Video is held back until a keyframe so the subscriber's decoder starts cleanly.
-    awaiting_keyframe: bool,
-    /// The simulcast layer being forwarded (`None`: none yet, or no simulcast).
-    layer: Option<Rid>,
-    /// Which layer this subscriber should get.
-    chooser: LayerChooser,
 }
 
 struct Peer {
@@ -457,7 +326,7 @@ impl SfuCore {
                     .sdp_api()
                     .accept_offer(offer)
                     .map_err(|e| SfuError::Negotiation(e.to_string()))?;
-                learn_tracks(p, offer_sdp);
+                learn_tracks(&mut p.tracks_in, offer_sdp);
                 self.renegotiate(class);
                 self.enqueue(key);
                 self.run(now);
@@ -488,7 +357,7 @@ impl SfuCore {
         let p = self.peers.get_mut(&key).expect("just inserted");
         p.allowed = allowed;
         p.fingerprint = fingerprint;
-        learn_tracks(p, offer_sdp);
+        learn_tracks(&mut p.tracks_in, offer_sdp);
         info!(class, peer, "SFU publisher added");
         self.renegotiate(class);
         self.enqueue(key);
@@ -974,7 +843,7 @@ impl SfuCore {
             Event::MediaAdded(m)
                 if p.role == Role::Publisher
                     && m.direction.is_receiving()
-                    && add_track_in(p, m.mid, m.kind) =>
+                    && add_track_in(&mut p.tracks_in, m.mid, m.kind) =>
             {
                 let class = p.class.clone();
                 self.renegotiate(&class);
@@ -1324,93 +1193,6 @@ enum Want {
     Rid(Option<Rid>),
     /// The layer of this rank by bitrate (clamped to the top).
     Rank(usize),
-}
-
-/// Adds a send-only media section per source to an offer being built; each names its publisher
-/// in the stream id (`aula.<peer>`), which the browser reads to tell whose media it is.
-fn add_send_media(
-    api: &mut str0m::change::SdpApi<'_>,
-    sources: &[(Source, String)],
-) -> Vec<TrackOut> {
-    sources
-        .iter()
-        .map(|(source, publisher)| {
-            let stream = Some(stream_id(publisher));
-            let mid = api.add_media(source.kind, Direction::SendOnly, stream, None, None);
-            TrackOut {
-                mid,
-                source: *source,
-                awaiting_keyframe: source.kind == MediaKind::Video,
-                layer: None,
-                chooser: LayerChooser::default(),
-            }
-        })
-        .collect()
-}
-
-/// The msid stream id naming a publisher: `aula.` and its peer id, reduced to the characters an
-/// msid allows (RFC 8830 token characters, at most 64).
-pub fn stream_id(peer: &str) -> String {
-    let token = |c: &char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`{|}~".contains(*c);
-    format!("aula.{peer}")
-        .chars()
-        .filter(token)
-        .take(64)
-        .collect()
-}
-
-/// Adds a publisher track for `mid` unless known; returns whether it was new.
-fn add_track_in(p: &mut Peer, mid: Mid, kind: MediaKind) -> bool {
-    if p.tracks_in.iter().any(|t| t.mid == mid) {
-        return false;
-    }
-    let index = p.tracks_in.iter().filter(|t| t.kind == kind).count();
-    p.tracks_in.push(TrackIn {
-        mid,
-        kind,
-        index,
-        layers: Vec::new(),
-        window_start: None,
-        limiters: Vec::new(),
-    });
-    true
-}
-
-/// Learns a publisher's tracks from its (accepted) offer: every audio or video section it
-/// sends on, in SDP order. str0m announces them too (`Event::MediaAdded`), but only once the
-/// connection is up; knowing them now lets subscribers that arrive meanwhile get them in their
-/// first offer instead of a renegotiation.
-fn learn_tracks(p: &mut Peer, offer_sdp: &str) {
-    for section in offer_sdp.split("\nm=").skip(1) {
-        let kind = if section.starts_with("video") {
-            MediaKind::Video
-        } else if section.starts_with("audio") {
-            MediaKind::Audio
-        } else {
-            continue;
-        };
-        let attr = |name: &str| {
-            section
-                .lines()
-                .find_map(|l| l.trim_end().strip_prefix(name))
-                .map(str::to_owned)
-        };
-        let sends = section.lines().any(|l| {
-            let l = l.trim_end();
-            l == "a=sendonly" || l == "a=sendrecv"
-        });
-        let rejected = section.split(' ').nth(1) == Some("0");
-        if let (Some(mid), true, false) = (attr("a=mid:"), sends, rejected) {
-            add_track_in(p, Mid::from(mid.as_str()), kind);
-        }
-    }
-}
-
-/// The `a=fingerprint:` value of an SDP (session or first media level).
-fn sdp_fingerprint(sdp: &str) -> Option<String> {
-    sdp.lines()
-        .find_map(|l| l.strip_prefix("a=fingerprint:"))
-        .map(|v| v.trim().to_owned())
 }
 
 fn send_keyframe_request(

@@ -83,6 +83,7 @@ pub mod keyframe;
 pub mod layers;
 mod metrics;
 pub mod server;
+mod tracks;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
