@@ -223,3 +223,54 @@ async fn a_student_given_the_floor_publishes_through_the_sfu_until_the_teacher_r
     );
     stop.cancel();
 }
+
+#[tokio::test]
+async fn classes_created_without_a_topology_get_the_configured_default() {
+    let aula = AulaBuilder::new(&temp_dir("sfu-default-topology"))
+        .env("AULA_SFU__DEFAULT_TOPOLOGY", "sfu")
+        .start();
+    let (status, class) = http(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Assembly"})),
+        Some(ADMIN_KEY),
+    );
+    assert_eq!(status, 201, "{class}");
+    assert_eq!(class["topology"], "sfu");
+    let s = Client::join(&aula, class["student"]["token"].as_str().unwrap(), "Ana").await;
+    assert_eq!(s.welcome["class"]["media"], "sfu");
+    // An explicit topology still wins.
+    let (_, small) = http(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Tutorial", "topology": "p2p"})),
+        Some(ADMIN_KEY),
+    );
+    assert_eq!(small["topology"], "p2p");
+    // A value that is not a topology stops the server with a message naming the key.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aula"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(temp_dir("sfu-bad-topology"))
+        .env("AULA_SFU__DEFAULT_TOPOLOGY", "mesh")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("aula serve started with default_topology = \"mesh\"");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("default_topology"), "{err}");
+}

@@ -98,8 +98,9 @@ fn require_admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct CreateClass {
     name: String,
+    /// Absent: the server's `[sfu] default_topology`.
     #[serde(default)]
-    topology: Topology,
+    topology: Option<Topology>,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,7 +163,7 @@ async fn create_class(
         id: new_class_id(),
         name,
         created_at: unix_millis() / 1000,
-        topology: req.topology,
+        topology: req.topology.unwrap_or(app.default_topology),
     };
     lock_store(&app).insert(&record)?;
     lock(&app.core)

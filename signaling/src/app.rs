@@ -30,6 +30,8 @@ pub struct App {
     pub public_url: String,
     pub allowed_origins: Vec<String>,
     pub open_class_creation: bool,
+    /// The topology of a class created without one.
+    pub default_topology: crate::protocol::Topology,
     pub token_ttl_secs: u64,
     pub metrics: Option<MetricsRender>,
     /// Fired on SIGINT/SIGTERM: every connection closes with "going away".

@@ -140,6 +140,7 @@ impl Server {
             public_url,
             allowed_origins: settings.allowed_origins.clone(),
             open_class_creation: settings.open_class_creation,
+            default_topology: settings.sfu.default_topology,
             token_ttl_secs: settings.token_ttl_secs,
             metrics,
             shutdown: shutdown.clone(),

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use config::{Config, ConfigError, Environment, File, FileFormat};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::protocol::Topology;
+
 /// The configuration file read from the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "aula.toml";
 
@@ -163,6 +165,9 @@ pub struct SfuSettings {
     /// An `auto` class uses direct connections up to this many students and switches to the SFU
     /// above it. Default `4`.
     pub auto_above: usize,
+    /// The topology of a class created without one (`POST /api/v1/classes` with no `topology`,
+    /// and the start page): `p2p`, `sfu` or `auto`. Default `auto`.
+    pub default_topology: Topology,
     /// Most subscribers the SFU serves at once (one core); more are refused. Default `500`.
     pub max_subscribers: usize,
     /// Peers that may publish through the SFU in one class at once (teachers and students given
@@ -181,6 +186,7 @@ impl Default for SfuSettings {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3479),
             public_ip: None,
             auto_above: 4,
+            default_topology: Topology::Auto,
             max_subscribers: 500,
             max_publishers_per_class: 16,
             bandwidth_estimation: true,
