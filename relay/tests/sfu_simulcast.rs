@@ -3,9 +3,11 @@
 //! low layer — on a keyframe, so its video keeps decoding instead of freezing. A bad link is
 //! either lossy (20% of RTP dropped: the loss in its receiver reports moves it) or narrow (a
 //! 700 kbit/s bottleneck with a deep buffer, so congestion shows as growing delay, not loss: its
-//! congestion-control bandwidth estimate moves it).
+//! congestion-control bandwidth estimate moves it). When the narrow link widens, the estimate
+//! grows back (the SFU probes for bandwidth) and the subscriber returns to the high layer.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -114,10 +116,11 @@ async fn a_subscriber_on_a_lossy_link_gets_the_low_layer_and_keeps_decoding() {
 async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
     let shutdown = CancellationToken::new();
     let (sfu, _teacher, wide) = class_with_two_layers("bwe", &shutdown).await;
+    let link = Arc::new(AtomicU64::new(700_000));
     let narrow = Client::bind(LOCALHOST, epoch())
         .await
         .unwrap()
-        .with_bottleneck(700_000, Duration::from_secs(5))
+        .with_bottleneck(link.clone(), Duration::from_secs(5))
         .subscribe(&sfu, "bwe", "narrow", shutdown.clone())
         .await
         .expect("subscribe");
@@ -142,6 +145,29 @@ async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
     assert!(
         stats.layer_downgrades[1] >= 1,
         "the estimate moved it: {summary}"
+    );
+
+    // The link widens (20 Mbit/s): the estimate grows back and the subscriber returns to the
+    // high layer, again on a keyframe.
+    link.store(20_000_000, Relaxed);
+    let high_before = narrow.layer_frames[1].load(Relaxed);
+    let end = Instant::now() + Duration::from_secs(30);
+    let started = Instant::now();
+    while Instant::now() < end
+        && !(narrow.last_layer.load(Relaxed) == 1
+            && narrow.layer_frames[1].load(Relaxed) >= high_before + 30)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let summary = format!("narrow, widened: {}", layers(&narrow));
+    println!(
+        "{summary}; back on the high layer after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(narrow.last_layer.load(Relaxed), 1, "{summary}");
+    assert!(
+        narrow.layer_frames[1].load(Relaxed) >= high_before + 30,
+        "{summary}"
     );
     assert_eq!(
         wide.bad_frames.load(Relaxed) + narrow.bad_frames.load(Relaxed),

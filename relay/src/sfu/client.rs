@@ -223,11 +223,12 @@ async fn next_offer(r: &mut Option<Renegotiation>) -> Option<String> {
     }
 }
 
-/// A narrow downlink: received RTP waits in a first-in-first-out queue drained at `bps` and is
+/// A narrow downlink: received RTP waits in a first-in-first-out queue drained at `bps` (which
+/// the test may change while it runs) and is
 /// dropped when it would wait longer than `max_delay` (a router's buffer). Congestion shows as
 /// growing delay first, as on a real link.
 struct Bottleneck {
-    bps: u64,
+    bps: Arc<AtomicU64>,
     max_delay: Duration,
     queue: std::collections::VecDeque<(Instant, SocketAddr, Vec<u8>)>,
     /// When the last queued datagram leaves the link.
@@ -305,9 +306,10 @@ impl Client {
         self
     }
 
-    /// Receives RTP through a `bps` bottleneck with a `max_delay` buffer: a first-in-first-out
-    /// queue drained at `bps`, dropping what would wait longer (a router's buffer).
-    pub fn with_bottleneck(mut self, bps: u64, max_delay: Duration) -> Self {
+    /// Receives RTP through a bottleneck with a `max_delay` buffer: a first-in-first-out queue
+    /// drained at `bps` bits per second (read for every datagram, so the link can widen or narrow
+    /// while the client runs), dropping what would wait longer (a router's buffer).
+    pub fn with_bottleneck(mut self, bps: Arc<AtomicU64>, max_delay: Duration) -> Self {
         self.bottleneck = Some(Bottleneck {
             bps,
             max_delay,
@@ -559,8 +561,8 @@ impl Client {
             if let Some(b) = &mut self.bottleneck {
                 let now = Instant::now();
                 let start = b.busy_until.max(now);
-                let leaves =
-                    start + Duration::from_secs_f64(data.len() as f64 * 8.0 / b.bps as f64);
+                let leaves = start
+                    + Duration::from_secs_f64(data.len() as f64 * 8.0 / b.bps.load(Relaxed) as f64);
                 if leaves - now <= b.max_delay {
                     b.busy_until = leaves;
                     b.queue.push_back((leaves, source, data.to_vec()));

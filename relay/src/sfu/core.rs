@@ -225,7 +225,10 @@ impl SfuCore {
             .set_send_buffer_video(self.config.send_buffer_video.max(1));
         if role == Role::Subscriber && self.config.bandwidth_estimation {
             // Estimates the downlink to the subscriber from its transport-wide congestion
-            // control feedback (`Event::EgressBitrateEstimate`).
+            // control feedback (`Event::EgressBitrateEstimate`). str0m then paces the
+            // subscriber's video; it costs CPU, but str0m probes for more bandwidth only on
+            // paced streams, and without probing a subscriber moved down for a narrow link never
+            // came back up when the link widened (tried; see docs/benchmarks.md, "SFU").
             builder = builder.enable_bwe(Some(Bitrate::bps(BWE_START_BPS)));
         }
         let mut rtc = builder.build(now);
@@ -495,14 +498,6 @@ impl SfuCore {
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| SfuError::Negotiation(e.to_string()))?;
-        // With bandwidth estimation str0m paces video out at a steady rate, waking every
-        // subscriber's state many times per frame; the SFU sends each packet at once instead
-        // (the estimate still comes from the congestion feedback), which costs ~15% less CPU.
-        for t in &p.tracks_out {
-            if let Some(stream) = p.rtc.direct_api().stream_tx_by_mid(t.mid, None) {
-                stream.set_unpaced(true);
-            }
-        }
         let again = std::mem::take(&mut p.renegotiate);
         self.enqueue(key);
         self.run(now);
