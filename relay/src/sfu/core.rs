@@ -730,6 +730,15 @@ impl SfuCore {
             .session
     }
 
+    /// The publisher track a [`Source`] names, while its publisher is connected.
+    fn track_in(&self, class: &str, source: Source) -> Option<&TrackIn> {
+        let publisher = self.peers.get(&self.publisher_key(class, source)?)?;
+        publisher
+            .tracks_in
+            .iter()
+            .find(|t| t.kind == source.kind && t.index == source.index)
+    }
+
     fn enqueue(&mut self, key: PeerKey) {
         if let Some(p) = self.peers.get_mut(&key) {
             if !p.queued {
@@ -926,6 +935,13 @@ impl SfuCore {
         }
     }
 
+    /// Asks for a keyframe of the layer of rank `rank` of `source`: a subscriber moves to that
+    /// layer on it.
+    fn request_layer(&mut self, class: &str, source: Source, rank: usize, now: Instant) {
+        let (kind, reason) = (KeyframeRequestKind::Pli, KeyframeReason::LayerSwitch);
+        self.request_keyframe(class, source, Want::Rank(rank), kind, reason, now);
+    }
+
     /// A subscriber's receiver report: maybe move it to another simulcast layer.
     fn on_loss_report(&mut self, key: PeerKey, mid: Mid, loss: f32, now: Instant) {
         let Some(p) = self.peers.get(&key) else {
@@ -935,15 +951,7 @@ impl SfuCore {
             return;
         };
         let (class, source) = (p.class.clone(), out.source);
-        let layers = self
-            .publisher_key(&class, source)
-            .and_then(|k| self.peers.get(&k))
-            .and_then(|pb| {
-                pb.tracks_in
-                    .iter()
-                    .find(|t| t.kind == MediaKind::Video && t.index == source.index)
-            })
-            .map_or(0, |t| t.layers.len());
+        let layers = self.track_in(&class, source).map_or(0, |t| t.layers.len());
         let policy = LayerPolicy::default();
         let Some(p) = self.peers.get_mut(&key) else {
             return;
@@ -963,14 +971,7 @@ impl SfuCore {
                 target,
                 "SFU: subscriber changes layer"
             );
-            self.request_keyframe(
-                &class,
-                source,
-                Want::Rank(target),
-                KeyframeRequestKind::Pli,
-                KeyframeReason::LayerSwitch,
-                now,
-            );
+            self.request_layer(&class, source, target, now);
         }
     }
 
@@ -988,15 +989,7 @@ impl SfuCore {
         let mut tracks: Vec<(usize, Vec<u64>)> = Vec::new();
         let (mut audio_bps, mut desired_bps) = (0, 0);
         for (i, out) in p.tracks_out.iter().enumerate() {
-            let Some(track) = self
-                .publisher_key(&class, out.source)
-                .and_then(|k| self.peers.get(&k))
-                .and_then(|pb| {
-                    pb.tracks_in
-                        .iter()
-                        .find(|t| t.kind == out.source.kind && t.index == out.source.index)
-                })
-            else {
+            let Some(track) = self.track_in(&class, out.source) else {
                 continue;
             };
             if track.kind == MediaKind::Audio {
@@ -1043,14 +1036,7 @@ impl SfuCore {
             }
         }
         for (source, target) in switches {
-            self.request_keyframe(
-                &class,
-                source,
-                Want::Rank(target),
-                KeyframeRequestKind::Pli,
-                KeyframeReason::LayerSwitch,
-                now,
-            );
+            self.request_layer(&class, source, target, now);
         }
     }
 
@@ -1169,14 +1155,7 @@ impl SfuCore {
         switch_requests.sort_unstable();
         switch_requests.dedup();
         for rank in switch_requests {
-            self.request_keyframe(
-                &class_id,
-                source,
-                Want::Rank(rank),
-                KeyframeRequestKind::Pli,
-                KeyframeReason::LayerSwitch,
-                now,
-            );
+            self.request_layer(&class_id, source, rank, now);
         }
     }
 }
