@@ -16,14 +16,7 @@ use tokio_util::sync::CancellationToken;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_teacher_publishes_once_and_every_student_receives_through_the_sfu() {
     let aula = Aula::start(&temp_dir("sfu"));
-    let (status, class) = http(
-        &aula,
-        "POST",
-        "/api/v1/classes",
-        Some(json!({"name": "Assembly", "topology": "sfu"})),
-        Some(ADMIN_KEY),
-    );
-    assert_eq!(status, 201, "{class}");
+    let class = aula.create_class_with_topology("Assembly", "sfu");
     let stop = CancellationToken::new();
     let epoch = Instant::now();
     let localhost = "127.0.0.1".parse().unwrap();
@@ -112,14 +105,7 @@ async fn a_teacher_publishes_once_and_every_student_receives_through_the_sfu() {
 #[tokio::test]
 async fn a_p2p_class_refuses_sfu_negotiation_with_a_clear_error() {
     let aula = Aula::start(&temp_dir("sfu-p2p"));
-    let (status, class) = http(
-        &aula,
-        "POST",
-        "/api/v1/classes",
-        Some(json!({"name": "Small", "topology": "p2p"})),
-        Some(ADMIN_KEY),
-    );
-    assert_eq!(status, 201);
+    let class = aula.create_class_with_topology("Small", "p2p");
     let mut s = Client::join(&aula, class["student"]["token"].as_str().unwrap(), "Ana").await;
     assert_eq!(s.welcome["class"]["media"], "p2p");
     s.send(json!({"type": "subscribe", "ref": 1})).await;
@@ -130,14 +116,7 @@ async fn a_p2p_class_refuses_sfu_negotiation_with_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_student_given_the_floor_publishes_through_the_sfu_until_the_teacher_revokes_it() {
     let aula = Aula::start(&temp_dir("sfu-floor"));
-    let (status, class) = http(
-        &aula,
-        "POST",
-        "/api/v1/classes",
-        Some(json!({"name": "Debate", "topology": "sfu"})),
-        Some(ADMIN_KEY),
-    );
-    assert_eq!(status, 201, "{class}");
+    let class = aula.create_class_with_topology("Debate", "sfu");
     let stop = CancellationToken::new();
     let epoch = Instant::now();
     let localhost = "127.0.0.1".parse().unwrap();
@@ -229,25 +208,12 @@ async fn classes_created_without_a_topology_get_the_configured_default() {
     let aula = AulaBuilder::new(&temp_dir("sfu-default-topology"))
         .env("AULA_SFU__DEFAULT_TOPOLOGY", "sfu")
         .start();
-    let (status, class) = http(
-        &aula,
-        "POST",
-        "/api/v1/classes",
-        Some(json!({"name": "Assembly"})),
-        Some(ADMIN_KEY),
-    );
-    assert_eq!(status, 201, "{class}");
+    let class = aula.create_class("Assembly");
     assert_eq!(class["topology"], "sfu");
     let s = Client::join(&aula, class["student"]["token"].as_str().unwrap(), "Ana").await;
     assert_eq!(s.welcome["class"]["media"], "sfu");
     // An explicit topology still wins.
-    let (_, small) = http(
-        &aula,
-        "POST",
-        "/api/v1/classes",
-        Some(json!({"name": "Tutorial", "topology": "p2p"})),
-        Some(ADMIN_KEY),
-    );
+    let small = aula.create_class_with_topology("Tutorial", "p2p");
     assert_eq!(small["topology"], "p2p");
     // A value that is not a topology stops the server with a message naming the key.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aula"))

@@ -163,11 +163,21 @@ impl Aula {
 
     /// Creates a class through the admin API; returns the API's answer.
     pub fn create_class(&self, name: &str) -> Value {
+        self.create_class_from(json!({"name": name}))
+    }
+
+    /// A class with the given topology (`p2p`, `sfu`, `auto`).
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn create_class_with_topology(&self, name: &str, topology: &str) -> Value {
+        self.create_class_from(json!({"name": name, "topology": topology}))
+    }
+
+    fn create_class_from(&self, request: Value) -> Value {
         let (status, body) = http(
             self,
             "POST",
             "/api/v1/classes",
-            Some(json!({"name": name})),
+            Some(request),
             Some(ADMIN_KEY),
         );
         assert_eq!(status, 201, "{body}");
