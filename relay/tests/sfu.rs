@@ -1,16 +1,16 @@
 //! End-to-end SFU tests on loopback: headless str0m clients publish a synthetic VP8 + Opus stream
 //! through the SFU (real UDP, ICE, DTLS, SRTP) and subscribers check what they receive.
 
-use std::net::{IpAddr, Ipv4Addr};
+mod sfu_support;
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aula_relay::sfu::client::{Client, ClientStats, PublisherOptions};
 use aula_relay::sfu::{Allowed, Sfu, SfuConfig, SfuError, SfuEvent, SfuHandle};
+use sfu_support::{wait_for, LOCALHOST};
 use tokio_util::sync::CancellationToken;
-
-const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 async fn start() -> (SfuHandle, CancellationToken) {
     let shutdown = CancellationToken::new();
@@ -53,18 +53,6 @@ async fn subscriber(
         .subscribe(sfu, class, peer, stop.clone())
         .await
         .expect("subscribe")
-}
-
-/// Polls `cond` every 20 ms until it holds or `limit` passes.
-async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    cond()
 }
 
 fn describe(s: &ClientStats) -> String {

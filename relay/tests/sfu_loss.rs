@@ -6,12 +6,14 @@
 //! ("Specified qdisc kind is unknown", and no modules to load), so a netem test could only fail
 //! there. The SFU still sees real gaps on a real socket and str0m's NACK/RTX machinery repairs them.
 
-use std::net::{IpAddr, Ipv4Addr};
+mod sfu_support;
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use aula_relay::sfu::client::{Client, PublisherOptions};
 use aula_relay::sfu::{Sfu, SfuConfig};
+use sfu_support::{wait_for, LOCALHOST};
 use tokio_util::sync::CancellationToken;
 
 const LOSS_PERCENT: f64 = 4.0;
@@ -22,7 +24,7 @@ async fn lost_packets_are_recovered_by_nack_in_both_hops() {
     let sfu = Sfu::start(SfuConfig::default(), shutdown.clone())
         .await
         .expect("SFU starts");
-    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let ip = LOCALHOST;
     let epoch = Instant::now();
     let opts = PublisherOptions {
         video_bps: 1_000_000,
@@ -46,10 +48,10 @@ async fn lost_packets_are_recovered_by_nack_in_both_hops() {
             .expect("subscribe");
         students.push(s);
     }
-    let end = Instant::now() + Duration::from_secs(10);
-    while !students.iter().all(|s| s.frames.load(Relaxed) > 0) && Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(Duration::from_secs(10), || {
+        students.iter().all(|s| s.frames.load(Relaxed) > 0)
+    })
+    .await;
     // Measure 5 s, plus 1.5 s for the last retransmissions and stats intervals.
     let base: Vec<u64> = students.iter().map(|s| s.frames.load(Relaxed)).collect();
     let sent0 = teacher.frames_sent.load(Relaxed);

@@ -9,6 +9,8 @@
 //! kind is unknown"); `tbf` is there. Random loss is covered by `sfu_loss.rs` (dropped in the
 //! test client).
 
+mod sfu_support;
+
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use aula_relay::sfu::client::{Client, ClientStats, PublisherOptions};
 use aula_relay::sfu::{Sfu, SfuConfig};
+use sfu_support::wait_for;
 use tokio_util::sync::CancellationToken;
 
 /// A network namespace joined to the host by a veth pair; removed on drop.
@@ -198,12 +201,10 @@ async fn a_subscriber_behind_a_narrow_lossy_link_gets_repairs_and_the_low_layer(
         .await
         .expect("subscribe from inside the namespace");
 
-    let end = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < end
-        && !(student.last_layer.load(Relaxed) == 0 && student.layer_frames[0].load(Relaxed) >= 90)
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(Duration::from_secs(20), || {
+        student.last_layer.load(Relaxed) == 0 && student.layer_frames[0].load(Relaxed) >= 90
+    })
+    .await;
     let stats = sfu.stats().await.unwrap();
     let report = format!(
         "student: {}; link drops {}; SFU NACKs from subscribers {}, downgrades (loss, bandwidth) {:?}",

@@ -6,7 +6,8 @@
 //! congestion-control bandwidth estimate moves it). When the narrow link widens, the estimate
 //! grows back (the SFU probes for bandwidth) and the subscriber returns to the high layer.
 
-use std::net::{IpAddr, Ipv4Addr};
+mod sfu_support;
+
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -14,9 +15,8 @@ use std::time::{Duration, Instant};
 
 use aula_relay::sfu::client::{Client, ClientStats, PublisherOptions};
 use aula_relay::sfu::{Sfu, SfuConfig, SfuHandle};
+use sfu_support::{wait_for, LOCALHOST};
 use tokio_util::sync::CancellationToken;
-
-const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn layers(s: &ClientStats) -> String {
     format!(
@@ -64,12 +64,10 @@ fn epoch() -> Instant {
 
 /// Waits (at most 15 s) until `s` has received `frames` frames of the low layer and is on it.
 async fn settled_low(s: &ClientStats, frames: u64) {
-    let end = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < end
-        && !(s.last_layer.load(Relaxed) == 0 && s.layer_frames[0].load(Relaxed) >= frames)
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(Duration::from_secs(15), || {
+        s.last_layer.load(Relaxed) == 0 && s.layer_frames[0].load(Relaxed) >= frames
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,14 +149,12 @@ async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
     // high layer, again on a keyframe.
     link.store(20_000_000, Relaxed);
     let high_before = narrow.layer_frames[1].load(Relaxed);
-    let end = Instant::now() + Duration::from_secs(30);
     let started = Instant::now();
-    while Instant::now() < end
-        && !(narrow.last_layer.load(Relaxed) == 1
-            && narrow.layer_frames[1].load(Relaxed) >= high_before + 30)
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(Duration::from_secs(30), || {
+        narrow.last_layer.load(Relaxed) == 1
+            && narrow.layer_frames[1].load(Relaxed) >= high_before + 30
+    })
+    .await;
     let summary = format!("narrow, widened: {}", layers(&narrow));
     println!(
         "{summary}; back on the high layer after {:?}",

@@ -11,7 +11,8 @@
 //! depacketizer and sample builder reassemble frames which are whole and intact
 //! ([`check_vp8_frame`]), starting at a keyframe and in order.
 
-use std::net::{IpAddr, Ipv4Addr};
+mod sfu_support;
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_VP8;
 use rtc::rtp::codec::vp8::Vp8Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use sfu_support::{wait_for, LOCALHOST};
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +34,6 @@ use webrtc::peer_connection::{
     RTCSessionDescription, Registry,
 };
 
-const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const CLASS: &str = "interop";
 const PEER: &str = "webrtc-rs";
 /// Whole, intact frames the subscriber must reassemble (2 s of a 30 fps stream)…
@@ -106,18 +107,6 @@ impl Received {
             .saturating_sub(Duration::from_micros(sent_us));
         self.max_latency = self.max_latency.max(latency);
     }
-}
-
-/// Polls `cond` every 20 ms until it holds or `limit` passes.
-async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    cond()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,22 @@
+//! Helpers shared by the SFU integration tests (`common` is the TURN tests' client).
+
+// Each test binary compiles this module and uses part of it.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+/// Where the tests' SFU and synthetic peers listen.
+pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it holds.
+pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
