@@ -235,6 +235,20 @@ struct Bottleneck {
     busy_until: Instant,
 }
 
+impl Bottleneck {
+    /// Queues a received datagram behind the ones still on the link, or drops it when the buffer
+    /// is full.
+    fn enqueue(&mut self, source: SocketAddr, data: &[u8]) {
+        let now = Instant::now();
+        let serialization = data.len() as f64 * 8.0 / self.bps.load(Relaxed) as f64;
+        let leaves = self.busy_until.max(now) + Duration::from_secs_f64(serialization);
+        if leaves - now <= self.max_delay {
+            self.busy_until = leaves;
+            self.queue.push_back((leaves, source, data.to_vec()));
+        }
+    }
+}
+
 /// Drops a share of RTP datagrams in both directions (an emulated lossy link; ICE, DTLS and
 /// RTCP pass, so the connection itself is not at risk).
 struct RtpLoss {
@@ -557,22 +571,14 @@ impl Client {
     }
 
     fn receive(&mut self, source: SocketAddr, data: &[u8]) {
-        if is_rtp(data) {
-            if let Some(b) = &mut self.bottleneck {
-                let now = Instant::now();
-                let start = b.busy_until.max(now);
-                let leaves = start
-                    + Duration::from_secs_f64(data.len() as f64 * 8.0 / b.bps.load(Relaxed) as f64);
-                if leaves - now <= b.max_delay {
-                    b.busy_until = leaves;
-                    b.queue.push_back((leaves, source, data.to_vec()));
-                }
-                return;
-            }
-            self.deliver_rtp(source, data);
+        if !is_rtp(data) {
+            self.deliver(source, data);
             return;
         }
-        self.deliver(source, data);
+        match &mut self.bottleneck {
+            Some(b) => b.enqueue(source, data),
+            None => self.deliver_rtp(source, data),
+        }
     }
 
     /// Hands the bottleneck's datagrams whose time has come to str0m; returns when the next
@@ -593,15 +599,13 @@ impl Client {
     }
 
     fn deliver_rtp(&mut self, source: SocketAddr, data: &[u8]) {
-        {
-            if self.loss.as_mut().is_some_and(|l| l.drop_next()) {
-                return;
-            }
-            self.stats.rtp_packets.fetch_add(1, Relaxed);
-            if self.count_only {
-                self.stats.bytes.fetch_add(data.len() as u64, Relaxed);
-                return;
-            }
+        if self.loss.as_mut().is_some_and(|l| l.drop_next()) {
+            return;
+        }
+        self.stats.rtp_packets.fetch_add(1, Relaxed);
+        if self.count_only {
+            self.stats.bytes.fetch_add(data.len() as u64, Relaxed);
+            return;
         }
         self.deliver(source, data);
     }

@@ -1136,10 +1136,7 @@ impl SfuCore {
             if let Err(e) = sp.rtc.handle_input(Input::Timeout(now)) {
                 debug!(class = sp.class, peer = sp.id, "SFU: timeout failed: {e}");
             }
-            if !sp.queued {
-                sp.queued = true;
-                self.queue.push(s);
-            }
+            self.enqueue(s);
         }
         if rates_changed {
             // Layer bitrates moved: share each subscriber's last estimate again.
