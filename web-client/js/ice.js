@@ -1,4 +1,5 @@
-// The RTCPeerConnection `iceServers` for this page, from the server's `welcome.ice_servers`.
+// ICE for both media transports: the RTCPeerConnection `iceServers` for this page (from the
+// server's `welcome.ice_servers`), and what a link's candidate gathering says when it fails.
 
 /**
  * Copies the server's entries, keeping only TURN over TCP (`turn:…?transport=tcp`) when
@@ -14,4 +15,25 @@ export function iceServersFor(iceServers, relayTransport) {
     if (s.credential) o.credential = s.credential;
     return o;
   }).filter((s) => s.urls.length > 0);
+}
+
+/** The TURN errors of a link's gathering (`icecandidateerror` events), by kind. */
+export function relayErrors(iceErrors) {
+  const turn = iceErrors.filter((e) => /^turns?:/.test(e.url || ''));
+  return { refused: turn.find((e) => e.code !== 701), unreachable: turn.find((e) => e.code === 701) };
+}
+
+/**
+ * Why a link could not even gather candidates, in words a teacher understands, or null when it
+ * gathered some. `link.localTypes` counts its candidates by type; `transport` holds the
+ * `iceServers` and `forceRelay` it was made with.
+ */
+export function gatheringProblem({ localTypes, iceErrors }, { iceServers, forceRelay }) {
+  const total = Object.values(localTypes).reduce((a, b) => a + b, 0);
+  const { refused, unreachable } = relayErrors(iceErrors);
+  if (iceServers.length === 0 && forceRelay) return 'relay forced but the server offers no relay';
+  if (total > 0) return null;
+  if (refused) return `relay refused: ${refused.code} ${refused.text}`.trim();
+  if (unreachable) return 'no candidates: the relay is unreachable from this network';
+  return 'no candidates gathered on this device';
 }

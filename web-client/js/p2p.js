@@ -23,7 +23,7 @@
 // matter what the other end does.
 
 import { LinkSampler } from './stats.js';
-import { iceServersFor } from './ice.js';
+import { gatheringProblem, iceServersFor, relayErrors } from './ice.js';
 
 export const SLOTS = ['screen', 'camera', 'mic'];
 const SLOT_KIND = { screen: 'video', camera: 'video', mic: 'audio' };
@@ -248,18 +248,11 @@ class PeerLink {
 
   /** Why the link failed, in words a teacher understands. */
   diagnose() {
-    const types = this.localTypes;
-    const total = Object.values(types).reduce((a, b) => a + b, 0);
-    const relayRefused = this.iceErrors.find((e) => /^turns?:/.test(e.url || '') && e.code !== 701);
-    const relayUnreachable = this.iceErrors.find((e) => /^turns?:/.test(e.url || '') && e.code === 701);
-    if (this.t.iceServers.length === 0 && this.t.forceRelay) return 'relay forced but the server offers no relay';
-    if (total === 0) {
-      if (relayRefused) return `relay refused: ${relayRefused.code} ${relayRefused.text}`.trim();
-      if (relayUnreachable) return 'no candidates: the relay is unreachable from this network';
-      return 'no candidates gathered on this device';
-    }
+    const gathering = gatheringProblem(this, this.t);
+    if (gathering) return gathering;
+    const { refused: relayRefused, unreachable: relayUnreachable } = relayErrors(this.iceErrors);
     if (this.remoteCandidates === 0) return 'the other side sent no candidates';
-    if (!types.relay) {
+    if (!this.localTypes.relay) {
       if (relayRefused) return `relay refused: ${relayRefused.code} ${relayRefused.text}`.trim();
       if (relayUnreachable) return 'UDP blocked and the relay is unreachable';
       return 'no direct path (UDP blocked?) and no relay candidate';

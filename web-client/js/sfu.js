@@ -26,7 +26,7 @@
 // "relay" sends our checks and media through the TURN relay to the SFU's address.
 
 import { LinkSampler } from './stats.js';
-import { iceServersFor } from './ice.js';
+import { gatheringProblem, iceServersFor } from './ice.js';
 
 export const SFU_PEER = 'sfu';
 const SLOTS = ['screen', 'camera', 'mic'];
@@ -445,14 +445,8 @@ class SfuLink {
   }
 
   diagnose() {
-    const total = Object.values(this.localTypes).reduce((a, b) => a + b, 0);
-    const relayErr = this.iceErrors.find((e) => /^turns?:/.test(e.url || ''));
-    if (this.t.forceRelay && this.t.iceServers.length === 0) return 'relay forced but the server offers no relay';
-    if (total === 0) {
-      if (relayErr) return relayErr.code === 701 ? 'no candidates: the relay is unreachable from this network' : `relay refused: ${relayErr.code} ${relayErr.text}`.trim();
-      return 'no candidates gathered on this device';
-    }
-    return 'the media server is unreachable from this network (UDP blocked?)';
+    return gatheringProblem(this, this.t)
+      || 'the media server is unreachable from this network (UDP blocked?)';
   }
 
   async stats() {
