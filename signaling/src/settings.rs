@@ -390,7 +390,7 @@ impl Settings {
                 format!("{} is below the minimum of 1024", l.max_frame_bytes),
             ));
         }
-        let positive: [(&str, u64); 10] = [
+        let positive: [(&str, u64); 12] = [
             ("limits.messages_per_sec", l.messages_per_sec.into()),
             ("limits.send_queue_bytes", l.send_queue_bytes as u64),
             ("limits.max_class_size", l.max_class_size as u64),
@@ -401,6 +401,11 @@ impl Settings {
             ("limits.max_name_len", l.max_name_len as u64),
             ("limits.max_sdp_bytes", l.max_sdp_bytes as u64),
             ("token_ttl_secs", self.token_ttl_secs),
+            ("sfu.max_subscribers", self.sfu.max_subscribers as u64),
+            (
+                "sfu.max_publishers_per_class",
+                self.sfu.max_publishers_per_class as u64,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -838,6 +843,11 @@ mod tests {
             ),
             (|s| s.limits.max_sdp_bytes = 65536, "limits.max_sdp_bytes"),
             (|s| s.token_ttl_secs = 0, "token_ttl_secs"),
+            (|s| s.sfu.max_subscribers = 0, "sfu.max_subscribers"),
+            (
+                |s| s.sfu.max_publishers_per_class = 0,
+                "sfu.max_publishers_per_class",
+            ),
             (|s| s.public_url = Some("aula.example".into()), "public_url"),
             (|s| s.admin_key = Some(" ".into()), "admin_key"),
             (
