@@ -42,6 +42,18 @@ impl JoinStats {
     pub fn rate(&self) -> f64 {
         self.joined as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+
+    /// Prints the errors and the join and connect latencies (every scenario reports them).
+    pub fn print_details(&self) {
+        for e in &self.errors {
+            println!("  error: {e}");
+        }
+        println!("join->welcome: {}", common::summary(&self.join));
+        println!(
+            "connect (TCP + WS handshake): {}",
+            common::summary(&self.connect)
+        );
+    }
 }
 
 /// One connection per token, at most `concurrency` connecting/joining at a time, with source

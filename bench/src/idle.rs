@@ -82,14 +82,7 @@ pub async fn run(args: IdleArgs) -> Result<()> {
         stats.elapsed.as_secs_f64(),
         stats.rate()
     );
-    for e in &stats.errors {
-        println!("  error: {e}");
-    }
-    println!("join->welcome: {}", common::summary(&stats.join));
-    println!(
-        "connect (TCP + WS handshake): {}",
-        common::summary(&stats.connect)
-    );
+    stats.print_details();
     println!(
         "held open at measurement: {alive} (dropped by server while held: {dropped}); server open fds: {}",
         server_fds.map_or("?".to_string(), |c| c.to_string())

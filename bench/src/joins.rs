@@ -52,14 +52,7 @@ pub async fn run(args: JoinsArgs) -> Result<()> {
         stats.elapsed.as_secs_f64(),
         stats.rate()
     );
-    for e in &stats.errors {
-        println!("  error: {e}");
-    }
-    println!("join->welcome: {}", common::summary(&stats.join));
-    println!(
-        "connect (TCP + WS handshake): {}",
-        common::summary(&stats.connect)
-    );
+    stats.print_details();
     fleet.close().await;
     Ok(())
 }
