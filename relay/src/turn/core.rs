@@ -747,8 +747,7 @@ impl<H, R> Core<H, R> {
     ) {
         let tid = *msg.transaction_id();
         let fp = msg.has_fingerprint();
-        let err =
-            |out: &mut Vec<u8>, code: u16| auth_error(out, method::ALLOCATE, &tid, code, &key, fp);
+        let err = |out: &mut Vec<u8>, code: u16| Answer::to(msg, key).error(out, code);
         if let Some(id) = id {
             let a = self.get(id).expect("indexed allocation exists");
             if a.created_tid == tid {
@@ -935,33 +934,29 @@ impl<H, R> Core<H, R> {
         now: Now,
         out: &mut Vec<u8>,
     ) {
-        let tid = *msg.transaction_id();
-        let fp = msg.has_fingerprint();
+        let answer = Answer::to(msg, key);
         let Some(id) = id else {
-            return auth_error(out, method::REFRESH, &tid, 437, &key, fp);
+            return answer.error(out, 437);
         };
         let lifetime = self.lifetime(msg);
         let family = self.get(id).expect("exists").family;
         let requested = match msg.get(attr::REQUESTED_ADDRESS_FAMILY) {
             Some([1, ..]) => Some(Family::V4),
             Some([2, ..]) => Some(Family::V6),
-            Some(_) => return auth_error(out, method::REFRESH, &tid, 440, &key, fp),
+            Some(_) => return answer.error(out, 440),
             None => None,
         };
         if requested.is_some_and(|f| f != family) {
-            return auth_error(out, method::REFRESH, &tid, 443, &key, fp);
+            return answer.error(out, 443);
         }
         if lifetime.is_zero() {
             drop(self.remove(id));
         } else if let Some(a) = self.get_mut(id) {
             a.expires = now.mono + lifetime;
         }
-        let mut w = MessageWriter::new(out, method::REFRESH, Class::Success, &tid);
-        w.u32_attr(attr::LIFETIME, lifetime.as_secs() as u32)
-            .integrity(&key);
-        if fp {
-            w.fingerprint();
-        }
+        answer.success(out, |w| {
+            w.u32_attr(attr::LIFETIME, lifetime.as_secs() as u32);
+        });
     }
 
     /// Checks a peer for a new permission or channel: `Ok(own)` or the error code.
@@ -998,30 +993,28 @@ impl<H, R> Core<H, R> {
         now: Now,
         out: &mut Vec<u8>,
     ) {
-        let tid = *msg.transaction_id();
-        let fp = msg.has_fingerprint();
-        let m = method::CREATE_PERMISSION;
+        let answer = Answer::to(msg, key);
         let Some(id) = id else {
-            return auth_error(out, m, &tid, 437, &key, fp);
+            return answer.error(out, 437);
         };
         let family = self.get(id).expect("exists").family;
         let mut peers: [(IpAddr, bool); 8] = [(IpAddr::from([0, 0, 0, 0]), false); 8];
         let mut n = 0;
         for p in msg.xor_peer_addresses() {
             let Some(p) = p else {
-                return auth_error(out, m, &tid, 400, &key, fp);
+                return answer.error(out, 400);
             };
             if n == peers.len() {
-                return auth_error(out, m, &tid, 508, &key, fp);
+                return answer.error(out, 508);
             }
             match self.check_peer(family, p, false) {
                 Ok(own) => peers[n] = (p.ip(), own),
-                Err(code) => return auth_error(out, m, &tid, code, &key, fp),
+                Err(code) => return answer.error(out, code),
             }
             n += 1;
         }
         if n == 0 {
-            return auth_error(out, m, &tid, 400, &key, fp);
+            return answer.error(out, 400);
         }
         let max = self.cfg.max_permissions_per_allocation;
         let expires = now.mono + self.cfg.permission_lifetime;
@@ -1040,16 +1033,12 @@ impl<H, R> Core<H, R> {
             .filter(|p| p.expires > now.mono)
             .count();
         if live + new > max {
-            return auth_error(out, m, &tid, 508, &key, fp);
+            return answer.error(out, 508);
         }
         for &(ip, own) in &peers[..n] {
             install_permission(&mut a.permissions, ip, own, expires, now.mono);
         }
-        let mut w = MessageWriter::new(out, m, Class::Success, &tid);
-        w.integrity(&key);
-        if fp {
-            w.fingerprint();
-        }
+        answer.success(out, |_| {});
     }
 
     fn channel_bind(
@@ -1060,26 +1049,24 @@ impl<H, R> Core<H, R> {
         now: Now,
         out: &mut Vec<u8>,
     ) {
-        let tid = *msg.transaction_id();
-        let fp = msg.has_fingerprint();
-        let m = method::CHANNEL_BIND;
+        let answer = Answer::to(msg, key);
         let Some(id) = id else {
-            return auth_error(out, m, &tid, 437, &key, fp);
+            return answer.error(out, 437);
         };
         let number = match msg.u32_attr(attr::CHANNEL_NUMBER) {
             Some(v) => (v >> 16) as u16,
-            None => return auth_error(out, m, &tid, 400, &key, fp),
+            None => return answer.error(out, 400),
         };
         if !(0x4000..=0x7FFF).contains(&number) {
-            return auth_error(out, m, &tid, 400, &key, fp);
+            return answer.error(out, 400);
         }
         let Some(peer) = msg.xor_address(attr::XOR_PEER_ADDRESS) else {
-            return auth_error(out, m, &tid, 400, &key, fp);
+            return answer.error(out, 400);
         };
         let family = self.get(id).expect("exists").family;
         let own = match self.check_peer(family, peer, true) {
             Ok(own) => own,
-            Err(code) => return auth_error(out, m, &tid, code, &key, fp),
+            Err(code) => return answer.error(out, code),
         };
         let max_ch = self.cfg.max_channels_per_allocation;
         let max_perm = self.cfg.max_permissions_per_allocation;
@@ -1102,7 +1089,7 @@ impl<H, R> Core<H, R> {
                     .filter(|p| p.expires > now.mono)
                     .count();
                 if a.channels.len() >= max_ch || (!has_perm && live_perms >= max_perm) {
-                    return auth_error(out, m, &tid, 508, &key, fp);
+                    return answer.error(out, 508);
                 }
                 a.channels.push(Channel {
                     number,
@@ -1110,14 +1097,10 @@ impl<H, R> Core<H, R> {
                     expires: ch_expires,
                 });
             }
-            _ => return auth_error(out, m, &tid, 400, &key, fp),
+            _ => return answer.error(out, 400),
         }
         install_permission(&mut a.permissions, peer.ip(), own, perm_expires, now.mono);
-        let mut w = MessageWriter::new(out, m, Class::Success, &tid);
-        w.integrity(&key);
-        if fp {
-            w.fingerprint();
-        }
+        answer.success(out, |_| {});
     }
 
     // ---- peer side ----------------------------------------------------------------------
@@ -1240,12 +1223,44 @@ fn simple_error(out: &mut Vec<u8>, m: u16, tid: &[u8; 12], code: u16, fp: bool) 
     }
 }
 
-fn auth_error(out: &mut Vec<u8>, m: u16, tid: &[u8; 12], code: u16, key: &[u8; 16], fp: bool) {
-    out.clear();
-    let mut w = MessageWriter::new(out, m, Class::Error, tid);
-    w.error(code).integrity(key);
-    if fp {
-        w.fingerprint();
+/// The answer to one authenticated request: its method and transaction id, the key of its
+/// MESSAGE-INTEGRITY, and whether it carried a FINGERPRINT (the answer then carries one too).
+#[derive(Clone, Copy)]
+struct Answer {
+    method: u16,
+    tid: [u8; 12],
+    key: [u8; 16],
+    fingerprint: bool,
+}
+
+impl Answer {
+    fn to(msg: &Message<'_>, key: [u8; 16]) -> Answer {
+        Answer {
+            method: msg.method(),
+            tid: *msg.transaction_id(),
+            key,
+            fingerprint: msg.has_fingerprint(),
+        }
+    }
+
+    /// An error response with `code`, replacing whatever `out` holds.
+    fn error(&self, out: &mut Vec<u8>, code: u16) {
+        out.clear();
+        let mut w = MessageWriter::new(out, self.method, Class::Error, &self.tid);
+        w.error(code).integrity(&self.key);
+        if self.fingerprint {
+            w.fingerprint();
+        }
+    }
+
+    /// A success response with the attributes `attrs` writes, then integrity and fingerprint.
+    fn success(&self, out: &mut Vec<u8>, attrs: impl FnOnce(&mut MessageWriter<'_>)) {
+        let mut w = MessageWriter::new(out, self.method, Class::Success, &self.tid);
+        attrs(&mut w);
+        w.integrity(&self.key);
+        if self.fingerprint {
+            w.fingerprint();
+        }
     }
 }
 
