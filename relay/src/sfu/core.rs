@@ -30,6 +30,8 @@ type PeerKey = u64;
 /// The bandwidth estimate a subscriber starts with, before feedback refines it: above the top
 /// layers of a screen and a camera, so everyone starts on top (screen sharing favours resolution).
 const BWE_START_BPS: u64 = 4_000_000;
+/// A bandwidth estimate older than this no longer limits a subscriber's layers.
+const BWE_STALE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Moving a subscriber up a layer needs this much more than the layer's bitrate.
 const BWE_UP_MARGIN: f64 = 1.25;
 /// Different publishers a class remembers, as a multiple of the live ones it may have.
@@ -145,9 +147,9 @@ struct Peer {
     publisher: usize,
     /// What a publisher may send on.
     allowed: Allowed,
-    /// A subscriber's last bandwidth estimate (bits per second), shared again over its tracks
-    /// whenever the publishers' layer bitrates are measured anew.
-    bandwidth_bps: Option<u64>,
+    /// A subscriber's last bandwidth estimate (bits per second) and when it came, shared again
+    /// over its tracks whenever the publishers' layer bitrates are measured anew.
+    bandwidth: Option<(u64, Instant)>,
     /// The DTLS fingerprint of the remote side's offer: a publisher offering with another one
     /// is a fresh browser connection (the old one failed), not a renegotiation.
     fingerprint: Option<String>,
@@ -266,7 +268,7 @@ impl SfuCore {
                 nacks_seen: HashMap::new(),
                 publisher: 0,
                 allowed: Allowed::ALL,
-                bandwidth_bps: None,
+                bandwidth: None,
                 fingerprint: None,
             },
         );
@@ -883,7 +885,10 @@ impl SfuCore {
             }
             Event::EgressBitrateEstimate(
                 BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. },
-            ) if p.role == Role::Subscriber => self.on_bandwidth(key, estimate.as_u64(), now),
+            ) if p.role == Role::Subscriber => {
+                p.bandwidth = Some((estimate.as_u64(), now));
+                self.share_bandwidth(key, estimate.as_u64(), now);
+            }
             Event::MediaIngressStats(s) => {
                 let MediaIngressStats { mid, nacks, .. } = s;
                 let prev = p.nacks_seen.insert(mid, nacks).unwrap_or(0);
@@ -978,12 +983,10 @@ impl SfuCore {
     /// A subscriber's bandwidth estimate: shared over its video tracks (screens first), each
     /// moves to the layer that fits; and the estimator is told what all top layers would need,
     /// so it probes for that much.
-    fn on_bandwidth(&mut self, key: PeerKey, estimate_bps: u64, now: Instant) {
-        let Some(p) = self.peers.get_mut(&key) else {
+    fn share_bandwidth(&mut self, key: PeerKey, estimate_bps: u64, now: Instant) {
+        let Some(p) = self.peers.get(&key) else {
             return;
         };
-        p.bandwidth_bps = Some(estimate_bps);
-        let p = &self.peers[&key];
         let class = p.class.clone();
         // (track index, its layers' bitrates lowest first) of every video track it receives.
         let mut tracks: Vec<(usize, Vec<u64>)> = Vec::new();
@@ -1013,7 +1016,10 @@ impl SfuCore {
         let caps = allocate(video_bps, &rates, &current, BWE_UP_MARGIN);
         let p = self.peers.get_mut(&key).expect("looked up above");
         if desired_bps > 0 {
-            let want = (desired_bps + audio_bps) * 11 / 10;
+            // Probe past what moving up to the top layers needs (their bitrate times the
+            // margin), or an estimate that stops at the top layers' bitrate never lets a
+            // subscriber back up.
+            let want = (desired_bps as f64 * BWE_UP_MARGIN * 1.1) as u64 + audio_bps;
             p.rtc.bwe().set_desired_bitrate(Bitrate::bps(want));
         }
         let mut switches = Vec::new();
@@ -1037,6 +1043,35 @@ impl SfuCore {
         }
         for (source, target) in switches {
             self.request_layer(&class, source, target, now);
+        }
+    }
+
+    /// Layer bitrates moved: shares each subscriber's last estimate again. An estimate older than
+    /// [`BWE_STALE`] no longer holds anyone down (str0m can stop sending estimates while a
+    /// subscriber sits on a low layer, which would keep it there for good): the subscriber goes
+    /// back to its best layer, and a fresh estimate moves it down again if its link is still
+    /// narrow — the same try-and-see as the loss-based choice.
+    fn reshare_bandwidth(&mut self, class: &str, now: Instant) {
+        let Some(c) = self.classes.get(class) else {
+            return;
+        };
+        let estimates: Vec<(PeerKey, u64, Instant)> = c
+            .subscribers
+            .iter()
+            .filter_map(|k| {
+                let (bps, at) = self.peers.get(k)?.bandwidth?;
+                Some((*k, bps, at))
+            })
+            .collect();
+        for (key, bps, at) in estimates {
+            if now.saturating_duration_since(at) < BWE_STALE {
+                self.share_bandwidth(key, bps, now);
+            } else {
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.bandwidth = None;
+                }
+                self.share_bandwidth(key, u64::MAX, now);
+            }
         }
     }
 
@@ -1139,15 +1174,7 @@ impl SfuCore {
             self.enqueue(s);
         }
         if rates_changed {
-            // Layer bitrates moved: share each subscriber's last estimate again.
-            let estimates: Vec<(PeerKey, u64)> = self.classes[&class_id]
-                .subscribers
-                .iter()
-                .filter_map(|k| Some((*k, self.peers.get(k)?.bandwidth_bps?)))
-                .collect();
-            for (key, bps) in estimates {
-                self.on_bandwidth(key, bps, now);
-            }
+            self.reshare_bandwidth(&class_id, now);
         }
         switch_requests.sort_unstable();
         switch_requests.dedup();
