@@ -7,7 +7,8 @@
 //!
 //! - **Bandwidth:** the SFU's estimate of the subscriber's downlink (transport-wide congestion
 //!   control feedback, or REMB) is shared over its video tracks, screens first ([`allocate`]):
-//!   each gets the best layer whose measured bitrate fits in what is left.
+//!   each gets the best layer whose measured bitrate fits in what is left. An estimate older than
+//!   5 s stops holding the subscriber down (`SfuCore` lets it try its best layer again).
 //! - **Loss:** a receiver report with heavy loss moves it one layer down; a run of clean reports
 //!   one layer back up.
 //!
