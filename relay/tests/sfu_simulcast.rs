@@ -4,7 +4,8 @@
 //! either lossy (20% of RTP dropped: the loss in its receiver reports moves it) or narrow (a
 //! 700 kbit/s bottleneck with a deep buffer, so congestion shows as growing delay, not loss: its
 //! congestion-control bandwidth estimate moves it). When the narrow link widens, the estimate
-//! grows back (the SFU probes for bandwidth) and the subscriber returns to the high layer.
+//! grows back (the SFU probes the link again every few seconds while it holds a subscriber
+//! down) and the subscriber returns to the high layer.
 
 mod sfu_support;
 
@@ -143,6 +144,25 @@ async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
     assert!(
         stats.layer_downgrades[1] >= 1,
         "the estimate moved it: {summary}"
+    );
+
+    // While the link stays narrow the SFU probes it again every few seconds; the probes find no
+    // more room, so the subscriber stays on the low layer.
+    let high_while_narrow = narrow.layer_frames[1].load(Relaxed);
+    let reprobes_before = sfu.stats().await.unwrap().bandwidth_reprobes;
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let reprobes = sfu.stats().await.unwrap().bandwidth_reprobes - reprobes_before;
+    let summary = format!(
+        "narrow for 9 s more: {}; reprobes {reprobes}",
+        layers(&narrow)
+    );
+    println!("{summary}");
+    assert!(reprobes >= 2, "{summary}");
+    assert_eq!(narrow.last_layer.load(Relaxed), 0, "{summary}");
+    assert_eq!(
+        narrow.layer_frames[1].load(Relaxed),
+        high_while_narrow,
+        "{summary}"
     );
 
     // The link widens (20 Mbit/s): the estimate grows back and the subscriber returns to the

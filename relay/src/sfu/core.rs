@@ -15,7 +15,7 @@ use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid, Rid};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::stats::{MediaEgressStats, MediaIngressStats};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 use super::keyframe::KeyframeReason;
 use super::layers::{allocate, LayerPolicy};
@@ -30,8 +30,9 @@ type PeerKey = u64;
 /// The bandwidth estimate a subscriber starts with, before feedback refines it: above the top
 /// layers of a screen and a camera, so everyone starts on top (screen sharing favours resolution).
 const BWE_START_BPS: u64 = 4_000_000;
-/// A bandwidth estimate older than this no longer limits a subscriber's layers.
-const BWE_STALE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the link of a subscriber that its bandwidth estimate holds below its best layers
+/// is probed again (see [`reprobe`]).
+const BWE_REPROBE: std::time::Duration = std::time::Duration::from_secs(4);
 /// Moving a subscriber up a layer needs this much more than the layer's bitrate.
 const BWE_UP_MARGIN: f64 = 1.25;
 /// Different publishers a class remembers, as a multiple of the live ones it may have.
@@ -96,6 +97,9 @@ pub struct SfuStats {
     /// Times a subscriber's wanted layer was lowered: (loss in its receiver reports, its
     /// bandwidth estimate).
     pub layer_downgrades: [u64; 2],
+    /// Times the link of a subscriber held below its best layers by its bandwidth estimate was
+    /// probed again.
+    pub bandwidth_reprobes: u64,
     /// Service time of received batches — from reading the first datagram to handing the last
     /// resulting datagram to the socket — as a log2 histogram: bucket `i` counts times in
     /// `[2^i, 2^(i+1))` µs (bucket 0 also holds 0). The I/O layer records it.
@@ -147,9 +151,11 @@ struct Peer {
     publisher: usize,
     /// What a publisher may send on.
     allowed: Allowed,
-    /// A subscriber's last bandwidth estimate (bits per second) and when it came, shared again
-    /// over its tracks whenever the publishers' layer bitrates are measured anew.
-    bandwidth: Option<(u64, Instant)>,
+    /// A subscriber's last bandwidth estimate (bits per second), shared again over its tracks
+    /// whenever the publishers' layer bitrates are measured anew.
+    bandwidth: Option<u64>,
+    /// When to probe the link of a subscriber that its estimate holds below its best layers.
+    reprobe_at: Option<Instant>,
     /// The DTLS fingerprint of the remote side's offer: a publisher offering with another one
     /// is a fresh browser connection (the old one failed), not a renegotiation.
     fingerprint: Option<String>,
@@ -269,6 +275,7 @@ impl SfuCore {
                 publisher: 0,
                 allowed: Allowed::ALL,
                 bandwidth: None,
+                reprobe_at: None,
                 fingerprint: None,
             },
         );
@@ -664,6 +671,9 @@ impl SfuCore {
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut due = Vec::new();
         for (k, p) in &mut self.peers {
+            if p.reprobe_at.is_some_and(|at| at <= now) {
+                reprobe(p, now, &mut self.stats);
+            }
             if p.next_timeout <= now {
                 if let Err(e) = p.rtc.handle_input(Input::Timeout(now)) {
                     warn!(class = p.class, peer = p.id, "SFU: timeout failed: {e}");
@@ -695,6 +705,9 @@ impl SfuCore {
         let mut t: Option<Instant> = None;
         for p in self.peers.values() {
             t = Some(t.map_or(p.next_timeout, |t| t.min(p.next_timeout)));
+            if let Some(at) = p.reprobe_at {
+                t = Some(t.map_or(at, |t| t.min(at)));
+            }
             for tr in &p.tracks_in {
                 for (_, l) in &tr.limiters {
                     if let Some(d) = l.deadline() {
@@ -886,7 +899,8 @@ impl SfuCore {
             Event::EgressBitrateEstimate(
                 BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. },
             ) if p.role == Role::Subscriber => {
-                p.bandwidth = Some((estimate.as_u64(), now));
+                p.bandwidth = Some(estimate.as_u64());
+                trace!(class = p.class, peer = p.id, estimate = %estimate, "SFU: bandwidth estimate");
                 self.share_bandwidth(key, estimate.as_u64(), now);
             }
             Event::MediaIngressStats(s) => {
@@ -1022,6 +1036,13 @@ impl SfuCore {
             let want = (desired_bps as f64 * BWE_UP_MARGIN * 1.1) as u64 + audio_bps;
             p.rtc.bwe().set_desired_bitrate(Bitrate::bps(want));
         }
+        // Held below its best layers: probe the link again in a while, as str0m's own probing
+        // can stop while a subscriber sits on a low layer (see `reprobe`).
+        let held = tracks
+            .iter()
+            .zip(&caps)
+            .any(|((_, r), &cap)| cap + 1 < r.len());
+        p.reprobe_at = held.then(|| p.reprobe_at.unwrap_or(now + BWE_REPROBE));
         let mut switches = Vec::new();
         for ((i, rates), cap) in tracks.iter().zip(caps) {
             let layers = rates.len();
@@ -1046,32 +1067,18 @@ impl SfuCore {
         }
     }
 
-    /// Layer bitrates moved: shares each subscriber's last estimate again. An estimate older than
-    /// [`BWE_STALE`] no longer holds anyone down (str0m can stop sending estimates while a
-    /// subscriber sits on a low layer, which would keep it there for good): the subscriber goes
-    /// back to its best layer, and a fresh estimate moves it down again if its link is still
-    /// narrow — the same try-and-see as the loss-based choice.
+    /// Layer bitrates moved: shares each subscriber's last estimate again.
     fn reshare_bandwidth(&mut self, class: &str, now: Instant) {
         let Some(c) = self.classes.get(class) else {
             return;
         };
-        let estimates: Vec<(PeerKey, u64, Instant)> = c
+        let estimates: Vec<(PeerKey, u64)> = c
             .subscribers
             .iter()
-            .filter_map(|k| {
-                let (bps, at) = self.peers.get(k)?.bandwidth?;
-                Some((*k, bps, at))
-            })
+            .filter_map(|k| Some((*k, self.peers.get(k)?.bandwidth?)))
             .collect();
-        for (key, bps, at) in estimates {
-            if now.saturating_duration_since(at) < BWE_STALE {
-                self.share_bandwidth(key, bps, now);
-            } else {
-                if let Some(p) = self.peers.get_mut(&key) {
-                    p.bandwidth = None;
-                }
-                self.share_bandwidth(key, u64::MAX, now);
-            }
+        for (key, bps) in estimates {
+            self.share_bandwidth(key, bps, now);
         }
     }
 
@@ -1191,6 +1198,23 @@ enum Want {
     Rid(Option<Rid>),
     /// The layer of this rank by bitrate (clamped to the top).
     Rank(usize),
+}
+
+/// Probes again the link of a subscriber its bandwidth estimate holds below its best layers.
+///
+/// str0m probes on its own only while the subscriber is sent much less than its estimate, at
+/// most every 5 s, and a probe can be spoiled (behind a draining queue its packets arrive in a
+/// burst, which the estimator rightly rejects): a subscriber on the low layer whose link had
+/// widened was seen to stay there for half a minute. Restarting the estimator at its current
+/// estimate makes str0m send its start-up probes again (3× and 6× the estimate, 15 ms each): on
+/// a link that is still narrow they measure what it carries and nothing moves; on a wider one
+/// the estimate jumps and the subscriber goes back up.
+fn reprobe(p: &mut Peer, now: Instant, stats: &mut SfuStats) {
+    p.reprobe_at = Some(now + BWE_REPROBE);
+    if let Some(bps) = p.bandwidth {
+        p.rtc.bwe().reset(Bitrate::bps(bps));
+        stats.bandwidth_reprobes += 1;
+    }
 }
 
 fn send_keyframe_request(

@@ -7,8 +7,9 @@
 //!
 //! - **Bandwidth:** the SFU's estimate of the subscriber's downlink (transport-wide congestion
 //!   control feedback, or REMB) is shared over its video tracks, screens first ([`allocate`]):
-//!   each gets the best layer whose measured bitrate fits in what is left. An estimate older than
-//!   5 s stops holding the subscriber down (`SfuCore` lets it try its best layer again).
+//!   each gets the best layer whose measured bitrate fits in what is left. While the estimate
+//!   holds a subscriber below its best layers, `SfuCore` probes its link again every 4 s, so a
+//!   link that widened is found even when little is being sent over it.
 //! - **Loss:** a receiver report with heavy loss moves it one layer down; a run of clean reports
 //!   one layer back up.
 //!

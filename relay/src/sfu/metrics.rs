@@ -35,6 +35,10 @@ pub(crate) fn describe() {
         "aula_sfu_layer_downgrades_total",
         "Times a subscriber's wanted simulcast layer was lowered, by cause (loss, bandwidth)"
     );
+    describe_counter!(
+        "aula_sfu_bandwidth_reprobes_total",
+        "Times the link of a subscriber held below its best layers by its bandwidth estimate was probed again"
+    );
 }
 
 /// Exports `now - prev` and the gauges.
@@ -81,4 +85,6 @@ pub(crate) fn publish(prev: &SfuStats, now: &SfuStats) {
         counter!("aula_sfu_layer_downgrades_total", "cause" => cause)
             .increment(d(prev.layer_downgrades[i], now.layer_downgrades[i]));
     }
+    counter!("aula_sfu_bandwidth_reprobes_total")
+        .increment(d(prev.bandwidth_reprobes, now.bandwidth_reprobes));
 }
