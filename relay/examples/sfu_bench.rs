@@ -10,7 +10,7 @@
 //! RTP datagrams without decrypting them (cheap, so the load generator is not the bottleneck).
 //!
 //! ```text
-//! cargo run --release -p aula-relay --example sfu_bench -- [--steps 50,100,200] [--seconds 5] [--full 4] [--bwe on|off] [--audio on|off]
+//! cargo run --release -p aula-relay --example sfu_bench -- [--steps 50,100,200] [--seconds 5] [--full 4] [--bwe on|off] [--audio on|off] [--send-buffer-age-ms 1000]
 //! ```
 
 use std::collections::HashMap;
@@ -35,7 +35,13 @@ const CLK_TCK: f64 = 100.0;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--serve") {
-        serve(args.get(1).map(String::as_str) != Some("off"));
+        let age = args
+            .get(2)
+            .map_or(1000, |a| a.parse().expect("milliseconds"));
+        serve(
+            args.get(1).map(String::as_str) != Some("off"),
+            Duration::from_millis(age),
+        );
         return;
     }
     let mut steps = vec![
@@ -45,6 +51,7 @@ fn main() {
     let mut full = 4usize;
     let mut bwe = true;
     let mut audio = false;
+    let mut send_buffer_age_ms = SfuConfig::default().send_buffer_age.as_millis() as u64;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let v = it.next().expect("a value after each flag");
@@ -54,6 +61,7 @@ fn main() {
             "--full" => full = v.parse().expect("a count"),
             "--bwe" => bwe = v != "off",
             "--audio" => audio = v == "on",
+            "--send-buffer-age-ms" => send_buffer_age_ms = v.parse().expect("milliseconds"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -62,11 +70,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap()
-        .block_on(bench(steps, seconds, full, bwe, audio));
+        .block_on(bench(steps, seconds, full, bwe, audio, send_buffer_age_ms));
 }
 
 /// Child: the SFU on one thread, driven over stdin/stdout (one command per line, SDP in base64).
-fn serve(bandwidth_estimation: bool) {
+fn serve(bandwidth_estimation: bool, send_buffer_age: Duration) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -75,6 +83,7 @@ fn serve(bandwidth_estimation: bool) {
         let config = SfuConfig {
             max_subscribers: usize::MAX,
             bandwidth_estimation,
+            send_buffer_age,
             ..SfuConfig::default()
         };
         let sfu = Sfu::start(config, CancellationToken::new())
@@ -186,11 +195,19 @@ fn hist_delta(a: &SfuStats, b: &SfuStats) -> SfuStats {
     d
 }
 
-async fn bench(steps: Vec<usize>, seconds: u64, full: usize, bwe: bool, audio: bool) {
+async fn bench(
+    steps: Vec<usize>,
+    seconds: u64,
+    full: usize,
+    bwe: bool,
+    audio: bool,
+    send_buffer_age_ms: u64,
+) {
     let exe = std::env::current_exe().unwrap();
     let mut child = tokio::process::Command::new(exe)
         .arg("--serve")
         .arg(if bwe { "on" } else { "off" })
+        .arg(send_buffer_age_ms.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -220,7 +237,7 @@ async fn bench(steps: Vec<usize>, seconds: u64, full: usize, bwe: bool, audio: b
         .accept_answer(&String::from_utf8(B64.decode(answer).unwrap()).unwrap())
         .unwrap();
     println!(
-        "stream: VP8 {} kbit/s at {} fps{}; bandwidth estimation {}; window {seconds} s; {full} full subscribers, the rest count-only",
+        "stream: VP8 {} kbit/s at {} fps{}; bandwidth estimation {}; retransmission buffer {send_buffer_age_ms} ms; window {seconds} s; {full} full subscribers, the rest count-only",
         opts.video_bps / 1000,
         opts.fps,
         if audio { " + Opus 20 ms" } else { "" },

@@ -507,6 +507,7 @@ impl SfuCore {
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+        size_send_buffers(p, &self.config);
         let again = std::mem::take(&mut p.renegotiate);
         self.enqueue(key);
         self.run(now);
@@ -1198,6 +1199,26 @@ enum Want {
     Rid(Option<Rid>),
     /// The layer of this rank by bitrate (clamped to the top).
     Rank(usize),
+}
+
+/// Bounds the retransmission buffer of each video stream str0m created for a subscriber by age
+/// as well as by count ([`SfuConfig::send_buffer_age`]); str0m's SDP mode sets only the count.
+fn size_send_buffers(p: &mut Peer, config: &SfuConfig) {
+    // str0m's default share of retransmissions over which queued resends are dropped.
+    const RTX_RATIO_CAP: Option<f32> = Some(0.15);
+    for out in &mut p.tracks_out {
+        if out.send_buffer_sized || out.source.kind != MediaKind::Video {
+            continue;
+        }
+        if let Some(tx) = p.rtc.direct_api().stream_tx_by_mid(out.mid, None) {
+            tx.set_rtx_cache(
+                config.send_buffer_video.max(1),
+                config.send_buffer_age,
+                RTX_RATIO_CAP,
+            );
+            out.send_buffer_sized = true;
+        }
+    }
 }
 
 /// Probes again the link of a subscriber its bandwidth estimate holds below its best layers.

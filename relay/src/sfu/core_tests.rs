@@ -11,6 +11,7 @@ use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTi
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
+use super::Role;
 use crate::sfu::client::{check_vp8_frame, vp8_frame};
 use crate::sfu::SfuCore;
 use crate::sfu::{Allowed, SfuConfig, SfuError};
@@ -374,6 +375,11 @@ fn a_publisher_adding_a_camera_renegotiates_every_subscriber() {
         camera_frames.len()
     );
     assert!(camera_frames[0].1, "the camera starts at a keyframe");
+    // Both video streams towards the subscriber got the age-bounded retransmission buffer.
+    let key = w.sfu.key_of("c", "a", Role::Subscriber).unwrap();
+    let outs = &w.sfu.peers[&key].tracks_out;
+    assert_eq!(outs.len(), 2);
+    assert!(outs.iter().all(|t| t.send_buffer_sized));
 }
 
 #[test]

@@ -108,11 +108,17 @@ pub struct SfuConfig {
     pub stats_interval: Duration,
     /// Socket receive and send buffer size in bytes.
     pub socket_buffer: usize,
-    /// Video packets each subscriber keeps for retransmission (str0m's default is 1000). It must
-    /// exceed the packets of the largest frame (a keyframe of a detailed screen: a few hundred);
-    /// 400 packets are about 2.5 s of a 1.5 Mbit/s stream — plenty for NACK — and about a third
-    /// of the memory per subscriber of the default.
+    /// Video packets each subscriber keeps for retransmission at most (str0m's default is 1000).
+    /// It must exceed the packets of the largest frame (a keyframe of a detailed screen: a few
+    /// hundred); 400 packets are about 2.5 s of a 1.5 Mbit/s stream, so the age bound below is
+    /// usually what limits the buffer.
     pub send_buffer_video: usize,
+    /// How long a subscriber's sent video packet stays in that buffer at most. Packets older than
+    /// this are dropped even when the buffer has room: a NACK comes within a round trip or two,
+    /// and a buffer holding only the last second (~140 packets of a 1.5 Mbit/s stream, more
+    /// right after a keyframe) keeps each subscriber's working set small enough for the caches
+    /// when hundreds are served (see docs/benchmarks.md, "SFU"). libwebrtc keeps at least 1 s.
+    pub send_buffer_age: Duration,
     /// Subscribers this SFU (one thread, one core) accepts across all classes; more are refused
     /// with [`SfuError::Full`]. Past its core's capacity an SFU does not drop packets but queues
     /// them, and every subscriber's latency grows by seconds (see docs/benchmarks.md, "SFU"):
@@ -138,6 +144,7 @@ impl Default for SfuConfig {
             stats_interval: Duration::from_secs(1),
             socket_buffer: 4 << 20,
             send_buffer_video: 400,
+            send_buffer_age: Duration::from_secs(1),
             max_subscribers: 500,
             max_publishers_per_class: 16,
             bandwidth_estimation: true,

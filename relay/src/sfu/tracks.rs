@@ -146,6 +146,8 @@ pub(super) struct TrackOut {
     pub layer: Option<Rid>,
     /// Which layer this subscriber should get.
     pub chooser: LayerChooser,
+    /// The send stream's retransmission buffer has been sized (once str0m created the stream).
+    pub send_buffer_sized: bool,
 }
 
 /// Adds a send-only media section per source to an offer being built; each names its publisher
@@ -162,6 +164,7 @@ pub(super) fn add_send_media(api: &mut SdpApi<'_>, sources: &[(Source, String)])
                 awaiting_keyframe: source.kind == MediaKind::Video,
                 layer: None,
                 chooser: LayerChooser::default(),
+                send_buffer_sized: false,
             }
         })
         .collect()
