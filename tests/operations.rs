@@ -2,13 +2,48 @@
 
 mod common;
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 use common::*;
 use serde_json::json;
 
 fn aula() -> Command {
     Command::new(env!("CARGO_BIN_EXE_aula"))
+}
+
+/// `aula <args> --data-dir <dir>` started until it printed its banner; killed when dropped.
+/// (`AulaBuilder` covers `aula serve` with its usual arguments; this is for the other shapes.)
+struct Started {
+    child: Child,
+    banner: Vec<String>,
+}
+
+impl Started {
+    fn new(args: &[&str], dir: &Path) -> Started {
+        let mut child = aula()
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let banner = read_banner(&mut child);
+        Started { child, banner }
+    }
+
+    /// The banner line starting with `prefix`, without it.
+    fn value(&self, prefix: &str) -> &str {
+        banner_value(&self.banner, prefix)
+            .unwrap_or_else(|| panic!("{prefix} printed in {:?}", self.banner))
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[tokio::test]
@@ -185,29 +220,19 @@ fn an_invalid_configuration_value_fails_at_start_naming_the_key() {
 async fn the_first_run_generates_and_prints_an_admin_key_that_later_runs_reuse() {
     let dir = temp_dir("admin-key");
     let start = || {
-        let mut child = aula()
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--turn-listen",
-                "127.0.0.1:0",
-            ])
-            .args(["--sfu-listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&dir)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let banner = read_banner(&mut child);
-        let key = banner_value(&banner, "Admin key:")
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .to_string();
-        let _ = child.kill();
-        let _ = child.wait();
-        key
+        let any = "127.0.0.1:0";
+        let args = [
+            "serve",
+            "--listen",
+            any,
+            "--turn-listen",
+            any,
+            "--sfu-listen",
+            any,
+        ];
+        let aula = Started::new(&args, &dir);
+        let key = aula.value("Admin key:").split(' ').next().unwrap();
+        key.to_string()
     };
     let first = start();
     assert_eq!(first.len(), 64);
@@ -277,41 +302,32 @@ async fn class_size_rate_and_idle_limits_are_enforced() {
 #[test]
 fn aula_relay_runs_the_turn_relay_alone_and_serves_its_metrics() {
     let dir = temp_dir("relay-alone");
-    let mut child = aula()
-        .args([
+    let relay = Started::new(
+        &[
             "relay",
             "--turn-listen",
             "127.0.0.1:0",
             "--turn-secret",
             "relay-secret",
-        ])
-        .args(["--metrics-listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let banner = read_banner(&mut child);
-    let udp = banner_value(&banner, "TURN UDP:").map(str::to_string);
-    let metrics = banner_value(&banner, "Metrics:").map(str::to_string);
-    let port = udp
-        .expect("UDP address printed")
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_string();
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        &dir,
+    );
+    let port = relay.value("TURN UDP:").rsplit(':').next().unwrap();
     // coturn's client, with credentials minted from the shared secret (the REST API scheme).
     let out = Command::new("turnutils_uclient")
-        .args(["-y", "-W", "relay-secret", "-u", "bot", "-p", &port])
+        .args(["-y", "-W", "relay-secret", "-u", "bot", "-p", port])
         .args(["-m", "2", "-n", "20", "-l", "100", "127.0.0.1"])
         .output()
         .expect("turnutils_uclient runs (apt-get install coturn)");
     let log =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("Total lost packets 0"), "{log}");
-    let url = metrics.expect("metrics address printed");
+    let url = relay.value("Metrics:");
     let mut relayed = 0.0;
     for _ in 0..30 {
-        let body = ureq::get(&url)
+        let body = ureq::get(url)
             .call()
             .unwrap()
             .body_mut()
@@ -328,6 +344,4 @@ fn aula_relay_runs_the_turn_relay_alone_and_serves_its_metrics() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(relayed > 0.0, "no relayed packets in {url}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
