@@ -1235,6 +1235,8 @@ fn reprobe(p: &mut Peer, now: Instant, stats: &mut SfuStats) {
     if let Some(bps) = p.bandwidth {
         p.rtc.bwe().reset(Bitrate::bps(bps));
         stats.bandwidth_reprobes += 1;
+        // Drive it now: the restarted estimator queues its probes on its next timeout.
+        p.next_timeout = now;
     }
 }
 
