@@ -18,9 +18,9 @@ use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use aula_relay::sfu::client::{Client, ClientStats, PublisherOptions};
+use aula_relay::sfu::client::{Client, PublisherOptions};
 use aula_relay::sfu::{Sfu, SfuConfig};
-use sfu_support::wait_for;
+use sfu_support::{summary, wait_for};
 use tokio_util::sync::CancellationToken;
 
 /// A network namespace joined to the host by a veth pair; removed on drop.
@@ -153,17 +153,6 @@ impl Drop for Netns {
             .args(["netns", "del", &self.name])
             .output();
     }
-}
-
-fn summary(s: &ClientStats) -> String {
-    format!(
-        "frames per layer {:?}, last layer {}, bad {}, gaps {}, nacks sent {}",
-        s.layer_frames.each_ref().map(|a| a.load(Relaxed)),
-        s.last_layer.load(Relaxed),
-        s.bad_frames.load(Relaxed),
-        s.gaps.load(Relaxed),
-        s.nacks_sent.load(Relaxed),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,16 +19,6 @@ use aula_relay::sfu::{Sfu, SfuConfig, SfuHandle};
 use sfu_support::{wait_for, LOCALHOST};
 use tokio_util::sync::CancellationToken;
 
-fn layers(s: &ClientStats) -> String {
-    format!(
-        "frames per layer {:?}, last layer {}, bad {}, gaps {}",
-        s.layer_frames.each_ref().map(|a| a.load(Relaxed)),
-        s.last_layer.load(Relaxed),
-        s.bad_frames.load(Relaxed),
-        s.gaps.load(Relaxed),
-    )
-}
-
 /// An SFU with a publisher of two simulcast layers in `class`, and a subscriber "wide" on a
 /// clean link.
 async fn class_with_two_layers(
@@ -88,8 +78,8 @@ async fn a_subscriber_on_a_lossy_link_gets_the_low_layer_and_keeps_decoding() {
     let stats = sfu.stats().await.unwrap();
     let summary = format!(
         "good: {}; bad: {}; publisher keyframes {}; SFU {stats:?}",
-        layers(&good),
-        layers(&bad),
+        sfu_support::summary(&good),
+        sfu_support::summary(&bad),
         teacher.keyframes_sent.load(Relaxed)
     );
     println!("{summary}");
@@ -127,8 +117,8 @@ async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
     let stats = sfu.stats().await.unwrap();
     let summary = format!(
         "wide: {}; narrow: {}; SFU downgrades (loss, bandwidth) {:?}, switches {}",
-        layers(&wide),
-        layers(&narrow),
+        sfu_support::summary(&wide),
+        sfu_support::summary(&narrow),
         stats.layer_downgrades,
         stats.layer_switches
     );
@@ -154,7 +144,7 @@ async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
     let reprobes = sfu.stats().await.unwrap().bandwidth_reprobes - reprobes_before;
     let summary = format!(
         "narrow for 9 s more: {}; reprobes {reprobes}",
-        layers(&narrow)
+        sfu_support::summary(&narrow)
     );
     println!("{summary}");
     assert!(reprobes >= 2, "{summary}");
@@ -175,7 +165,7 @@ async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
             && narrow.layer_frames[1].load(Relaxed) >= high_before + 30
     })
     .await;
-    let summary = format!("narrow, widened: {}", layers(&narrow));
+    let summary = format!("narrow, widened: {}", sfu_support::summary(&narrow));
     println!(
         "{summary}; back on the high layer after {:?}",
         started.elapsed()
