@@ -4,7 +4,8 @@
 #
 # Run as root (e.g. in CI or a fresh container), it first installs what the tests need and is
 # missing: chromium and chromium-driver, coturn, python3 with the websockets package, nodejs and
-# npm, and the node packages in tests/. Each install happens only when its tool is missing.
+# npm, the node packages in tests/, and cargo-deny (for the dependency licence checks). Each
+# install happens only when its tool is missing.
 # Set AULA_TEST_NO_INSTALL=1 to skip installing; `--install-only` installs and stops. Other
 # arguments go to `cargo test`, e.g.
 #   bash scripts/test.sh -- --nocapture
@@ -57,6 +58,12 @@ install_missing() {
         fi
     fi
 
+    # cargo-deny for the licence, ban and source checks (built from source: about two minutes).
+    if ! have cargo-deny; then
+        echo "test.sh: cargo install --locked cargo-deny" >&2
+        cargo install --locked --quiet cargo-deny
+    fi
+
     # Node packages for the browser tests (playwright-core), when the tests declare them.
     if [[ -f tests/package.json && ! -d tests/node_modules ]] && have npm; then
         if [[ -f tests/package-lock.json ]]; then
@@ -75,6 +82,10 @@ fi
 if [[ "${1:-}" == --install-only ]]; then
     exit 0
 fi
+
+# Every dependency's licence must fit MIT/Apache-2.0, no git or unknown sources (deny.toml).
+echo "test.sh: cargo deny check licenses bans sources" >&2
+cargo deny --log-level error check licenses bans sources
 
 echo "test.sh: cargo test --workspace --all-targets --no-fail-fast $*" >&2
 cargo test --workspace --all-targets --no-fail-fast "$@"
