@@ -259,15 +259,16 @@ async fn create_token(
             "ttl_secs must be between 1 and one year".into(),
         ));
     }
-    if let Some(name) = &req.name {
-        let n = name.trim().chars().count();
-        if n == 0 || n > lock(&app.core).hub.limits().max_name_len {
-            return Err(ApiError::BadRequest("the name is empty or too long".into()));
-        }
-    }
+    // The same rules as a name typed in `join`, so a token never fixes a name the hub refuses.
+    let max_name = lock(&app.core).hub.limits().max_name_len;
+    let name = req
+        .name
+        .map(|n| crate::text::display_name(&n, max_name))
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok((
         StatusCode::CREATED,
-        Json(link(&app, &id, req.role, req.name, ttl)),
+        Json(link(&app, &id, req.role, name, ttl)),
     ))
 }
 

@@ -317,6 +317,7 @@ impl Hub {
             ));
         }
         let name = self.valid_name(req.fixed_name.as_deref().or(req.name.as_deref()))?;
+        let name = Self::unique_name(class, name);
 
         self.next_peer += 1;
         let key = self.next_peer;
@@ -483,29 +484,25 @@ impl Hub {
     }
 
     fn valid_name(&self, name: Option<&str>) -> Result<String, Refusal> {
-        let name = name.map(str::trim).unwrap_or("");
-        if name.is_empty() {
-            return Err(Refusal::new(
-                ErrorCode::InvalidName,
-                "a display name is required",
-            ));
+        crate::text::display_name(name.unwrap_or(""), self.limits.max_name_len)
+            .map_err(|e| Refusal::new(ErrorCode::InvalidName, e.to_string()))
+    }
+
+    /// `name`, or `name (2)`, `name (3)`… when someone in the class already goes by it (case
+    /// ignored), so two people are never indistinguishable in the roster or the chat.
+    fn unique_name(class: &Class, name: String) -> String {
+        let taken: std::collections::HashSet<String> = class
+            .members
+            .values()
+            .map(|m| crate::text::name_key(&m.info.name))
+            .collect();
+        if !taken.contains(&crate::text::name_key(&name)) {
+            return name;
         }
-        if name.chars().count() > self.limits.max_name_len {
-            return Err(Refusal::new(
-                ErrorCode::InvalidName,
-                format!(
-                    "the display name is longer than {} characters",
-                    self.limits.max_name_len
-                ),
-            ));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(Refusal::new(
-                ErrorCode::InvalidName,
-                "the display name has control characters",
-            ));
-        }
-        Ok(name.to_string())
+        (2..)
+            .map(|n| format!("{name} ({n})"))
+            .find(|candidate| !taken.contains(&crate::text::name_key(candidate)))
+            .expect("a free suffix exists")
     }
 
     /// A connection went away without `leave`: its peer waits `resume_grace_ms` for a resume.

@@ -11,6 +11,7 @@
 //! - [`settings`]: the whole configuration and its layered loader (defaults, file, `AULA_*`, flags).
 //! - [`token`]: class tokens (HS256 JWTs: class, role, optional fixed name, expiry), clock passed in.
 //! - [`store`]: persistent class records in an embedded SQLite database in the data directory.
+//! - [`text`]: what display names (and chat) may contain: no control or invisible characters.
 //! - [`tls`]: rustls server configuration from a school's PEM files or a generated dev certificate.
 
 pub mod api;
@@ -26,6 +27,7 @@ pub mod settings;
 pub mod sfu_bridge;
 pub mod state;
 pub mod store;
+pub mod text;
 pub mod tls;
 pub mod token;
 pub mod web;

@@ -1178,3 +1178,32 @@ fn auto_classes_switch_to_the_sfu_once_when_they_grow() {
     let err = plain.handle(1, ClientMessage::Subscribe {}, 0).unwrap_err();
     assert_eq!(err.code, ErrorCode::MediaUnavailable);
 }
+
+#[test]
+fn names_with_hidden_characters_are_refused_and_duplicates_told_apart() {
+    let mut hub = hub();
+    join(&mut hub, 1, "c1", Role::Teacher, "Ms Rivera");
+    for bad in ["Ms Rivera\u{202E}", "Ms\u{200B}Rivera", "Ana\u{7}"] {
+        let err = hub
+            .join(2, req("c1", Role::Student, bad), no_ice)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidName, "{bad:?}");
+    }
+    let name_of = |effects: &[Effect], conn| match &to(conn, effects)[0] {
+        ServerMessage::Welcome { name, .. } => name.clone(),
+        other => panic!("{other:?}"),
+    };
+    // A student cannot take the teacher's name, nor another student's.
+    let (_, fx) = join(&mut hub, 2, "c1", Role::Student, "ms  rivera");
+    assert_eq!(name_of(&fx, 2), "ms rivera (2)");
+    let (_, fx) = join(&mut hub, 3, "c1", Role::Student, "Ana");
+    assert_eq!(name_of(&fx, 3), "Ana");
+    let (_, fx) = join(&mut hub, 4, "c1", Role::Student, "Ana");
+    assert_eq!(name_of(&fx, 4), "Ana (2)");
+    assert!(matches!(&to(1, &fx)[0], ServerMessage::PeerJoined { peer } if peer.name == "Ana (2)"));
+    let (_, fx) = join(&mut hub, 5, "c1", Role::Student, "ANA (2)");
+    assert_eq!(name_of(&fx, 5), "ANA (2) (2)");
+    // The same name in another class is no clash.
+    let (_, fx) = join(&mut hub, 6, "c2", Role::Student, "Ana");
+    assert_eq!(name_of(&fx, 6), "Ana");
+}
