@@ -37,6 +37,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    RateLimited(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -47,6 +49,7 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -302,8 +305,16 @@ const CODE_TOKEN_TTL_SECS: u64 = 12 * 3600;
 /// a short code instead of opening a link. No key: the code is as shareable as the student link.
 async fn join_by_code(
     State(app): State<Arc<App>>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
     body: Result<Json<JoinByCode>, JsonRejection>,
 ) -> Result<Json<CodeJoin>, ApiError> {
+    // Sized for a school behind one address (see `[joining]`): it slows code guessing and
+    // token farming, not a class typing its code.
+    if !app.join_limits.allow_code_lookup(addr.ip()) {
+        return Err(ApiError::RateLimited(
+            "too many class-code lookups from your network; try again in a few seconds".into(),
+        ));
+    }
     let Json(req) = body?;
     let code = req.code.trim().to_ascii_lowercase();
     let Some(record) = lock_store(&app).get(&code)? else {

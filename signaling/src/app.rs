@@ -41,6 +41,8 @@ pub struct App {
     pub(crate) next_conn: AtomicU64,
     /// The SFU, when the server runs one.
     pub sfu: Option<aula_relay::sfu::SfuHandle>,
+    /// Per-address limits on joins and class-code lookups.
+    pub join_limits: crate::per_ip::JoinLimits,
 }
 
 impl App {

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use crate::protocol::{
     close_code, ChatEntry, ClassId, ClassInfo, ClientMessage, ErrorCode, IceServer, LinkStats,
-    MediaMode, MediaState, PeerId, PeerInfo, Permissions, Role, ServerMessage, Topology,
-    PROTOCOL_VERSION, SFU_PEER_ID,
+    MediaMode, MediaState, PeerId, PeerInfo, Permissions, RemovedPeer, Role, ServerMessage,
+    Topology, PROTOCOL_VERSION, SFU_PEER_ID,
 };
 
 /// A connection, as numbered by the I/O layer.
@@ -25,7 +25,11 @@ pub type ConnId = u64;
 /// The limits the hub enforces. The defaults match `aula.example.toml`.
 #[derive(Debug, Clone)]
 pub struct HubLimits {
+    /// Most students in one class.
     pub max_class_size: usize,
+    /// Seats for teachers on top of the students', so a class full of students (or of anyone
+    /// holding the student link) never keeps its teacher out.
+    pub teacher_seats: usize,
     pub max_chat_len: usize,
     pub chat_history: usize,
     pub max_name_len: usize,
@@ -44,6 +48,7 @@ impl Default for HubLimits {
     fn default() -> Self {
         HubLimits {
             max_class_size: 1000,
+            teacher_seats: 10,
             max_chat_len: 2000,
             chat_history: 100,
             max_name_len: 64,
@@ -138,7 +143,17 @@ pub struct JoinRequest {
     pub resume: Option<String>,
     /// A fresh unguessable token for this peer's next resume, made by the I/O layer.
     pub new_resume_token: String,
+    /// The random id the browser keeps and sends in `join`, if any.
+    pub browser: Option<String>,
+    /// Names the token when it is one person's (it fixes a name), so a removal refuses it.
+    pub personal_token: Option<String>,
 }
+
+/// The longest `browser` id a join may carry.
+const MAX_BROWSER_ID: usize = 64;
+
+/// Refused-join notices go to a class's teachers at most this often.
+const REFUSAL_NOTICE_INTERVAL_MS: u64 = 1000;
 
 /// The outcome of a successful join.
 #[derive(Debug)]
@@ -153,6 +168,34 @@ struct Member {
     conn: Option<ConnId>,
     resume_token: String,
     disconnected_at: Option<u64>,
+    browser: Option<String>,
+    personal_token: Option<String>,
+}
+
+/// Someone a teacher removed: refused by any of these until a teacher readmits them.
+#[derive(Debug)]
+struct Ban {
+    peer: RemovedPeer,
+    resume_token: String,
+    browser: Option<String>,
+    personal_token: Option<String>,
+}
+
+impl Ban {
+    fn matches(&self, req: &JoinRequest) -> bool {
+        let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
+        req.resume.as_ref() == Some(&self.resume_token)
+            || same(&self.browser, &req.browser)
+            || same(&self.personal_token, &req.personal_token)
+    }
+}
+
+/// Refused joins not yet reported to the class's teachers.
+#[derive(Debug, Default)]
+struct RefusalNotices {
+    count: u64,
+    latest: Option<(Option<String>, ErrorCode)>,
+    last_sent_ms: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -162,9 +205,39 @@ struct Class {
     members: BTreeMap<u64, Member>,
     chat: VecDeque<ChatEntry>,
     next_chat_id: u64,
+    /// Removed this session, oldest first.
+    removed: Vec<Ban>,
+    refusals: RefusalNotices,
 }
 
 impl Class {
+    fn teacher_conns(&self) -> Vec<ConnId> {
+        self.members
+            .values()
+            .filter(|m| m.info.role == Role::Teacher)
+            .filter_map(|m| m.conn)
+            .collect()
+    }
+
+    fn count(&self, role: Role) -> usize {
+        self.members
+            .values()
+            .filter(|m| m.info.role == role)
+            .count()
+    }
+
+    /// The removed list for these connections (teachers), if anyone was removed.
+    fn removed_list(&self, to: Vec<ConnId>) -> Option<Effect> {
+        if self.removed.is_empty() || to.is_empty() {
+            return None;
+        }
+        let removed = self.removed.iter().map(|b| b.peer.clone()).collect();
+        Some(Effect::Deliver {
+            to,
+            msg: ServerMessage::RemovedList { removed },
+        })
+    }
+
     fn connected_conns(&self) -> Vec<ConnId> {
         self.members.values().filter_map(|m| m.conn).collect()
     }
@@ -233,6 +306,8 @@ impl Hub {
             members: BTreeMap::new(),
             chat: VecDeque::new(),
             next_chat_id: 1,
+            removed: Vec::new(),
+            refusals: RefusalNotices::default(),
         });
     }
 
@@ -300,6 +375,24 @@ impl Hub {
             )
         })?;
 
+        let browser_ok = |b: &String| {
+            (1..=MAX_BROWSER_ID).contains(&b.len())
+                && b.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        };
+        if req.browser.as_ref().is_some_and(|b| !browser_ok(b)) {
+            return Err(Refusal::new(
+                ErrorCode::BadMessage,
+                format!("browser must be 1 to {MAX_BROWSER_ID} letters, digits, - or _"),
+            ));
+        }
+        if class.removed.iter().any(|ban| ban.matches(&req)) {
+            return Err(Refusal::new(
+                ErrorCode::Removed,
+                "a teacher removed you from this class; only a teacher can let you back in",
+            ));
+        }
+
         if let Some(peer) = self.resumable(&req) {
             return Ok(self.resume(conn, peer, req.new_resume_token, ice_servers));
         }
@@ -310,10 +403,15 @@ impl Hub {
                 "the teacher has locked this class",
             ));
         }
-        if class.members.len() >= self.limits.max_class_size {
+        // Teachers have seats of their own: students filling the class never keep them out.
+        let (seats, what) = match req.role {
+            Role::Student => (self.limits.max_class_size, "the class is full"),
+            Role::Teacher => (self.limits.teacher_seats, "every teacher seat is taken"),
+        };
+        if class.count(req.role) >= seats {
             return Err(Refusal::new(
                 ErrorCode::ClassFull,
-                format!("the class is full ({} people)", self.limits.max_class_size),
+                format!("{what} ({seats})"),
             ));
         }
         let name = self.valid_name(req.fixed_name.as_deref().or(req.name.as_deref()))?;
@@ -344,6 +442,8 @@ impl Hub {
                 conn: Some(conn),
                 resume_token: req.new_resume_token.clone(),
                 disconnected_at: None,
+                browser: req.browser,
+                personal_token: req.personal_token,
             },
         );
         self.peers.insert(
@@ -362,6 +462,9 @@ impl Hub {
             to: vec![conn],
             msg: welcome,
         }];
+        if is_teacher {
+            effects.extend(self.classes[&req.class].removed_list(vec![conn]));
+        }
         if !others.is_empty() {
             if let Some(class) = switched {
                 let msg = ServerMessage::ClassUpdated { class };
@@ -403,6 +506,22 @@ impl Hub {
         }
         class.info.media = MediaMode::Sfu;
         Some(class.info.clone())
+    }
+
+    /// Whether this join would resume a live identity (the I/O layer's per-address join limit
+    /// spares resumes: a school's whole network reconnecting at once gets straight back in).
+    pub fn would_resume(&self, class: &str, role: Role, resume: Option<&str>) -> bool {
+        let Some(peer) = resume.and_then(|r| self.resume_tokens.get(r)) else {
+            return false;
+        };
+        let Some(loc) = self.peers.get(peer) else {
+            return false;
+        };
+        let member = self
+            .classes
+            .get(&loc.class)
+            .and_then(|c| c.members.get(&loc.key));
+        loc.class == class && member.is_some_and(|m| m.info.role == role)
     }
 
     /// The peer a join's resume token names, if it may be resumed by this request.
@@ -449,6 +568,9 @@ impl Hub {
             to: vec![conn],
             msg: welcome,
         });
+        if info.role == Role::Teacher {
+            effects.extend(self.classes[&loc.class].removed_list(vec![conn]));
+        }
         if !was_connected && !others.is_empty() {
             effects.push(Effect::Deliver {
                 to: others,
@@ -536,6 +658,52 @@ impl Hub {
         }]
     }
 
+    /// A join to `class_id` was refused (by [`Hub::join`] or by the I/O layer's per-address
+    /// limit): its teachers hear of it, at most once a second, when the refusal is one a teacher
+    /// can act on (locked, full, removed, rate limited).
+    pub fn join_refused(
+        &mut self,
+        class_id: &str,
+        name: Option<&str>,
+        code: ErrorCode,
+        now_ms: u64,
+    ) -> Vec<Effect> {
+        use ErrorCode::*;
+        if !matches!(code, ClassLocked | ClassFull | Removed | RateLimited) {
+            return Vec::new();
+        }
+        let max_name = self.limits.max_name_len;
+        let Some(class) = self.classes.get_mut(class_id) else {
+            return Vec::new();
+        };
+        let name = name.and_then(|n| crate::text::display_name(n, max_name).ok());
+        class.refusals.count += 1;
+        class.refusals.latest = Some((name, code));
+        Self::report_refusals(class, now_ms)
+    }
+
+    /// Sends a class's pending refused-join notice to its teachers unless one went out less than
+    /// a second ago (or no teacher is connected: it waits for one).
+    fn report_refusals(class: &mut Class, now_ms: u64) -> Vec<Effect> {
+        let r = &class.refusals;
+        let recent = r
+            .last_sent_ms
+            .is_some_and(|t| now_ms.saturating_sub(t) < REFUSAL_NOTICE_INTERVAL_MS);
+        let teachers = class.teacher_conns();
+        if r.count == 0 || recent || teachers.is_empty() {
+            return Vec::new();
+        }
+        let Some((name, code)) = class.refusals.latest.take() else {
+            return Vec::new();
+        };
+        let count = std::mem::take(&mut class.refusals.count);
+        class.refusals.last_sent_ms = Some(now_ms);
+        vec![Effect::Deliver {
+            to: teachers,
+            msg: ServerMessage::JoinRefused { name, code, count },
+        }]
+    }
+
     /// Drops peers whose resume grace has run out. Call about once a second.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Effect> {
         let grace = self.limits.resume_grace_ms;
@@ -552,6 +720,11 @@ impl Hub {
         let mut effects = Vec::new();
         for peer in expired {
             effects.extend(self.remove_peer(&peer, "disconnected"));
+        }
+        for class in self.classes.values_mut() {
+            if class.refusals.count > 0 {
+                effects.extend(Self::report_refusals(class, now_ms));
+            }
         }
         effects
     }
@@ -594,6 +767,9 @@ impl Hub {
         };
         let members = std::mem::take(&mut class.members);
         class.chat.clear();
+        // Removals last for the session; the next lesson starts with a clean slate.
+        class.removed.clear();
+        class.refusals = RefusalNotices::default();
         class.info.locked = false;
         let sfu_removals: Vec<Effect> = if class.info.media == MediaMode::Sfu {
             members
@@ -815,6 +991,7 @@ impl Hub {
                     ));
                 }
                 let target = self.member_conn(&loc, &peer)?;
+                self.ban(&loc.class, &peer);
                 let reason = reason
                     .map(|r| r.chars().take(self.limits.max_chat_len).collect())
                     .unwrap_or_else(|| "the teacher removed you from the class".to_string());
@@ -831,7 +1008,25 @@ impl Hub {
                     });
                 }
                 effects.extend(self.remove_peer(&peer, "removed"));
+                let class = &self.classes[&loc.class];
+                effects.extend(class.removed_list(class.teacher_conns()));
                 Ok(effects)
+            }
+            ClientMessage::Readmit { peer } => {
+                teacher_only("readmit someone")?;
+                let class = self.classes.get_mut(&loc.class).expect("class exists");
+                let Some(at) = class.removed.iter().position(|b| b.peer.id == peer) else {
+                    return Err(Refusal::new(
+                        ErrorCode::UnknownPeer,
+                        format!("no removed peer {peer:?} in your class"),
+                    ));
+                };
+                class.removed.remove(at);
+                let removed = class.removed.iter().map(|b| b.peer.clone()).collect();
+                Ok(vec![Effect::Deliver {
+                    to: class.teacher_conns(),
+                    msg: ServerMessage::RemovedList { removed },
+                }])
             }
             ClientMessage::Lock { locked } => {
                 teacher_only("lock the class")?;
@@ -894,6 +1089,30 @@ impl Hub {
                 Ok(effects)
             }
         }
+    }
+
+    /// Records what identifies a member about to be removed, so it is refused until readmitted.
+    fn ban(&mut self, class_id: &str, peer: &str) {
+        let Some(key) = self.peers.get(peer).map(|l| l.key) else {
+            return;
+        };
+        let Some(class) = self.classes.get_mut(class_id) else {
+            return;
+        };
+        let Some(m) = class.members.get(&key) else {
+            return;
+        };
+        let ban = Ban {
+            peer: RemovedPeer {
+                id: m.info.id.clone(),
+                name: m.info.name.clone(),
+                role: m.info.role,
+            },
+            resume_token: m.resume_token.clone(),
+            browser: m.browser.clone(),
+            personal_token: m.personal_token.clone(),
+        };
+        class.removed.push(ban);
     }
 
     fn require_sfu(&self, loc: &PeerLocation) -> Result<(), Refusal> {

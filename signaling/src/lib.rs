@@ -6,7 +6,7 @@
 //! - [`app`]: the state every handler shares; [`sfu_bridge`] carries SFU calls and answers.
 //! - [`hub`]: the sans-IO class state machine: classes, rosters, chat, teacher controls, resume.
 //! - [`state`]: carries the hub's effects out to connection queues; slow consumers are kicked.
-//! - [`ice`], [`secrets`], [`ratelimit`], [`metrics`]: small helpers of the I/O layer.
+//! - [`ice`], [`secrets`], [`ratelimit`], [`per_ip`], [`metrics`]: small helpers of the I/O layer.
 //! - [`protocol`]: the class protocol v1 (serde types; the JSON Schema is generated from them).
 //! - [`settings`]: the whole configuration and its layered loader (defaults, file, `AULA_*`, flags).
 //! - [`token`]: class tokens (HS256 JWTs: class, role, optional fixed name, expiry), clock passed in.
@@ -19,6 +19,7 @@ pub mod app;
 pub mod hub;
 pub mod ice;
 pub mod metrics;
+pub mod per_ip;
 pub mod protocol;
 pub mod ratelimit;
 pub mod secrets;

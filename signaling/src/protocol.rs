@@ -121,6 +121,15 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
+/// Someone a teacher removed this session, as teachers see them in `removed_list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RemovedPeer {
+    /// The id they had; `readmit` takes it.
+    pub id: PeerId,
+    pub name: String,
+    pub role: Role,
+}
+
 /// A chat line as the server stored and relayed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChatEntry {
@@ -177,6 +186,10 @@ pub enum ClientMessage {
         /// The `resume_token` from a previous `welcome`, to get the same identity back after a drop.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
+        /// A random id the browser keeps (1–64 letters, digits, `-`, `_`), so a teacher's removal
+        /// also refuses that browser when it comes back through a shared link.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        browser: Option<String>,
     },
     Offer {
         to: PeerId,
@@ -216,11 +229,16 @@ pub enum ClientMessage {
         #[serde(default)]
         kind: MuteKind,
     },
-    /// Teacher only: remove a peer from the class. It cannot rejoin with a resume token.
+    /// Teacher only: remove a peer from the class. It is refused for the rest of the session
+    /// (its resume token, its personal token, its browser) until a teacher sends `readmit`.
     Remove {
         peer: PeerId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+    },
+    /// Teacher only: let a removed peer (an id from `removed_list`) join again.
+    Readmit {
+        peer: PeerId,
     },
     /// Teacher only: lock or unlock the class to new students.
     Lock {
@@ -247,7 +265,7 @@ pub enum ClientMessage {
 }
 
 /// Every `type` a client may send, as on the wire.
-pub const CLIENT_MESSAGE_TYPES: [&str; 16] = [
+pub const CLIENT_MESSAGE_TYPES: [&str; 17] = [
     "join",
     "offer",
     "answer",
@@ -258,6 +276,7 @@ pub const CLIENT_MESSAGE_TYPES: [&str; 16] = [
     "stats",
     "mute",
     "remove",
+    "readmit",
     "lock",
     "end",
     "grant",
@@ -280,6 +299,7 @@ impl ClientMessage {
             ClientMessage::Stats { .. } => "stats",
             ClientMessage::Mute { .. } => "mute",
             ClientMessage::Remove { .. } => "remove",
+            ClientMessage::Readmit { .. } => "readmit",
             ClientMessage::Lock { .. } => "lock",
             ClientMessage::End {} => "end",
             ClientMessage::Grant { .. } => "grant",
@@ -360,6 +380,20 @@ pub enum ServerMessage {
     Removed {
         reason: String,
     },
+    /// Sent to teachers: joins the server refused (a locked or full class, a removed person, too
+    /// many joins from one address). At most one a second per class; `count` is how many
+    /// refusals it stands for, `name` and `code` are the latest one's.
+    JoinRefused {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        code: ErrorCode,
+        count: u64,
+    },
+    /// Sent to teachers: everyone removed this session (oldest first), after each `remove` and
+    /// `readmit`, and after a teacher's `welcome` when the list is not empty.
+    RemovedList {
+        removed: Vec<RemovedPeer>,
+    },
     /// The class ended; the connection closes next.
     ClassEnded {
         reason: String,
@@ -391,6 +425,8 @@ impl ServerMessage {
             ServerMessage::Stats { .. } => "stats",
             ServerMessage::ClassUpdated { .. } => "class_updated",
             ServerMessage::Removed { .. } => "removed",
+            ServerMessage::JoinRefused { .. } => "join_refused",
+            ServerMessage::RemovedList { .. } => "removed_list",
             ServerMessage::ClassEnded { .. } => "class_ended",
             ServerMessage::Pong {} => "pong",
             ServerMessage::Error { .. } => "error",
@@ -428,6 +464,8 @@ pub enum ErrorCode {
     ClassFull,
     /// The display name is empty or too long.
     InvalidName,
+    /// A teacher removed you from this class; only a teacher can let you back in this session.
+    Removed,
     /// Only a teacher may do this.
     Forbidden,
     /// No such peer in your class.
@@ -451,7 +489,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and metrics.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::BadJson,
         ErrorCode::BadMessage,
         ErrorCode::UnknownType,
@@ -465,6 +503,7 @@ impl ErrorCode {
         ErrorCode::ClassLocked,
         ErrorCode::ClassFull,
         ErrorCode::InvalidName,
+        ErrorCode::Removed,
         ErrorCode::Forbidden,
         ErrorCode::UnknownPeer,
         ErrorCode::TooLong,
@@ -492,6 +531,7 @@ impl ErrorCode {
             ErrorCode::ClassLocked => "class_locked",
             ErrorCode::ClassFull => "class_full",
             ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::Removed => "removed",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::UnknownPeer => "unknown_peer",
             ErrorCode::TooLong => "too_long",
@@ -555,7 +595,8 @@ mod tests {
             ClientMessage::Join {
                 token: "t".into(),
                 name: None,
-                resume: None
+                resume: None,
+                browser: None
             }
         );
         let m: ClientMessage =

@@ -79,6 +79,7 @@ impl Server {
         let l = &settings.limits;
         let mut hub = Hub::new(HubLimits {
             max_class_size: l.max_class_size,
+            teacher_seats: settings.joining.teacher_seats,
             max_chat_len: l.max_chat_len,
             chat_history: l.chat_history,
             max_name_len: l.max_name_len,
@@ -147,6 +148,7 @@ impl Server {
             tracker: TaskTracker::new(),
             next_conn: AtomicU64::new(0),
             sfu: sfu.clone(),
+            join_limits: settings.joining.limits(),
         });
 
         let router = router(app.clone());

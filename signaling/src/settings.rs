@@ -76,6 +76,8 @@ pub struct Settings {
     pub turn: aula_relay::turn::TurnConfig,
     /// The SFU that forwards a teacher's media to large classes.
     pub sfu: SfuSettings,
+    /// Who gets into a class: teacher seats and per-address join limits.
+    pub joining: JoinSettings,
 }
 
 impl Default for Settings {
@@ -94,6 +96,7 @@ impl Default for Settings {
             limits: Limits::default(),
             turn: Default::default(),
             sfu: SfuSettings::default(),
+            joining: JoinSettings::default(),
         }
     }
 }
@@ -208,7 +211,7 @@ pub struct Limits {
     /// disconnected. Counted in bytes so a burst of small class events (a whole class raising
     /// hands) never trips it while a client that stops reading does. Default 1 MiB.
     pub send_queue_bytes: usize,
-    /// Most peers (teachers and students) in one class. Default 1000.
+    /// Most students in one class (teachers have `joining.teacher_seats`). Default 1000.
     pub max_class_size: usize,
     /// Seconds a new connection has to send `join`. Default 10.
     pub join_deadline_secs: u64,
@@ -244,6 +247,53 @@ impl Default for Limits {
             chat_history: 100,
             max_name_len: 64,
             max_sdp_bytes: 32768,
+        }
+    }
+}
+
+/// The `[joining]` section: teacher seats and per-address limits on getting into classes.
+///
+/// The per-address limits are sized for a whole school behind one NAT address: they bound how
+/// fast one address can add people, not how many it may have in a class.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JoinSettings {
+    /// Seats per class for teachers, beyond `limits.max_class_size` students. Default 10.
+    pub teacher_seats: usize,
+    /// New students (and other non-teacher joins) one address may add per second, sustained.
+    /// Teachers and resumes are not counted. Default 10.
+    pub joins_per_ip_per_sec: u32,
+    /// New joins one address may make at once before the sustained rate applies. Default 500.
+    pub join_burst_per_ip: u32,
+    /// Class-code lookups (`POST /api/v1/join`) one address may make per second. Default 10.
+    pub code_lookups_per_ip_per_sec: u32,
+    /// Class-code lookups one address may make at once. Default 500.
+    pub code_lookup_burst_per_ip: u32,
+}
+
+impl Default for JoinSettings {
+    fn default() -> Self {
+        JoinSettings {
+            teacher_seats: 10,
+            joins_per_ip_per_sec: 10,
+            join_burst_per_ip: 500,
+            code_lookups_per_ip_per_sec: 10,
+            code_lookup_burst_per_ip: 500,
+        }
+    }
+}
+
+impl JoinSettings {
+    /// The limiters these settings describe.
+    pub fn limits(&self) -> crate::per_ip::JoinLimits {
+        use crate::per_ip::PerIpLimiter;
+        crate::per_ip::JoinLimits {
+            joins: PerIpLimiter::new(self.joins_per_ip_per_sec, self.join_burst_per_ip).into(),
+            code_lookups: PerIpLimiter::new(
+                self.code_lookups_per_ip_per_sec,
+                self.code_lookup_burst_per_ip,
+            )
+            .into(),
         }
     }
 }
@@ -390,7 +440,8 @@ impl Settings {
                 format!("{} is below the minimum of 1024", l.max_frame_bytes),
             ));
         }
-        let positive: [(&str, u64); 12] = [
+        let j = &self.joining;
+        let positive: [(&str, u64); 17] = [
             ("limits.messages_per_sec", l.messages_per_sec.into()),
             ("limits.send_queue_bytes", l.send_queue_bytes as u64),
             ("limits.max_class_size", l.max_class_size as u64),
@@ -401,6 +452,20 @@ impl Settings {
             ("limits.max_name_len", l.max_name_len as u64),
             ("limits.max_sdp_bytes", l.max_sdp_bytes as u64),
             ("token_ttl_secs", self.token_ttl_secs),
+            ("joining.teacher_seats", j.teacher_seats as u64),
+            (
+                "joining.joins_per_ip_per_sec",
+                j.joins_per_ip_per_sec.into(),
+            ),
+            ("joining.join_burst_per_ip", j.join_burst_per_ip.into()),
+            (
+                "joining.code_lookups_per_ip_per_sec",
+                j.code_lookups_per_ip_per_sec.into(),
+            ),
+            (
+                "joining.code_lookup_burst_per_ip",
+                j.code_lookup_burst_per_ip.into(),
+            ),
             ("sfu.max_subscribers", self.sfu.max_subscribers as u64),
             (
                 "sfu.max_publishers_per_class",

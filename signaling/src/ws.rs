@@ -18,7 +18,9 @@ use tracing::Instrument;
 use crate::app::{unix_millis, App};
 use crate::hub::{ConnId, JoinRequest};
 use crate::metrics as m;
-use crate::protocol::{close_code, ClientMessage, ErrorCode, ServerMessage, CLIENT_MESSAGE_TYPES};
+use crate::protocol::{
+    close_code, ClientMessage, ErrorCode, Role, ServerMessage, CLIENT_MESSAGE_TYPES,
+};
 use crate::ratelimit::RateLimiter;
 use crate::state::{encode, lock, Outbound, Outbox};
 
@@ -69,7 +71,9 @@ pub async fn upgrade(
                 peer = tracing::field::Empty
             );
             async move {
-                Connection::new(app, conn, limits).run(socket).await;
+                Connection::new(app, conn, limits, addr.ip())
+                    .run(socket)
+                    .await;
                 drop(guard);
             }
             .instrument(span)
@@ -117,10 +121,12 @@ struct Connection {
     joined: bool,
     rate: RateLimiter,
     strikes: u32,
+    /// The client's address, for the per-address join limit.
+    ip: std::net::IpAddr,
 }
 
 impl Connection {
-    fn new(app: Arc<App>, conn: ConnId, limits: ConnLimits) -> Self {
+    fn new(app: Arc<App>, conn: ConnId, limits: ConnLimits, ip: std::net::IpAddr) -> Self {
         let rate = RateLimiter::new(limits.messages_per_sec, limits.burst, Instant::now());
         Connection {
             app,
@@ -129,6 +135,7 @@ impl Connection {
             joined: false,
             rate,
             strikes: 0,
+            ip,
         }
     }
 
@@ -295,7 +302,16 @@ impl Connection {
                     token,
                     name,
                     resume,
-                } => self.join(socket, token, name, resume, reference).await,
+                    browser,
+                } => {
+                    let request = JoinMessage {
+                        token,
+                        name,
+                        resume,
+                        browser,
+                    };
+                    self.join(socket, request, reference).await
+                }
                 _ => {
                     self.send_error(socket, ErrorCode::NotJoined, "send join first", reference)
                         .await;
@@ -323,13 +339,35 @@ impl Connection {
     async fn join(
         &mut self,
         socket: &mut WebSocket,
-        token: String,
-        name: Option<String>,
-        resume: Option<String>,
+        msg: JoinMessage,
         reference: Option<Value>,
     ) -> Next {
         let now = unix_millis();
-        let claims = match self.app.tokens.verify(&token, now / 1000) {
+        let claims = self.app.tokens.verify(&msg.token, now / 1000);
+        // Teachers always get in, and a resume brings back someone already counted; every other
+        // join (including bad tokens) takes from this address's bucket.
+        let spared = match &claims {
+            Ok(c) if c.role == Role::Teacher => true,
+            Ok(c) => lock(&self.app.core)
+                .hub
+                .would_resume(&c.class, c.role, msg.resume.as_deref()),
+            Err(_) => false,
+        };
+        if !spared && !self.app.join_limits.allow_join(self.ip) {
+            if let Ok(c) = &claims {
+                let mut core = lock(&self.app.core);
+                let name = c.name.as_deref().or(msg.name.as_deref());
+                let effects = core
+                    .hub
+                    .join_refused(&c.class, name, ErrorCode::RateLimited, now);
+                self.app.apply(&mut core, effects);
+            }
+            let message = "too many joins from your network right now; try again in a few seconds";
+            self.send_error(socket, ErrorCode::RateLimited, message, reference)
+                .await;
+            return Next::Close(close_code::JOIN_REFUSED, "join refused".into());
+        }
+        let claims = match claims {
             Ok(claims) => claims,
             Err(e) => {
                 self.send_error(socket, e.code(), e.to_string(), reference)
@@ -337,13 +375,22 @@ impl Connection {
                 return Next::Close(close_code::JOIN_REFUSED, "join refused".into());
             }
         };
+        // A token that fixes a name is one person's: a removal refuses that token itself. Its
+        // signature names it without keeping the whole token.
+        let personal_token = claims
+            .name
+            .as_ref()
+            .and_then(|_| msg.token.rsplit('.').next())
+            .map(str::to_string);
         let request = JoinRequest {
             class: claims.class.clone(),
             role: claims.role,
             fixed_name: claims.name.clone(),
-            name,
-            resume,
+            name: msg.name.clone(),
+            resume: msg.resume,
             new_resume_token: crate::secrets::generate(),
+            browser: msg.browser,
+            personal_token,
         };
         let ice = &self.app.ice;
         let result = {
@@ -378,6 +425,14 @@ impl Connection {
                 Next::Continue
             }
             Err(refusal) => {
+                {
+                    let mut core = lock(&self.app.core);
+                    let name = claims.name.as_deref().or(msg.name.as_deref());
+                    let effects = core
+                        .hub
+                        .join_refused(&claims.class, name, refusal.code, now);
+                    self.app.apply(&mut core, effects);
+                }
                 let retryable = refusal.code == ErrorCode::InvalidName;
                 self.send_error(socket, refusal.code, refusal.message, reference)
                     .await;
@@ -407,6 +462,14 @@ impl Connection {
         let text: Utf8Bytes = encode(&msg).into();
         let _ = socket.send(Message::Text(text)).await;
     }
+}
+
+/// The fields of a `join` message.
+struct JoinMessage {
+    token: String,
+    name: Option<String>,
+    resume: Option<String>,
+    browser: Option<String>,
 }
 
 /// Turns a text frame into a message, or the error to answer it with.

@@ -26,6 +26,8 @@ fn req(class: &str, role: Role, name: &str) -> JoinRequest {
         name: Some(name.into()),
         resume: None,
         new_resume_token: format!("rt-{name}-{class}"),
+        browser: None,
+        personal_token: None,
     }
 }
 
@@ -363,7 +365,8 @@ fn lock_full_and_names() {
     join(&mut hub, 3, "c1", Role::Teacher, "T2");
     hub.handle(1, ClientMessage::Lock { locked: false }, 0)
         .unwrap();
-    for i in 0..3 {
+    // max_class_size counts students; the two teachers sit in seats of their own.
+    for i in 0..5 {
         join(&mut hub, 10 + i, "c1", Role::Student, &format!("S{i}"));
     }
     let err = hub
@@ -421,12 +424,11 @@ fn remove_tells_the_student_why_and_the_class_it_left() {
         }]
     );
     assert_eq!(hub.peer_of(2), None);
-    // A removed peer cannot come back through its resume token.
+    // A removed peer cannot come back through its resume token, not even as someone new.
     let mut r = req("c1", Role::Student, "A");
     r.resume = Some("rt-A-c1".into());
     r.new_resume_token = "fresh".into();
-    let j = hub.join(4, r, no_ice).unwrap();
-    assert_ne!(j.peer, s);
+    assert_eq!(hub.join(4, r, no_ice).unwrap_err().code, ErrorCode::Removed);
 }
 
 #[test]
@@ -573,6 +575,7 @@ fn messages_before_join_and_second_join_are_refused() {
         token: "t".into(),
         name: None,
         resume: None,
+        browser: None,
     };
     assert_eq!(
         hub.handle(1, again, 0).unwrap_err().code,
@@ -785,6 +788,8 @@ impl World {
                     name: Some(format!("n{}", self.counter)),
                     resume: None,
                     new_resume_token: format!("tok{}", self.counter),
+                    browser: None,
+                    personal_token: None,
                 };
                 let origin = CLASSES[class as usize];
                 match self.hub.join(conn, r, no_ice) {
@@ -825,6 +830,8 @@ impl World {
                     name: Some("again".into()),
                     resume: Some(token),
                     new_resume_token: format!("tok{}", self.counter),
+                    browser: None,
+                    personal_token: None,
                 };
                 let j = self.hub.join(conn, r, no_ice);
                 prop_assert!(j.is_ok(), "resume of a live peer failed: {:?}", j.err());
@@ -1000,7 +1007,9 @@ impl World {
         }
         for c in CLASSES {
             let roster = self.hub.roster(c).unwrap();
-            prop_assert!(roster.len() <= 6);
+            let students = roster.iter().filter(|p| p.role == Role::Student).count();
+            prop_assert!(students <= 6, "more students than the class size");
+            prop_assert!(roster.len() - students <= HubLimits::default().teacher_seats);
             for p in roster {
                 prop_assert_eq!(self.hub.class_of(&p.id).map(String::as_str), Some(c));
             }
@@ -1206,4 +1215,155 @@ fn names_with_hidden_characters_are_refused_and_duplicates_told_apart() {
     // The same name in another class is no clash.
     let (_, fx) = join(&mut hub, 6, "c2", Role::Student, "Ana");
     assert_eq!(name_of(&fx, 6), "Ana");
+}
+
+#[test]
+fn a_class_full_of_students_still_admits_its_teachers_up_to_their_seats() {
+    let mut hub = Hub::new(HubLimits {
+        max_class_size: 3,
+        teacher_seats: 2,
+        ..HubLimits::default()
+    });
+    hub.add_class("c1".into(), "Maths".into(), Topology::Auto);
+    for i in 0..3 {
+        join(&mut hub, 10 + i, "c1", Role::Student, &format!("S{i}"));
+    }
+    let err = hub
+        .join(20, req("c1", Role::Student, "Z"), no_ice)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ClassFull);
+    join(&mut hub, 1, "c1", Role::Teacher, "T1");
+    join(&mut hub, 2, "c1", Role::Teacher, "T2");
+    let err = hub
+        .join(3, req("c1", Role::Teacher, "T3"), no_ice)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ClassFull);
+    assert!(err.message.contains("teacher seat"), "{}", err.message);
+}
+
+fn refused(fx: &[Effect], conn: ConnId) -> Vec<(Option<String>, ErrorCode, u64)> {
+    to(conn, fx)
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMessage::JoinRefused { name, code, count } => Some((name, code, count)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn teachers_hear_of_refused_joins_at_most_once_a_second() {
+    let mut hub = hub();
+    join(&mut hub, 1, "c1", Role::Teacher, "T");
+    join(&mut hub, 2, "c1", Role::Student, "S");
+    hub.handle(1, ClientMessage::Lock { locked: true }, 0)
+        .unwrap();
+    let fx = hub.join_refused("c1", Some("Zoe"), ErrorCode::ClassLocked, 1_000);
+    assert_eq!(
+        refused(&fx, 1),
+        vec![(Some("Zoe".into()), ErrorCode::ClassLocked, 1)]
+    );
+    assert!(to(2, &fx).is_empty(), "students are not told");
+    // A flood within the second is one notice, sent by the next tick.
+    for i in 0..50 {
+        let fx = hub.join_refused(
+            "c1",
+            Some(&format!("bot{i}")),
+            ErrorCode::RateLimited,
+            1_500,
+        );
+        assert!(fx.is_empty());
+    }
+    assert!(refused(&hub.tick(1_900), 1).is_empty());
+    assert_eq!(
+        refused(&hub.tick(2_000), 1),
+        vec![(Some("bot49".into()), ErrorCode::RateLimited, 50)]
+    );
+    assert!(hub.tick(5_000).is_empty(), "nothing left to report");
+    // Refusals a teacher cannot act on are not reported; a hidden-character name is dropped.
+    assert!(hub
+        .join_refused("c1", Some("x"), ErrorCode::InvalidToken, 9_000)
+        .is_empty());
+    let fx = hub.join_refused("c1", Some("a\u{202E}b"), ErrorCode::ClassFull, 9_000);
+    assert_eq!(refused(&fx, 1), vec![(None, ErrorCode::ClassFull, 1)]);
+}
+
+fn removed_ids(fx: &[Effect], conn: ConnId) -> Option<Vec<PeerId>> {
+    to(conn, fx).into_iter().rev().find_map(|m| match m {
+        ServerMessage::RemovedList { removed } => Some(removed.into_iter().map(|r| r.id).collect()),
+        _ => None,
+    })
+}
+
+fn remove(hub: &mut Hub, teacher: ConnId, peer: &str) -> Vec<Effect> {
+    let msg = ClientMessage::Remove {
+        peer: peer.into(),
+        reason: None,
+    };
+    hub.handle(teacher, msg, 0).unwrap()
+}
+
+#[test]
+fn removal_refuses_the_browser_the_personal_token_and_the_resume_until_readmitted() {
+    let mut hub = hub();
+    join(&mut hub, 1, "c1", Role::Teacher, "T");
+    // A shared link from a browser with an id.
+    let mut r = req("c1", Role::Student, "Ana");
+    r.browser = Some("browser-ana".into());
+    let ana = hub.join(2, r, no_ice).unwrap().peer;
+    // A personal token, no browser id.
+    let mut r = req("c1", Role::Student, "Ben");
+    r.fixed_name = Some("Ben".into());
+    r.personal_token = Some("sig-ben".into());
+    let ben = hub.join(3, r, no_ice).unwrap().peer;
+    let fx = remove(&mut hub, 1, &ana);
+    assert_eq!(removed_ids(&fx, 1), Some(vec![ana.clone()]));
+    let fx = remove(&mut hub, 1, &ben);
+    assert_eq!(removed_ids(&fx, 1), Some(vec![ana.clone(), ben.clone()]));
+
+    let refused_code =
+        |hub: &mut Hub, conn, r: JoinRequest| hub.join(conn, r, no_ice).unwrap_err().code;
+    let mut again = req("c1", Role::Student, "Ana again");
+    again.browser = Some("browser-ana".into());
+    assert_eq!(refused_code(&mut hub, 4, again), ErrorCode::Removed);
+    let mut again = req("c1", Role::Student, "Ana");
+    again.resume = Some("rt-Ana-c1".into());
+    assert_eq!(refused_code(&mut hub, 4, again), ErrorCode::Removed);
+    let mut again = req("c1", Role::Student, "B");
+    again.personal_token = Some("sig-ben".into());
+    assert_eq!(refused_code(&mut hub, 4, again), ErrorCode::Removed);
+    // Someone else on the same shared link is not affected.
+    let mut other = req("c1", Role::Student, "Carla");
+    other.browser = Some("browser-carla".into());
+    hub.join(5, other, no_ice).unwrap();
+    // A malformed browser id is refused, not ignored.
+    let mut bad = req("c1", Role::Student, "Dev");
+    bad.browser = Some("x y".into());
+    assert_eq!(refused_code(&mut hub, 6, bad), ErrorCode::BadMessage);
+
+    // A teacher joining later gets the list; students cannot readmit.
+    let (_, fx) = join(&mut hub, 7, "c1", Role::Teacher, "T2");
+    assert_eq!(removed_ids(&fx, 7), Some(vec![ana.clone(), ben.clone()]));
+    let readmit = |peer: &str| ClientMessage::Readmit { peer: peer.into() };
+    assert_eq!(
+        hub.handle(5, readmit(&ana), 0).unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+    assert_eq!(
+        hub.handle(1, readmit("p999"), 0).unwrap_err().code,
+        ErrorCode::UnknownPeer
+    );
+    let fx = hub.handle(1, readmit(&ana), 0).unwrap();
+    assert_eq!(removed_ids(&fx, 1), Some(vec![ben.clone()]));
+    assert_eq!(removed_ids(&fx, 7), Some(vec![ben.clone()]));
+    assert!(to(5, &fx).is_empty());
+    let mut back = req("c1", Role::Student, "Ana");
+    back.browser = Some("browser-ana".into());
+    hub.join(8, back, no_ice).expect("readmitted");
+
+    // Ending the session forgets removals.
+    hub.handle(1, ClientMessage::End {}, 0).unwrap();
+    let mut r = req("c1", Role::Student, "Ben");
+    r.personal_token = Some("sig-ben".into());
+    hub.join(9, r, no_ice).expect("a new session");
 }
