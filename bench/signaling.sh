@@ -53,6 +53,8 @@ start_server() {
     AULA_LIMITS__MAX_CLASS_SIZE=20000 \
     AULA_LIMITS__MESSAGES_PER_SEC=100000 \
     AULA_LIMITS__BURST=100000 \
+    AULA_LIMITS__CHAT_PER_SEC=100000 \
+    AULA_LIMITS__CHAT_BURST=100000 \
     AULA_LIMITS__IDLE_TIMEOUT_SECS=600 \
     RUST_LOG=${RUST_LOG:-info} \
         "$AULA" serve --no-turn --no-sfu --listen "127.0.0.1:$PORT" --admin-key "$KEY" --data-dir "$WORK/$name/data" \

@@ -262,6 +262,8 @@ async fn a_slow_consumer_is_dropped_without_affecting_its_class() {
         .env("AULA_LIMITS__SEND_QUEUE_BYTES", "262144")
         .env("AULA_LIMITS__MESSAGES_PER_SEC", "100000")
         .env("AULA_LIMITS__BURST", "100000")
+        .env("AULA_LIMITS__CHAT_PER_SEC", "100000")
+        .env("AULA_LIMITS__CHAT_BURST", "100000")
         .start();
     let (t, s) = tokens(&aula.create_class("Busy"));
     let mut teacher = Client::join(&aula, &t, "T").await;

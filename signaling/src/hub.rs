@@ -11,13 +11,14 @@
 //! assigns. A peer outlives its connection for `resume_grace_ms`, so a client that drops for a
 //! few seconds can `join` again with its resume token and get its identity, role and hand back.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::protocol::{
     close_code, ChatEntry, ClassId, ClassInfo, ClientMessage, ErrorCode, IceServer, LinkStats,
     MediaMode, MediaState, PeerId, PeerInfo, Permissions, RemovedPeer, Role, ServerMessage,
     Topology, PROTOCOL_VERSION, SFU_PEER_ID,
 };
+use crate::ratelimit::Bucket;
 
 /// A connection, as numbered by the I/O layer.
 pub type ConnId = u64;
@@ -31,11 +32,23 @@ pub struct HubLimits {
     /// holding the student link) never keeps its teacher out.
     pub teacher_seats: usize,
     pub max_chat_len: usize,
+    /// Chat lines one peer may send per second, and in a burst.
+    pub chat_per_sec: u32,
+    pub chat_burst: u32,
     pub chat_history: usize,
     pub max_name_len: usize,
     pub max_sdp_bytes: usize,
     /// Most links in one `stats` report.
     pub max_stats_links: usize,
+    /// Longest `reason` in a `stats` link, in characters.
+    pub max_stats_reason_len: usize,
+    /// A peer's `stats` reach the teachers at most once per this many milliseconds; a report
+    /// that comes sooner replaces the one waiting (the newest wins).
+    pub stats_interval_ms: u64,
+    /// Bytes of `offer`/`answer`/`candidate`/`stats` one peer may have forwarded to others per
+    /// second, and in a burst: what one sender can put in a receiver's queue.
+    pub signal_bytes_per_sec: u32,
+    pub signal_burst_bytes: u32,
     /// How long a dropped peer keeps its place for a resume.
     pub resume_grace_ms: u64,
     /// Whether the server runs an SFU; without one every class uses direct connections.
@@ -50,10 +63,16 @@ impl Default for HubLimits {
             max_class_size: 1000,
             teacher_seats: 10,
             max_chat_len: 2000,
+            chat_per_sec: 3,
+            chat_burst: 6,
             chat_history: 100,
             max_name_len: 64,
             max_sdp_bytes: 32 * 1024,
             max_stats_links: 64,
+            max_stats_reason_len: 200,
+            stats_interval_ms: 1000,
+            signal_bytes_per_sec: 32 * 1024,
+            signal_burst_bytes: 512 * 1024,
             sfu: false,
             auto_sfu_above: 4,
 
@@ -170,6 +189,18 @@ struct Member {
     disconnected_at: Option<u64>,
     browser: Option<String>,
     personal_token: Option<String>,
+    traffic: Traffic,
+}
+
+/// What a peer has sent lately, for its rate limits.
+#[derive(Debug, Default)]
+struct Traffic {
+    chat: Bucket,
+    /// Bytes forwarded to specific peers (signaling messages and stats).
+    signal: Bucket,
+    stats_sent_ms: Option<u64>,
+    /// The newest report that came too soon after the last one forwarded.
+    stats_waiting: Option<Vec<LinkStats>>,
 }
 
 /// Someone a teacher removed: refused by any of these until a teacher readmits them.
@@ -266,6 +297,8 @@ pub struct Hub {
     peers: HashMap<PeerId, PeerLocation>,
     conns: HashMap<ConnId, PeerId>,
     resume_tokens: HashMap<String, PeerId>,
+    /// Peers with a `stats` report waiting for its interval.
+    stats_waiting: HashSet<PeerId>,
     next_peer: u64,
     /// Starts every peer id, so ids from before a restart are never reused.
     peer_id_prefix: String,
@@ -444,6 +477,7 @@ impl Hub {
                 disconnected_at: None,
                 browser: req.browser,
                 personal_token: req.personal_token,
+                traffic: Traffic::default(),
             },
         );
         self.peers.insert(
@@ -726,6 +760,41 @@ impl Hub {
                 effects.extend(Self::report_refusals(class, now_ms));
             }
         }
+        effects.extend(self.forward_waiting_stats(now_ms));
+        effects
+    }
+
+    /// Forwards the reports that waited out their sender's stats interval.
+    fn forward_waiting_stats(&mut self, now_ms: u64) -> Vec<Effect> {
+        if self.stats_waiting.is_empty() {
+            return Vec::new();
+        }
+        let interval = self.limits.stats_interval_ms;
+        let mut effects = Vec::new();
+        let waiting: Vec<PeerId> = self.stats_waiting.iter().cloned().collect();
+        for peer in waiting {
+            let Some(loc) = self.peers.get(&peer).cloned() else {
+                self.stats_waiting.remove(&peer);
+                continue;
+            };
+            let Some(member) = self
+                .classes
+                .get_mut(&loc.class)
+                .and_then(|c| c.members.get_mut(&loc.key))
+            else {
+                self.stats_waiting.remove(&peer);
+                continue;
+            };
+            let t = &mut member.traffic;
+            if t.stats_sent_ms.is_some_and(|sent| now_ms < sent + interval) {
+                continue;
+            }
+            self.stats_waiting.remove(&peer);
+            if let Some(links) = t.stats_waiting.take() {
+                t.stats_sent_ms = Some(now_ms);
+                effects.extend(self.stats_to_teachers(&loc, &peer, links));
+            }
+        }
         effects
     }
 
@@ -892,6 +961,7 @@ impl Hub {
             }
             ClientMessage::Offer { to, sdp } => {
                 self.check_sdp(&sdp)?;
+                self.charge_signal(&loc, sdp.len(), now_ms)?;
                 self.relay(
                     &loc,
                     &me,
@@ -904,6 +974,7 @@ impl Hub {
             }
             ClientMessage::Answer { to, sdp } => {
                 self.check_sdp(&sdp)?;
+                self.charge_signal(&loc, sdp.len(), now_ms)?;
                 self.relay(
                     &loc,
                     &me,
@@ -915,12 +986,14 @@ impl Hub {
                 )
             }
             ClientMessage::Candidate { to, candidate } => {
-                if candidate.to_string().len() > 4096 {
+                let size = candidate.to_string().len();
+                if size > 4096 {
                     return Err(Refusal::new(
                         ErrorCode::TooLong,
                         "the candidate is too long",
                     ));
                 }
+                self.charge_signal(&loc, size, now_ms)?;
                 self.relay(
                     &loc,
                     &me,
@@ -970,7 +1043,7 @@ impl Hub {
                     msg: ServerMessage::PeerUpdated { peer: info },
                 }])
             }
-            ClientMessage::Stats { links } => self.stats(&loc, &me, links),
+            ClientMessage::Stats { links } => self.stats(&loc, &me, links, now_ms),
             ClientMessage::Mute { peer, kind } => {
                 teacher_only("mute someone")?;
                 let target = self.member_conn(&loc, &peer)?;
@@ -1193,9 +1266,31 @@ impl Hub {
                 ),
             ));
         }
+        if let Some(c) = text.chars().find(|c| crate::text::refused_in_chat(*c)) {
+            return Err(Refusal::new(
+                ErrorCode::InvalidText,
+                format!(
+                    "chat lines may not contain control characters other than newline, or bidi \
+                     overrides (U+{:04X})",
+                    c as u32
+                ),
+            ));
+        }
+        let (per_sec, burst) = (self.limits.chat_per_sec, self.limits.chat_burst);
         let history = self.limits.chat_history;
         let class = self.classes.get_mut(&loc.class).expect("class exists");
-        let sender = &class.members[&loc.key].info;
+        let member = class.members.get_mut(&loc.key).expect("member");
+        if !member
+            .traffic
+            .chat
+            .take(1.0, per_sec.into(), burst.into(), now_ms)
+        {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!("chat is limited to {per_sec} lines per second (bursts of {burst})"),
+            ));
+        }
+        let sender = &member.info;
         let entry = ChatEntry {
             id: class.next_chat_id,
             from: sender.id.clone(),
@@ -1214,19 +1309,104 @@ impl Hub {
         }])
     }
 
+    /// Spends `bytes` of the sender's budget for messages forwarded to specific peers, so one
+    /// sender can never fill a receiver's queue: over it, the sender is refused (throttled).
+    fn charge_signal(
+        &mut self,
+        loc: &PeerLocation,
+        bytes: usize,
+        now_ms: u64,
+    ) -> Result<(), Refusal> {
+        let (rate, burst) = (
+            self.limits.signal_bytes_per_sec,
+            self.limits.signal_burst_bytes,
+        );
+        let member = self
+            .classes
+            .get_mut(&loc.class)
+            .and_then(|c| c.members.get_mut(&loc.key))
+            .expect("the sender is a member");
+        if member
+            .traffic
+            .signal
+            .take(bytes as f64, rate.into(), burst.into(), now_ms)
+        {
+            return Ok(());
+        }
+        Err(Refusal::new(
+            ErrorCode::RateLimited,
+            format!(
+                "more than {} KiB per second of offers, answers, candidates and stats; slow down",
+                rate / 1024
+            ),
+        ))
+    }
+
     fn stats(
-        &self,
+        &mut self,
         loc: &PeerLocation,
         me: &str,
         links: Vec<LinkStats>,
+        now_ms: u64,
     ) -> Result<Vec<Effect>, Refusal> {
         if links.len() > self.limits.max_stats_links {
             return Err(Refusal::new(
                 ErrorCode::TooLong,
-                "too many links in one stats report",
+                format!(
+                    "a stats report has at most {} links",
+                    self.limits.max_stats_links
+                ),
             ));
         }
-        let class = &self.classes[&loc.class];
+        let max_reason = self.limits.max_stats_reason_len;
+        for link in &links {
+            if link.peer.len() > MAX_PEER_ID_BYTES {
+                return Err(Refusal::new(
+                    ErrorCode::TooLong,
+                    "a stats link's peer is not a peer id",
+                ));
+            }
+            if link
+                .reason
+                .as_ref()
+                .is_some_and(|r| r.chars().count() > max_reason)
+            {
+                return Err(Refusal::new(
+                    ErrorCode::TooLong,
+                    format!("a stats link's reason is limited to {max_reason} characters"),
+                ));
+            }
+        }
+        // What the report costs on the wire, roughly: its strings and the fixed fields.
+        let size: usize = links
+            .iter()
+            .map(|l| 96 + l.peer.len() + l.reason.as_ref().map_or(0, String::len))
+            .sum();
+        self.charge_signal(loc, size, now_ms)?;
+        let interval = self.limits.stats_interval_ms;
+        let class = self.classes.get_mut(&loc.class).expect("class exists");
+        let t = &mut class.members.get_mut(&loc.key).expect("member").traffic;
+        if t.stats_sent_ms.is_some_and(|sent| now_ms < sent + interval) {
+            // Too soon: this report waits for the interval, replacing an older one.
+            t.stats_waiting = Some(links);
+            self.stats_waiting.insert(me.to_string());
+            return Ok(Vec::new());
+        }
+        t.stats_sent_ms = Some(now_ms);
+        t.stats_waiting = None;
+        Ok(self.stats_to_teachers(loc, me, links))
+    }
+
+    /// A report to every other teacher of the class.
+    fn stats_to_teachers(
+        &self,
+        loc: &PeerLocation,
+        me: &str,
+        links: Vec<LinkStats>,
+    ) -> Vec<Effect> {
+        let Some(class) = self.classes.get(&loc.class) else {
+            return Vec::new();
+        };
         let teachers: Vec<ConnId> = class
             .members
             .iter()
@@ -1234,17 +1414,20 @@ impl Hub {
             .filter_map(|(_, m)| m.conn)
             .collect();
         if teachers.is_empty() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        Ok(vec![Effect::Deliver {
+        vec![Effect::Deliver {
             to: teachers,
             msg: ServerMessage::Stats {
                 from: me.to_string(),
                 links,
             },
-        }])
+        }]
     }
 }
+
+/// Longest peer id a `stats` link may name (server ids are far shorter).
+const MAX_PEER_ID_BYTES: usize = 64;
 
 /// The media mode a class starts its session in.
 fn starting_media(topology: Topology, sfu: bool) -> MediaMode {

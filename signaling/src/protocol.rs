@@ -466,13 +466,16 @@ pub enum ErrorCode {
     InvalidName,
     /// A teacher removed you from this class; only a teacher can let you back in this session.
     Removed,
+    /// A chat line with a control character other than newline, or a bidi override.
+    InvalidText,
     /// Only a teacher may do this.
     Forbidden,
     /// No such peer in your class.
     UnknownPeer,
-    /// A chat line or SDP is too long, or a list too big.
+    /// A chat line, SDP or stats field is too long, or a list too big.
     TooLong,
-    /// Too many messages per second; slow down.
+    /// Too many messages per second, chat lines per second, or bytes per second forwarded to
+    /// other peers; slow down.
     RateLimited,
     /// No `join` arrived within the join deadline; the connection is closed.
     JoinTimeout,
@@ -489,7 +492,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and metrics.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::BadJson,
         ErrorCode::BadMessage,
         ErrorCode::UnknownType,
@@ -504,6 +507,7 @@ impl ErrorCode {
         ErrorCode::ClassFull,
         ErrorCode::InvalidName,
         ErrorCode::Removed,
+        ErrorCode::InvalidText,
         ErrorCode::Forbidden,
         ErrorCode::UnknownPeer,
         ErrorCode::TooLong,
@@ -532,6 +536,7 @@ impl ErrorCode {
             ErrorCode::ClassFull => "class_full",
             ErrorCode::InvalidName => "invalid_name",
             ErrorCode::Removed => "removed",
+            ErrorCode::InvalidText => "invalid_text",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::UnknownPeer => "unknown_peer",
             ErrorCode::TooLong => "too_long",

@@ -1,4 +1,4 @@
-//! A token-bucket rate limiter, sans-IO: the caller passes the time in.
+//! Token-bucket rate limiters, sans-IO: the caller passes the time in.
 
 use std::time::{Duration, Instant};
 
@@ -44,9 +44,52 @@ impl RateLimiter {
     }
 }
 
+/// A token bucket small enough to keep per peer (16 bytes): the rate and burst live with the
+/// caller, the time is the caller's milliseconds, and a cost may be a count or a byte size.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Bucket {
+    /// What has been spent and not yet refilled; 0 is a full bucket.
+    level: f64,
+    last_ms: u64,
+}
+
+impl Bucket {
+    /// Spends `cost` if the bucket (refilling at `rate_per_sec`, holding `burst`) has it.
+    pub fn take(&mut self, cost: f64, rate_per_sec: f64, burst: f64, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.last_ms) as f64 / 1000.0;
+        self.last_ms = self.last_ms.max(now_ms);
+        self.level = (self.level - elapsed * rate_per_sec).max(0.0);
+        if self.level + cost > burst {
+            return false;
+        }
+        self.level += cost;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_spends_a_burst_then_refills_at_the_rate() {
+        let mut b = Bucket::default();
+        let t0 = 1_000_000;
+        assert_eq!((0..10).filter(|_| b.take(1.0, 2.0, 5.0, t0)).count(), 5);
+        assert!(
+            !b.take(1.0, 2.0, 5.0, t0 + 400),
+            "0.8 of a token after 400 ms"
+        );
+        assert!(b.take(1.0, 2.0, 5.0, t0 + 500));
+        assert!(
+            b.take(3000.0, 1000.0, 4000.0, t0 + 10_000),
+            "costs can be bytes"
+        );
+        assert!(
+            !b.take(5000.0, 1000.0, 4000.0, t0 + 99_000),
+            "never more than the burst"
+        );
+    }
 
     #[test]
     fn burst_then_steady_rate() {

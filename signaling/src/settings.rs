@@ -229,6 +229,22 @@ pub struct Limits {
     pub max_name_len: usize,
     /// Largest SDP in an offer or answer, in bytes. Default 32768.
     pub max_sdp_bytes: usize,
+    /// Chat lines one person may send per second. Default 3.
+    pub chat_per_sec: u32,
+    /// Chat lines one person may send in a burst above `chat_per_sec`. Default 6.
+    pub chat_burst: u32,
+    /// Milliseconds between two `stats` reports of one person forwarded to the teachers; a report
+    /// that comes sooner waits, replacing an older waiting one. Default 1000.
+    pub stats_interval_ms: u64,
+    /// Longest `reason` in a `stats` link, in characters. Default 200.
+    pub max_stats_reason_len: usize,
+    /// Bytes per second of `offer`, `answer`, `candidate` and `stats` one connection may have
+    /// forwarded to others (what one sender can put in a receiver's queue); above it the sender's
+    /// messages are refused with `rate_limited`. Default 32768.
+    pub signal_bytes_per_sec: u32,
+    /// Bytes of those messages allowed in a burst (a teacher connecting to a whole class at once).
+    /// Default 524288.
+    pub signal_burst_bytes: u32,
 }
 
 impl Default for Limits {
@@ -247,6 +263,12 @@ impl Default for Limits {
             chat_history: 100,
             max_name_len: 64,
             max_sdp_bytes: 32768,
+            chat_per_sec: 3,
+            chat_burst: 6,
+            stats_interval_ms: 1000,
+            max_stats_reason_len: 200,
+            signal_bytes_per_sec: 32768,
+            signal_burst_bytes: 524288,
         }
     }
 }
@@ -441,7 +463,7 @@ impl Settings {
             ));
         }
         let j = &self.joining;
-        let positive: [(&str, u64); 17] = [
+        let positive: [(&str, u64); 21] = [
             ("limits.messages_per_sec", l.messages_per_sec.into()),
             ("limits.send_queue_bytes", l.send_queue_bytes as u64),
             ("limits.max_class_size", l.max_class_size as u64),
@@ -451,6 +473,10 @@ impl Settings {
             ("limits.max_chat_len", l.max_chat_len as u64),
             ("limits.max_name_len", l.max_name_len as u64),
             ("limits.max_sdp_bytes", l.max_sdp_bytes as u64),
+            ("limits.chat_per_sec", l.chat_per_sec.into()),
+            ("limits.max_stats_reason_len", l.max_stats_reason_len as u64),
+            ("limits.signal_bytes_per_sec", l.signal_bytes_per_sec.into()),
+            ("limits.signal_burst_bytes", l.signal_burst_bytes.into()),
             ("token_ttl_secs", self.token_ttl_secs),
             ("joining.teacher_seats", j.teacher_seats as u64),
             (
@@ -483,6 +509,24 @@ impl Settings {
                 format!(
                     "{} is below limits.messages_per_sec ({})",
                     l.burst, l.messages_per_sec
+                ),
+            ));
+        }
+        if l.chat_burst < l.chat_per_sec {
+            return Err(SettingsError::invalid(
+                "limits.chat_burst",
+                format!(
+                    "{} is below limits.chat_per_sec ({})",
+                    l.chat_burst, l.chat_per_sec
+                ),
+            ));
+        }
+        if (l.signal_burst_bytes as usize) < l.max_frame_bytes {
+            return Err(SettingsError::invalid(
+                "limits.signal_burst_bytes",
+                format!(
+                    "{} must be at least limits.max_frame_bytes ({}) so any one offer can pass",
+                    l.signal_burst_bytes, l.max_frame_bytes
                 ),
             ));
         }

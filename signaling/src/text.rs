@@ -1,5 +1,5 @@
-//! Rules for the text people type that others see: display names (and, through
-//! [`is_hidden_or_control`], chat).
+//! Rules for the text people type that others see: display names, and chat lines
+//! ([`refused_in_chat`]).
 //!
 //! A name is drawn in every roster and beside every chat line, so it must not be able to
 //! disguise itself: control characters, format characters (bidi overrides such as U+202E,
@@ -56,6 +56,13 @@ pub fn display_name(raw: &str, max_chars: usize) -> Result<String, NameError> {
 /// "Ana" count as the same name.
 pub fn name_key(name: &str) -> String {
     name.to_lowercase()
+}
+
+/// Characters a chat line may not contain: control characters other than newline, and the bidi
+/// embeddings, overrides and isolates that reorder the text around them. Zero-width joiners stay
+/// allowed: emoji sequences and several scripts need them.
+pub fn refused_in_chat(c: char) -> bool {
+    (c.is_control() && c != '\n') || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]

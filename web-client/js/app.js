@@ -39,6 +39,7 @@ const ERROR_TEXT = {
   forbidden: 'You are not allowed to do that.',
   rate_limited: 'You are sending too fast; slow down a little.',
   too_long: 'That message is too long.',
+  invalid_text: 'Chat messages cannot contain control or text-direction characters.',
   media_unavailable: 'The media server cannot carry this class\'s video right now (it is unavailable or full).',
 };
 
@@ -889,7 +890,9 @@ class Room {
     if (t !== this.transport) return;
     this.frames = frames;
     this.myLinks = new Map(links.map((l) => [l.peer, l]));
-    if (links.length) this.signaling.send({ type: 'stats', links });
+    // The server refuses a `reason` over 200 characters (docs/protocol.md).
+    const report = links.map((l) => (l.reason && l.reason.length > 200 ? { ...l, reason: l.reason.slice(0, 200) } : l));
+    if (links.length) this.signaling.send({ type: 'stats', links: report });
     this.renderConnectivity();
     for (const id of this.peers.keys()) this.renderRow(id);
     this.renderSelfIndicator();
