@@ -64,6 +64,9 @@ pub async fn start(
         listen: settings.listen,
         public_ip,
         max_subscribers: settings.max_subscribers,
+        max_subscribers_per_class: settings.max_subscribers_per_class,
+        offer_timeout: std::time::Duration::from_secs(settings.offer_timeout_secs),
+        subscribes_per_minute: settings.subscribes_per_minute,
         max_publishers_per_class: settings.max_publishers_per_class,
         bandwidth_estimation: settings.bandwidth_estimation,
         ..SfuConfig::default()

@@ -240,3 +240,119 @@ async fn classes_created_without_a_topology_get_the_configured_default() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("default_topology"), "{err}");
 }
+
+/// Subscribes `c` and returns the SFU's offer, or the error it got instead.
+async fn subscribe(c: &mut Client, reference: u64) -> serde_json::Value {
+    c.send(json!({"type": "subscribe", "ref": reference})).await;
+    loop {
+        let m = c.recv().await;
+        if m["type"] == "offer" || m["type"] == "error" {
+            return m;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_offer_never_answered_frees_its_slot_within_seconds_for_another_class() {
+    let aula = AulaBuilder::new(&temp_dir("sfu-expiry"))
+        .env("AULA_SFU__MAX_SUBSCRIBERS", "1")
+        .env("AULA_SFU__OFFER_TIMEOUT_SECS", "2")
+        .start();
+    let a = aula.create_class_with_topology("A", "sfu");
+    let b = aula.create_class_with_topology("B", "sfu");
+    let mut ana = Client::join(&aula, a["student"]["token"].as_str().unwrap(), "Ana").await;
+    let mut ben = Client::join(&aula, b["student"]["token"].as_str().unwrap(), "Ben").await;
+
+    // Ana takes the only slot and never answers the SFU's offer.
+    assert_eq!(subscribe(&mut ana, 1).await["type"], "offer");
+    let refused = subscribe(&mut ben, 1).await;
+    assert_eq!(refused["code"], "media_unavailable", "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("full"));
+
+    // Within the timeout (and a margin) the slot is Ben's.
+    let start = Instant::now();
+    let mut n = 2;
+    loop {
+        let m = subscribe(&mut ben, n).await;
+        if m["type"] == "offer" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "Ben is still refused {:?} after Ana's offer: {m}",
+            start.elapsed()
+        );
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(aula.metric("aula_sfu_subscribers"), 1.0);
+    // Ana's late answer gets a clear error, not a connection.
+    ana.send(json!({"type": "answer", "to": "sfu", "sdp": "v=0", "ref": 9}))
+        .await;
+    let e = ana.expect_error("media_unavailable").await;
+    assert_eq!(e["ref"], 9);
+}
+
+#[tokio::test]
+async fn one_class_cannot_hold_more_subscriptions_than_its_cap() {
+    let aula = AulaBuilder::new(&temp_dir("sfu-class-cap"))
+        .env("AULA_SFU__MAX_SUBSCRIBERS_PER_CLASS", "2")
+        .start();
+    let a = aula.create_class_with_topology("A", "sfu");
+    let b = aula.create_class_with_topology("B", "sfu");
+    let token = a["student"]["token"].as_str().unwrap();
+    let mut students = Vec::new();
+    for name in ["Ana", "Ben", "Carla"] {
+        students.push(Client::join(&aula, token, name).await);
+    }
+    assert_eq!(subscribe(&mut students[0], 1).await["type"], "offer");
+    assert_eq!(subscribe(&mut students[1], 1).await["type"], "offer");
+    let refused = subscribe(&mut students[2], 7).await;
+    assert_eq!(refused["code"], "media_unavailable", "{refused}");
+    assert_eq!(refused["ref"], 7);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("the class already holds 2 SFU subscriptions"),
+        "{refused}"
+    );
+    // Another class is not affected.
+    let mut dan = Client::join(&aula, b["student"]["token"].as_str().unwrap(), "Dan").await;
+    assert_eq!(subscribe(&mut dan, 1).await["type"], "offer");
+    // One leaves: Carla gets in.
+    students[0].send(json!({"type": "leave"})).await;
+    let start = Instant::now();
+    let mut n = 8;
+    while subscribe(&mut students[2], n).await["type"] != "offer" {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn subscribe_requests_are_rate_limited_per_peer_with_a_documented_error() {
+    let aula = AulaBuilder::new(&temp_dir("sfu-subscribe-rate"))
+        .env("AULA_SFU__SUBSCRIBES_PER_MINUTE", "3")
+        .start();
+    let a = aula.create_class_with_topology("A", "sfu");
+    let token = a["student"]["token"].as_str().unwrap();
+    let mut ana = Client::join(&aula, token, "Ana").await;
+    for n in 1..=3 {
+        assert_eq!(subscribe(&mut ana, n).await["type"], "offer");
+    }
+    let refused = subscribe(&mut ana, 4).await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    assert_eq!(refused["ref"], 4);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many subscribe requests: try again in 20 s"),
+        "{refused}"
+    );
+    // Another peer of the class is not held back.
+    let mut ben = Client::join(&aula, token, "Ben").await;
+    assert_eq!(subscribe(&mut ben, 1).await["type"], "offer");
+}

@@ -82,6 +82,10 @@ fn serve(bandwidth_estimation: bool, send_buffer_age: Duration) {
     rt.block_on(async {
         let config = SfuConfig {
             max_subscribers: usize::MAX,
+            max_subscribers_per_class: usize::MAX,
+            // Hundreds of subscribers connect at once here, each as fast as the load allows.
+            offer_timeout: Duration::from_secs(120),
+            subscribes_per_minute: u32::MAX,
             bandwidth_estimation,
             send_buffer_age,
             ..SfuConfig::default()

@@ -117,11 +117,13 @@ pub enum SfuRequest {
         peer: PeerId,
         permissions: Permissions,
     },
-    /// A new (or replacement) subscription; the SFU makes the offer.
+    /// A new (or replacement) subscription; the SFU makes the offer. `members` is the class's
+    /// member count, which bounds the subscriptions the SFU lets the class hold.
     Subscribe {
         class: ClassId,
         peer: PeerId,
         conn: ConnId,
+        members: usize,
     },
     /// A subscriber's answer to the SFU's offer.
     Answer {
@@ -956,7 +958,13 @@ impl Hub {
                 }
                 self.require_sfu(&loc)?;
                 let (class, peer) = (loc.class.clone(), me.clone());
-                effects.push(Effect::Sfu(SfuRequest::Subscribe { class, peer, conn }));
+                let members = self.classes[&loc.class].members.len();
+                effects.push(Effect::Sfu(SfuRequest::Subscribe {
+                    class,
+                    peer,
+                    conn,
+                    members,
+                }));
                 Ok(effects)
             }
             ClientMessage::Offer { to, sdp } => {

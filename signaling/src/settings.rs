@@ -173,6 +173,15 @@ pub struct SfuSettings {
     pub default_topology: Topology,
     /// Most subscribers the SFU serves at once (one core); more are refused. Default `500`.
     pub max_subscribers: usize,
+    /// Most subscribers one class holds at once (never more than its members either), so one
+    /// class cannot take the whole pool. Default `250`.
+    pub max_subscribers_per_class: usize,
+    /// Seconds a subscriber has to answer the SFU's offer and connect (a publisher: to connect
+    /// after the SFU's answer); then it is dropped and its slot freed. Default `10`.
+    pub offer_timeout_secs: u64,
+    /// Subscribe requests one peer may make per minute (a burst of that many, then one every
+    /// `60 / n` s); more get the error `rate_limited`. Default `12`.
+    pub subscribes_per_minute: u32,
     /// Peers that may publish through the SFU in one class at once (teachers and students given
     /// the floor). Default `16`.
     pub max_publishers_per_class: usize,
@@ -191,6 +200,9 @@ impl Default for SfuSettings {
             auto_above: 4,
             default_topology: Topology::Auto,
             max_subscribers: 500,
+            max_subscribers_per_class: 250,
+            offer_timeout_secs: 10,
+            subscribes_per_minute: 12,
             max_publishers_per_class: 16,
             bandwidth_estimation: true,
         }
@@ -463,7 +475,8 @@ impl Settings {
             ));
         }
         let j = &self.joining;
-        let positive: [(&str, u64); 21] = [
+        // A slice, not an array: helpers adding keys in parallel need not agree on a count.
+        let positive: &[(&str, u64)] = &[
             ("limits.messages_per_sec", l.messages_per_sec.into()),
             ("limits.send_queue_bytes", l.send_queue_bytes as u64),
             ("limits.max_class_size", l.max_class_size as u64),
@@ -494,11 +507,20 @@ impl Settings {
             ),
             ("sfu.max_subscribers", self.sfu.max_subscribers as u64),
             (
+                "sfu.max_subscribers_per_class",
+                self.sfu.max_subscribers_per_class as u64,
+            ),
+            ("sfu.offer_timeout_secs", self.sfu.offer_timeout_secs),
+            (
+                "sfu.subscribes_per_minute",
+                self.sfu.subscribes_per_minute.into(),
+            ),
+            (
                 "sfu.max_publishers_per_class",
                 self.sfu.max_publishers_per_class as u64,
             ),
         ];
-        for (key, value) in positive {
+        for &(key, value) in positive {
             if value == 0 {
                 return Err(SettingsError::invalid(key, "must be greater than 0"));
             }

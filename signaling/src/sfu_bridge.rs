@@ -56,17 +56,30 @@ async fn call(app: &Arc<App>, sfu: &SfuHandle, request: SfuRequest, reference: O
             };
             deliver(app, conn, &peer, reply);
         }
-        SfuRequest::Subscribe { class, peer, conn } => {
+        SfuRequest::Subscribe {
+            class,
+            peer,
+            conn,
+            members,
+        } => {
             // A repeated subscribe replaces the old subscription (e.g. after its link failed).
             let _ = sfu.remove(&class, &peer).await;
-            let reply = match sfu.subscribe(&class, &peer).await {
-                Ok(sdp) => ServerMessage::Offer {
-                    from: SFU_PEER_ID.into(),
-                    sdp,
-                },
-                Err(e) => refused(&e),
-            };
-            deliver(app, conn, &peer, reply);
+            match sfu.subscribe_bounded(&class, &peer, members).await {
+                Ok(sdp) => {
+                    let offer = ServerMessage::Offer {
+                        from: SFU_PEER_ID.into(),
+                        sdp,
+                    };
+                    if !deliver(app, conn, &peer, offer) {
+                        // The peer left while the SFU made the offer, and its `Remove` may
+                        // have gone first: this subscription must not outlive it.
+                        let _ = sfu.remove(&class, &peer).await;
+                    }
+                }
+                Err(e) => {
+                    deliver(app, conn, &peer, refused(&e));
+                }
+            }
         }
         SfuRequest::Answer {
             class,
@@ -142,23 +155,38 @@ pub async fn relay_events(app: Arc<App>, sfu: SfuHandle) {
     }
 }
 
-/// Sends `msg` to `conn` if it still speaks for `peer` (it may have left meanwhile).
-fn deliver(app: &App, conn: ConnId, peer: &str, msg: ServerMessage) {
+/// Sends `msg` to `conn` if it still speaks for `peer` (it may have left meanwhile); returns
+/// whether it did.
+fn deliver(app: &App, conn: ConnId, peer: &str, msg: ServerMessage) -> bool {
     let mut core = lock(&app.core);
     if core.hub.peer_of(conn).map(String::as_str) == Some(peer) {
         core.send(conn, &msg);
+        true
+    } else {
+        false
     }
 }
 
+/// A refusal as the peer sees it: `rate_limited` when it asked too often, otherwise
+/// `media_unavailable`; the message says why.
 fn refused(e: &SfuError, reference: Option<Value>) -> ServerMessage {
-    tracing::warn!("SFU refused: {e}");
-    error(format!("the SFU refused: {e}"), reference)
+    // Refusals follow a peer's requests, which a peer can repeat: not a warning each.
+    tracing::debug!("SFU refused: {e}");
+    let code = match e {
+        SfuError::RateLimited(_) => ErrorCode::RateLimited,
+        _ => ErrorCode::MediaUnavailable,
+    };
+    error_with(code, format!("the SFU refused: {e}"), reference)
 }
 
 fn error(message: String, reference: Option<Value>) -> ServerMessage {
-    crate::metrics::error_sent(ErrorCode::MediaUnavailable);
+    error_with(ErrorCode::MediaUnavailable, message, reference)
+}
+
+fn error_with(code: ErrorCode, message: String, reference: Option<Value>) -> ServerMessage {
+    crate::metrics::error_sent(code);
     ServerMessage::Error {
-        code: ErrorCode::MediaUnavailable,
+        code,
         message,
         reference,
     }

@@ -170,6 +170,12 @@ export class SfuTransport extends EventTarget {
       this.notify('The teacher has not allowed you to send to the class.', 'error');
       return true;
     }
+    if (err.code === 'rate_limited' && (ref === REF.subscribe || ref === REF.publish)) {
+      // Subscribing too often (docs/protocol.md, "Limits on receiving"): back off and retry.
+      channel.link.awaiting = false;
+      channel.retry(`refused: ${err.message || err.code}`);
+      return true;
+    }
     if (err.code !== 'media_unavailable') return false;
     channel.link.awaiting = false;
     if (!channel.unavailableShown) {

@@ -19,6 +19,7 @@ use tracing::{debug, info, trace, warn};
 
 use super::keyframe::KeyframeReason;
 use super::layers::{allocate, LayerPolicy};
+use super::limits::RequestRate;
 pub use super::tracks::Allowed;
 use super::tracks::{
     add_send_media, add_track_in, learn_tracks, sdp_fingerprint, Source, TrackIn, TrackOut,
@@ -100,6 +101,9 @@ pub struct SfuStats {
     /// Times the link of a subscriber held below its best layers by its bandwidth estimate was
     /// probed again.
     pub bandwidth_reprobes: u64,
+    /// Peers dropped because they did not connect within [`SfuConfig::offer_timeout`] (mostly
+    /// subscribers that never answered the SFU's offer).
+    pub expired: u64,
     /// Service time of received batches — from reading the first datagram to handing the last
     /// resulting datagram to the socket — as a log2 histogram: bucket `i` counts times in
     /// `[2^i, 2^(i+1))` µs (bucket 0 also holds 0). The I/O layer records it.
@@ -159,6 +163,8 @@ struct Peer {
     /// The DTLS fingerprint of the remote side's offer: a publisher offering with another one
     /// is a fresh browser connection (the old one failed), not a renegotiation.
     fingerprint: Option<String>,
+    /// Until it first connects: when it is dropped unless it has ([`SfuConfig::offer_timeout`]).
+    connect_by: Option<Instant>,
 }
 
 /// Someone who has published in a class (since the class's SFU state was created).
@@ -197,6 +203,7 @@ pub struct SfuCore {
     scratch: Vec<Event>,
     notices: VecDeque<SfuEvent>,
     stats: SfuStats,
+    subscribe_rate: RequestRate,
 }
 
 impl SfuCore {
@@ -204,7 +211,6 @@ impl SfuCore {
     /// advertised address).
     pub fn new(config: SfuConfig, candidate_addr: SocketAddr) -> Self {
         SfuCore {
-            config,
             candidate_addr,
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             peers: HashMap::new(),
@@ -217,6 +223,8 @@ impl SfuCore {
             scratch: Vec::new(),
             notices: VecDeque::new(),
             stats: SfuStats::default(),
+            subscribe_rate: RequestRate::new(config.subscribes_per_minute),
+            config,
         }
     }
 
@@ -277,6 +285,7 @@ impl SfuCore {
                 bandwidth: None,
                 reprobe_at: None,
                 fingerprint: None,
+                connect_by: Some(now + self.config.offer_timeout),
             },
         );
         self.by_name
@@ -461,11 +470,32 @@ impl SfuCore {
     /// offer carries a data channel only, to set the connection up; media sections follow by
     /// renegotiation ([`SfuEvent::Offer`]) once someone publishes.
     pub fn subscribe(&mut self, now: Instant, class: &str, peer: &str) -> Result<String, SfuError> {
+        self.subscribe_bounded(now, class, peer, usize::MAX)
+    }
+
+    /// [`SfuCore::subscribe`] for a class of `members` members (the signaling side knows them):
+    /// the class may not hold more subscriptions than that, nor than
+    /// [`SfuConfig::max_subscribers_per_class`]. Each peer may ask
+    /// [`SfuConfig::subscribes_per_minute`] times a minute.
+    pub fn subscribe_bounded(
+        &mut self,
+        now: Instant,
+        class: &str,
+        peer: &str,
+        members: usize,
+    ) -> Result<String, SfuError> {
         if self.key_of(class, peer, Role::Subscriber).is_some() {
             return Err(SfuError::PeerExists(class.into(), peer.into()));
         }
+        self.subscribe_rate
+            .take(now, class, peer)
+            .map_err(SfuError::RateLimited)?;
         if self.stats.subscribers >= self.config.max_subscribers {
             return Err(SfuError::Full(self.stats.subscribers));
+        }
+        let held = self.classes.get(class).map_or(0, |c| c.subscribers.len());
+        if held >= members.min(self.config.max_subscribers_per_class) {
+            return Err(SfuError::ClassFull(held));
         }
         let sources = self.sources_for(class, peer);
         let mut rtc = self.new_rtc(now, Role::Subscriber)?;
@@ -668,8 +698,10 @@ impl SfuCore {
         true
     }
 
-    /// Drives every peer whose deadline has passed, and deferred keyframe requests.
+    /// Drives every peer whose deadline has passed, and deferred keyframe requests; drops peers
+    /// that did not connect in time.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.expire_unconnected(now);
         let mut due = Vec::new();
         for (k, p) in &mut self.peers {
             if p.reprobe_at.is_some_and(|at| at <= now) {
@@ -701,11 +733,36 @@ impl SfuCore {
         self.run(now);
     }
 
+    /// Drops every peer whose [`Peer::connect_by`] has passed: an offer never answered (or an
+    /// answer never followed by a connection) must not hold a slot of the pool.
+    fn expire_unconnected(&mut self, now: Instant) {
+        let expired: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.connect_by.is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            if let Some(p) = self.peers.get(&key) {
+                info!(class = p.class, peer = p.id, role = ?p.role, "SFU: peer did not connect in time");
+                self.notices.push_back(SfuEvent::Disconnected {
+                    class: p.class.clone(),
+                    peer: p.id.clone(),
+                });
+                self.stats.expired += 1;
+            }
+            self.remove_key(key);
+        }
+    }
+
     /// The earliest time [`SfuCore::handle_timeout`] must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t: Option<Instant> = None;
         for p in self.peers.values() {
             t = Some(t.map_or(p.next_timeout, |t| t.min(p.next_timeout)));
+            if let Some(at) = p.connect_by {
+                t = Some(t.map_or(at, |t| t.min(at)));
+            }
             if let Some(at) = p.reprobe_at {
                 t = Some(t.map_or(at, |t| t.min(at)));
             }
@@ -820,6 +877,7 @@ impl SfuCore {
         match event {
             Event::Connected => {
                 p.connected = true;
+                p.connect_by = None;
                 self.notices.push_back(SfuEvent::Connected {
                     class: p.class.clone(),
                     peer: p.id.clone(),

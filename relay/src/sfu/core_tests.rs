@@ -535,3 +535,92 @@ fn the_number_of_publishers_in_a_class_is_bounded() {
     ));
     w.publisher_as("b", Allowed::ALL).unwrap();
 }
+
+#[test]
+fn an_offer_never_answered_expires_and_frees_its_slot_but_a_connected_subscriber_stays() {
+    let mut w = World::with_config(SfuConfig {
+        max_subscribers: 2,
+        offer_timeout: Duration::from_secs(2),
+        ..SfuConfig::default()
+    });
+    w.publisher();
+    let ana = w.subscriber("ana");
+    // Ben takes the last slot with an offer he never answers.
+    w.sfu.subscribe(w.now, "c", "ben").unwrap();
+    assert_eq!(
+        w.sfu.subscribe(w.now, "other", "carla"),
+        Err(SfuError::Full(2))
+    );
+    w.run_for(Duration::from_millis(1900));
+    assert_eq!(w.sfu.stats().subscribers, 2, "not before the timeout");
+    w.run_for(Duration::from_millis(200));
+    assert_eq!(w.sfu.stats().subscribers, 1, "Ben's offer expired");
+    assert_eq!(w.sfu.stats().expired, 1);
+    let mut events = Vec::new();
+    while let Some(e) = w.sfu.poll_event() {
+        events.push(e);
+    }
+    assert!(events.contains(&super::SfuEvent::Disconnected {
+        class: "c".into(),
+        peer: "ben".into()
+    }));
+    // His late answer is refused; a student of another class gets the slot.
+    assert_eq!(
+        w.sfu.accept_answer(w.now, "c", "ben", "v=0"),
+        Err(SfuError::UnknownPeer("c".into(), "ben".into()))
+    );
+    w.sfu.subscribe(w.now, "other", "carla").unwrap();
+    // Ana, connected, still receives long after the timeout.
+    let before = w.frames_from(ana, 0).len();
+    w.run_for(Duration::from_secs(3));
+    assert!(w.frames_from(ana, 0).len() > before + 60);
+    assert!(w.sfu.remove("c", "ana"));
+}
+
+#[test]
+fn a_class_holds_no_more_subscriptions_than_its_members_or_its_cap() {
+    let mut w = World::with_config(SfuConfig {
+        max_subscribers_per_class: 3,
+        ..SfuConfig::default()
+    });
+    let now = w.now;
+    // A class of two members: two subscriptions, not a third.
+    w.sfu.subscribe_bounded(now, "small", "a", 2).unwrap();
+    w.sfu.subscribe_bounded(now, "small", "b", 2).unwrap();
+    assert_eq!(
+        w.sfu.subscribe_bounded(now, "small", "ghost", 2),
+        Err(SfuError::ClassFull(2))
+    );
+    // A big class stops at the cap; other classes are not affected.
+    for p in ["a", "b", "c"] {
+        w.sfu.subscribe_bounded(now, "big", p, 100).unwrap();
+    }
+    assert_eq!(
+        w.sfu.subscribe_bounded(now, "big", "d", 100),
+        Err(SfuError::ClassFull(3))
+    );
+    w.sfu.subscribe_bounded(now, "third", "a", 100).unwrap();
+    // Someone leaves: there is room again.
+    assert!(w.sfu.remove("big", "a"));
+    w.sfu.subscribe_bounded(now, "big", "d", 100).unwrap();
+}
+
+#[test]
+fn subscribe_requests_are_rate_limited_per_peer() {
+    let mut w = World::with_config(SfuConfig {
+        subscribes_per_minute: 3,
+        ..SfuConfig::default()
+    });
+    let now = w.now;
+    for _ in 0..3 {
+        w.sfu.subscribe(now, "c", "a").unwrap();
+        assert!(w.sfu.remove("c", "a"));
+    }
+    let Err(SfuError::RateLimited(wait)) = w.sfu.subscribe(now, "c", "a") else {
+        panic!("a fourth subscribe within the minute is refused");
+    };
+    assert_eq!(wait, Duration::from_secs(20));
+    // Another peer is not held back; the first one may again after the wait.
+    w.sfu.subscribe(now, "c", "b").unwrap();
+    w.sfu.subscribe(now + wait, "c", "a").unwrap();
+}

@@ -39,6 +39,10 @@ pub(crate) fn describe() {
         "aula_sfu_bandwidth_reprobes_total",
         "Times the link of a subscriber held below its best layers by its bandwidth estimate was probed again"
     );
+    describe_counter!(
+        "aula_sfu_expired_total",
+        "Peers dropped because they did not connect within sfu.offer_timeout_secs (mostly unanswered subscriber offers)"
+    );
 }
 
 /// Exports `now - prev` and the gauges.
@@ -87,4 +91,5 @@ pub(crate) fn publish(prev: &SfuStats, now: &SfuStats) {
     }
     counter!("aula_sfu_bandwidth_reprobes_total")
         .increment(d(prev.bandwidth_reprobes, now.bandwidth_reprobes));
+    counter!("aula_sfu_expired_total").increment(d(prev.expired, now.expired));
 }

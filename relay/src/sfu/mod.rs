@@ -81,6 +81,7 @@ pub mod client;
 pub mod core;
 pub mod keyframe;
 pub mod layers;
+pub mod limits;
 mod metrics;
 pub mod server;
 mod tracks;
@@ -125,6 +126,19 @@ pub struct SfuConfig {
     /// refusing the next subscriber keeps the others' stream live. 500 fits one core of the
     /// 2-core build machine with headroom for a 1.5 Mbit/s stream.
     pub max_subscribers: usize,
+    /// Subscribers one class may hold at once, so one class (or someone who joined it many
+    /// times) cannot take the whole pool; more are refused with [`SfuError::ClassFull`]. A class
+    /// never holds more than its members either (see [`SfuCore::subscribe_bounded`]).
+    pub max_subscribers_per_class: usize,
+    /// How long a new peer has to connect (ICE and DTLS up) after the SFU's offer or answer.
+    /// A subscriber that never answers, or answers and never connects, is dropped after it and
+    /// its slot freed ([`SfuEvent::Disconnected`]); browsers connect within a second or two,
+    /// through a TURN relay within a few.
+    pub offer_timeout: Duration,
+    /// Subscribe requests one peer may make per minute (a burst of that many, then one every
+    /// `60 / n` s); more are refused with [`SfuError::RateLimited`]. Each builds a new
+    /// connection, the most expensive thing a peer can ask for.
+    pub subscribes_per_minute: u32,
     /// Peers that may publish in one class at once (a teacher or two, and students given the
     /// floor). Each adds media sections to every subscriber's connection, so the number is
     /// bounded; so is the number of different publishers a class remembers (four times this),
@@ -146,6 +160,9 @@ impl Default for SfuConfig {
             send_buffer_video: 400,
             send_buffer_age: Duration::from_secs(1),
             max_subscribers: 500,
+            max_subscribers_per_class: 250,
+            offer_timeout: Duration::from_secs(10),
+            subscribes_per_minute: 12,
             max_publishers_per_class: 16,
             bandwidth_estimation: true,
         }
@@ -174,6 +191,13 @@ pub enum SfuError {
     /// The SFU has reached [`SfuConfig::max_subscribers`].
     #[error("the SFU is full ({0} subscribers)")]
     Full(usize),
+    /// The class holds as many subscribers as it may: [`SfuConfig::max_subscribers_per_class`],
+    /// or as many as it has members.
+    #[error("the class already holds {0} SFU subscriptions, the most it may")]
+    ClassFull(usize),
+    /// The peer asked to subscribe too often ([`SfuConfig::subscribes_per_minute`]).
+    #[error("too many subscribe requests: try again in {} s", (.0.as_secs_f64().ceil() as u64).max(1))]
+    RateLimited(Duration),
     /// The SFU task has stopped.
     #[error("the SFU has stopped")]
     Stopped,

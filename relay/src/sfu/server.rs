@@ -47,6 +47,7 @@ enum Command {
     Subscribe {
         class: String,
         peer: String,
+        members: usize,
         reply: oneshot::Sender<Result<String, SfuError>>,
     },
     Answer {
@@ -187,10 +188,22 @@ impl SfuHandle {
     /// Creates a subscriber; returns the SFU's offer, to be answered with
     /// [`SfuHandle::accept_answer`].
     pub async fn subscribe(&self, class: &str, peer: &str) -> Result<String, SfuError> {
+        self.subscribe_bounded(class, peer, usize::MAX).await
+    }
+
+    /// [`SfuHandle::subscribe`] in a class of `members` members, which never holds more
+    /// subscriptions than that (see [`SfuCore::subscribe_bounded`]).
+    pub async fn subscribe_bounded(
+        &self,
+        class: &str,
+        peer: &str,
+        members: usize,
+    ) -> Result<String, SfuError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Subscribe {
             class: class.into(),
             peer: peer.into(),
+            members,
             reply,
         };
         self.call(cmd, rx).await?
@@ -327,8 +340,13 @@ fn command(core: &mut SfuCore, cmd: Command) {
         Command::Unpublish { class, peer, reply } => {
             let _ = reply.send(core.unpublish(&class, &peer));
         }
-        Command::Subscribe { class, peer, reply } => {
-            let _ = reply.send(core.subscribe(now, &class, &peer));
+        Command::Subscribe {
+            class,
+            peer,
+            members,
+            reply,
+        } => {
+            let _ = reply.send(core.subscribe_bounded(now, &class, &peer, members));
         }
         Command::Answer {
             class,

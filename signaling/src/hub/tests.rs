@@ -1099,7 +1099,8 @@ fn sfu_classes_route_media_negotiation_to_the_sfu() {
         vec![Effect::Sfu(SfuRequest::Subscribe {
             class: "s".into(),
             peer: s.clone(),
-            conn: 2
+            conn: 2,
+            members: 2,
         })]
     );
     let answer = ClientMessage::Answer {
