@@ -205,3 +205,96 @@ async fn chat_has_a_rate_a_length_cap_and_no_control_characters() {
         }
     }
 }
+
+/// The next close frame's code; panics on a bare disconnect (1006) or after `within`.
+async fn close_code_within(c: &mut Client, within: Duration) -> u16 {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut skipped = 0usize;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, c.ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(f))))) => return u16::from(f.code),
+            Ok(Some(Ok(Message::Close(None)))) => panic!("a close frame without a code"),
+            Ok(Some(Ok(_))) => skipped += 1,
+            Ok(Some(Err(e))) => panic!("no close frame after {skipped} messages: {e}"),
+            Ok(None) => {
+                panic!("the connection ended without a close frame after {skipped} messages")
+            }
+            Err(_) => panic!("no close within {within:?} ({skipped} messages read)"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_slow_reader_that_reads_again_finds_close_4004() {
+    let aula = AulaBuilder::new(&temp_dir("slow-reader"))
+        .env("AULA_LIMITS__SEND_QUEUE_BYTES", "262144")
+        .env("AULA_LIMITS__MESSAGES_PER_SEC", "100000")
+        .env("AULA_LIMITS__BURST", "100000")
+        .env("AULA_LIMITS__CHAT_PER_SEC", "100000")
+        .env("AULA_LIMITS__CHAT_BURST", "100000")
+        .start();
+    let (t, s) = tokens(&aula.create_class("Busy"));
+    let mut teacher = Client::join(&aula, &t, "T").await;
+    // Joins, then reads nothing while the class talks.
+    let mut slow = Client::join(&aula, &s, "Slow").await;
+    teacher.expect("peer_joined").await;
+    let line = "y".repeat(1900);
+    let mut dropped = false;
+    for round in 0..2000 {
+        for _ in 0..20 {
+            teacher.send(json!({"type": "chat", "text": line})).await;
+        }
+        loop {
+            let m = teacher.recv().await;
+            if m["type"] == "peer_updated"
+                && m["peer"]["id"] == slow.id
+                && m["peer"]["connected"] == false
+            {
+                dropped = true;
+            }
+            if m["type"] == "chat" && m["id"] == (round + 1) * 20 {
+                break;
+            }
+        }
+        if dropped {
+            break;
+        }
+    }
+    assert!(dropped, "the slow reader was never dropped");
+    // It comes back to reading a few seconds later: it gets what its socket held, then 4004.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        close_code_within(&mut slow, Duration::from_secs(10)).await,
+        4004
+    );
+}
+
+#[tokio::test]
+async fn malformed_frames_get_close_1002_and_1007() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+
+    let aula = Aula::start(&temp_dir("malformed"));
+    let (_, s) = tokens(&aula.create_class("Frames"));
+    // A reserved bit without an extension: a protocol error.
+    let mut c = Client::join(&aula, &s, "Rsv").await;
+    let mut frame = Frame::message(b"{}".to_vec(), OpCode::Data(Data::Text), true);
+    frame.header_mut().rsv1 = true;
+    c.send_raw(Message::Frame(frame)).await;
+    assert_eq!(close_code_within(&mut c, WAIT).await, 1002);
+    // A continuation frame with nothing to continue: a protocol error, before joining too.
+    let mut c = Client::connect(&aula).await;
+    let frame = Frame::message(b"x".to_vec(), OpCode::Data(Data::Continue), true);
+    c.send_raw(Message::Frame(frame)).await;
+    assert_eq!(close_code_within(&mut c, WAIT).await, 1002);
+    // A text frame that is not UTF-8.
+    let mut c = Client::join(&aula, &s, "Utf").await;
+    let frame = Frame::message(vec![b'"', 0xff, 0xfe, b'"'], OpCode::Data(Data::Text), true);
+    c.send_raw(Message::Frame(frame)).await;
+    assert_eq!(close_code_within(&mut c, WAIT).await, 1007);
+    // The server serves on.
+    let mut c = Client::join(&aula, &s, "Fine").await;
+    c.send(json!({"type": "ping"})).await;
+    c.expect("pong").await;
+}

@@ -554,6 +554,10 @@ impl ErrorCode {
 pub mod close_code {
     /// The server is shutting down (or restarting); reconnect with backoff and resume.
     pub const GOING_AWAY: u16 = 1001;
+    /// A frame that breaks the WebSocket protocol (RFC 6455), e.g. unmasked or with reserved bits.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame whose payload is not UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A protocol violation such as a binary frame storm.
     pub const POLICY_VIOLATION: u16 = 1008;
     /// A frame larger than the server's limit.

@@ -116,6 +116,12 @@ impl Outbox {
         }
     }
 
+    /// Drops everything queued: a slow consumer's backlog, so its memory goes at once and its
+    /// close frame is the next thing it gets.
+    pub fn clear(&self) {
+        *self.pending() = Pending::default();
+    }
+
     fn try_pop(&self) -> Option<Outbound> {
         let mut pending = self.pending();
         let out = pending.items.pop_front()?;
@@ -190,6 +196,7 @@ impl Core {
         if outbox.push(out).is_err() {
             tracing::warn!(conn, "slow consumer: send queue full, disconnecting");
             metrics::counter!(m::SLOW_CONSUMER_DROPS).increment(1);
+            outbox.clear();
             outbox.kick.fire(
                 close_code::SLOW_CONSUMER,
                 "too slow to keep up with the class",

@@ -40,6 +40,11 @@ pub struct ConnLimits {
 /// How long a closing connection waits for its close frame to go out and for the client's reply.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
+/// How long a slow consumer's close frame may wait for the client to read what its socket
+/// already holds: a client that reads again within this finds close 4004 after those messages
+/// (its queued backlog is dropped at once, so only the socket's buffers are waited on).
+const SLOW_CONSUMER_LINGER: Duration = Duration::from_secs(10);
+
 /// Rejected messages in a row after which a flooding connection is closed.
 const MAX_RATE_STRIKES: u32 = 100;
 
@@ -182,13 +187,14 @@ impl Connection {
                     let frame = match frame {
                         None | Some(Ok(Message::Close(_))) => break None,
                         Some(Ok(frame)) => frame,
-                        Some(Err(e)) => match read_error_code(e) {
-                            Some(ErrorCode::MessageTooLarge) => {
+                        Some(Err(e)) => match read_failure(e) {
+                            ReadFailure::TooBig => {
                                 let message = format!("frames are limited to {} bytes", self.limits.max_frame_bytes);
                                 self.send_error(&mut socket, ErrorCode::MessageTooLarge, message, None).await;
                                 break Some((close_code::MESSAGE_TOO_BIG, "message too big".into()));
                             }
-                            _ => break None,
+                            ReadFailure::Malformed(code, reason) => break Some((code, reason.into())),
+                            ReadFailure::Gone => break None,
                         },
                     };
                     // Any frame, pongs included, shows the client is alive.
@@ -235,32 +241,44 @@ impl Connection {
             }
         };
 
+        // The class hears of the disconnect now, not after the close frame's wait below.
+        {
+            let mut core = lock(&self.app.core);
+            core.outboxes.remove(&self.conn);
+            let effects = core.hub.disconnected(self.conn, unix_millis());
+            self.app.apply(&mut core, effects);
+        }
         if let Some((code, reason)) = close {
             tracing::debug!(code, %reason, "closing");
             let frame = CloseFrame {
                 code,
                 reason: reason.into(),
             };
-            let sent =
-                tokio::time::timeout(CLOSE_LINGER, socket.send(Message::Close(Some(frame)))).await;
+            // A slow consumer's socket is full of messages the client has not read yet; the
+            // close frame goes out after them, once the client reads.
+            let linger = if code == close_code::SLOW_CONSUMER {
+                SLOW_CONSUMER_LINGER
+            } else {
+                CLOSE_LINGER
+            };
+            let sent = tokio::time::timeout(linger, socket.send(Message::Close(Some(frame)))).await;
             if matches!(sent, Ok(Ok(()))) {
                 // Wait briefly for the client's close reply. Dropping a socket with unread data
                 // makes the kernel send a reset, which can destroy our error and close frame
-                // before the client reads them (e.g. after an oversized frame).
-                let drained = tokio::time::timeout(CLOSE_LINGER, async {
+                // before the client reads them (e.g. after an oversized or malformed frame).
+                let drained = tokio::time::timeout(linger, async {
                     while let Some(Ok(_)) = socket.recv().await {}
                 })
                 .await;
-                if drained.is_ok() && code == close_code::MESSAGE_TOO_BIG {
+                let bad_input = [
+                    close_code::MESSAGE_TOO_BIG,
+                    close_code::PROTOCOL_ERROR,
+                    close_code::INVALID_PAYLOAD,
+                ];
+                if drained.is_ok() && bad_input.contains(&code) {
                     tokio::time::sleep(CLOSE_LINGER).await;
                 }
             }
-        }
-        {
-            let mut core = lock(&self.app.core);
-            core.outboxes.remove(&self.conn);
-            let effects = core.hub.disconnected(self.conn, unix_millis());
-            self.app.apply(&mut core, effects);
         }
         metrics::gauge!(m::CONNECTIONS).decrement(1);
         tracing::debug!("disconnected");
@@ -506,12 +524,32 @@ fn parse(text: &str) -> Result<(ClientMessage, Option<Value>), ParseError> {
     }
 }
 
-/// Which documented error a read failure is, when it is one the client should hear about.
-fn read_error_code(err: axum::Error) -> Option<ErrorCode> {
+/// What a failed read means for the connection.
+#[derive(Debug, PartialEq)]
+enum ReadFailure {
+    /// A frame over the size limit: an error, then close 1009.
+    TooBig,
+    /// A frame that breaks RFC 6455 (1002) or a text frame that is not UTF-8 (1007).
+    Malformed(u16, &'static str),
+    /// The connection is gone; nothing can be sent.
+    Gone,
+}
+
+fn read_failure(err: axum::Error) -> ReadFailure {
+    use tungstenite::error::ProtocolError;
     let inner = err.into_inner();
     match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => Some(ErrorCode::MessageTooLarge),
-        _ => None,
+        Some(tungstenite::Error::Capacity(_)) => ReadFailure::TooBig,
+        Some(tungstenite::Error::Utf8(_)) => {
+            ReadFailure::Malformed(close_code::INVALID_PAYLOAD, "text frame is not UTF-8")
+        }
+        Some(tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => {
+            ReadFailure::Gone
+        }
+        Some(tungstenite::Error::Protocol(_)) => {
+            ReadFailure::Malformed(close_code::PROTOCOL_ERROR, "malformed WebSocket frame")
+        }
+        _ => ReadFailure::Gone,
     }
 }
 
