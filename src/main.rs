@@ -10,6 +10,15 @@ use tokio_util::sync::CancellationToken;
 
 use aula_signaling::settings::{LoadOptions, Settings};
 
+/// `println!` that never fails: with stdout closed (`aula serve | head -3`) the banner is lost,
+/// but the server keeps running and still stops on SIGTERM (`println!` would panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod relay;
 mod serve;
 mod sfu;

@@ -112,12 +112,12 @@ fn host_for_url(ip: IpAddr) -> String {
 
 /// Prints where the relay listens (tests and operators read these lines).
 pub fn print_addresses(server: &TurnServer) {
-    println!("  TURN UDP:  {}", server.local_udp_addr());
-    println!("  TURN TCP:  {}", server.local_tcp_addr());
+    say!("  TURN UDP:  {}", server.local_udp_addr());
+    say!("  TURN TCP:  {}", server.local_tcp_addr());
     if let Some(tls) = server.local_tls_addr() {
-        println!("  TURN TLS:  {tls}");
+        say!("  TURN TLS:  {tls}");
     }
-    println!("  Relay IP:  {}", server.relay_ip());
+    say!("  Relay IP:  {}", server.relay_ip());
 }
 
 /// `aula relay`: the TURN relay alone.
@@ -132,14 +132,14 @@ pub async fn run_alone(args: crate::RelayArgs) -> anyhow::Result<()> {
         None => None,
     };
     let relay = start(&settings, shutdown).await?.expect("enabled above");
-    println!("Aula relay is running.");
+    say!("Aula relay is running.");
     print_addresses(&relay.server);
     if let Some(addr) = metrics {
-        println!("  Metrics:   http://{addr}/metrics");
+        say!("  Metrics:   http://{addr}/metrics");
     }
-    println!("Press Ctrl-C to stop.");
+    say!("Press Ctrl-C to stop.");
     relay.server.wait().await;
-    println!("Aula relay stopped.");
+    say!("Aula relay stopped.");
     Ok(())
 }
 

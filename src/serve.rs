@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use aula_signaling::server::Server;
+use aula_signaling::server::{AdminKeySource, Server};
 use aula_signaling::settings::LogFormat;
 use metrics_exporter_prometheus::PrometheusBuilder;
 
@@ -31,6 +31,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     args.turn.apply(&mut settings.turn);
     args.sfu.apply(&mut settings.sfu);
     init_logging(settings.log_format);
+    match aula_signaling::fdlimit::raise_to_hard() {
+        Ok(Some((before, after))) => {
+            tracing::info!("raised the open-file limit from {before} to {after} (the hard limit)")
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
 
     let recorder = PrometheusBuilder::new()
         .install_recorder()
@@ -51,32 +58,40 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("cannot start the server")?;
 
-    println!("Aula is running.");
-    println!("  Open:      {}/", server.public_url());
-    println!("  Listening: http://{}", server.http_addr());
+    say!("Aula is running.");
+    say!("  Open:      {}/", server.public_url());
+    say!("  Listening: http://{}", server.http_addr());
     if let Some(addr) = server.https_addr() {
-        println!("  TLS:       https://{addr}");
+        say!("  TLS:       https://{addr}");
     }
-    let origin = if server.admin_key_generated() {
-        " (generated, stored in the data dir)"
-    } else {
-        ""
-    };
-    println!("  Admin key: {}{origin}", server.admin_key());
+    // The key is shown once, when it is generated; journald and terminals keep what is printed.
+    match server.admin_key_source() {
+        AdminKeySource::Generated(path) => {
+            say!("  Admin key: {}", server.admin_key());
+            say!(
+                "             (generated and stored in {}; shown only this once)",
+                path.display()
+            );
+        }
+        AdminKeySource::Stored(path) => say!("  Admin key: stored in {}", path.display()),
+        AdminKeySource::Configured => say!("  Admin key: from the configuration (admin_key)"),
+    }
+    let (per_ip, total) = server.connection_caps();
+    tracing::info!("serving at most {total} HTTP connections, {per_ip} per IP address");
     match &relay {
         Some(r) => crate::relay::print_addresses(&r.server),
-        None => println!("  TURN:      off"),
+        None => say!("  TURN:      off"),
     }
     match sfu_addr {
-        Some(addr) => println!("  SFU:       {addr} (UDP)"),
-        None => println!("  SFU:       off"),
+        Some(addr) => say!("  SFU:       {addr} (UDP)"),
+        None => say!("  SFU:       off"),
     }
-    println!("Press Ctrl-C to stop.");
+    say!("Press Ctrl-C to stop.");
     server.wait().await;
     if let Some(r) = relay {
         r.server.wait().await;
     }
-    println!("Aula stopped.");
+    say!("Aula stopped.");
     Ok(())
 }
 

@@ -1,12 +1,16 @@
 //! The admin REST API under `/api/v1`, plus `/metrics`.
 //!
-//! Every route but open class creation needs `Authorization: Bearer <admin key>`. Errors are
-//! JSON: `{"error": {"code": "...", "message": "..."}}` with the codes listed in [`ApiError`].
+//! Every route but `info`, `join` and open class creation (when enabled) needs
+//! `Authorization: Bearer <admin key>`; an address that sends a wrong key too often gets 429 for
+//! a while. Errors are JSON: `{"error": {"code": "...", "message": "..."}}` with the codes listed
+//! in [`ApiError`].
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,6 +30,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/classes/{id}/tokens", post(create_token))
         .route("/ice-servers", get(ice_servers))
         .route("/join", post(join_by_code))
+        .route("/info", get(info))
 }
 
 /// An API failure, as JSON with a stable code.
@@ -39,6 +44,16 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     RateLimited(String),
+    /// Too many failed admin-key attempts, or too many classes created, from this address
+    /// (429 `rate_limited` with `Retry-After`).
+    #[error("{what}; try again in {} s", retry_after.as_secs().max(1))]
+    Throttled {
+        what: &'static str,
+        retry_after: Duration,
+    },
+    /// Open class creation has reached `[http] open_creation_max_classes`.
+    #[error("this server already holds {0} classes, the most that can be created without the admin key; ask your school's Aula administrator")]
+    ClassLimit(usize),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -49,7 +64,10 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::RateLimited(_) | ApiError::Throttled { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+            }
+            ApiError::ClassLimit(_) => (StatusCode::FORBIDDEN, "class_limit"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -59,7 +77,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let body = serde_json::json!({"error": {"code": code, "message": self.to_string()}});
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::Throttled { retry_after, .. } = &self {
+            let secs = retry_after.as_secs().max(1).to_string();
+            if let Ok(value) = header::HeaderValue::from_str(&secs) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }
 
@@ -76,25 +101,51 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-/// Checks the bearer admin key in constant time.
-fn require_admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers
+/// Checks the bearer admin key in constant time; refuses an address with too many failures.
+fn require_admin(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<(), ApiError> {
+    require_key(app, headers, ip, &[&app.admin_key])
+}
+
+/// Passes when the bearer token is one of `keys`. Failures count against `ip`; once its budget
+/// (`[http] auth_failures_per_min`) is spent, every attempt from it gets 429 without being
+/// compared, so the key cannot be guessed faster than that budget.
+pub(crate) fn require_key(
+    app: &App,
+    headers: &HeaderMap,
+    ip: IpAddr,
+    keys: &[&str],
+) -> Result<(), ApiError> {
+    let now = Instant::now();
+    let limited = |retry_after| ApiError::Throttled {
+        what: "too many failed admin-key attempts from this address",
+        retry_after,
+    };
+    app.auth_failures.check(ip, now).map_err(limited)?;
+    let given = bearer(headers).unwrap_or("");
+    if keys.iter().any(|k| same_secret(given, k)) {
+        return Ok(());
+    }
+    metrics::counter!(crate::metrics::ADMIN_AUTH_FAILURES).increment(1);
+    app.auth_failures.take(ip, now).map_err(limited)?;
+    Err(ApiError::Unauthorized)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let expected = app.admin_key.as_bytes();
-    let given = given.as_bytes();
-    let differ = given.len() != expected.len()
-        || given
+}
+
+/// Compares in time that depends only on the lengths.
+fn same_secret(given: &str, expected: &str) -> bool {
+    let (given, expected) = (given.as_bytes(), expected.as_bytes());
+    given.len() == expected.len()
+        && given
             .iter()
             .zip(expected)
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            != 0;
-    if differ {
-        return Err(ApiError::Unauthorized);
-    }
-    Ok(())
+            == 0
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,16 +194,31 @@ pub struct ClassDetail {
 
 const MAX_CLASS_NAME: usize = 100;
 
-/// `POST /api/v1/classes`: admin key required unless open class creation is on.
+/// `POST /api/v1/classes`: admin key required, unless open class creation is on and the request
+/// carries no key (then the per-IP rate and the class cap apply).
 async fn create_class(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<CreateClass>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedClass>), ApiError> {
-    if !app.open_class_creation {
-        require_admin(&app, &headers)?;
+    let open = app.open_class_creation && bearer(&headers).is_none();
+    if !open {
+        require_admin(&app, &headers, peer.ip())?;
     }
     let Json(req) = body?;
+    if open {
+        let classes = lock(&app.core).hub.class_count();
+        if classes >= app.open_creation_max_classes {
+            return Err(ApiError::ClassLimit(classes));
+        }
+        app.open_creations
+            .take(peer.ip(), Instant::now())
+            .map_err(|retry_after| ApiError::Throttled {
+                what: "too many classes created from this address",
+                retry_after,
+            })?;
+    }
     let name = req.name.trim().to_string();
     if name.is_empty()
         || name.chars().count() > MAX_CLASS_NAME
@@ -188,9 +254,10 @@ async fn create_class(
 
 async fn list_classes(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<ClassSummary>>, ApiError> {
-    require_admin(&app, &headers)?;
+    require_admin(&app, &headers, peer.ip())?;
     let records = lock_store(&app).list()?;
     let core = lock(&app.core);
     Ok(Json(
@@ -200,10 +267,11 @@ async fn list_classes(
 
 async fn get_class(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<ClassDetail>, ApiError> {
-    require_admin(&app, &headers)?;
+    require_admin(&app, &headers, peer.ip())?;
     let record = lock_store(&app)
         .get(&id)?
         .ok_or_else(|| ApiError::NotFound(id.clone()))?;
@@ -218,10 +286,11 @@ async fn get_class(
 /// `DELETE /api/v1/classes/{id}`: ends the class for everyone in it and forgets it.
 async fn delete_class(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&app, &headers)?;
+    require_admin(&app, &headers, peer.ip())?;
     let existed = lock_store(&app).delete(&id)?;
     let mut core = lock(&app.core);
     let live = core.hub.remove_class(&id);
@@ -247,11 +316,12 @@ pub struct CreateToken {
 /// `POST /api/v1/classes/{id}/tokens`: a token for one person, e.g. with a fixed name.
 async fn create_token(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Result<Json<CreateToken>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Link>), ApiError> {
-    require_admin(&app, &headers)?;
+    require_admin(&app, &headers, peer.ip())?;
     let Json(req) = body?;
     lock_store(&app)
         .get(&id)?
@@ -305,7 +375,7 @@ const CODE_TOKEN_TTL_SECS: u64 = 12 * 3600;
 /// a short code instead of opening a link. No key: the code is as shareable as the student link.
 async fn join_by_code(
     State(app): State<Arc<App>>,
-    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     body: Result<Json<JoinByCode>, JsonRejection>,
 ) -> Result<Json<CodeJoin>, ApiError> {
     // Sized for a school behind one address (see `[joining]`): it slows code guessing and
@@ -344,17 +414,27 @@ pub struct IceServers {
 /// `GET /api/v1/ice-servers`: fresh STUN/TURN entries for a script's own peer connection.
 async fn ice_servers(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<IceServers>, ApiError> {
-    require_admin(&app, &headers)?;
+    require_admin(&app, &headers, peer.ip())?;
     let identity = format!("api/{}", &crate::secrets::generate()[..12]);
     Ok(Json(IceServers {
         ice_servers: app.ice.for_peer(&identity, unix_millis() / 1000),
     }))
 }
 
-/// `GET /metrics`: Prometheus text exposition.
-pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+/// `GET /metrics`: Prometheus text exposition, for the admin key or `metrics_token`.
+pub async fn metrics(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let mut keys = vec![app.admin_key.as_str()];
+    keys.extend(app.metrics_token.as_deref());
+    if let Err(e) = require_key(&app, &headers, peer.ip(), &keys) {
+        return e.into_response();
+    }
     match &app.metrics {
         Some(render) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -363,6 +443,20 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Response {
             .into_response(),
         None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
     }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerInfo {
+    /// Whether `POST /api/v1/classes` works without the admin key (the start page asks for the
+    /// key when it does not).
+    open_class_creation: bool,
+}
+
+/// `GET /api/v1/info`: what the start page needs to know about this server.
+async fn info(State(app): State<Arc<App>>) -> Json<ServerInfo> {
+    Json(ServerInfo {
+        open_class_creation: app.open_class_creation,
+    })
 }
 
 fn summary(hub: &crate::hub::Hub, r: ClassRecord) -> ClassSummary {

@@ -24,6 +24,14 @@ pub struct App {
     pub store: Mutex<Store>,
     pub tokens: TokenKey,
     pub admin_key: String,
+    /// A second bearer token that may read `/metrics`.
+    pub metrics_token: Option<String>,
+    /// Failed admin-key attempts per IP.
+    pub auth_failures: crate::throttle::IpThrottle,
+    /// Classes created without the admin key, per IP (with `open_class_creation`).
+    pub open_creations: crate::throttle::IpThrottle,
+    /// No class is created without the admin key while this many exist.
+    pub open_creation_max_classes: usize,
     pub ice: IceProvider,
     pub conn_limits: ConnLimits,
     /// Base URL for the links in API answers, without a trailing slash.

@@ -6,7 +6,11 @@
 //! - [`app`]: the state every handler shares; [`sfu_bridge`] carries SFU calls and answers.
 //! - [`hub`]: the sans-IO class state machine: classes, rosters, chat, teacher controls, resume.
 //! - [`state`]: carries the hub's effects out to connection queues; slow consumers are kicked.
-//! - [`ice`], [`secrets`], [`ratelimit`], [`per_ip`], [`metrics`]: small helpers of the I/O layer.
+//! - [`listener`]: the HTTP(S) accept loops: connection caps, idle and header timeouts.
+//! - [`fdlimit`]: the open-file limit the connection caps stay under.
+//! - [`hygiene`]: security headers, `no-store` and the `Host` allow-list on every response.
+//! - [`ice`], [`secrets`], [`ratelimit`], [`per_ip`], [`throttle`], [`metrics`]: small helpers of
+//!   the I/O layer.
 //! - [`protocol`]: the class protocol v1 (serde types; the JSON Schema is generated from them).
 //! - [`settings`]: the whole configuration and its layered loader (defaults, file, `AULA_*`, flags).
 //! - [`token`]: class tokens (HS256 JWTs: class, role, optional fixed name, expiry), clock passed in.
@@ -16,8 +20,11 @@
 
 pub mod api;
 pub mod app;
+pub mod fdlimit;
 pub mod hub;
+pub mod hygiene;
 pub mod ice;
+pub mod listener;
 pub mod metrics;
 pub mod per_ip;
 pub mod protocol;
@@ -29,6 +36,7 @@ pub mod sfu_bridge;
 pub mod state;
 pub mod store;
 pub mod text;
+pub mod throttle;
 pub mod tls;
 pub mod token;
 pub mod web;

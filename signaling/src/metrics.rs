@@ -18,6 +18,12 @@ pub const ERRORS: &str = "aula_errors_total";
 pub const SLOW_CONSUMER_DROPS: &str = "aula_slow_consumer_drops_total";
 /// Successful joins, by `resumed` (counter).
 pub const JOINS: &str = "aula_joins_total";
+/// Admin API requests with a missing or wrong key (counter).
+pub const ADMIN_AUTH_FAILURES: &str = "aula_admin_auth_failures_total";
+/// TCP connections to the HTTP(S) listeners closed at once, by `reason`: `per_ip` or `total` (counter).
+pub const HTTP_CONNECTIONS_REFUSED: &str = "aula_http_connections_refused_total";
+/// Open TCP connections on the HTTP(S) listeners, WebSockets included (gauge).
+pub const HTTP_CONNECTIONS: &str = "aula_http_connections";
 
 /// Registers descriptions so `/metrics` explains each series.
 pub fn describe() {
@@ -35,6 +41,15 @@ pub fn describe() {
         "Connections dropped for a full send queue"
     );
     metrics::describe_counter!(JOINS, "Successful joins");
+    metrics::describe_counter!(ADMIN_AUTH_FAILURES, "Admin API requests with a wrong key");
+    metrics::describe_counter!(
+        HTTP_CONNECTIONS_REFUSED,
+        "HTTP(S) connections closed at once for a connection cap, by reason"
+    );
+    metrics::describe_gauge!(
+        HTTP_CONNECTIONS,
+        "Open HTTP(S) connections, WebSockets included"
+    );
 }
 
 pub fn error_sent(code: ErrorCode) {

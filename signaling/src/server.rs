@@ -11,21 +11,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::{unix_millis, App, MetricsRender};
 use crate::hub::{Hub, HubLimits};
+use crate::hygiene::HostPolicy;
 use crate::ice::IceProvider;
+use crate::listener::{ConnGate, Serving, Timeouts};
 use crate::settings::Settings;
 use crate::state::{lock, Core};
 use crate::store::Store;
+use crate::throttle::IpThrottle;
 use crate::token::TokenKey;
 use crate::ws::ConnLimits;
 use crate::{api, metrics as m, secrets, web, ws};
@@ -44,6 +44,22 @@ pub enum ServerError {
     Store(#[from] crate::store::StoreError),
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("cannot secure the data directory {}: {source}", path.display())]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Where the admin key came from, for the start-up banner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminKeySource {
+    /// `admin_key` in the configuration (file, `AULA_ADMIN_KEY` or `--admin-key`).
+    Configured,
+    /// Generated into this file on this run: the one time the key is shown.
+    Generated(PathBuf),
+    /// Read from this file, generated on an earlier run.
+    Stored(PathBuf),
 }
 
 /// A running signaling server.
@@ -51,7 +67,8 @@ pub struct Server {
     app: Arc<App>,
     http_addr: SocketAddr,
     https_addr: Option<SocketAddr>,
-    admin_key_generated: bool,
+    admin_key_source: AdminKeySource,
+    connection_caps: (usize, usize),
     tasks: TaskTracker,
 }
 
@@ -66,15 +83,26 @@ impl Server {
     ) -> Result<Server, ServerError> {
         m::describe();
         let data_dir = &settings.data_dir;
-        let (admin_key, admin_key_generated) = match &settings.admin_key {
-            Some(key) => (key.clone(), false),
-            None => secrets::load_or_create(data_dir, "admin_key")?,
+        secure_data_dir(data_dir)?;
+        let (admin_key, admin_key_source) = match &settings.admin_key {
+            Some(key) => (key.clone(), AdminKeySource::Configured),
+            None => {
+                let (key, created) = secrets::load_or_create(data_dir, "admin_key")?;
+                let path = data_dir.join("admin_key");
+                match created {
+                    true => (key, AdminKeySource::Generated(path)),
+                    false => (key, AdminKeySource::Stored(path)),
+                }
+            }
         };
         let token_secret = match &settings.token_secret {
             Some(secret) => secret.clone(),
             None => secrets::load_or_create(data_dir, "token_secret")?.0,
         };
+        create_private_file(&database_path(data_dir))?;
         let store = Store::open(database_path(data_dir))?;
+        // SQLite's own files (the WAL and shared-memory index) exist only now.
+        secure_data_dir(data_dir)?;
 
         let l = &settings.limits;
         let mut hub = Hub::new(HubLimits {
@@ -134,6 +162,16 @@ impl Server {
             store: Mutex::new(store),
             tokens: TokenKey::new(token_secret.as_bytes()),
             admin_key,
+            metrics_token: settings.metrics_token.clone(),
+            auth_failures: IpThrottle::new(
+                settings.http.auth_failures_per_min,
+                Duration::from_secs(60),
+            ),
+            open_creations: IpThrottle::new(
+                settings.http.open_creation_per_ip_per_hour,
+                Duration::from_secs(3600),
+            ),
+            open_creation_max_classes: settings.http.open_creation_max_classes,
             ice,
             conn_limits: ConnLimits {
                 max_frame_bytes: l.max_frame_bytes,
@@ -157,31 +195,32 @@ impl Server {
             join_limits: settings.joining.limits(),
         });
 
-        let router = router(app.clone());
+        let listening: Vec<SocketAddr> = std::iter::once(http_addr).chain(https_addr).collect();
+        let hosts = HostPolicy::new(&app.public_url, &settings.allowed_hosts, &listening);
+        let connection_caps = connection_caps(&settings.http);
+        let serving = Serving {
+            router: router(app.clone(), hosts),
+            gate: ConnGate::new(connection_caps.0, connection_caps.1),
+            timeouts: Timeouts {
+                header_read: Duration::from_secs(settings.http.header_read_timeout_secs),
+                idle: Duration::from_secs(settings.http.connection_idle_secs),
+            },
+            shutdown: shutdown.clone(),
+        };
         let tasks = TaskTracker::new();
-        {
-            let router = router.clone();
-            let shutdown = shutdown.clone();
-            tasks.spawn(async move {
-                let service = router.into_make_service_with_connect_info::<SocketAddr>();
-                let served =
-                    axum::serve(http, service).with_graceful_shutdown(shutdown.cancelled_owned());
-                if let Err(e) = served.await {
-                    tracing::error!("HTTP server failed: {e}");
-                }
-            });
-        }
+        let conns = TaskTracker::new();
+        tasks.spawn(serving.clone().http(http, conns.clone()));
         if let Some((tcp, acceptor)) = https {
+            tasks.spawn(serving.https(tcp, acceptor, conns.clone()));
+        }
+        {
+            // Shutdown waits for the connections' in-flight requests (each bounded).
+            let conns = conns.clone();
             let shutdown = shutdown.clone();
-            let listener = TlsListener::spawn(tcp, acceptor, shutdown.clone(), &tasks);
             tasks.spawn(async move {
-                // `tap_io` gives the listener axum's `SocketAddr` connect-info.
-                let service = router.into_make_service_with_connect_info::<SocketAddr>();
-                let served = axum::serve(listener.tap_io(|_| {}), service)
-                    .with_graceful_shutdown(shutdown.cancelled_owned());
-                if let Err(e) = served.await {
-                    tracing::error!("HTTPS server failed: {e}");
-                }
+                shutdown.cancelled().await;
+                conns.close();
+                conns.wait().await;
             });
         }
         tasks.spawn(tick_loop(app.clone()));
@@ -194,7 +233,8 @@ impl Server {
             app,
             http_addr,
             https_addr,
-            admin_key_generated,
+            admin_key_source,
+            connection_caps,
             tasks,
         })
     }
@@ -215,9 +255,14 @@ impl Server {
         &self.app.admin_key
     }
 
-    /// True when the admin key was generated into the data dir on this run.
-    pub fn admin_key_generated(&self) -> bool {
-        self.admin_key_generated
+    /// Where the admin key came from (the banner shows a generated key once, then its file).
+    pub fn admin_key_source(&self) -> &AdminKeySource {
+        &self.admin_key_source
+    }
+
+    /// The connection caps in force: (per IP, in total), after fitting under the file limit.
+    pub fn connection_caps(&self) -> (usize, usize) {
+        self.connection_caps
     }
 
     /// Resolves once shutdown has been requested and every connection has been closed
@@ -246,8 +291,83 @@ fn default_public_url(addr: SocketAddr, tls: bool) -> String {
     }
 }
 
+/// Descriptors kept free of HTTP connections: the database, the TURN relay's and the SFU's
+/// sockets, log files.
+const RESERVED_DESCRIPTORS: usize = 512;
+
+/// The connection caps (per IP, total): the configured ones, lowered so the total stays below the
+/// open-file limit and one address can take at most half of it.
+fn connection_caps(http: &crate::settings::HttpSettings) -> (usize, usize) {
+    let total = match crate::fdlimit::soft_limit() {
+        Some(limit) => {
+            let room = (limit as usize)
+                .saturating_sub(RESERVED_DESCRIPTORS)
+                .max(64);
+            if room < http.max_connections {
+                tracing::warn!(
+                    "the open-file limit is {limit}: serving at most {room} HTTP connections \
+                     (http.max_connections = {})",
+                    http.max_connections
+                );
+            }
+            room.min(http.max_connections)
+        }
+        None => http.max_connections,
+    };
+    let per_ip = http.max_connections_per_ip.min((total / 2).max(1));
+    if per_ip < http.max_connections_per_ip {
+        tracing::warn!(
+            "at most {per_ip} connections per IP address (half of the {total} in total; \
+             http.max_connections_per_ip = {})",
+            http.max_connections_per_ip
+        );
+    }
+    (per_ip, total)
+}
+
+/// Makes the data directory 0700 and every file in it 0600: it holds the admin key, the token
+/// secret and the class database.
+fn secure_data_dir(dir: &std::path::Path) -> Result<(), ServerError> {
+    let err = |source| ServerError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |path: &std::path::Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        };
+        set(dir, 0o700).map_err(err)?;
+        for entry in std::fs::read_dir(dir).map_err(err)? {
+            let entry = entry.map_err(err)?;
+            if entry.file_type().map_err(err)?.is_file() {
+                set(&entry.path(), 0o600).map_err(err)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates an empty file readable by the owner only, unless it exists (SQLite opens an empty
+/// file as a new database), so the class database is never briefly world-readable.
+fn create_private_file(path: &std::path::Path) -> Result<(), ServerError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|source| ServerError::DataDir {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 /// Every route the server answers.
-fn router(app: Arc<App>) -> Router {
+fn router(app: Arc<App>, hosts: HostPolicy) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route(
@@ -262,6 +382,10 @@ fn router(app: Arc<App>) -> Router {
         .nest("/api/v1", api::routes())
         .fallback(web::serve)
         .with_state(app)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(hosts),
+            crate::hygiene::guard,
+        ))
 }
 
 /// Once a second: expire resume grace periods and refresh gauges.
@@ -278,81 +402,6 @@ async fn tick_loop(app: Arc<App>) {
                 metrics::gauge!(m::CLASSES).set(core.hub.class_count() as f64);
             }
         }
-    }
-}
-
-/// Accepts TCP connections and completes TLS handshakes in the background, so one slow
-/// handshake never holds up the others; axum takes finished streams from a bounded queue.
-struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-/// Most TLS handshakes in flight at once; beyond it, new connections wait in the accept queue.
-const MAX_PENDING_HANDSHAKES: usize = 256;
-
-impl TlsListener {
-    fn spawn(
-        tcp: TcpListener,
-        acceptor: TlsAcceptor,
-        shutdown: CancellationToken,
-        tasks: &TaskTracker,
-    ) -> Self {
-        let local = tcp.local_addr().expect("bound listener has an address");
-        let (tx, ready) = mpsc::channel(64);
-        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
-        tasks.spawn(async move {
-            loop {
-                let permit = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
-                };
-                let accepted = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    a = tcp.accept() => a,
-                };
-                let (stream, addr) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!("TLS accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, addr)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%addr, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        TlsListener { ready, local }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(ready) => ready,
-            // The acceptor stopped (shutdown): never yield again; graceful shutdown ends serve.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }
 

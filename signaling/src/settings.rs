@@ -12,10 +12,10 @@
 //!
 //! Values from the environment and from overrides are strings and are converted to the field's type.
 //! Lists accept either a list (in TOML) or a comma-separated string. A value that does not convert
-//! fails with [`SettingsError::InvalidValue`] naming the key; an unknown key in the file or in the
-//! overrides fails with [`SettingsError::UnknownKey`] (unknown `AULA_*` variables are ignored, since
-//! the environment is shared with other programs). Cross-field checks live in [`Settings::validate`],
-//! which [`Settings::load`] runs before returning.
+//! fails with [`SettingsError::InvalidValue`] naming the key; an unknown key in the file, in the
+//! overrides or in an `AULA_*` variable fails with [`SettingsError::UnknownKey`] (except the
+//! variables of Aula's own tooling, [`TOOLING_VARS`]). Cross-field checks live in
+//! [`Settings::validate`], which [`Settings::load`] runs before returning.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -35,6 +35,13 @@ pub const ENV_PREFIX: &str = "AULA";
 /// Separator between nested keys in environment variable names (`AULA_LIMITS__MAX_CLASS_SIZE`).
 pub const ENV_NESTING: &str = "__";
 
+/// `AULA_*` variables that belong to Aula's build and test tooling, not to the configuration: they
+/// are neither read nor refused (a name ending in `*` is a prefix).
+pub const TOOLING_VARS: &[&str] = &["AULA_BIN", "AULA_BLESS", "AULA_TEST_*", "AULA_E2E_*"];
+
+/// Shortest admin key accepted: a short key is guessed (the generated one has 64 characters).
+pub const MIN_ADMIN_KEY_LEN: usize = 16;
+
 /// Everything Aula can be configured with. See `aula.example.toml` for a commented copy.
 ///
 /// A new section is one field here (its type: `Serialize + Deserialize + Default` with
@@ -48,9 +55,13 @@ pub struct Settings {
     /// e.g. `https://aula.school.example`. Default: none, derived from `listen` (or `tls.listen`
     /// when TLS is on), e.g. `http://localhost:8080`; see [`Settings::public_url`].
     pub public_url: Option<String>,
-    /// Key for the admin REST API (`Authorization: Bearer <key>`). Default: none, in which case the
-    /// binary generates one in the data directory on first run and prints it at start.
+    /// Key for the admin REST API (`Authorization: Bearer <key>`), at least 16 characters.
+    /// Default: none, in which case the binary generates one in the data directory on first run
+    /// and prints it that once.
     pub admin_key: Option<String>,
+    /// Bearer token that may read `/metrics` besides the admin key, so Prometheus need not hold
+    /// the admin key (at least 16 characters). Default: none (only the admin key).
+    pub metrics_token: Option<String>,
     /// Directory for the class database and generated secrets. Default `data`.
     pub data_dir: PathBuf,
     /// Secret that signs class tokens (HS256). Default: none, in which case the binary generates one
@@ -58,8 +69,9 @@ pub struct Settings {
     pub token_secret: Option<String>,
     /// Lifetime of the class links (tokens) created by the API, in seconds. Default 604800 (7 days).
     pub token_ttl_secs: u64,
-    /// Whether the landing page may create classes without the admin key. Default `true` (the
-    /// embedded default for a single school); set `false` to allow only the admin API.
+    /// Whether anyone who reaches the start page may create classes without the admin key
+    /// (rate-limited per IP, with a cap on classes: `[http] open_creation_*`). Default `false`:
+    /// creating a class needs the admin key.
     pub open_class_creation: bool,
     /// Log output format: `"text"` or `"json"`. Default `"text"`.
     pub log_format: LogFormat,
@@ -68,8 +80,15 @@ pub struct Settings {
     /// `Origin` header (scripts, bots) are always allowed.
     #[serde(deserialize_with = "string_or_seq")]
     pub allowed_origins: Vec<String>,
+    /// Host names (`Host` header, without port) the server answers besides the host of
+    /// `public_url`, IP addresses and, when listening on loopback or a wildcard address,
+    /// `localhost`. Default empty. Other hosts get 421 (a DNS-rebinding guard).
+    #[serde(deserialize_with = "string_or_seq")]
+    pub allowed_hosts: Vec<String>,
     /// HTTPS/WSS.
     pub tls: TlsSettings,
+    /// The HTTP listeners' connection limits and timeouts, and the admin API's throttles.
+    pub http: HttpSettings,
     /// Per-connection and per-class limits.
     pub limits: Limits,
     /// The TURN relay (see `aula_relay::turn::TurnConfig` for every key and default).
@@ -86,13 +105,16 @@ impl Default for Settings {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
             public_url: None,
             admin_key: None,
+            metrics_token: None,
             data_dir: PathBuf::from("data"),
             token_secret: None,
             token_ttl_secs: 7 * 24 * 60 * 60,
-            open_class_creation: true,
+            open_class_creation: false,
             log_format: LogFormat::Text,
             allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
             tls: TlsSettings::default(),
+            http: HttpSettings::default(),
             limits: Limits::default(),
             turn: Default::default(),
             sfu: SfuSettings::default(),
@@ -149,6 +171,47 @@ impl Default for TlsSettings {
             cert: None,
             key: None,
             dev_cert_dir: PathBuf::from("certs"),
+        }
+    }
+}
+
+/// The `[http]` section: limits of the HTTP and HTTPS listeners and of the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// Seconds a connection has to send a request's headers (also the keep-alive wait for the
+    /// next request). Default 10.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may go without any byte read or written before it is closed. A live
+    /// WebSocket is never idle that long (the server pings it every `limits.ping_interval_secs`).
+    /// Default 120.
+    pub connection_idle_secs: u64,
+    /// Open connections (HTTP, HTTPS and WebSocket) one IP address may hold. Sized for a whole
+    /// school behind one NAT address. Default 2000.
+    pub max_connections_per_ip: usize,
+    /// Open connections over all addresses; lowered at start to fit under the open-file limit.
+    /// Default 16384.
+    pub max_connections: usize,
+    /// Failed admin-key attempts one IP may make per minute before it gets 429. Default 10.
+    pub auth_failures_per_min: u32,
+    /// With `open_class_creation`: classes one IP may create without the admin key per hour.
+    /// Default 30.
+    pub open_creation_per_ip_per_hour: u32,
+    /// With `open_class_creation`: no class is created without the admin key while this many
+    /// classes exist. Default 200.
+    pub open_creation_max_classes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_read_timeout_secs: 10,
+            connection_idle_secs: 120,
+            max_connections_per_ip: 2000,
+            max_connections: 16384,
+            auth_failures_per_min: 10,
+            open_creation_per_ip_per_hour: 30,
+            open_creation_max_classes: 200,
         }
     }
 }
@@ -404,27 +467,32 @@ impl Settings {
             builder = builder.add_source(File::from_str(&text, FileFormat::Toml));
         }
 
-        let mut env = Environment::with_prefix(ENV_PREFIX)
-            .prefix_separator("_")
-            .separator(ENV_NESTING)
-            .ignore_empty(true);
         let vars: HashMap<String, String> = match &options.env {
             Some(vars) => vars.clone(),
             None => std::env::vars().collect(),
         };
-        // Keep only variables that name a known key, so unrelated `AULA_*` variables (set by
-        // scripts for other purposes) neither fail the load nor shadow anything.
-        let prefix = format!("{ENV_PREFIX}_");
-        let vars: HashMap<String, String> = vars
-            .into_iter()
-            .filter(|(name, _)| {
-                name.strip_prefix(&prefix)
-                    .map(|rest| known.contains(&rest.to_lowercase().replace(ENV_NESTING, ".")))
-                    .unwrap_or(false)
-            })
-            .collect();
-        env = env.source(Some(vars.into_iter().collect()));
+        let mut vars = config_vars(vars, &known)?;
+        // A list key takes a comma-separated string (`a:1,b:2`); the `config` crate would keep it
+        // one string, so it goes in as a list override, below the command-line flags.
+        let lists = list_keys();
+        let mut env_lists = Vec::new();
+        vars.retain(|name, value| {
+            let key = env_key(name);
+            if lists.contains(&key) && !value.is_empty() {
+                env_lists.push((key, split_list(value)));
+                return false;
+            }
+            true
+        });
+        let env = Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("_")
+            .separator(ENV_NESTING)
+            .ignore_empty(true)
+            .source(Some(vars.into_iter().collect()));
         builder = builder.add_source(env);
+        for (key, items) in env_lists {
+            builder = builder.set_override(key, items).map_err(other)?;
+        }
 
         for (key, value) in &options.overrides {
             if !known.contains(key.as_str()) {
@@ -433,9 +501,13 @@ impl Settings {
                     origin: "command-line overrides".into(),
                 });
             }
-            builder = builder
-                .set_override(key.as_str(), value.as_str())
-                .map_err(other)?;
+            builder = if list_keys().contains(key.as_str()) {
+                let items: Vec<String> = split_list(value);
+                builder.set_override(key.as_str(), items)
+            } else {
+                builder.set_override(key.as_str(), value.as_str())
+            }
+            .map_err(other)?;
         }
 
         let config = builder
@@ -580,12 +652,71 @@ impl Settings {
         }
         for (key, value) in [
             ("admin_key", &self.admin_key),
+            ("metrics_token", &self.metrics_token),
             ("token_secret", &self.token_secret),
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 return Err(SettingsError::invalid(
                     key,
                     "must not be empty (leave it unset to generate one)",
+                ));
+            }
+        }
+        for (key, value) in [
+            ("admin_key", &self.admin_key),
+            ("metrics_token", &self.metrics_token),
+        ] {
+            if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+                if v.chars().count() < MIN_ADMIN_KEY_LEN {
+                    return Err(SettingsError::invalid(
+                        key,
+                        format!(
+                            "{} characters is too short: use at least {MIN_ADMIN_KEY_LEN} \
+                             (or leave admin_key unset to generate one)",
+                            v.chars().count()
+                        ),
+                    ));
+                }
+            }
+        }
+        let h = &self.http;
+        let positive: [(&str, u64); 7] = [
+            ("http.header_read_timeout_secs", h.header_read_timeout_secs),
+            ("http.connection_idle_secs", h.connection_idle_secs),
+            (
+                "http.max_connections_per_ip",
+                h.max_connections_per_ip as u64,
+            ),
+            ("http.max_connections", h.max_connections as u64),
+            ("http.auth_failures_per_min", h.auth_failures_per_min.into()),
+            (
+                "http.open_creation_per_ip_per_hour",
+                h.open_creation_per_ip_per_hour.into(),
+            ),
+            (
+                "http.open_creation_max_classes",
+                h.open_creation_max_classes as u64,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(SettingsError::invalid(key, "must be greater than 0"));
+            }
+        }
+        if h.connection_idle_secs <= l.ping_interval_secs {
+            return Err(SettingsError::invalid(
+                "http.connection_idle_secs",
+                format!(
+                    "{} must be above limits.ping_interval_secs ({}) or live WebSockets are cut",
+                    h.connection_idle_secs, l.ping_interval_secs
+                ),
+            ));
+        }
+        for host in &self.allowed_hosts {
+            if host.is_empty() || host.contains(['/', ':', ' ']) {
+                return Err(SettingsError::invalid(
+                    "allowed_hosts",
+                    format!("{host:?} is not a host name like aula.school.example"),
                 ));
             }
         }
@@ -648,14 +779,67 @@ fn string_or_seq<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Strin
         Many(Vec<String>),
     }
     Ok(match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::One(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
+        OneOrMany::One(s) => split_list(&s),
         OneOrMany::Many(v) => v,
     })
+}
+
+/// The `AULA_*` variables that configure Aula, with tooling variables dropped; any other
+/// `AULA_*` variable is refused, naming it (a typo must not be silently ignored).
+fn config_vars(
+    vars: HashMap<String, String>,
+    known: &BTreeSet<String>,
+) -> Result<HashMap<String, String>, SettingsError> {
+    let prefix = format!("{ENV_PREFIX}_");
+    let tooling = |name: &str| {
+        TOOLING_VARS.iter().any(|t| match t.strip_suffix('*') {
+            Some(start) => name.starts_with(start),
+            None => name == *t,
+        })
+    };
+    let mut kept = HashMap::new();
+    for (name, value) in vars {
+        if !name.starts_with(&prefix) || tooling(&name) {
+            continue;
+        }
+        if !known.contains(&env_key(&name)) {
+            return Err(SettingsError::UnknownKey {
+                key: name,
+                origin: "the environment".into(),
+            });
+        }
+        kept.insert(name, value);
+    }
+    Ok(kept)
+}
+
+/// The dotted key an `AULA_*` variable names: `AULA_TURN__ALLOW_PEERS` is `turn.allow_peers`.
+fn env_key(name: &str) -> String {
+    let rest = &name[ENV_PREFIX.len() + 1..];
+    rest.to_lowercase().replace(ENV_NESTING, ".")
+}
+
+/// Keys whose value is a list (their default serializes to an array).
+fn list_keys() -> BTreeSet<String> {
+    let value = serde_json::to_value(Settings::default()).expect("settings serialize to JSON");
+    let mut keys = BTreeSet::new();
+    collect_keys(&value, String::new(), &mut keys);
+    keys.into_iter()
+        .filter(|k| {
+            k.split('.')
+                .try_fold(&value, |v, part| v.get(part))
+                .is_some_and(serde_json::Value::is_array)
+        })
+        .collect()
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// Every dotted key of [`Settings`] (leaves only), derived from the serialized defaults so it can
@@ -830,7 +1014,10 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.limits.max_class_size, 1000);
         assert_eq!(s.token_ttl_secs, 604800);
-        assert!(s.open_class_creation);
+        assert!(
+            !s.open_class_creation,
+            "class creation needs the admin key by default"
+        );
         assert_eq!(s.public_url(), "http://localhost:8080");
         Settings::default().validate().unwrap();
     }
@@ -840,7 +1027,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join(DEFAULT_CONFIG_FILE),
-            "listen = \"0.0.0.0:9000\"\nadmin_key = \"from-file\"\n\
+            "listen = \"0.0.0.0:9000\"\nadmin_key = \"from-file-0123456789\"\n\
              [limits]\nmax_class_size = 10\nchat_history = 5\n",
         )
         .unwrap();
@@ -848,7 +1035,7 @@ mod tests {
             None,
             &[
                 ("AULA_LIMITS__MAX_CLASS_SIZE", "50"),
-                ("AULA_ADMIN_KEY", "from-env"),
+                ("AULA_ADMIN_KEY", "from-env-0123456789"),
                 ("AULA_LOG_FORMAT", "json"),
                 ("AULA_TLS__ENABLED", "true"),
                 (
@@ -858,14 +1045,17 @@ mod tests {
                 ("AULA_BIN", "/usr/bin/aula"), // unrelated: ignored
                 ("OTHER_LISTEN", "1.2.3.4:5"), // no prefix: ignored
             ],
-            &[("admin_key", "from-flag"), ("data_dir", "/tmp/aula")],
+            &[
+                ("admin_key", "from-flag-0123456789"),
+                ("data_dir", "/tmp/aula"),
+            ],
             dir.path(),
         ))
         .unwrap();
         assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(s.limits.max_class_size, 50);
         assert_eq!(s.limits.chat_history, 5);
-        assert_eq!(s.admin_key.as_deref(), Some("from-flag"));
+        assert_eq!(s.admin_key.as_deref(), Some("from-flag-0123456789"));
         assert_eq!(s.data_dir, PathBuf::from("/tmp/aula"));
         assert_eq!(s.log_format, LogFormat::Json);
         assert!(s.tls.enabled);
@@ -890,7 +1080,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join(DEFAULT_CONFIG_FILE),
-            "admin_key = \"cwd\"\n",
+            "admin_key = \"cwd-0123456789abcdef\"\n",
         )
         .unwrap();
         let other = dir.path().join("other.toml");
@@ -953,6 +1143,70 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_aula_variable_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Settings::load(&opts(
+            None,
+            &[("AULA_OPEN_CLASS_CREATON", "false")],
+            &[],
+            dir.path(),
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(&err, SettingsError::UnknownKey { key, .. } if key == "AULA_OPEN_CLASS_CREATON"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("AULA_OPEN_CLASS_CREATON"), "{err}");
+        // The tooling's own variables are not configuration and are left alone.
+        for var in [
+            "AULA_BIN",
+            "AULA_BLESS",
+            "AULA_TEST_NO_INSTALL",
+            "AULA_E2E_VERBOSE",
+        ] {
+            Settings::load(&opts(None, &[(var, "1")], &[], dir.path()))
+                .unwrap_or_else(|e| panic!("{var}: {e}"));
+        }
+    }
+
+    #[test]
+    fn list_keys_take_comma_separated_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(&opts(
+            None,
+            &[
+                (
+                    "AULA_TURN__ALLOW_PEER_ADDRS",
+                    "10.0.0.5:3479, 192.168.1.9:5000",
+                ),
+                ("AULA_TURN__ALLOW_PEERS", "10.1.0.0/16,fd00::/8"),
+                ("AULA_ALLOWED_HOSTS", "aula.school.example"),
+            ],
+            &[],
+            dir.path(),
+        ))
+        .unwrap();
+        assert_eq!(
+            s.turn.allow_peer_addrs,
+            vec![
+                "10.0.0.5:3479".parse::<SocketAddr>().unwrap(),
+                "192.168.1.9:5000".parse().unwrap()
+            ]
+        );
+        assert_eq!(s.turn.allow_peers, vec!["10.1.0.0/16", "fd00::/8"]);
+        assert_eq!(s.allowed_hosts, vec!["aula.school.example"]);
+        // A flag still wins over the environment.
+        let s = Settings::load(&opts(
+            None,
+            &[("AULA_ALLOWED_HOSTS", "a.example")],
+            &[("allowed_hosts", "b.example,c.example")],
+            dir.path(),
+        ))
+        .unwrap();
+        assert_eq!(s.allowed_hosts, vec!["b.example", "c.example"]);
+    }
+
+    #[test]
     fn malformed_toml_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
@@ -981,6 +1235,24 @@ mod tests {
             ),
             (|s| s.public_url = Some("aula.example".into()), "public_url"),
             (|s| s.admin_key = Some(" ".into()), "admin_key"),
+            (|s| s.admin_key = Some("k".into()), "admin_key"),
+            (
+                |s| s.admin_key = Some("fifteen-chars-x".into()),
+                "admin_key",
+            ),
+            (|s| s.metrics_token = Some("short".into()), "metrics_token"),
+            (
+                |s| s.http.connection_idle_secs = 20,
+                "http.connection_idle_secs",
+            ),
+            (
+                |s| s.http.max_connections_per_ip = 0,
+                "http.max_connections_per_ip",
+            ),
+            (
+                |s| s.allowed_hosts = vec!["a.example:80".into()],
+                "allowed_hosts",
+            ),
             (
                 |s| s.allowed_origins = vec!["https://a.example/path".into()],
                 "allowed_origins",

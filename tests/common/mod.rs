@@ -184,8 +184,12 @@ impl Aula {
         body
     }
 
+    /// `/metrics`, read with the admin key (it is not public).
     pub fn metrics(&self) -> String {
-        let mut resp = ureq::get(&self.http("/metrics")).call().unwrap();
+        let mut resp = ureq::get(&self.http("/metrics"))
+            .header("authorization", &format!("Bearer {ADMIN_KEY}"))
+            .call()
+            .unwrap();
         resp.body_mut().read_to_string().unwrap()
     }
 

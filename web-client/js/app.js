@@ -134,25 +134,48 @@ function startPage() {
     }
     window.location.assign(`/join${window.location.search}#token=${encodeURIComponent(token)}`);
   });
+  // Creating a class needs the admin key unless the server allows open creation; ask for it up
+  // front (a refused request would also show up as a console error).
+  fetch('/api/v1/info')
+    .then((res) => (res.ok ? res.json() : null))
+    .then((info) => {
+      const needsKey = !(info && info.open_class_creation);
+      $('create-key-field').hidden = !needsKey;
+      $('create-key').required = needsKey;
+    })
+    .catch(() => {
+      $('create-key-field').hidden = false;
+    });
   $('create').addEventListener('submit', async (e) => {
     e.preventDefault();
     const msg = $('create-msg');
     msg.textContent = '';
     const name = $('create-name').value.trim();
     if (!name) return;
+    const key = $('create-key').value.trim();
+    const headers = { 'content-type': 'application/json' };
+    if (key) headers.authorization = `Bearer ${key}`;
     let res;
     try {
       res = await fetch('/api/v1/classes', {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers,
         body: JSON.stringify({ name }),
       });
     } catch {
       msg.textContent = 'Could not reach the server. Check your connection and try again.';
       return;
     }
-    if (res.status === 401 || res.status === 403) {
-      msg.textContent = 'This server does not let anyone create classes from this page. Ask your school\'s Aula administrator for a class link.';
+    if (res.status === 401) {
+      $('create-key-field').hidden = false;
+      $('create-key').setAttribute('aria-invalid', 'true');
+      msg.textContent = key
+        ? 'That admin key is not right. Check it, or ask your school\'s Aula administrator for a class link.'
+        : 'Creating a class on this server needs your school\'s Aula admin key. Without it, ask your Aula administrator for a class link.';
+      return;
+    }
+    if (res.status === 429) {
+      msg.textContent = 'Too many attempts from this network. Wait a minute and try again.';
       return;
     }
     const body = await res.json().catch(() => null);
