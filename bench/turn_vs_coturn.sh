@@ -56,9 +56,11 @@ COTURN_PID=$!
 PIDS+=("$COTURN_PID")
 
 # Aula with its secure defaults except the loopback allow rule (uclient's peers are on
-# 127.0.0.1) and a per-user quota large enough for one user name running every session.
+# 127.0.0.1), a per-user quota large enough for one user name running every session, and a
+# credential lifetime of a day (uclient -W mints credentials that expire in 24 hours).
 "$AULA_BIN" --listen 127.0.0.1:"$AULA_PORT" --secret "$SECRET" --allow-peer 127.0.0.0/8 \
-  --max-per-user 100000 ${AULA_THREADS:+--threads "$AULA_THREADS"} >"$WORK/aula.log" 2>&1 &
+  --max-per-user 100000 --max-credential-lifetime 86400 \
+  ${AULA_THREADS:+--threads "$AULA_THREADS"} >"$WORK/aula.log" 2>&1 &
 AULA_PID=$!
 PIDS+=("$AULA_PID")
 sleep 1

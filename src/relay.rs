@@ -57,10 +57,6 @@ impl TurnArgs {
     }
 }
 
-/// How long the TURN credentials in a `welcome` stay valid: a long lesson, since a browser
-/// refreshes its allocation with them; every reconnect gets fresh ones.
-const CREDENTIAL_TTL_SECS: u64 = 4 * 3600;
-
 /// A running relay and how browsers reach it.
 pub struct RunningRelay {
     pub server: TurnServer,
@@ -89,6 +85,7 @@ pub async fn start(
         None => None,
     };
     let secret = config.secret.clone();
+    let config_ttl = config.max_credential_lifetime_secs;
     let server = start_turn(config, tls, shutdown).await?;
     let host = host_for_url(server.relay_ip());
     let ice = IceProvider {
@@ -98,7 +95,9 @@ pub async fn start(
             .local_tls_addr()
             .map(|a| format!("{host}:{}", a.port())),
         secret,
-        ttl_secs: CREDENTIAL_TTL_SECS,
+        // The relay refuses credentials that live longer (`turn.max_credential_lifetime_secs`),
+        // so signaling mints them with exactly that lifetime and renews them.
+        ttl_secs: config_ttl,
     };
     Ok(Some(RunningRelay { server, ice }))
 }

@@ -342,9 +342,32 @@ fn aula_relay_runs_the_turn_relay_alone_and_serves_its_metrics() {
         &dir,
     );
     let port = relay.value("TURN UDP:").rsplit(':').next().unwrap();
-    // coturn's client, with credentials minted from the shared secret (the REST API scheme).
+    // coturn's client minting from the shared secret (`-W`) makes credentials that expire in
+    // 24 hours: longer than turn.max_credential_lifetime_secs (600), so refused.
     let out = Command::new("turnutils_uclient")
         .args(["-y", "-W", "relay-secret", "-u", "bot", "-p", port])
+        .args(["-m", "1", "-n", "5", "-l", "100", "127.0.0.1"])
+        .output()
+        .expect("turnutils_uclient runs (apt-get install coturn)");
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("Cannot complete Allocation"), "{log}");
+    // Credentials minted for ten minutes (as signaling mints them, the REST API scheme) work.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let creds = aula_relay::credentials::mint("relay-secret", "class/bot", now, 600);
+    let out = Command::new("turnutils_uclient")
+        .args([
+            "-y",
+            "-u",
+            &creds.username,
+            "-w",
+            &creds.password,
+            "-p",
+            port,
+        ])
         .args(["-m", "2", "-n", "20", "-l", "100", "127.0.0.1"])
         .output()
         .expect("turnutils_uclient runs (apt-get install coturn)");

@@ -34,6 +34,17 @@ async fn welcome_credentials_relay_data_through_the_in_process_turn_server() {
     );
     let username = turn["username"].as_str().unwrap();
     let password = turn["credential"].as_str().unwrap();
+    // Minted for at most turn.max_credential_lifetime_secs (600 by default): the relay refuses
+    // credentials that live longer.
+    let expiry: u64 = username.split(':').next().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        expiry > now && expiry <= now + 600,
+        "expiry {expiry} is not within 10 minutes of {now}"
+    );
     // Bound to this peer: expiry:class/peer.
     assert!(
         username.ends_with(&format!("/{}", student.id)),

@@ -4,8 +4,10 @@
 //! cargo run --release -p aula-relay --example turn_server -- \
 //!     --listen 127.0.0.1:3478 --secret SECRET [--allow-peer 127.0.0.0/8]... \
 //!     [--public-ip IP] [--bandwidth-kbps N] [--max-allocations N] [--max-per-user N] \
-//!     [--threads N]
+//!     [--max-credential-lifetime SECS] [--threads N]
 //! ```
+//! coturn's `turnutils_uclient -W SECRET` mints credentials that expire in 24 hours, longer than
+//! the relay's default maximum, so benchmarks pass `--max-credential-lifetime 86400`.
 //! Prints `listening udp=ADDR tcp=ADDR` once bound; stops on Ctrl-C or SIGTERM.
 
 use aula_relay::turn::{TurnConfig, TurnServer};
@@ -15,7 +17,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: turn_server --secret SECRET [--listen ADDR:PORT] [--allow-peer CIDR]... \
          [--public-ip IP] [--bandwidth-kbps N] [--max-allocations N] [--max-per-user N] \
-         [--threads N]"
+         [--max-credential-lifetime SECS] [--threads N]"
     );
     std::process::exit(2)
 }
@@ -77,6 +79,11 @@ async fn run() {
                 cfg.max_allocations_per_user = value()
                     .parse()
                     .unwrap_or_else(|_| parse_err("--max-per-user"))
+            }
+            "--max-credential-lifetime" => {
+                cfg.max_credential_lifetime_secs = value()
+                    .parse()
+                    .unwrap_or_else(|_| parse_err("--max-credential-lifetime"))
             }
             _ => usage(),
         }

@@ -100,6 +100,8 @@ async fn coturn_uclient_relays_through_aula_without_loss() {
     let r = start(TurnConfig {
         allow_peers: vec!["127.0.0.0/8".into()],
         max_allocations_per_user: 1000,
+        // `turnutils_uclient -W` mints credentials that expire in 24 hours.
+        max_credential_lifetime_secs: 86_400,
         ..config()
     })
     .await;

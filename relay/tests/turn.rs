@@ -16,6 +16,15 @@ fn allow_loopback() -> TurnConfig {
     }
 }
 
+/// A config that allows exactly `peer` (an `allow_peer_addrs` entry, as `aula serve` adds its
+/// SFU), and nothing else internal.
+fn allow_exactly(peer: SocketAddr) -> TurnConfig {
+    TurnConfig {
+        allow_peer_addrs: vec![peer],
+        ..config()
+    }
+}
+
 async fn peer_socket() -> (UdpSocket, SocketAddr) {
     let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let a = s.local_addr().unwrap();
@@ -32,9 +41,9 @@ async fn peer_recv(s: &UdpSocket) -> (Vec<u8>, SocketAddr) {
     (buf, from)
 }
 
-/// Allocate, permit, relay both ways with Send/Data indications, then with a channel.
-async fn relay_both_ways(mut client: Client) {
-    let (peer, peer_addr) = peer_socket().await;
+/// Allocate, permit, relay both ways with Send/Data indications, then with a channel. The peer
+/// is an exact `allow_peer_addrs` entry of the server (on loopback, the relay's own host).
+async fn relay_both_ways(mut client: Client, (peer, peer_addr): (UdpSocket, SocketAddr)) {
     let relayed = client.allocate().await.expect("allocation");
     assert_eq!(relayed.ip().to_string(), "127.0.0.1");
 
@@ -82,11 +91,12 @@ async fn relay_both_ways(mut client: Client) {
 
 #[tokio::test]
 async fn relays_over_udp() {
-    let r = start(allow_loopback()).await;
+    let peer = peer_socket().await;
+    let r = start(allow_exactly(peer.1)).await;
     let mut c = Client::udp(r.server.local_udp_addr()).await;
     let mapped = c.binding().await;
     assert_eq!(mapped.ip().to_string(), "127.0.0.1");
-    relay_both_ways(c).await;
+    relay_both_ways(c, peer).await;
     r.shutdown.cancel();
     tokio::time::timeout(TIMEOUT, r.server.wait())
         .await
@@ -95,21 +105,23 @@ async fn relays_over_udp() {
 
 #[tokio::test]
 async fn relays_over_tcp() {
-    let r = start(allow_loopback()).await;
-    relay_both_ways(Client::tcp(r.server.local_tcp_addr()).await).await;
+    let peer = peer_socket().await;
+    let r = start(allow_exactly(peer.1)).await;
+    relay_both_ways(Client::tcp(r.server.local_tcp_addr()).await, peer).await;
     r.shutdown.cancel();
 }
 
 #[tokio::test]
 async fn relays_over_tls() {
     let (tls, root) = tls_config();
+    let peer = peer_socket().await;
     let cfg = TurnConfig {
         tls_listen: Some("127.0.0.1:0".parse().unwrap()),
-        ..allow_loopback()
+        ..allow_exactly(peer.1)
     };
     let r = start_tls(cfg, Some(tls)).await;
     let addr = r.server.local_tls_addr().expect("tls listener");
-    relay_both_ways(Client::tls(addr, root).await).await;
+    relay_both_ways(Client::tls(addr, root).await, peer).await;
     r.shutdown.cancel();
 }
 
@@ -196,24 +208,222 @@ async fn internal_peers_are_refused_by_default() {
 }
 
 #[tokio::test]
-async fn loopback_peer_allowed_with_allow_rule() {
-    let r = start(allow_loopback()).await;
+async fn allow_rules_widen_what_they_name_but_never_open_the_relay_host() {
+    let r = start(TurnConfig {
+        allow_peers: vec!["127.0.0.0/8".into(), "10.0.0.0/8".into()],
+        ..config()
+    })
+    .await;
     let mut c = Client::udp(r.server.local_udp_addr()).await;
     c.allocate().await.unwrap();
+    // A permission (no data yet) to the named ranges is granted.
     assert_eq!(
         c.create_permission("127.0.0.2:5000".parse().unwrap()).await,
         Ok(())
     );
     assert_eq!(
-        c.channel_bind(0x4000, "127.0.0.1:5000".parse().unwrap())
-            .await,
+        c.create_permission("10.0.0.1:80".parse().unwrap()).await,
         Ok(())
     );
+    // Loopback is the relay's own host: a rule does not open its ports, only allocations' do.
+    let (service, service_addr) = peer_socket().await;
+    assert_eq!(c.channel_bind(0x4000, service_addr).await, Err(403));
+    assert_eq!(c.create_permission(service_addr).await, Ok(()));
+    c.send_indication(service_addr, b"to a local service").await;
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), service.recv_from(&mut buf))
+            .await
+            .is_err(),
+        "a service on the relay's host received relayed data"
+    );
+    assert!(r.server.stats().denied_peers >= 2, "{:?}", r.server.stats());
     // Rules only widen what they name.
     assert_eq!(
-        c.create_permission("10.0.0.1:80".parse().unwrap()).await,
+        c.create_permission("192.168.1.1:80".parse().unwrap()).await,
         Err(403)
     );
+    r.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn exact_allowed_peer_gets_data_and_only_on_its_port() {
+    // The SFU case: `aula serve` adds its SFU's ip:port; a browser forced through TURN must reach it.
+    let (sfu, sfu_addr) = peer_socket().await;
+    let (other, other_addr) = peer_socket().await;
+    let r = start(allow_exactly(sfu_addr)).await;
+    let mut c = Client::udp(r.server.local_udp_addr()).await;
+    let relayed = c.allocate().await.unwrap();
+    c.create_permission(sfu_addr).await.unwrap();
+    for i in 0..6u8 {
+        c.send_indication(sfu_addr, &[i; 100]).await;
+    }
+    for i in 0..6u8 {
+        assert_eq!(peer_recv(&sfu).await.0, vec![i; 100], "packet {i} of 6");
+    }
+    c.channel_bind(0x4002, sfu_addr).await.unwrap();
+    c.send_channel(0x4002, b"media").await;
+    assert_eq!(peer_recv(&sfu).await.0, b"media");
+    sfu.send_to(b"answer", relayed).await.unwrap();
+    assert_eq!(
+        c.recv().await,
+        Some(Incoming::Channel(0x4002, b"answer".to_vec()))
+    );
+    // The same address on another port stays closed.
+    assert_eq!(c.channel_bind(0x4003, other_addr).await, Err(403));
+    c.send_indication(other_addr, b"not for you").await;
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), other.recv_from(&mut buf))
+            .await
+            .is_err()
+    );
+    r.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn credentials_expiring_too_far_ahead_are_refused() {
+    let r = start(TurnConfig {
+        max_credential_lifetime_secs: 600,
+        ..config()
+    })
+    .await;
+    let addr = r.server.local_udp_addr();
+    for ttl in [1u64 << 40, 24 * 3600, 600 + 61 + 5] {
+        let far = credentials::mint(SECRET, "class1/p1", unix_now(), ttl);
+        let mut c = Client::udp(addr)
+            .await
+            .with_credentials(far.username, far.password);
+        assert_eq!(c.allocate().await, Err(401), "ttl {ttl}");
+    }
+    assert_eq!(r.server.stats().auth_too_far_ahead, 3);
+    // Ten minutes, and a little clock skew on top, are fine.
+    for ttl in [600, 650] {
+        let ok = credentials::mint(SECRET, "class1/p1", unix_now(), ttl);
+        let mut c = Client::udp(addr)
+            .await
+            .with_credentials(ok.username, ok.password);
+        c.allocate().await.expect("credential within the maximum");
+    }
+    r.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn class_and_ip_quotas_leave_room_for_other_classes() {
+    let r = start(TurnConfig {
+        max_allocations: 8,
+        max_allocations_per_user: 2,
+        max_allocations_per_class: 3,
+        max_allocations_per_ip: 5,
+        ..config()
+    })
+    .await;
+    let addr = r.server.local_udp_addr();
+    let abuser: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let mut keep = Vec::new();
+    // Every join mints a new identity: the class quota still holds.
+    for i in 0..3 {
+        let mut c = Client::udp_from(abuser, addr)
+            .await
+            .with_identity(&format!("classA/p{i}"));
+        c.allocate().await.unwrap();
+        keep.push(c);
+    }
+    let mut c = Client::udp_from(abuser, addr)
+        .await
+        .with_identity("classA/p99");
+    assert_eq!(c.allocate().await, Err(486), "class quota");
+    // Hopping to other classes from the same address: the per-IP quota holds.
+    for i in 0..2 {
+        let mut c = Client::udp_from(abuser, addr)
+            .await
+            .with_identity(&format!("classC{i}/x"));
+        c.allocate().await.unwrap();
+        keep.push(c);
+    }
+    let mut c = Client::udp_from(abuser, addr)
+        .await
+        .with_identity("classD/x");
+    assert_eq!(c.allocate().await, Err(486), "per-IP quota");
+    // A teacher elsewhere still gets an allocation while the abuser holds everything it may.
+    let mut teacher = Client::udp_from("127.0.0.2".parse().unwrap(), addr)
+        .await
+        .with_identity("classB/teacher");
+    teacher.allocate().await.expect("the teacher's allocation");
+    r.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn tcp_connection_without_allocation_has_a_total_deadline() {
+    use tokio::io::AsyncWriteExt;
+    let r = start(TurnConfig {
+        unallocated_connection_timeout_secs: 2,
+        ..config()
+    })
+    .await;
+    let addr = r.server.local_tcp_addr();
+    // One byte now and then (never a whole frame) must not keep the connection.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let drip = async {
+        for _ in 0..20 {
+            if s.write_all(&[0]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    drip.await;
+    let closed = closed_within(&mut s, Duration::from_secs(2)).await;
+    assert!(closed, "still open after {:?}", started.elapsed());
+    // A client that allocates keeps its connection past the deadline.
+    let mut c = Client::tcp(addr).await;
+    c.allocate().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(c.refresh(600).await, Ok(600));
+    r.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn tcp_and_tls_connection_caps_per_ip_and_in_all() {
+    let (tls, root) = tls_config();
+    let r = start_tls(
+        TurnConfig {
+            tls_listen: Some("127.0.0.1:0".parse().unwrap()),
+            max_connections: 5,
+            max_connections_per_ip: 3,
+            ..config()
+        },
+        Some(tls),
+    )
+    .await;
+    let tcp = r.server.local_tcp_addr();
+    let tls_addr = r.server.local_tls_addr().unwrap();
+    let hog: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    // One address holds its maximum over TCP and TLS together.
+    let mut held = Vec::new();
+    for to in [tcp, tls_addr, tcp] {
+        held.push(tcp_connect_from(hog, to).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for to in [tcp, tls_addr] {
+        let mut extra = tcp_connect_from(hog, to).await;
+        assert!(
+            closed_within(&mut extra, Duration::from_secs(2)).await,
+            "over the per-IP cap on {to}"
+        );
+    }
+    for s in &mut held {
+        assert!(!closed_within(s, Duration::from_millis(50)).await);
+    }
+    // A real client elsewhere is still served, over TCP and TLS.
+    let mut c = Client::tcp_from("127.0.0.4".parse().unwrap(), tcp).await;
+    c.allocate().await.expect("TCP client served");
+    let mut t = Client::tls(tls_addr, root).await;
+    t.allocate().await.expect("TLS client served");
+    // Five connections in all: the next one from anywhere is refused.
+    let mut extra = tcp_connect_from("127.0.0.5".parse().unwrap(), tcp).await;
+    assert!(closed_within(&mut extra, Duration::from_secs(2)).await);
     r.shutdown.cancel();
 }
 

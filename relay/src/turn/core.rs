@@ -137,6 +137,12 @@ pub struct CoreConfig {
     pub secret: String,
     pub max_allocations: usize,
     pub max_allocations_per_user: usize,
+    /// Most allocations of one class (the part of the identity before `/`).
+    pub max_allocations_per_class: usize,
+    /// Most allocations of one client IP address.
+    pub max_allocations_per_ip: usize,
+    /// How far ahead a credential's expiry may lie (its longest lifetime plus clock skew).
+    pub max_credential_ahead_secs: u64,
     pub default_lifetime: Duration,
     pub max_lifetime: Duration,
     pub permission_lifetime: Duration,
@@ -160,6 +166,9 @@ impl Default for CoreConfig {
             secret: String::new(),
             max_allocations: 10_000,
             max_allocations_per_user: 32,
+            max_allocations_per_class: 3000,
+            max_allocations_per_ip: 3000,
+            max_credential_ahead_secs: 660,
             default_lifetime: Duration::from_secs(600),
             max_lifetime: Duration::from_secs(3600),
             permission_lifetime: Duration::from_secs(300),
@@ -186,10 +195,14 @@ pub struct Stats {
     pub packets_peer_to_client: u64,
     pub auth_missing: u64,
     pub auth_expired: u64,
+    /// Credentials whose expiry lies further ahead than the configured maximum.
+    pub auth_too_far_ahead: u64,
     pub auth_bad_integrity: u64,
     pub auth_bad_username: u64,
     pub auth_stale_nonce: u64,
     pub auth_wrong_credentials: u64,
+    /// Permissions and channels refused (403), and data dropped because it went to a port of
+    /// the relay's own host that holds no allocation.
     pub denied_peers: u64,
     pub quota_rejections: u64,
     pub bandwidth_drops: u64,
@@ -221,8 +234,8 @@ pub const PEER_TAILROOM: usize = 3;
 struct Permission {
     ip: IpAddr,
     expires: Instant,
-    /// Permission to the relay's own address: only relay ports may be reached.
-    own: bool,
+    /// A [`Verdict::Restricted`] address: only live relay ports and exact allowances.
+    restricted: bool,
 }
 
 #[derive(Debug)]
@@ -240,6 +253,7 @@ struct Allocation<H> {
     family: Family,
     username: String,
     user: String,
+    class: String,
     key: [u8; 16],
     created_tid: [u8; 12],
     expires: Instant,
@@ -263,6 +277,10 @@ pub struct Core<H, R = ()> {
     free: Vec<u32>,
     by_tuple: HashMap<FiveTuple, AllocId>,
     per_user: HashMap<String, usize>,
+    per_class: HashMap<String, usize>,
+    per_ip: HashMap<IpAddr, usize>,
+    /// Relay ports that hold a live allocation (a count, as both families may use a port).
+    live_ports: HashMap<u16, u32>,
     count: usize,
     stats: Stats,
     reservations: HashMap<[u8; 8], Reservation<R>>,
@@ -301,6 +319,44 @@ fn quota_user(username: &str) -> &str {
     }
 }
 
+/// The class of an identity `class/peer` (signaling mints these); an identity without `/` is
+/// its own class.
+fn quota_class(user: &str) -> &str {
+    match user.split_once('/') {
+        Some((class, _)) => class,
+        None => user,
+    }
+}
+
+/// Adds `delta` (±1) to a count, removing the entry at zero.
+fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K, up: bool) {
+    use std::collections::hash_map::Entry;
+    match map.entry(key) {
+        Entry::Occupied(mut e) => {
+            if up {
+                *e.get_mut() += 1;
+            } else if *e.get() <= 1 {
+                e.remove();
+            } else {
+                *e.get_mut() -= 1;
+            }
+        }
+        Entry::Vacant(e) => {
+            if up {
+                e.insert(1);
+            }
+        }
+    }
+}
+
+/// Why data to a peer may not go.
+enum Refusal {
+    /// No live permission for the peer's address.
+    NoPermission,
+    /// A port of the relay's own host that holds no allocation.
+    OwnHost,
+}
+
 impl<H, R> Core<H, R> {
     /// A core with `cfg` and a random nonce key from `nonce_key`.
     pub fn new(cfg: CoreConfig, nonce_key: [u8; 32]) -> Core<H, R> {
@@ -311,6 +367,9 @@ impl<H, R> Core<H, R> {
             free: Vec::new(),
             by_tuple: HashMap::new(),
             per_user: HashMap::new(),
+            per_class: HashMap::new(),
+            per_ip: HashMap::new(),
+            live_ports: HashMap::new(),
             count: 0,
             stats: Stats::default(),
             reservations: HashMap::new(),
@@ -362,14 +421,25 @@ impl<H, R> Core<H, R> {
         slot.gen = slot.gen.wrapping_add(1);
         self.free.push(id.index);
         self.by_tuple.remove(&a.five_tuple);
-        if let Some(n) = self.per_user.get_mut(&a.user) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_user.remove(&a.user);
+        bump(&mut self.per_user, a.user, false);
+        bump(&mut self.per_class, a.class, false);
+        bump(&mut self.per_ip, a.five_tuple.client.ip(), false);
+        if let std::collections::hash_map::Entry::Occupied(mut e) =
+            self.live_ports.entry(a.relayed.port())
+        {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
             }
         }
         self.count -= 1;
         Some(a.handle)
+    }
+
+    /// Sets the addresses of the host's interfaces, which the peer filter treats as the relay's
+    /// own (the I/O layer refreshes them, as interfaces come and go).
+    pub fn set_local_addresses(&mut self, local: Vec<IpAddr>) {
+        self.cfg.filter.set_local_addresses(local);
     }
 
     /// Removes the allocation of a five-tuple, if any.
@@ -515,10 +585,6 @@ impl<H, R> Core<H, R> {
         }
     }
 
-    fn relay_range(&self) -> &RangeInclusive<u16> {
-        &self.cfg.relay_ports
-    }
-
     fn channel_data(
         &mut self,
         ft: &FiveTuple,
@@ -530,7 +596,6 @@ impl<H, R> Core<H, R> {
             return ClientAction::None;
         };
         let rate = self.cfg.bandwidth_bytes_per_sec;
-        let ports = self.cfg.relay_ports.clone();
         let slot = &mut self.slots[id.index as usize];
         let Some(a) = slot.alloc.as_mut() else {
             return ClientAction::None;
@@ -544,8 +609,14 @@ impl<H, R> Core<H, R> {
             return ClientAction::None;
         };
         let peer = ch.peer;
-        if !permitted(&a.permissions, peer, &ports, now) {
-            self.stats.no_permission_drops += 1;
+        if let Err(why) = permitted(
+            &a.permissions,
+            peer,
+            &self.cfg.filter,
+            &self.live_ports,
+            now,
+        ) {
+            count_refusal(&mut self.stats, why);
             return ClientAction::None;
         }
         if !Self::take_tokens(a, rate, payload.len(), now) {
@@ -576,12 +647,17 @@ impl<H, R> Core<H, R> {
             return ClientAction::None;
         };
         let rate = self.cfg.bandwidth_bytes_per_sec;
-        let ports = self.cfg.relay_ports.clone();
         let Some(a) = self.slots[id.index as usize].alloc.as_mut() else {
             return ClientAction::None;
         };
-        if !permitted(&a.permissions, peer, &ports, now) {
-            self.stats.no_permission_drops += 1;
+        if let Err(why) = permitted(
+            &a.permissions,
+            peer,
+            &self.cfg.filter,
+            &self.live_ports,
+            now,
+        ) {
+            count_refusal(&mut self.stats, why);
             return ClientAction::None;
         }
         if !Self::take_tokens(a, rate, data.len(), now) {
@@ -705,6 +781,13 @@ impl<H, R> Core<H, R> {
             challenge(self, out, 401);
             return None;
         }
+        if expiry > now.unix.saturating_add(self.cfg.max_credential_ahead_secs) {
+            // Minted for longer than this relay accepts: a credential must not outlive the
+            // membership it was minted for.
+            self.stats.auth_too_far_ahead += 1;
+            challenge(self, out, 401);
+            return None;
+        }
         let existing = self
             .by_tuple
             .get(ft)
@@ -783,8 +866,13 @@ impl<H, R> Core<H, R> {
         };
         let username = msg.username().expect("authenticated").to_string();
         let user = quota_user(&username).to_string();
+        let class = quota_class(&user).to_string();
+        let held = |m: &HashMap<String, usize>, k: &str| m.get(k).copied().unwrap_or(0);
         if self.count >= self.cfg.max_allocations
-            || self.per_user.get(&user).copied().unwrap_or(0) >= self.cfg.max_allocations_per_user
+            || held(&self.per_user, &user) >= self.cfg.max_allocations_per_user
+            || held(&self.per_class, &class) >= self.cfg.max_allocations_per_class
+            || self.per_ip.get(&ft.client.ip()).copied().unwrap_or(0)
+                >= self.cfg.max_allocations_per_ip
         {
             self.stats.quota_rejections += 1;
             return err(out, 486);
@@ -864,6 +952,7 @@ impl<H, R> Core<H, R> {
             family,
             username,
             user: user.clone(),
+            class: class.clone(),
             key,
             created_tid: tid,
             expires: now.mono + lifetime,
@@ -874,7 +963,10 @@ impl<H, R> Core<H, R> {
             seq: 0,
         });
         self.by_tuple.insert(*ft, new_id);
-        *self.per_user.entry(user).or_insert(0) += 1;
+        bump(&mut self.per_user, user, true);
+        bump(&mut self.per_class, class, true);
+        bump(&mut self.per_ip, ft.client.ip(), true);
+        *self.live_ports.entry(port).or_insert(0) += 1;
         self.count += 1;
         self.stats.allocations_total += 1;
         self.allocate_success(ft, &tid, relayed, lifetime, new_token, &key, fp, out);
@@ -959,7 +1051,7 @@ impl<H, R> Core<H, R> {
         });
     }
 
-    /// Checks a peer for a new permission or channel: `Ok(own)` or the error code.
+    /// Checks a peer for a new permission or channel: `Ok(restricted)` or the error code.
     fn check_peer(
         &mut self,
         family: Family,
@@ -971,10 +1063,12 @@ impl<H, R> Core<H, R> {
         }
         match self.cfg.filter.verdict(peer.ip()) {
             Verdict::Allow => Ok(false),
-            Verdict::OwnAddress
+            Verdict::Restricted
                 if !need_port
-                    || self.relay_range().contains(&peer.port())
-                    || self.cfg.filter.exact_allows(peer) =>
+                    || self
+                        .cfg
+                        .filter
+                        .restricted_port_allowed(peer, |p| self.live_ports.contains_key(&p)) =>
             {
                 Ok(true)
             }
@@ -1008,7 +1102,7 @@ impl<H, R> Core<H, R> {
                 return answer.error(out, 508);
             }
             match self.check_peer(family, p, false) {
-                Ok(own) => peers[n] = (p.ip(), own),
+                Ok(restricted) => peers[n] = (p.ip(), restricted),
                 Err(code) => return answer.error(out, code),
             }
             n += 1;
@@ -1035,8 +1129,8 @@ impl<H, R> Core<H, R> {
         if live + new > max {
             return answer.error(out, 508);
         }
-        for &(ip, own) in &peers[..n] {
-            install_permission(&mut a.permissions, ip, own, expires, now.mono);
+        for &(ip, restricted) in &peers[..n] {
+            install_permission(&mut a.permissions, ip, restricted, expires, now.mono);
         }
         answer.success(out, |_| {});
     }
@@ -1064,8 +1158,8 @@ impl<H, R> Core<H, R> {
             return answer.error(out, 400);
         };
         let family = self.get(id).expect("exists").family;
-        let own = match self.check_peer(family, peer, true) {
-            Ok(own) => own,
+        let restricted = match self.check_peer(family, peer, true) {
+            Ok(restricted) => restricted,
             Err(code) => return answer.error(out, code),
         };
         let max_ch = self.cfg.max_channels_per_allocation;
@@ -1099,7 +1193,13 @@ impl<H, R> Core<H, R> {
             }
             _ => return answer.error(out, 400),
         }
-        install_permission(&mut a.permissions, peer.ip(), own, perm_expires, now.mono);
+        install_permission(
+            &mut a.permissions,
+            peer.ip(),
+            restricted,
+            perm_expires,
+            now.mono,
+        );
         answer.success(out, |_| {});
     }
 
@@ -1120,14 +1220,19 @@ impl<H, R> Core<H, R> {
         now: Instant,
     ) -> Option<Range<usize>> {
         let rate = self.cfg.bandwidth_bytes_per_sec;
-        let ports = self.cfg.relay_ports.clone();
         let slot = self.slots.get_mut(id.index as usize)?;
         if slot.gen != id.gen {
             return None;
         }
         let a = slot.alloc.as_mut()?;
-        if !permitted(&a.permissions, peer, &ports, now) {
-            self.stats.no_permission_drops += 1;
+        if let Err(why) = permitted(
+            &a.permissions,
+            peer,
+            &self.cfg.filter,
+            &self.live_ports,
+            now,
+        ) {
+            count_refusal(&mut self.stats, why);
             return None;
         }
         if !Self::take_tokens(a, rate, len, now) {
@@ -1187,30 +1292,49 @@ fn indication_tid(seq: u64, len: usize) -> [u8; 12] {
     t
 }
 
+/// Whether data may go to (or come from) `peer`: a live permission for its address, and for a
+/// restricted address (the relay's own host, exact allowances) an allowed port.
 fn permitted(
     perms: &[Permission],
     peer: SocketAddr,
-    ports: &RangeInclusive<u16>,
+    filter: &PeerFilter,
+    live_ports: &HashMap<u16, u32>,
     now: Instant,
-) -> bool {
-    perms
-        .iter()
-        .any(|p| p.ip == peer.ip() && p.expires > now && (!p.own || ports.contains(&peer.port())))
+) -> Result<(), Refusal> {
+    let Some(p) = perms.iter().find(|p| p.ip == peer.ip() && p.expires > now) else {
+        return Err(Refusal::NoPermission);
+    };
+    if p.restricted && !filter.restricted_port_allowed(peer, |port| live_ports.contains_key(&port))
+    {
+        return Err(Refusal::OwnHost);
+    }
+    Ok(())
+}
+
+fn count_refusal(stats: &mut Stats, why: Refusal) {
+    match why {
+        Refusal::NoPermission => stats.no_permission_drops += 1,
+        Refusal::OwnHost => stats.denied_peers += 1,
+    }
 }
 
 fn install_permission(
     perms: &mut Vec<Permission>,
     ip: IpAddr,
-    own: bool,
+    restricted: bool,
     expires: Instant,
     now: Instant,
 ) {
     if let Some(p) = perms.iter_mut().find(|p| p.ip == ip) {
         p.expires = expires;
-        p.own = own;
+        p.restricted = restricted;
     } else {
         perms.retain(|p| p.expires > now);
-        perms.push(Permission { ip, expires, own });
+        perms.push(Permission {
+            ip,
+            expires,
+            restricted,
+        });
     }
 }
 

@@ -1,12 +1,29 @@
 //! Which peer addresses a relay may send to (secure defaults against CVE-2020-26262-style abuse).
 //!
-//! By default a peer is refused when its address is loopback, unspecified, private (RFC 1918,
-//! 100.64.0.0/10 shared, fc00::/7), link-local (169.254.0.0/16 incl. the cloud metadata address
-//! 169.254.169.254, fe80::/10), multicast, broadcast, or another reserved/documentation range,
-//! IPv4-mapped and NAT64-free IPv6 forms included. An `allow_peers` CIDR lets such a range
-//! through. The relay's own advertised address is never refused for permissions (two relayed
-//! browsers talk relay to relay), but data to it is only relayed to ports in the relay range, so
-//! other services on the relay host stay unreachable.
+//! A peer is judged in this order:
+//!
+//! 1. **IPv6 forms that embed an IPv4 address** are judged by the embedded address: IPv4-mapped
+//!    `::ffff:a.b.c.d` (treated as the IPv4 address itself), SIIT `::ffff:0:a.b.c.d`, 6to4
+//!    `2002:AABB:CCDD::/48`, the well-known NAT64 prefix `64:ff9b::/96` and Teredo
+//!    `2001:0::/32` (its server and its client address). Such a peer is refused when the embedded
+//!    address is refused or is one of the relay's own. IPv4-compatible `::a.b.c.d` (deprecated)
+//!    and the local-use NAT64 prefix `64:ff9b:1::/48` (its layout is the operator's choice, so
+//!    the embedded address cannot be read reliably) are always refused.
+//! 2. **The relay's own host** — its advertised address, every address of its interfaces and the
+//!    whole loopback range — is reachable only on ports that hold a live allocation of this relay
+//!    (two relayed browsers talk relay to relay) and on exact `allow_peer_addrs`. A permission to
+//!    such an address is granted when the address is the advertised one or otherwise allowed by
+//!    the rules below, but data to any other port is refused (403 for ChannelBind, dropped and
+//!    counted for Send and ChannelData). An `allow_peers` rule never opens other ports of the host.
+//! 3. **Exact `allow_peer_addrs`** (`ip:port`, e.g. Aula's SFU on a LAN address) are reachable on
+//!    exactly that port.
+//! 4. **The default policy** refuses: unspecified and `0.0.0.0/8`, loopback, private
+//!    (RFC 1918, `fc00::/7`), shared `100.64.0.0/10`, link-local (`169.254.0.0/16` with the
+//!    cloud metadata address, `fe80::/10`), deprecated site-local `fec0::/10`, multicast,
+//!    broadcast, `192.0.0.0/24` (IETF protocol assignments), `198.18.0.0/15` (benchmarking) and
+//!    `240.0.0.0/4` (reserved). Everything else is allowed — including the documentation ranges
+//!    (`192.0.2.0/24`, `198.51.100.0/24`, `203.0.113.0/24`, `2001:db8::/32`), which route nowhere.
+//!    An `allow_peers` CIDR lets a refused range through (except the relay's own host, above).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
@@ -94,11 +111,62 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Whether the default policy refuses `ip` as a peer.
+/// Whether the default policy (rules 1 and 4 of the module docs, without allow rules or the
+/// relay's own addresses) refuses `ip` as a peer.
 pub fn denied_by_default(ip: IpAddr) -> bool {
     match canonical(ip) {
         IpAddr::V4(v4) => denied_v4(v4),
-        IpAddr::V6(v6) => denied_v6(v6),
+        IpAddr::V6(v6) => {
+            denied_v6(v6)
+                || match embedded_v4(v6) {
+                    Embedded::None => false,
+                    Embedded::Refused => true,
+                    Embedded::V4(a, b) => denied_v4(a) || b.is_some_and(denied_v4),
+                }
+        }
+    }
+}
+
+/// The IPv4 address(es) an IPv6 address carries (IPv4-mapped is handled by [`canonical`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Embedded {
+    /// A plain IPv6 address.
+    None,
+    /// A form that is always refused: IPv4-compatible `::/96`, local-use NAT64 `64:ff9b:1::/48`.
+    Refused,
+    /// Judged by these addresses (Teredo carries two: its server and its client).
+    V4(Ipv4Addr, Option<Ipv4Addr>),
+}
+
+fn v4_of(hi: u16, lo: u16) -> Ipv4Addr {
+    Ipv4Addr::from(((hi as u32) << 16) | lo as u32)
+}
+
+fn embedded_v4(ip: Ipv6Addr) -> Embedded {
+    let s = ip.segments();
+    if ip.is_loopback() {
+        // `::1` is loopback, judged as such.
+        Embedded::None
+    } else if s[0..6] == [0, 0, 0, 0, 0, 0] {
+        // IPv4-compatible (deprecated), `::` included.
+        Embedded::Refused
+    } else if s[0..6] == [0, 0, 0, 0, 0xffff, 0] {
+        // SIIT (RFC 6145) `::ffff:0:a.b.c.d`.
+        Embedded::V4(v4_of(s[6], s[7]), None)
+    } else if s[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // Well-known NAT64 prefix (RFC 6052).
+        Embedded::V4(v4_of(s[6], s[7]), None)
+    } else if s[0..3] == [0x64, 0xff9b, 1] {
+        // Local-use NAT64 (RFC 8215): the operator picks the prefix length inside it.
+        Embedded::Refused
+    } else if s[0] == 0x2002 {
+        // 6to4 (RFC 3056): `2002:AABB:CCDD::/48`.
+        Embedded::V4(v4_of(s[1], s[2]), None)
+    } else if s[0] == 0x2001 && s[1] == 0 {
+        // Teredo (RFC 4380): server address, then the client's, obfuscated (inverted).
+        Embedded::V4(v4_of(s[2], s[3]), Some(v4_of(!s[6], !s[7])))
+    } else {
+        Embedded::None
     }
 }
 
@@ -122,27 +190,19 @@ fn denied_v6(ip: Ipv6Addr) -> bool {
     ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
-        || (s[0] & 0xFE00) == 0xFC00 // fc00::/7 unique local
+        || (s[0] & 0xFE00) == 0xFC00 // fc00::/7 unique local (AWS metadata fd00:ec2::254 too)
         || (s[0] & 0xFFC0) == 0xFE80 // fe80::/10 link-local
         || (s[0] & 0xFFC0) == 0xFEC0 // fec0::/10 deprecated site-local
-        // ::/96 IPv4-compatible (deprecated) could smuggle v4 addresses
-        || (s[0..6] == [0, 0, 0, 0, 0, 0])
-        // 64:ff9b::/96 NAT64 of an internal v4 address
-        || (s[0..6] == [0x64, 0xff9b, 0, 0, 0, 0]
-            && denied_v4(Ipv4Addr::new(
-                (s[6] >> 8) as u8,
-                s[6] as u8,
-                (s[7] >> 8) as u8,
-                s[7] as u8,
-            )))
-    // Metadata services on IPv6 (AWS fd00:ec2::254 is in fc00::/7 already).
 }
 
 /// The peer-address policy of one server.
 #[derive(Debug, Clone, Default)]
 pub struct PeerFilter {
     allow: Vec<Cidr>,
-    own: Vec<IpAddr>,
+    /// The relay's advertised addresses: permissions to them are always granted (relay to relay).
+    advertised: Vec<IpAddr>,
+    /// The addresses of the host's interfaces (refreshed by the I/O layer).
+    local: Vec<IpAddr>,
     /// Exact peers allowed although their address is internal, e.g. the SFU beside the relay.
     exact: Vec<SocketAddr>,
 }
@@ -152,24 +212,27 @@ pub struct PeerFilter {
 pub enum Verdict {
     /// A public address or one an allow rule names.
     Allow,
-    /// The relay's own advertised address, otherwise denied: only relay ports may be reached.
-    OwnAddress,
+    /// The relay's own host or an exact allowance's address: a permission may be installed, but
+    /// data only reaches live relay ports and exact `ip:port` allowances
+    /// ([`PeerFilter::restricted_port_allowed`]).
+    Restricted,
     /// Refused.
     Deny,
 }
 
 impl PeerFilter {
-    /// `allow` rules widen the default policy; `own` are the relay's advertised addresses.
-    pub fn new(allow: Vec<Cidr>, own: Vec<IpAddr>) -> PeerFilter {
+    /// `allow` rules widen the default policy; `advertised` are the relay's advertised addresses.
+    pub fn new(allow: Vec<Cidr>, advertised: Vec<IpAddr>) -> PeerFilter {
         PeerFilter {
             allow,
-            own: own.into_iter().map(canonical).collect(),
+            advertised: advertised.into_iter().map(canonical).collect(),
+            local: Vec::new(),
             exact: Vec::new(),
         }
     }
 
-    /// Also allows exactly these `ip:port` peers (their addresses get the same treatment as
-    /// the relay's own: permitted, but data only reaches these ports and the relay ports).
+    /// Also allows exactly these `ip:port` peers, although their address is internal or the
+    /// relay's own.
     pub fn with_exact(mut self, exact: Vec<SocketAddr>) -> PeerFilter {
         self.exact = exact
             .into_iter()
@@ -178,18 +241,78 @@ impl PeerFilter {
         self
     }
 
+    /// Sets the addresses of the host's interfaces (they are the relay's own too).
+    pub fn set_local_addresses(&mut self, local: Vec<IpAddr>) {
+        self.local = local.into_iter().map(canonical).collect();
+    }
+
     /// Whether `peer` is one of the exact allowances.
     pub fn exact_allows(&self, peer: SocketAddr) -> bool {
+        let ip = canonical(peer.ip());
         self.exact
-            .contains(&SocketAddr::new(canonical(peer.ip()), peer.port()))
+            .iter()
+            .any(|a| a.ip() == ip && a.port() == peer.port())
+    }
+
+    /// Whether `ip` reaches the relay's own host: advertised, an interface's or loopback.
+    pub fn is_own(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        ip.is_loopback() || self.advertised.contains(&ip) || self.local.contains(&ip)
+    }
+
+    /// Whether data may go to `peer` under a [`Verdict::Restricted`] permission: a port of the
+    /// relay's own host that holds a live allocation (`live_port`), or an exact allowance.
+    pub fn restricted_port_allowed(
+        &self,
+        peer: SocketAddr,
+        live_port: impl Fn(u16) -> bool,
+    ) -> bool {
+        (self.is_own(peer.ip()) && live_port(peer.port())) || self.exact_allows(peer)
+    }
+
+    fn allowed_by_rule(&self, ip: IpAddr) -> bool {
+        self.allow.iter().any(|c| c.contains(ip))
+    }
+
+    /// Whether an embedded IPv4 address is refused (denied and not allowed, or the relay's own).
+    fn refuses_embedded(&self, v4: Ipv4Addr) -> bool {
+        let ip = IpAddr::V4(v4);
+        (denied_v4(v4) && !self.allowed_by_rule(ip)) || self.is_own(ip)
     }
 
     pub fn verdict(&self, ip: IpAddr) -> Verdict {
         let ip = canonical(ip);
-        if !denied_by_default(ip) || self.allow.iter().any(|c| c.contains(ip)) {
+        if ip.is_unspecified() {
+            return Verdict::Deny;
+        }
+        if let IpAddr::V6(v6) = ip {
+            match embedded_v4(v6) {
+                Embedded::None => {}
+                Embedded::Refused => return Verdict::Deny,
+                Embedded::V4(a, b) => {
+                    if self.refuses_embedded(a) || b.is_some_and(|b| self.refuses_embedded(b)) {
+                        return Verdict::Deny;
+                    }
+                }
+            }
+        }
+        // Embedded addresses passed above, so the address is judged as itself.
+        let denied = match ip {
+            IpAddr::V4(v4) => denied_v4(v4),
+            IpAddr::V6(v6) => denied_v6(v6),
+        };
+        let open = !denied || self.allowed_by_rule(ip);
+        if self.is_own(ip) {
+            // Own host: never more than live relay ports and exact allowances.
+            if open || self.advertised.contains(&ip) || self.exact.iter().any(|a| a.ip() == ip) {
+                Verdict::Restricted
+            } else {
+                Verdict::Deny
+            }
+        } else if self.exact.iter().any(|a| a.ip() == ip) && !open {
+            Verdict::Restricted
+        } else if open {
             Verdict::Allow
-        } else if self.own.contains(&ip) || self.exact.iter().any(|a| a.ip() == ip) {
-            Verdict::OwnAddress
         } else {
             Verdict::Deny
         }
@@ -208,8 +331,10 @@ mod tests {
     fn exact_peers_are_permitted_on_their_port_only() {
         let sfu: SocketAddr = "10.0.0.5:3479".parse().unwrap();
         let f = PeerFilter::new(vec![], vec![]).with_exact(vec![sfu]);
-        assert_eq!(f.verdict(ip("10.0.0.5")), Verdict::OwnAddress);
+        assert_eq!(f.verdict(ip("10.0.0.5")), Verdict::Restricted);
         assert!(f.exact_allows(sfu));
+        assert!(f.restricted_port_allowed(sfu, |_| true));
+        assert!(!f.restricted_port_allowed("10.0.0.5:22".parse().unwrap(), |_| true));
         assert!(!f.exact_allows("10.0.0.5:22".parse().unwrap()));
         assert_eq!(f.verdict(ip("10.0.0.6")), Verdict::Deny);
     }
@@ -241,33 +366,115 @@ mod tests {
             "::ffff:10.0.0.1",
             "::ffff:169.254.169.254",
             "::127.0.0.1",
+            "::8.8.8.8",
             "64:ff9b::a00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::808:808",
+            "64:ff9b:1:ff00::1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::1",
+            "2002:a00:1::1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a9fe:a9fe",
+            // Teredo: server 65.54.227.120, client 127.0.0.1 (inverted: 80ff:fffe).
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            // Teredo: server 10.0.0.1.
+            "2001:0:a00:1:8000:63bf:3fff:fdd2",
         ] {
             assert!(denied_by_default(ip(a)), "{a} should be denied");
+            let f = PeerFilter::new(vec![], vec![]);
+            assert_eq!(f.verdict(ip(a)), Verdict::Deny, "{a}");
         }
         for a in [
             "8.8.8.8",
             "1.1.1.1",
             "172.32.0.1",
             "192.169.0.1",
+            "192.0.2.1",
+            "203.0.113.9",
+            "2001:db8::1",
             "2001:4860::8888",
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
+            "2002:808:808::1",
+            "::ffff:0:8.8.8.8",
+            // Teredo: server 65.54.227.120, client 192.0.2.45 (inverted: 3fff:fdd2).
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!denied_by_default(ip(a)), "{a} should be allowed");
+            let f = PeerFilter::new(vec![], vec![]);
+            assert_eq!(f.verdict(ip(a)), Verdict::Allow, "{a}");
         }
+    }
+
+    #[test]
+    fn embedded_forms_of_own_or_allowed_addresses() {
+        let mut f = PeerFilter::new(vec!["10.0.0.0/8".parse().unwrap()], vec![ip("8.8.4.4")]);
+        f.set_local_addresses(vec![ip("192.0.2.7")]);
+        // Embedding the relay's own address is refused even when the address is public.
+        for a in [
+            "2002:808:404::1",
+            "64:ff9b::808:404",
+            "::ffff:0:192.0.2.7",
+            "2002:c000:207::",
+        ] {
+            assert_eq!(f.verdict(ip(a)), Verdict::Deny, "{a}");
+        }
+        // An allow rule lets an embedded address through as it lets the address itself.
+        assert_eq!(f.verdict(ip("2002:a00:1::1")), Verdict::Allow);
+        assert_eq!(f.verdict(ip("64:ff9b::a00:1")), Verdict::Allow);
+        assert_eq!(f.verdict(ip("2002:c0a8:101::1")), Verdict::Deny);
+    }
+
+    #[test]
+    fn own_host_is_restricted_whatever_the_rules() {
+        let mut f = PeerFilter::new(
+            vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()],
+            vec![ip("203.0.113.10")],
+        );
+        f.set_local_addresses(vec![ip("198.51.100.7"), ip("10.0.0.5"), ip("2001:db8::7")]);
+        let f = f.with_exact(vec!["10.0.0.5:3479".parse().unwrap()]);
+        for a in [
+            "203.0.113.10",
+            "198.51.100.7",
+            "10.0.0.5",
+            "127.0.0.1",
+            "127.3.3.3",
+            "::1",
+            "2001:db8::7",
+        ] {
+            assert_eq!(f.verdict(ip(a)), Verdict::Restricted, "{a}");
+        }
+        let live = |p: u16| p == 50000;
+        assert!(f.restricted_port_allowed("203.0.113.10:50000".parse().unwrap(), live));
+        assert!(f.restricted_port_allowed("198.51.100.7:50000".parse().unwrap(), live));
+        assert!(!f.restricted_port_allowed("203.0.113.10:3478".parse().unwrap(), live));
+        assert!(!f.restricted_port_allowed("127.0.0.1:25353".parse().unwrap(), live));
+        assert!(f.restricted_port_allowed("10.0.0.5:3479".parse().unwrap(), live));
+        assert!(!f.restricted_port_allowed("10.0.0.5:22".parse().unwrap(), live));
+        // Without rules: the advertised address keeps its permission (relay to relay), other
+        // internal own addresses are refused outright.
+        let mut f = PeerFilter::new(vec![], vec![ip("203.0.113.10")]);
+        f.set_local_addresses(vec![ip("10.0.0.5")]);
+        assert_eq!(f.verdict(ip("203.0.113.10")), Verdict::Restricted);
+        assert_eq!(f.verdict(ip("10.0.0.5")), Verdict::Deny);
+        assert_eq!(f.verdict(ip("127.0.0.1")), Verdict::Deny);
+        assert_eq!(f.verdict(ip("8.8.8.8")), Verdict::Allow);
     }
 
     #[test]
     fn allow_rules_and_own_address() {
         let f = PeerFilter::new(
-            vec!["127.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()],
+            vec![
+                "172.16.0.0/12".parse().unwrap(),
+                "fd00::/8".parse().unwrap(),
+            ],
             vec![ip("10.0.0.5")],
         );
-        assert_eq!(f.verdict(ip("127.0.0.2")), Verdict::Allow);
-        assert_eq!(f.verdict(ip("::ffff:127.0.0.2")), Verdict::Allow);
+        assert_eq!(f.verdict(ip("172.16.0.2")), Verdict::Allow);
+        assert_eq!(f.verdict(ip("::ffff:172.16.0.2")), Verdict::Allow);
         assert_eq!(f.verdict(ip("fd12::1")), Verdict::Allow);
-        assert_eq!(f.verdict(ip("10.0.0.5")), Verdict::OwnAddress);
+        assert_eq!(f.verdict(ip("10.0.0.5")), Verdict::Restricted);
         assert_eq!(f.verdict(ip("10.0.0.6")), Verdict::Deny);
         assert_eq!(f.verdict(ip("8.8.8.8")), Verdict::Allow);
     }

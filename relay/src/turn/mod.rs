@@ -64,6 +64,18 @@ pub struct TurnConfig {
     /// Most allocations one identity (the part of the username after `expiry:`) holds at once
     /// (486 beyond). A browser makes one allocation per TURN URL per peer connection. Default: `32`.
     pub max_allocations_per_user: usize,
+    /// Most allocations one class holds at once (the class of an identity `class/peer`, as
+    /// signaling mints them; 486 beyond). Every join mints a new identity, so this, not the
+    /// per-identity quota, bounds one class. Default: `3000` (a class of 1000, the default
+    /// `limits.max_class_size`, with three TURN URLs each).
+    pub max_allocations_per_class: usize,
+    /// Most allocations one client IP address holds at once (486 beyond); sized for a whole
+    /// school behind one NAT address. Default: `3000`.
+    pub max_allocations_per_ip: usize,
+    /// Longest lifetime of a TURN credential, in seconds: the relay refuses (401) a credential
+    /// whose expiry lies further ahead than this plus 60 s of clock skew. Signaling mints them
+    /// with this lifetime and renews them. Default: `600`.
+    pub max_credential_lifetime_secs: u64,
     /// Allocation lifetime when the client asks for none, in seconds. Default: `600`.
     pub default_lifetime_secs: u64,
     /// Longest allocation lifetime granted by an Allocate or Refresh, in seconds; clients refresh
@@ -78,7 +90,16 @@ pub struct TurnConfig {
     pub relay_port_max: u16,
     /// Most TCP and TLS client connections at once. Default: `4096`.
     pub max_connections: usize,
+    /// Most TCP and TLS client connections from one IP address at once (sized for a school
+    /// behind one NAT address). Default: `1000`.
+    pub max_connections_per_ip: usize,
+    /// A TCP or TLS connection that holds no allocation this many seconds after it was accepted
+    /// is closed, however much it sends. Default: `30`.
+    pub unallocated_connection_timeout_secs: u64,
 }
+
+/// Clock skew allowed between the host that mints TURN credentials and the relay, in seconds.
+pub const CREDENTIAL_CLOCK_SKEW_SECS: u64 = 60;
 
 impl Default for TurnConfig {
     fn default() -> Self {
@@ -93,12 +114,17 @@ impl Default for TurnConfig {
             allow_peer_addrs: Vec::new(),
             max_allocations: 10_000,
             max_allocations_per_user: 32,
+            max_allocations_per_class: 3000,
+            max_allocations_per_ip: 3000,
+            max_credential_lifetime_secs: 600,
             default_lifetime_secs: 600,
             max_lifetime_secs: 3600,
             bandwidth_limit_kbps: 20_000,
             relay_port_min: 49152,
             relay_port_max: 65535,
             max_connections: 4096,
+            max_connections_per_ip: 1000,
+            unallocated_connection_timeout_secs: 30,
         }
     }
 }

@@ -15,7 +15,9 @@ use super::core::{
 };
 use super::filter::{Cidr, PeerFilter};
 use super::{metrics, stun, TurnConfig, TurnError};
+use crate::log_limit::LogLimiter;
 use socket2::{Domain, Protocol, Socket, Type};
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -32,8 +34,10 @@ use tokio_util::task::TaskTracker;
 const BATCH: usize = 64;
 /// Queued outgoing frames per TCP/TLS connection (beyond: relayed data is dropped).
 const STREAM_QUEUE: usize = 512;
-/// A TCP/TLS connection without an allocation is closed after this much silence.
-const IDLE_WITHOUT_ALLOCATION: Duration = Duration::from_secs(60);
+/// How often a TCP/TLS connection with an allocation checks that it still has one.
+const ALLOCATION_CHECK: Duration = Duration::from_secs(60);
+/// How often the interface addresses (the relay's own, for the peer filter) are read again.
+const INTERFACE_REFRESH: Duration = Duration::from_secs(10);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Receive/send buffer asked for on the UDP listener (the kernel caps it at rmem_max).
 const LISTENER_BUFFER: usize = 8 << 20;
@@ -70,6 +74,10 @@ struct Shared {
     shutdown: CancellationToken,
     connections: AtomicUsize,
     max_connections: usize,
+    connections_per_ip: Mutex<HashMap<IpAddr, usize>>,
+    max_connections_per_ip: usize,
+    unallocated_timeout: Duration,
+    logs: LogLimiter,
 }
 
 impl Shared {
@@ -186,6 +194,7 @@ pub struct TurnServer {
     relay_ip: IpAddr,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    shared: Arc<Shared>,
 }
 
 impl TurnServer {
@@ -213,6 +222,26 @@ impl TurnServer {
             return Err(TurnError::Config(
                 "allocation lifetimes must be at least one second".into(),
             ));
+        }
+        for (key, value) in [
+            ("max_connections_per_ip", cfg.max_connections_per_ip as u64),
+            (
+                "unallocated_connection_timeout_secs",
+                cfg.unallocated_connection_timeout_secs,
+            ),
+            (
+                "max_credential_lifetime_secs",
+                cfg.max_credential_lifetime_secs,
+            ),
+            (
+                "max_allocations_per_class",
+                cfg.max_allocations_per_class as u64,
+            ),
+            ("max_allocations_per_ip", cfg.max_allocations_per_ip as u64),
+        ] {
+            if value == 0 {
+                return Err(TurnError::Config(format!("turn.{key} must be above 0")));
+            }
         }
         if cfg.tls_listen.is_some() && tls.is_none() {
             return Err(TurnError::Config(
@@ -242,6 +271,11 @@ impl TurnServer {
             secret: cfg.secret.clone(),
             max_allocations: cfg.max_allocations,
             max_allocations_per_user: cfg.max_allocations_per_user,
+            max_allocations_per_class: cfg.max_allocations_per_class,
+            max_allocations_per_ip: cfg.max_allocations_per_ip,
+            max_credential_ahead_secs: cfg
+                .max_credential_lifetime_secs
+                .saturating_add(super::CREDENTIAL_CLOCK_SKEW_SECS),
             default_lifetime: Duration::from_secs(cfg.default_lifetime_secs),
             max_lifetime: Duration::from_secs(cfg.max_lifetime_secs),
             bandwidth_bytes_per_sec: cfg.bandwidth_limit_kbps.saturating_mul(1000) / 8,
@@ -295,14 +329,19 @@ impl TurnServer {
             shutdown: shutdown.clone(),
             connections: AtomicUsize::new(0),
             max_connections: cfg.max_connections,
+            connections_per_ip: Mutex::new(HashMap::new()),
+            max_connections_per_ip: cfg.max_connections_per_ip,
+            unallocated_timeout: Duration::from_secs(cfg.unallocated_connection_timeout_secs),
+            logs: LogLimiter::new(Duration::from_secs(10)),
         });
+        shared.core().set_local_addresses(interface_addresses());
         metrics::describe();
         tracker.spawn(udp_loop(shared.clone(), udp, udp_addr));
         tracker.spawn(tcp_accept_loop(shared.clone(), tcp, None));
         if let Some((l, acceptor)) = tls_listener {
             tracker.spawn(tcp_accept_loop(shared.clone(), l, Some(acceptor)));
         }
-        tracker.spawn(ticker(shared));
+        tracker.spawn(ticker(shared.clone()));
         tracker.close();
         tracing::info!(%udp_addr, %tcp_addr, ?tls_addr, relay = %advertised, "TURN server listening");
         Ok(TurnServer {
@@ -312,7 +351,13 @@ impl TurnServer {
             relay_ip: advertised,
             tracker,
             shutdown,
+            shared,
         })
+    }
+
+    /// The server's counters so far.
+    pub fn stats(&self) -> Stats {
+        self.shared.core().stats().clone()
     }
 
     /// The bound UDP listener address.
@@ -373,6 +418,42 @@ fn derive_public_ip(listen: IpAddr) -> IpAddr {
         );
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     })
+}
+
+/// The addresses of the host's interfaces (empty if they cannot be read).
+fn interface_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we only read and then free with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return out;
+    }
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points to a sockaddr whose family says which struct it is.
+            let family = unsafe { (*ifa.ifa_addr).sa_family } as i32;
+            if family == libc::AF_INET {
+                // SAFETY: the family is AF_INET, so this is a sockaddr_in.
+                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: the family is AF_INET6, so this is a sockaddr_in6.
+                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `head` came from a successful getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    out.sort();
+    out.dedup();
+    out
 }
 
 enum Act {
@@ -512,15 +593,36 @@ async fn tcp_accept_loop(
                 Ok(x) => x,
                 Err(e) => {
                     // E.g. out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "TURN accept failed");
+                    if let Some(suppressed) = shared.logs.check("turn-accept") {
+                        tracing::warn!(error = %e, suppressed, "TURN accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
         };
+        // Over a cap the connection is dropped, which closes it.
         if shared.connections.load(Ordering::Relaxed) >= shared.max_connections {
-            continue; // dropped: closes the connection
+            if let Some(suppressed) = shared.logs.check("turn-max-connections") {
+                tracing::warn!(
+                    max = shared.max_connections,
+                    suppressed,
+                    "TURN TCP/TLS connection refused: the server holds its maximum"
+                );
+            }
+            continue;
         }
+        let Some(slot) = IpSlot::take(&shared, client.ip()) else {
+            if let Some(suppressed) = shared.logs.check("turn-max-connections-per-ip") {
+                tracing::warn!(
+                    ip = %client.ip(),
+                    max = shared.max_connections_per_ip,
+                    suppressed,
+                    "TURN TCP/TLS connection refused: this address holds its maximum"
+                );
+            }
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let server = stream.local_addr().ok().or(local).expect("bound listener");
         let ft = FiveTuple {
@@ -532,15 +634,17 @@ async fn tcp_accept_loop(
         let sh = shared.clone();
         let tls = tls.clone();
         shared.tracker.spawn(async move {
+            let _slot = slot;
+            let accepted = tokio::time::Instant::now();
             match tls {
-                None => serve_stream(&sh, stream, ft).await,
+                None => serve_stream(&sh, stream, ft, accepted).await,
                 Some(acceptor) => {
                     let hs = tokio::select! {
                         _ = sh.shutdown.cancelled() => None,
                         r = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => r.ok().and_then(|r| r.ok()),
                     };
                     if let Some(s) = hs {
-                        serve_stream(&sh, s, ft).await;
+                        serve_stream(&sh, s, ft, accepted).await;
                     }
                 }
             }
@@ -549,15 +653,59 @@ async fn tcp_accept_loop(
     }
 }
 
-async fn serve_stream<S>(shared: &Arc<Shared>, stream: S, ft: FiveTuple)
-where
+/// One TCP/TLS connection's place in the per-IP count; released on drop.
+struct IpSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl IpSlot {
+    fn take(shared: &Arc<Shared>, ip: IpAddr) -> Option<IpSlot> {
+        let mut map = shared
+            .connections_per_ip
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= shared.max_connections_per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            shared: shared.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .shared
+            .connections_per_ip
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+async fn serve_stream<S>(
+    shared: &Arc<Shared>,
+    stream: S,
+    ft: FiveTuple,
+    accepted: tokio::time::Instant,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (rd, wr) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE);
     tokio::select! {
         _ = shared.shutdown.cancelled() => {}
-        _ = read_stream(shared, rd, &tx, ft) => {}
+        _ = read_stream(shared, rd, &tx, ft, accepted + shared.unallocated_timeout) => {}
         _ = write_stream(wr, rx) => {}
     }
     let handle = shared.core().remove_five_tuple(&ft);
@@ -581,12 +729,17 @@ async fn write_stream<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<V
     }
 }
 
+/// Reads frames until the connection ends. Without an allocation the connection lives until
+/// `deadline` at most, however much it sends (a byte now and then must not hold a slot).
 async fn read_stream<R: AsyncRead + Unpin>(
     shared: &Arc<Shared>,
     mut rd: R,
     tx: &mpsc::Sender<Vec<u8>>,
     ft: FiveTuple,
+    deadline: tokio::time::Instant,
 ) {
+    let mut allocated = false;
+    let mut checked = tokio::time::Instant::now();
     // Largest frame: a 65535-byte STUN body plus header, so twice that always has room.
     let mut buf = vec![0u8; 2 * 65536 + 64];
     let mut out = Vec::with_capacity(1500);
@@ -616,6 +769,8 @@ async fn read_stream<R: AsyncRead + Unpin>(
             match a {
                 Act::None => {}
                 Act::Reply => {
+                    // Only requests create or delete allocations, and they are answered.
+                    allocated = shared.core().allocation_of(&ft).is_some();
                     if tx.send(out.clone()).await.is_err() {
                         return;
                     }
@@ -628,13 +783,23 @@ async fn read_stream<R: AsyncRead + Unpin>(
         }
         buf.copy_within(start..filled, 0);
         filled -= start;
-        let n = match tokio::time::timeout(IDLE_WITHOUT_ALLOCATION, rd.read(&mut buf[filled..]))
-            .await
-        {
+        if allocated && checked.elapsed() >= ALLOCATION_CHECK {
+            // The allocation may have expired while the client kept sending.
+            allocated = shared.core().allocation_of(&ft).is_some();
+            checked = tokio::time::Instant::now();
+        }
+        let until = if allocated {
+            tokio::time::Instant::now() + ALLOCATION_CHECK
+        } else {
+            deadline
+        };
+        let n = match tokio::time::timeout_at(until, rd.read(&mut buf[filled..])).await {
             Ok(Ok(0)) | Ok(Err(_)) => return,
             Ok(Ok(n)) => n,
             Err(_) => {
-                if shared.core().allocation_of(&ft).is_none() {
+                allocated = shared.core().allocation_of(&ft).is_some();
+                checked = tokio::time::Instant::now();
+                if !allocated && tokio::time::Instant::now() >= deadline {
                     return;
                 }
                 continue;
@@ -648,10 +813,17 @@ async fn ticker(shared: Arc<Shared>) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut prev = Stats::default();
+    let mut interfaces_read = Instant::now();
     loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             _ = every.tick() => {}
+        }
+        if interfaces_read.elapsed() >= INTERFACE_REFRESH {
+            // Outside the core's lock: reading the interfaces is a system call.
+            let local = interface_addresses();
+            shared.core().set_local_addresses(local);
+            interfaces_read = Instant::now();
         }
         let (expired, stats, count) = {
             let mut core = shared.core();
@@ -659,6 +831,27 @@ async fn ticker(shared: Arc<Shared>) {
             (expired, core.stats().clone(), core.allocation_count())
         };
         drop(expired);
+        // One line per interval at most, however many packets were refused.
+        let refused = stats.denied_peers - prev.denied_peers;
+        if refused > 0 {
+            if let Some(suppressed) = shared.logs.check("turn-denied-peers") {
+                tracing::info!(
+                    refused,
+                    suppressed,
+                    "TURN refused peer addresses (internal or the relay's own host)"
+                );
+            }
+        }
+        let too_far = stats.auth_too_far_ahead - prev.auth_too_far_ahead;
+        if too_far > 0 {
+            if let Some(suppressed) = shared.logs.check("turn-credential-too-far") {
+                tracing::warn!(
+                    refused = too_far,
+                    suppressed,
+                    "TURN credentials refused: expiry further ahead than turn.max_credential_lifetime_secs"
+                );
+            }
+        }
         metrics::publish(
             &prev,
             &stats,

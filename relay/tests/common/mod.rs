@@ -29,6 +29,32 @@ pub fn config() -> TurnConfig {
     }
 }
 
+/// A TCP connection from `ip` to `server`.
+pub async fn tcp_connect_from(ip: std::net::IpAddr, server: SocketAddr) -> TcpStream {
+    let sock = if ip.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .unwrap();
+    sock.bind(SocketAddr::new(ip, 0)).unwrap();
+    sock.connect(server).await.unwrap()
+}
+
+/// Whether the server closes `s` within `within` (reading and discarding whatever it sends).
+pub async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let read = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, read).await.is_ok()
+}
+
 pub struct Running {
     pub server: TurnServer,
     pub shutdown: CancellationToken,
@@ -133,9 +159,24 @@ impl Client {
         Client::new(Conn::Udp(s, server))
     }
 
+    /// A UDP client whose socket is bound to `ip` (e.g. another 127.0.0.x, a different client
+    /// address for per-IP quotas).
+    pub async fn udp_from(ip: std::net::IpAddr, server: SocketAddr) -> Client {
+        let s = UdpSocket::bind(SocketAddr::new(ip, 0)).await.unwrap();
+        Client::new(Conn::Udp(s, server))
+    }
+
     pub async fn tcp(server: SocketAddr) -> Client {
         let s = TcpStream::connect(server).await.unwrap();
         Client::new(Conn::Stream(Box::new(s), Vec::new()))
+    }
+
+    /// A TCP client connecting from `ip`.
+    pub async fn tcp_from(ip: std::net::IpAddr, server: SocketAddr) -> Client {
+        Client::new(Conn::Stream(
+            Box::new(tcp_connect_from(ip, server).await),
+            Vec::new(),
+        ))
     }
 
     pub async fn tls(
