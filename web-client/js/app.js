@@ -35,7 +35,9 @@ const ERROR_TEXT = {
   class_not_found: 'This class does not exist any more.',
   class_locked: 'The teacher has locked this class. Ask them to unlock it, then try again.',
   class_full: 'This class is full.',
-  invalid_name: 'Please choose a name of 1 to 64 characters.',
+  removed: 'The teacher removed you from this class. Only the teacher can let you back in.',
+  join_rate_limited: 'Too many people are joining from your network right now. Try again in a few seconds.',
+  invalid_name: 'Please choose a name of 1 to 64 characters, without invisible or control characters.',
   forbidden: 'You are not allowed to do that.',
   rate_limited: 'You are sending too fast; slow down a little.',
   too_long: 'That message is too long.',
@@ -392,16 +394,21 @@ class Room {
       fatal('You joined from somewhere else', 'This class was opened in another tab or window, so this one was disconnected.');
     } else if (code === CLOSE.JOIN_REFUSED) {
       const c = error && error.code;
-      if (c === 'invalid_name' && !this.entered) {
+      if ((c === 'invalid_name' || c === 'rate_limited') && !this.entered) {
         show('join');
         $('join-button').disabled = false;
-        $('join-msg').textContent = ERROR_TEXT.invalid_name;
+        $('join-msg').textContent = c === 'rate_limited' ? ERROR_TEXT.join_rate_limited : ERROR_TEXT.invalid_name;
+        return;
+      }
+      if (c === 'rate_limited') {
+        fatal('You could not rejoin', ERROR_TEXT.join_rate_limited);
         return;
       }
       const title = c === 'token_expired' ? 'This link has expired'
         : c === 'invalid_token' ? 'This link does not work'
         : c === 'class_locked' ? 'The class is locked'
         : c === 'class_full' ? 'The class is full'
+        : c === 'removed' ? 'You were removed from this class'
         : c === 'class_not_found' ? 'This class does not exist'
         : 'You could not join';
       fatal(title, ERROR_TEXT[c] || (error && error.message) || 'The server refused to let you join.');
@@ -426,6 +433,8 @@ class Room {
       case 'mute': return this.onMuted(msg);
       case 'stats': return this.onStats(msg);
       case 'class_updated': return this.onClass(msg.class);
+      case 'join_refused': return this.onJoinRefused(msg);
+      case 'removed_list': return this.renderRemoved(msg.removed);
       case 'removed':
       case 'class_ended':
       case 'pong':
@@ -630,7 +639,8 @@ class Room {
   }
 
   onError(e) {
-    if (['invalid_token', 'token_expired', 'class_not_found', 'class_locked', 'class_full', 'invalid_name'].includes(e.code)) {
+    if (['invalid_token', 'token_expired', 'class_not_found', 'class_locked', 'class_full', 'invalid_name', 'removed'].includes(e.code)
+      || (e.code === 'rate_limited' && !this.signaling.joined)) {
       return; // a join refusal: the 4001 close that follows explains it
     }
     if (e.code === 'unknown_peer') return; // a signal raced with a peer leaving
@@ -990,6 +1000,37 @@ class Room {
     $('perm-note').textContent = notes.join(' ');
   }
 
+  /** A teacher's notice of joins the server refused (knocking at a locked class, full, removed…). */
+  onJoinRefused({ name, code, count }) {
+    const why = {
+      class_locked: 'the class is locked',
+      class_full: 'the class is full',
+      removed: 'you removed them',
+      rate_limited: 'too many joins from one network',
+    }[code] || code;
+    const who = name ? `${name}` : 'Someone';
+    const more = count > 1 ? ` (${count} attempts)` : '';
+    const note = $('knock-note');
+    note.textContent = `${who} could not join: ${why}${more}.`;
+    note.hidden = false;
+    note.dataset.code = code;
+  }
+
+  /** The teacher's list of people removed this session, each with a Readmit button. */
+  renderRemoved(removed) {
+    const section = $('removed-section');
+    const list = $('removed-list');
+    list.replaceChildren(...removed.map((r) => {
+      const readmit = h('button', { type: 'button', class: 'small', 'aria-label': `Readmit ${r.name}` }, 'Readmit');
+      readmit.addEventListener('click', () => this.signaling.send({ type: 'readmit', peer: r.id }));
+      return h('li', { class: 'person', 'data-peer': r.id },
+        h('span', { class: 'name' }, r.name),
+        r.role === 'teacher' ? roleBadge() : null,
+        h('span', { class: 'actions' }, readmit));
+    }));
+    section.hidden = removed.length === 0;
+  }
+
   renderRoster() {
     if (!this.me) return;
     const list = $('roster');
@@ -1020,7 +1061,9 @@ class Room {
     const dot = h('span', { class: 'dot', role: 'img' });
     const name = h('span', { class: 'name' });
     const badges = h('span', { class: 'badges' });
-    row.append(dot, name, badges);
+    // The role comes from the server's `role`, drawn as a badge: a name is plain text and
+    // cannot draw one, so "Ms Rivera · Teacher" typed as a name still reads as a student.
+    row.append(dot, name, ...(p.role === 'teacher' ? [roleBadge()] : []), badges);
     if (teacherView) {
       const speak = h('input', { type: 'checkbox', class: 'grant-speak', 'aria-label': `Allow ${p.name} to speak` });
       speak.addEventListener('change', () => this.signaling.send({ type: 'grant', peer: p.id, speak: speak.checked }));
@@ -1033,7 +1076,7 @@ class Room {
       });
       const remove = h('button', { type: 'button', class: 'small danger', 'aria-label': `Remove ${p.name}` }, 'Remove');
       remove.addEventListener('click', async () => {
-        const reason = await ask({ title: `Remove ${p.name}?`, text: 'They are disconnected and cannot rejoin with their current session.', ok: 'Remove', field: 'Reason (shown to them)' });
+        const reason = await ask({ title: `Remove ${p.name}?`, text: 'They are disconnected and cannot come back this session unless you readmit them (under "Removed").', ok: 'Remove', field: 'Reason (shown to them)' });
         if (reason === null) return;
         const msg = { type: 'remove', peer: p.id };
         if (reason) msg.reason = reason;
@@ -1058,7 +1101,7 @@ class Room {
     dot.dataset.state = ind.state;
     dot.setAttribute('aria-label', ind.text);
     dot.title = ind.text;
-    row.querySelector('.name').textContent = `${p.name}${self ? ' (you)' : ''}${p.role === 'teacher' ? ' · Teacher' : ''}`;
+    row.querySelector('.name').textContent = `${p.name}${self ? ' (you)' : ''}`;
     const badges = [];
     if (p.hand_raised) badges.push(h('span', { class: 'badge hand', role: 'img', 'aria-label': 'Hand raised', title: 'Hand raised' }, 'Hand up'));
     if (p.media.screen) badges.push(h('span', { class: 'badge' }, 'Screen'));
@@ -1158,6 +1201,12 @@ class Room {
       v.srcObject = null;
     });
   }
+}
+
+/** The teacher badge, drawn from the server's `role` (never from a name). */
+function roleBadge() {
+  return h('span', { class: 'role-badge', 'data-role': 'teacher', role: 'img', 'aria-label': 'Teacher', title: 'Teacher' },
+    h('span', { 'aria-hidden': 'true' }, 'Teacher'));
 }
 
 function describeLink(l) {

@@ -24,6 +24,24 @@ const PING_EVERY_MS = 20_000;
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
 
+/**
+ * A random id this browser keeps and sends in `join`, so a teacher's removal also refuses this
+ * browser on a shared link. Clearing the site's storage makes a new one (docs/security.md).
+ */
+export function browserId(storage = window.localStorage) {
+  try {
+    let id = storage.getItem('aula.browser');
+    if (!id || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) {
+      const bytes = crypto.getRandomValues(new Uint8Array(16));
+      id = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+      storage.setItem('aula.browser', id);
+    }
+    return id;
+  } catch {
+    return undefined; // storage disabled: join without one
+  }
+}
+
 export function wsUrl(loc = window.location) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${loc.host}/ws`;
@@ -64,6 +82,8 @@ export class Signaling extends EventTarget {
       const join = { type: 'join', token: this.token };
       if (this.name) join.name = this.name;
       if (this.resumeToken) join.resume = this.resumeToken;
+      const browser = browserId();
+      if (browser) join.browser = browser;
       ws.send(JSON.stringify(join));
     };
     ws.onmessage = (ev) => {
