@@ -549,3 +549,83 @@ fn a_closed_stdout_does_not_stop_sigterm_from_stopping_aula() {
     // It stopped cleanly (SIGTERM is handled, not fatal).
     assert!(status.code().is_some(), "{status:?}");
 }
+
+#[tokio::test]
+async fn an_idempotency_key_gives_the_same_class_even_after_a_crash() {
+    let dir = temp_dir("idempotency");
+    let create = |aula: &Aula, key: &str, name: &str, from: &'static str| {
+        let req = request(
+            "POST",
+            "/api/v1/classes",
+            &aula.addr.to_string(),
+            Some(ADMIN_KEY),
+            Some(json!({"name": name})),
+        )
+        .replacen("\r\n", &format!("\r\nIdempotency-Key: {key}\r\n"), 1);
+        let addr = aula.addr;
+        async move {
+            let (status, _, body) = raw(addr, from, &req).await;
+            (
+                status,
+                serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let mut aula = Aula::start(&dir);
+    let (status, first) = create(&aula, "retry-1", "Physics", "127.0.0.1").await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = create(&aula, "retry-1", "Physics", "127.0.0.2").await;
+    assert_eq!(status, 200, "a retry answers 200 with the same class");
+    assert_eq!(again["id"], first["id"]);
+    let teacher = again["teacher"]["token"].as_str().unwrap();
+    Client::join(&aula, teacher, "T").await;
+    let (status, other) = create(&aula, "retry-2", "Physics", "127.0.0.1").await;
+    assert_eq!(status, 201);
+    assert_ne!(other["id"], first["id"], "another key, another class");
+    let (status, body) = create(&aula, "retry-1", "Chemistry", "127.0.0.1").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "conflict");
+    let (status, _) = create(&aula, &"k".repeat(129), "Physics", "127.0.0.1").await;
+    assert_eq!(status, 400);
+
+    // kill -9 right after the answer: the key was stored with the class, so the retry finds it.
+    aula.child.kill().unwrap();
+    aula.child.wait().unwrap();
+    drop(aula);
+    let aula = Aula::start(&dir);
+    let (status, after) = create(&aula, "retry-1", "Physics", "127.0.0.1").await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["id"], first["id"]);
+    let (status, list) = http(&aula, "GET", "/api/v1/classes", None, Some(ADMIN_KEY));
+    assert_eq!(status, 200);
+    assert_eq!(list.as_array().unwrap().len(), 2, "no duplicate: {list}");
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_bounded_in_number() {
+    let aula = AulaBuilder::new(&temp_dir("idempotency-bound"))
+        .env("AULA_HTTP__IDEMPOTENCY_KEYS_MAX", "2")
+        .start();
+    let create = |key: &str| {
+        request(
+            "POST",
+            "/api/v1/classes",
+            &aula.addr.to_string(),
+            Some(ADMIN_KEY),
+            Some(json!({"name": "B"})),
+        )
+        .replacen("\r\n", &format!("\r\nIdempotency-Key: {key}\r\n"), 1)
+    };
+    let id = |body: String| serde_json::from_str::<Value>(&body).unwrap()["id"].clone();
+    let (_, _, a) = raw(aula.addr, "127.0.0.1", &create("a")).await;
+    for key in ["b", "c"] {
+        let (status, _, _) = raw(aula.addr, "127.0.0.1", &create(key)).await;
+        assert_eq!(status, 201);
+    }
+    // "a" was the oldest of three: forgotten, so it creates a new class.
+    let (status, _, a_again) = raw(aula.addr, "127.0.0.1", &create("a")).await;
+    assert_eq!(status, 201);
+    assert_ne!(id(a), id(a_again));
+    let (status, _, _) = raw(aula.addr, "127.0.0.1", &create("c")).await;
+    assert_eq!(status, 200, "the newest keys are kept");
+}

@@ -51,6 +51,9 @@ pub enum ApiError {
         what: &'static str,
         retry_after: Duration,
     },
+    /// An `Idempotency-Key` reused for a different request.
+    #[error("{0}")]
+    Conflict(String),
     /// Open class creation has reached `[http] open_creation_max_classes`.
     #[error("this server already holds {0} classes, the most that can be created without the admin key; ask your school's Aula administrator")]
     ClassLimit(usize),
@@ -68,6 +71,7 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
             }
             ApiError::ClassLimit(_) => (StatusCode::FORBIDDEN, "class_limit"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -206,7 +210,38 @@ async fn create_class(
     if !open {
         require_admin(&app, &headers, peer.ip())?;
     }
+    let idempotency_key = idempotency_key(&headers)?;
     let Json(req) = body?;
+    let name = req.name.trim().to_string();
+    if name.is_empty()
+        || name.chars().count() > MAX_CLASS_NAME
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the class name must be 1 to {MAX_CLASS_NAME} characters, without control characters"
+        )));
+    }
+    let now = unix_millis() / 1000;
+    // The admin is one caller; each address is its own caller for open creation.
+    let caller = match open {
+        true => format!("ip:{}", peer.ip()),
+        false => "admin".to_string(),
+    };
+    let keys_since = now.saturating_sub(app.idempotency.ttl_secs);
+    let store = lock_store(&app);
+    if let Some(key) = &idempotency_key {
+        if let Some(earlier) = store.idempotent_class(&caller, key, keys_since)? {
+            if earlier.name != name || req.topology.is_some_and(|t| t != earlier.topology) {
+                return Err(ApiError::Conflict(
+                    "this Idempotency-Key was used for a class with another name or topology"
+                        .into(),
+                ));
+            }
+            drop(store);
+            // The same class again (links minted afresh), with 200 instead of 201.
+            return Ok((StatusCode::OK, Json(created_answer(&app, earlier))));
+        }
+    }
     if open {
         let classes = lock(&app.core).hub.class_count();
         if classes >= app.open_creation_max_classes {
@@ -219,37 +254,60 @@ async fn create_class(
                 retry_after,
             })?;
     }
-    let name = req.name.trim().to_string();
-    if name.is_empty()
-        || name.chars().count() > MAX_CLASS_NAME
-        || name.chars().any(char::is_control)
-    {
-        return Err(ApiError::BadRequest(format!(
-            "the class name must be 1 to {MAX_CLASS_NAME} characters, without control characters"
-        )));
-    }
     let record = ClassRecord {
         id: new_class_id(),
         name,
-        created_at: unix_millis() / 1000,
+        created_at: now,
         topology: req.topology.unwrap_or(app.default_topology),
     };
-    lock_store(&app).insert(&record)?;
+    match &idempotency_key {
+        Some(key) => {
+            store.insert_idempotent(&record, &caller, key, keys_since, app.idempotency.max_keys)?
+        }
+        None => store.insert(&record)?,
+    }
+    drop(store);
     lock(&app.core)
         .hub
         .add_class(record.id.clone(), record.name.clone(), record.topology);
     tracing::info!(class = %record.id, "class created");
-    let teacher = link(&app, &record.id, Role::Teacher, None, app.token_ttl_secs);
-    let student = link(&app, &record.id, Role::Student, None, app.token_ttl_secs);
-    let created = CreatedClass {
+    Ok((StatusCode::CREATED, Json(created_answer(&app, record))))
+}
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// The request's `Idempotency-Key`: 1 to 128 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key)
+            if !key.is_empty()
+                && key.len() <= MAX_IDEMPOTENCY_KEY
+                && key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(key.to_string()))
+        }
+        _ => Err(ApiError::BadRequest(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        ))),
+    }
+}
+
+/// The answer to a class creation: the class and fresh teacher and student links.
+fn created_answer(app: &App, record: ClassRecord) -> CreatedClass {
+    let teacher = link(app, &record.id, Role::Teacher, None, app.token_ttl_secs);
+    let student = link(app, &record.id, Role::Student, None, app.token_ttl_secs);
+    CreatedClass {
         id: record.id,
         name: record.name,
         topology: record.topology,
         created_at: record.created_at,
         teacher,
         student,
-    };
-    Ok((StatusCode::CREATED, Json(created)))
+    }
 }
 
 async fn list_classes(

@@ -32,6 +32,8 @@ pub struct App {
     pub open_creations: crate::throttle::IpThrottle,
     /// No class is created without the admin key while this many exist.
     pub open_creation_max_classes: usize,
+    /// How long and how many `Idempotency-Key`s of class creation are kept.
+    pub idempotency: IdempotencyLimits,
     pub ice: IceProvider,
     pub conn_limits: ConnLimits,
     /// Base URL for the links in API answers, without a trailing slash.
@@ -51,6 +53,13 @@ pub struct App {
     pub sfu: Option<aula_relay::sfu::SfuHandle>,
     /// Per-address limits on joins and class-code lookups.
     pub join_limits: crate::per_ip::JoinLimits,
+}
+
+/// The bounds of the stored `Idempotency-Key`s.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyLimits {
+    pub ttl_secs: u64,
+    pub max_keys: usize,
 }
 
 impl App {

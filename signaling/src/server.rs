@@ -172,6 +172,10 @@ impl Server {
                 Duration::from_secs(3600),
             ),
             open_creation_max_classes: settings.http.open_creation_max_classes,
+            idempotency: crate::app::IdempotencyLimits {
+                ttl_secs: settings.http.idempotency_key_ttl_secs,
+                max_keys: settings.http.idempotency_keys_max,
+            },
             ice,
             conn_limits: ConnLimits {
                 max_frame_bytes: l.max_frame_bytes,

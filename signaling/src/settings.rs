@@ -200,6 +200,10 @@ pub struct HttpSettings {
     /// With `open_class_creation`: no class is created without the admin key while this many
     /// classes exist. Default 200.
     pub open_creation_max_classes: usize,
+    /// Seconds an `Idempotency-Key` of `POST /api/v1/classes` is remembered. Default 86400.
+    pub idempotency_key_ttl_secs: u64,
+    /// Most `Idempotency-Key`s remembered (the oldest are forgotten first). Default 10000.
+    pub idempotency_keys_max: usize,
 }
 
 impl Default for HttpSettings {
@@ -212,6 +216,8 @@ impl Default for HttpSettings {
             auth_failures_per_min: 10,
             open_creation_per_ip_per_hour: 30,
             open_creation_max_classes: 200,
+            idempotency_key_ttl_secs: 24 * 3600,
+            idempotency_keys_max: 10_000,
         }
     }
 }
@@ -680,7 +686,7 @@ impl Settings {
             }
         }
         let h = &self.http;
-        let positive: [(&str, u64); 7] = [
+        let positive: [(&str, u64); 9] = [
             ("http.header_read_timeout_secs", h.header_read_timeout_secs),
             ("http.connection_idle_secs", h.connection_idle_secs),
             (
@@ -697,6 +703,8 @@ impl Settings {
                 "http.open_creation_max_classes",
                 h.open_creation_max_classes as u64,
             ),
+            ("http.idempotency_key_ttl_secs", h.idempotency_key_ttl_secs),
+            ("http.idempotency_keys_max", h.idempotency_keys_max as u64),
         ];
         for (key, value) in positive {
             if value == 0 {

@@ -17,7 +17,7 @@ use crate::protocol::{ClassId, Topology};
 pub const DATABASE_FILE: &str = "aula.sqlite3";
 
 /// The schema version this code writes and reads.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// A class as stored: what must survive a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +129,77 @@ impl Store {
             )
             .map_err(open_err)?;
         }
+        if version < 2 {
+            // Version 2: `Idempotency-Key`s of `POST /api/v1/classes`, stored with the class they
+            // created so a retry after a crash finds it.
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS idempotency_keys (
+                     caller     TEXT NOT NULL,
+                     key        TEXT NOT NULL,
+                     class_id   TEXT NOT NULL,
+                     created_at INTEGER NOT NULL,
+                     PRIMARY KEY (caller, key)
+                 );
+                 PRAGMA user_version = 2;
+                 COMMIT;",
+            )
+            .map_err(open_err)?;
+        }
         Ok(Store { conn })
+    }
+
+    /// The class an earlier request of `caller` created with `key`, if the key was stored at or
+    /// after `not_before` (Unix seconds) and the class still exists.
+    pub fn idempotent_class(
+        &self,
+        caller: &str,
+        key: &str,
+        not_before: u64,
+    ) -> Result<Option<ClassRecord>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT c.id, c.name, c.created_at, c.topology
+                 FROM idempotency_keys k JOIN classes c ON c.id = k.class_id
+                 WHERE k.caller = ?1 AND k.key = ?2 AND k.created_at >= ?3",
+                params![caller, key, to_sql_int(not_before)],
+                raw_row,
+            )
+            .optional()?;
+        row.map(RawRow::into_record).transpose()
+    }
+
+    /// Adds a class and the `Idempotency-Key` that created it, in one transaction (a crash leaves
+    /// both or neither). Keys older than `not_before` are forgotten, and the oldest beyond
+    /// `max_keys`.
+    pub fn insert_idempotent(
+        &self,
+        record: &ClassRecord,
+        caller: &str,
+        key: &str,
+        not_before: u64,
+        max_keys: usize,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < ?1",
+            params![to_sql_int(not_before)],
+        )?;
+        tx.execute(
+            "DELETE FROM idempotency_keys WHERE rowid IN (
+                 SELECT rowid FROM idempotency_keys ORDER BY created_at DESC, rowid DESC
+                 LIMIT -1 OFFSET ?1)",
+            params![max_keys.saturating_sub(1) as i64],
+        )?;
+        self.insert(record)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO idempotency_keys (caller, key, class_id, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![caller, key, record.id, to_sql_int(record.created_at)],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Adds a class. Fails with [`StoreError::Duplicate`] when the id is taken.
