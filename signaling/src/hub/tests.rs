@@ -1528,3 +1528,99 @@ fn one_sender_cannot_fill_a_receivers_queue_with_signaling() {
     hub.handle(2, ClientMessage::Hand { raised: true }, t0 + 10_000)
         .unwrap();
 }
+
+/// One step of a session of joins, removals and readmissions in one class.
+#[derive(Debug, Clone)]
+enum BanOp {
+    /// A student joins with maybe a browser id, maybe a personal token, maybe an old resume token.
+    Join {
+        browser: Option<u8>,
+        personal: Option<u8>,
+        resume: Option<u8>,
+    },
+    Remove(u8),
+    Readmit(u8),
+}
+
+fn ban_op() -> impl Strategy<Value = BanOp> {
+    let small = || proptest::option::of(0..3u8);
+    prop_oneof![
+        3 => (small(), small(), proptest::option::of(0..8u8))
+            .prop_map(|(browser, personal, resume)| BanOp::Join { browser, personal, resume }),
+        2 => (0..8u8).prop_map(BanOp::Remove),
+        1 => (0..4u8).prop_map(BanOp::Readmit),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// A join is refused as `removed` exactly when it presents the resume token, personal token
+    /// or browser id of someone removed and not readmitted; nobody else is ever refused for it.
+    #[test]
+    fn removal_refuses_exactly_the_removed_identities(ops in proptest::collection::vec(ban_op(), 1..60)) {
+            let mut hub = Hub::new(HubLimits::default());
+        hub.add_class("c1".into(), "Maths".into(), Topology::Auto);
+        join(&mut hub, 1, "c1", Role::Teacher, "T");
+        // (peer, browser, personal, resume token) of each present student; the same for bans.
+        type Who = (PeerId, Option<String>, Option<String>, String);
+        let mut present: Vec<Who> = Vec::new();
+        let mut banned: Vec<Who> = Vec::new();
+        let mut resume_tokens: Vec<String> = Vec::new();
+        let mut conn = 10;
+        for op in ops {
+            match op {
+                BanOp::Join { browser, personal, resume } => {
+                    conn += 1;
+                    let mut r = req("c1", Role::Student, &format!("s{conn}"));
+                    r.browser = browser.map(|b| format!("b{b}"));
+                    r.personal_token = personal.map(|p| format!("tok{p}"));
+                    r.resume = resume.and_then(|i| resume_tokens.get(i as usize).cloned());
+                    r.new_resume_token = format!("rt{conn}");
+                    let same = |a: &Option<String>, b: &Option<String>| a.is_some() && a == b;
+                    let expect_refused = banned.iter().any(|(_, b, p, t)| {
+                        r.resume.as_ref() == Some(t) || same(b, &r.browser) || same(p, &r.personal_token)
+                    });
+                    let (browser, personal, resume) = (r.browser.clone(), r.personal_token.clone(), r.resume.clone());
+                    match hub.join(conn, r, no_ice) {
+                        Err(e) => {
+                            prop_assert!(expect_refused, "refused without a ban: {:?}", e);
+                            prop_assert_eq!(e.code, ErrorCode::Removed);
+                        }
+                        Ok(j) => {
+                            prop_assert!(!expect_refused, "a removed identity got back in");
+                            let resumed = matches!(&to(conn, &j.effects)[0], ServerMessage::Welcome { resumed: true, .. });
+                            let token = format!("rt{conn}");
+                            resume_tokens.push(token.clone());
+                            if resumed {
+                                // The same person on a new connection: its resume token moved on.
+                                let who = present.iter_mut().find(|w| Some(&w.3) == resume.as_ref()).unwrap();
+                                who.3 = token;
+                            } else {
+                                present.push((j.peer, browser, personal, token));
+                            }
+                        }
+                    }
+                }
+                BanOp::Remove(i) => {
+                    if present.is_empty() {
+                        continue;
+                    }
+                    let who = present.remove(i as usize % present.len());
+                    remove(&mut hub, 1, &who.0);
+                    banned.push(who);
+                }
+                BanOp::Readmit(i) => {
+                    if banned.is_empty() {
+                        continue;
+                    }
+                    let who = banned.remove(i as usize % banned.len());
+                    let fx = hub.handle(1, ClientMessage::Readmit { peer: who.0.clone() }, 0).unwrap();
+                    let listed = removed_ids(&fx, 1).unwrap_or_default();
+                    let expected: Vec<PeerId> = banned.iter().map(|w| w.0.clone()).collect();
+                    prop_assert_eq!(listed, expected);
+                }
+            }
+        }
+    }
+}
