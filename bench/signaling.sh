@@ -58,6 +58,8 @@ start_server() {
     AULA_LIMITS__IDLE_TIMEOUT_SECS=600 \
     AULA_JOINING__JOIN_BURST_PER_IP=100000 \
     AULA_JOINING__JOINS_PER_IP_PER_SEC=100000 \
+    AULA_HTTP__MAX_CONNECTIONS_PER_IP=20000 \
+    AULA_HTTP__MAX_CONNECTIONS=20000 \
     RUST_LOG=${RUST_LOG:-info} \
         "$AULA" serve --no-turn --no-sfu --listen "127.0.0.1:$PORT" --admin-key "$KEY" --data-dir "$WORK/$name/data" \
         >"$WORK/$name/server.log" 2>&1 &
