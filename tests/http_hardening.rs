@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -628,4 +628,82 @@ async fn idempotency_keys_are_bounded_in_number() {
     assert_ne!(id(a), id(a_again));
     let (status, _, _) = raw(aula.addr, "127.0.0.1", &create("c")).await;
     assert_eq!(status, 200, "the newest keys are kept");
+}
+
+/// `aula serve` started by `sh -c 'ulimit …; exec aula serve …'`, with RUST_LOG=info on stderr.
+fn serve_with_ulimit(ulimit: &str, dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
+    let cmd = format!(
+        "ulimit {ulimit} && exec \"$0\" serve --listen 127.0.0.1:0 --admin-key {ADMIN_KEY} \
+         --turn-listen 127.0.0.1:0 --sfu-listen 127.0.0.1:0 --data-dir \"$1\""
+    );
+    let mut child = Command::new("sh")
+        .args(["-c", &cmd, env!("CARGO_BIN_EXE_aula")])
+        .arg(dir)
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let banner = read_banner(&mut child);
+    (child, banner)
+}
+
+#[tokio::test]
+async fn the_open_file_limit_is_raised_and_the_caps_stay_below_it() {
+    // A soft limit of 1024 (systemd's default) under a higher hard limit: raised, and logged.
+    let dir = temp_dir("nofile-soft");
+    let (mut child, _) = serve_with_ulimit("-Sn 1024", &dir);
+    let _ = child.kill();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(
+        log.contains("raised the open-file limit from 1024 to"),
+        "{log}"
+    );
+
+    // A hard limit of 1024: the total cap drops to 512 and one address gets at most 256, so 300
+    // idle sockets from one address leave room for /healthz from another.
+    let dir = temp_dir("nofile-hard");
+    let (mut child, banner) = serve_with_ulimit("-n 1024", &dir);
+    let addr: SocketAddr = banner_value(&banner, "Listening: http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        held.push(connect_from(addr, "127.0.0.1").await);
+    }
+    let (status, _, _) = raw(
+        addr,
+        "127.0.0.2",
+        &request("GET", "/healthz", "localhost", None, None),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut over = held.pop().unwrap();
+    assert!(
+        closed_within(&mut over, Duration::from_secs(2)).await,
+        "the 300th socket from one address is over its cap of 256"
+    );
+    drop(held);
+    let _ = child.kill();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(
+        log.contains("serving at most 512 HTTP connections, 256 per IP address"),
+        "{log}"
+    );
 }
