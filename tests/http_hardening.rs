@@ -140,6 +140,16 @@ async fn repeated_wrong_admin_keys_get_429_even_for_the_right_key() {
         .start();
     let host = aula.addr.to_string();
     let list = |key: &str| request("GET", "/api/v1/classes", &host, Some(key), None);
+    // Requests without any key are not guesses: they never use up the budget.
+    for _ in 0..8 {
+        let (status, _, _) = raw(
+            aula.addr,
+            "127.0.0.1",
+            &request("GET", "/api/v1/classes", &host, None, None),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
     for i in 0..5 {
         let (status, _, _) = raw(aula.addr, "127.0.0.1", &list(&format!("guess-{i}"))).await;
         assert_eq!(status, 401, "guess {i}");

@@ -124,8 +124,11 @@ pub(crate) fn require_key(
         what: "too many failed admin-key attempts from this address",
         retry_after,
     };
+    // No key at all is not a guess (a start page opened without one): 401, not counted.
+    let Some(given) = bearer(headers) else {
+        return Err(ApiError::Unauthorized);
+    };
     app.auth_failures.check(ip, now).map_err(limited)?;
-    let given = bearer(headers).unwrap_or("");
     if keys.iter().any(|k| same_secret(given, k)) {
         return Ok(());
     }
