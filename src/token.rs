@@ -53,6 +53,12 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
     if ttl == 0 {
         bail!("--ttl must be at least 1 second");
     }
+    // The rules a name typed in `join` follows, so the token never fixes a name the join refuses.
+    let name = args
+        .name
+        .map(|n| aula_signaling::text::display_name(&n, settings.limits.max_name_len))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let claims = Claims {
         class: args.class.clone(),
@@ -60,7 +66,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
             RoleArg::Teacher => Role::Teacher,
             RoleArg::Student => Role::Student,
         },
-        name: args.name,
+        name,
         iat: now,
         exp: now + ttl,
     };

@@ -159,6 +159,25 @@ async fn aula_token_mints_a_working_token_for_an_existing_class() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A name the join would refuse (a bidi override here) is refused when minting.
+    let out = aula()
+        .args([
+            "token",
+            "--class",
+            id,
+            "--name",
+            "Mr Osei\u{202E}",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--name") && stderr.contains("U+202E"),
+        "{stderr}"
+    );
     server.terminate();
 }
 

@@ -1175,8 +1175,10 @@ class Room {
     if (this.chatIds.has(entry.id)) return;
     this.chatIds.add(entry.id);
     const mine = this.me && entry.from === this.me.id;
+    const sender = mine ? this.me : this.peers.get(entry.from);
     const li = h('li', { class: mine ? 'mine' : '' },
       h('span', { class: 'who' }, entry.name),
+      sender && sender.role === 'teacher' ? roleBadge() : null,
       h('time', { datetime: new Date(entry.time).toISOString() }, formatTime(entry.time)),
       h('p', {}, entry.text));
     const log = $('chat-log');
