@@ -374,6 +374,11 @@ async fn metrics_need_a_bearer_token() {
 async fn the_data_directory_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let data = temp_dir("perms");
+    // A data directory from an older Aula: world-readable, and a file that is not Aula's.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let other = data.join("notes.sh");
+    std::fs::write(&other, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut aula = Aula::start(&data);
     aula.create_class("Private");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -386,9 +391,15 @@ async fn the_data_directory_is_private() {
         files.iter().any(|f| f.ends_with("aula.db-wal")),
         "{files:?}"
     );
-    for f in &files {
+    assert!(files.iter().any(|f| f.ends_with("aula.db")), "{files:?}");
+    for f in files.iter().filter(|f| **f != other) {
         assert_eq!(mode(f), 0o600, "{}", f.display());
     }
+    assert_eq!(
+        mode(&other),
+        0o755,
+        "files that are not Aula's are left alone"
+    );
     aula.terminate();
 }
 

@@ -329,8 +329,14 @@ fn connection_caps(http: &crate::settings::HttpSettings) -> (usize, usize) {
     (per_ip, total)
 }
 
-/// Makes the data directory 0700 and every file in it 0600: it holds the admin key, the token
-/// secret and the class database.
+/// Files of the data directory that are Aula's: the class database with SQLite's side files, and
+/// the generated secrets. Other files (a data dir shared with something else) are left alone.
+fn is_aula_file(name: &str) -> bool {
+    name.starts_with("aula.db") || ["admin_key", "token_secret", "turn_secret"].contains(&name)
+}
+
+/// Makes the data directory 0700 and Aula's files in it 0600: the admin key, the token and TURN
+/// secrets and the class database.
 fn secure_data_dir(dir: &std::path::Path) -> Result<(), ServerError> {
     let err = |source| ServerError::DataDir {
         path: dir.to_path_buf(),
@@ -346,7 +352,9 @@ fn secure_data_dir(dir: &std::path::Path) -> Result<(), ServerError> {
         set(dir, 0o700).map_err(err)?;
         for entry in std::fs::read_dir(dir).map_err(err)? {
             let entry = entry.map_err(err)?;
-            if entry.file_type().map_err(err)?.is_file() {
+            let name = entry.file_name();
+            let ours = name.to_str().is_some_and(is_aula_file);
+            if ours && entry.file_type().map_err(err)?.is_file() {
                 set(&entry.path(), 0o600).map_err(err)?;
             }
         }
