@@ -48,6 +48,14 @@ const ERROR_TEXT = {
 // ---------------------------------------------------------------------------------------------
 // Page-level helpers
 
+/**
+ * Whether the server says `peer` may be heard (`right` "speak") or seen ("share"): a teacher
+ * always, a student only while holding the right. Unknown peers may not.
+ */
+function mayBe(peer, right) {
+  return !!peer && (peer.role === 'teacher' || !!(peer.permissions && peer.permissions[right]));
+}
+
 function show(section) {
   for (const id of ['home', 'join', 'room', 'fatal']) $(id).hidden = id !== section;
   document.body.dataset.view = section;
@@ -541,6 +549,7 @@ class Room {
     }
     const old = this.peers.get(peer.id);
     this.peers.set(peer.id, peer);
+    this.gateAudio(peer.id);
     if (this.transport) {
       this.transport.syncPeers([...this.peers.values()]);
       if (old && !old.connected && peer.connected) this.transport.kick(peer.id);
@@ -768,6 +777,24 @@ class Room {
       $('room').append(el);
     }
     el.srcObject = new MediaStream([track]);
+    this.gateAudio(peer);
+  }
+
+  /**
+   * Plays a peer's microphone only while the server says it may be heard (a teacher, or a student
+   * holding `speak`): in a direct class the sender's browser is all that stops a student without
+   * the right, and a modified one does not, so the receiving end holds the line too.
+   */
+  gateAudio(peerId) {
+    const el = document.querySelector(`audio[data-peer="${CSS.escape(peerId)}"]`);
+    if (!el || !el.srcObject) return;
+    const audible = mayBe(this.peers.get(peerId), 'speak');
+    for (const t of el.srcObject.getAudioTracks()) t.enabled = audible;
+    el.muted = !audible;
+    if (!audible) {
+      el.pause();
+      return;
+    }
     el.play().catch(() => {
       $('btn-sound').hidden = false;
     });
@@ -782,7 +809,7 @@ class Room {
   /** A student sharing a screen whose picture we receive (through the SFU), or null. */
   stageStudent() {
     return [...this.peers.values()].find((p) => p.role === 'student' && p.media.screen
-      && (this.remote.get(p.id) || {}).screen) || null;
+      && mayBe(p, 'share') && (this.remote.get(p.id) || {}).screen) || null;
   }
 
   renderStage() {
@@ -869,7 +896,8 @@ class Room {
     const want = [];
     if (this.me.role === 'teacher' || (this.transport && this.transport.kind === 'sfu')) {
       for (const p of this.peers.values()) {
-        if (p.role !== 'student') continue;
+        // A student's picture only with the right to share, whatever its browser sends.
+        if (p.role !== 'student' || !mayBe(p, 'share')) continue;
         const onStage = this.floorOnStage === p.id;
         const r = this.remote.get(p.id) || {};
         if (p.media.screen && r.screen && !onStage) want.push({ key: `${p.id}:screen`, track: r.screen, label: `${p.name}'s screen` });
