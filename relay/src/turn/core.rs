@@ -14,6 +14,7 @@
 use super::filter::{PeerFilter, Verdict};
 use super::stun::{self, attr, method, Class, Framing, Message, MessageWriter};
 use crate::credentials;
+use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use std::collections::HashMap;
@@ -488,31 +489,29 @@ impl<H, R> Core<H, R> {
         tag[..8].try_into().expect("8 bytes")
     }
 
-    /// A stateless nonce: issue time and a MAC over it and the client IP, in hex.
-    fn make_nonce(&self, now: u64, client: IpAddr) -> [u8; 24] {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
+    /// A stateless nonce: issue time and a MAC over it and the client IP, in base64 (16
+    /// characters, all allowed in a NONCE; hex would make every challenge 8 bytes larger).
+    fn make_nonce(&self, now: u64, client: IpAddr) -> [u8; 16] {
         let issued = now as u32;
         let mut raw = [0u8; 12];
         raw[..4].copy_from_slice(&issued.to_be_bytes());
         raw[4..].copy_from_slice(&self.nonce_mac(issued, client));
-        let mut out = [0u8; 24];
-        for (i, b) in raw.iter().enumerate() {
-            out[2 * i] = HEX[(b >> 4) as usize];
-            out[2 * i + 1] = HEX[(b & 15) as usize];
-        }
+        let mut out = [0u8; 16];
+        let n = BASE64
+            .encode_slice(raw, &mut out)
+            .expect("12 bytes are 16 characters");
+        debug_assert_eq!(n, 16);
         out
     }
 
     /// `Some(true)` fresh, `Some(false)` stale but genuine, `None` forged/garbled.
     fn check_nonce(&self, nonce: &[u8], now: u64, client: IpAddr) -> Option<bool> {
-        if nonce.len() != 24 {
+        if nonce.len() != 16 {
             return None;
         }
         let mut raw = [0u8; 12];
-        for i in 0..12 {
-            let hi = (nonce[2 * i] as char).to_digit(16)?;
-            let lo = (nonce[2 * i + 1] as char).to_digit(16)?;
-            raw[i] = (hi * 16 + lo) as u8;
+        if BASE64.decode_slice(nonce, &mut raw).ok()? != 12 {
+            return None;
         }
         let issued = u32::from_be_bytes(raw[..4].try_into().expect("4"));
         if raw[4..] != self.nonce_mac(issued, client) {
@@ -702,7 +701,7 @@ impl<H, R> Core<H, R> {
         }
         if let Some(t) = msg.unknown_required(known_attribute) {
             let mut w = MessageWriter::new(out, m, Class::Error, &tid);
-            w.error(420).unknown_attributes(t);
+            w.error_code_only(420).unknown_attributes(t);
             if fp {
                 w.fingerprint();
             }
@@ -734,8 +733,9 @@ impl<H, R> Core<H, R> {
         let m = msg.method();
         let challenge = |core: &Self, out: &mut Vec<u8>, code: u16| {
             let nonce = core.make_nonce(now.unix, ft.client.ip());
+            // Unauthenticated: no reason phrase, to keep the answer small (amplification).
             let mut w = MessageWriter::new(out, m, Class::Error, &tid);
-            w.error(code)
+            w.error_code_only(code)
                 .attr(attr::REALM, core.cfg.realm.as_bytes())
                 .attr(attr::NONCE, &nonce);
             if msg.has_fingerprint() {
@@ -1338,10 +1338,11 @@ fn install_permission(
     }
 }
 
+/// An unauthenticated error response: no reason phrase, to keep it small (amplification).
 fn simple_error(out: &mut Vec<u8>, m: u16, tid: &[u8; 12], code: u16, fp: bool) {
     out.clear();
     let mut w = MessageWriter::new(out, m, Class::Error, tid);
-    w.error(code);
+    w.error_code_only(code);
     if fp {
         w.fingerprint();
     }

@@ -457,3 +457,49 @@ fn even_port_reservation_is_used_by_token() {
     });
     assert_eq!(Message::parse(&r).unwrap().error_code(), Some(508));
 }
+
+/// Unauthenticated answers are at most 2.8 times the request (a 20-byte request without
+/// attributes gets a 401 of 56 bytes: ERROR-CODE without reason phrase, REALM "aula", a
+/// 16-character NONCE — what RFC 8489 §9.2.4 requires), so the relay is a poor reflector.
+#[test]
+fn unauthenticated_answers_stay_small() {
+    let mut c = core(CoreConfig::default());
+    let mut worst = (0.0f64, 0u16, 0usize);
+    for client in [
+        SocketAddr::from(([203, 0, 113, 5], 4000)),
+        "[2001:db8::5]:4000".parse().unwrap(),
+    ] {
+        let ft = FiveTuple {
+            transport: Transport::Udp,
+            client,
+            server: SocketAddr::from(([198, 51, 100, 1], 3478)),
+        };
+        for m in [
+            method::BINDING,
+            method::ALLOCATE,
+            method::REFRESH,
+            method::CREATE_PERMISSION,
+            method::CHANNEL_BIND,
+            0x00F,
+        ] {
+            for fingerprint in [false, true] {
+                let mut req = Vec::new();
+                let mut w = MessageWriter::new(&mut req, m, Class::Request, &[7; 12]);
+                if fingerprint {
+                    w.fingerprint();
+                }
+                let mut out = Vec::new();
+                c.handle_client(&ft, &req, now0(), &mut out, &mut binder());
+                let ratio = out.len() as f64 / req.len() as f64;
+                if ratio > worst.0 {
+                    worst = (ratio, m, out.len());
+                }
+            }
+        }
+    }
+    println!(
+        "largest unauthenticated answer: {:.2}x the request (method {:#x}, {} bytes)",
+        worst.0, worst.1, worst.2
+    );
+    assert!(worst.0 <= 2.8, "{worst:?}");
+}

@@ -95,6 +95,11 @@ pub(crate) fn publish(prev: &Stats, now: &Stats, allocations: usize, connections
     for (reason, a, b) in [
         ("expired", prev.auth_expired, now.auth_expired),
         (
+            "expiry_too_far",
+            prev.auth_too_far_ahead,
+            now.auth_too_far_ahead,
+        ),
+        (
             "bad_integrity",
             prev.auth_bad_integrity,
             now.auth_bad_integrity,

@@ -53,11 +53,13 @@ pub struct TurnConfig {
     /// The authentication realm. Default: `"aula"`.
     pub realm: String,
     /// CIDRs of peers allowed although the secure default refuses them (loopback, private,
-    /// link-local, ...), e.g. `"127.0.0.0/8"` or `"10.0.0.0/8"`. Default: empty.
+    /// link-local, ...), e.g. `"10.0.0.0/8"`. They never open the relay's own host (advertised
+    /// address, interface addresses, loopback): there only live allocations' ports and
+    /// `allow_peer_addrs` are reachable. Default: empty.
     pub allow_peers: Vec<String>,
-    /// Exact `ip:port` peers allowed although their address is internal, e.g. Aula's SFU on the
-    /// same host (`aula serve` adds it itself). Only that port of that address is reachable.
-    /// Default: empty.
+    /// Exact `ip:port` peers allowed although their address is internal or the relay's own,
+    /// e.g. Aula's SFU on the same host (`aula serve` adds it itself). Only that port of that
+    /// address is reachable. Default: empty.
     pub allow_peer_addrs: Vec<SocketAddr>,
     /// Most allocations the server holds at once (486 beyond). Default: `10000`.
     pub max_allocations: usize,

@@ -481,6 +481,15 @@ impl<'b> MessageWriter<'b> {
         self.attr(attr::ERROR_CODE, &v[..4 + reason.len()])
     }
 
+    /// ERROR-CODE with an empty reason phrase (allowed by RFC 8489 §14.8; the phrase is only
+    /// for diagnostics), for unauthenticated answers that should be as small as possible.
+    pub fn error_code_only(&mut self, code: u16) -> &mut Self {
+        self.attr(
+            attr::ERROR_CODE,
+            &[0, 0, (code / 100) as u8, (code % 100) as u8],
+        )
+    }
+
     /// UNKNOWN-ATTRIBUTES listing `t`.
     pub fn unknown_attributes(&mut self, t: u16) -> &mut Self {
         self.attr(attr::UNKNOWN_ATTRIBUTES, &t.to_be_bytes())

@@ -65,11 +65,21 @@ pub async fn start(cfg: TurnConfig) -> Running {
 }
 
 pub async fn start_tls(cfg: TurnConfig, tls: Option<Arc<rustls::ServerConfig>>) -> Running {
-    let shutdown = CancellationToken::new();
-    let server = TurnServer::start(cfg, tls, shutdown.clone())
-        .await
-        .expect("server starts");
-    Running { server, shutdown }
+    // With port 0 the TCP listener takes the number the kernel gave UDP, which another socket
+    // (e.g. a test's client connection) may hold: then try another pair, as `aula` does.
+    for _ in 0..8 {
+        let shutdown = CancellationToken::new();
+        match TurnServer::start(cfg.clone(), tls.clone(), shutdown.clone()).await {
+            Ok(server) => return Running { server, shutdown },
+            Err(aula_relay::turn::TurnError::Bind { proto: "TCP", .. })
+                if cfg.listen.port() == 0 =>
+            {
+                continue
+            }
+            Err(e) => panic!("server starts: {e}"),
+        }
+    }
+    panic!("server starts: no free TCP port matching a UDP one in 8 tries")
 }
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
