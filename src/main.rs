@@ -119,7 +119,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("aula: error: {e:#}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "aula: error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -99,8 +99,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A log line that cannot be written (stderr closed) is dropped: the subscriber would otherwise
+    // report it with `eprintln!`, which panics on a closed stderr.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     if format == LogFormat::Json {
         builder.json().init();

@@ -540,16 +540,20 @@ fn a_closed_stdout_does_not_stop_sigterm_from_stopping_aula() {
         .arg("--data-dir")
         .arg(&dir)
         .current_dir(&dir)
+        .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Like `aula serve | head -1`: read one line, then close the pipe.
+    // Like `aula serve 2>&1 | head -1`: read one line, then close the pipe (logs included).
+    drop(child.stderr.take());
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
     assert!(first.starts_with("Aula is running"), "{first}");
     drop(out);
+    // Log lines are still written (and lost) after the pipe closed.
+    let _ = std::net::TcpStream::connect(("127.0.0.1", 9));
     std::thread::sleep(Duration::from_millis(500));
     assert!(child.try_wait().unwrap().is_none(), "still serving");
     Command::new("kill")
