@@ -3,6 +3,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import * as H from './harness.mjs';
 
 /** Records every `securitypolicyviolation` event of the page in `window.__cspViolations`. */
@@ -72,5 +73,36 @@ describe('content security policy', () => {
       assert.deepEqual(violations, [], `CSP violations on ${c.page.url()}`);
       assert.deepEqual(c.errors, [], `console errors on ${c.page.url()}`);
     }
+  });
+});
+
+describe('start page with open class creation', () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    const dataDir = H.tempDir();
+    const config = `${dataDir}/open.toml`;
+    writeFileSync(config, 'open_class_creation = true\n');
+    server = await H.startServer({ dataDir, extraArgs: ['--config', config] });
+    browser = await H.launchBrowser();
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  it('creates a class without asking for the admin key', async () => {
+    const c = await H.openClient(browser, `${server.url}/`, { initScript: recordViolations });
+    // The page asks the server first; the key field stays hidden once it knows.
+    await c.page.locator('#create[data-key-needed="false"]').waitFor({ state: 'attached' });
+    assert.equal(await c.page.getByLabel('Admin key').isVisible(), false);
+    await c.page.getByLabel('Class name').fill('Open 5B');
+    await c.page.getByRole('button', { name: 'Create a class' }).click();
+    await c.page.locator('#created').waitFor({ state: 'visible' });
+    assert.match(await c.page.getByLabel(/Class code/).inputValue(), /^[a-z0-9]{10}$/);
+    assert.deepEqual(await c.page.evaluate(() => window.__cspViolations), []);
+    assert.deepEqual(c.errors, []);
   });
 });

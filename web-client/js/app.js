@@ -152,6 +152,7 @@ function startPage() {
       const needsKey = !(info && info.open_class_creation);
       $('create-key-field').hidden = !needsKey;
       $('create-key').required = needsKey;
+      $('create').dataset.keyNeeded = String(needsKey);
     })
     .catch(() => {
       $('create-key-field').hidden = false;
