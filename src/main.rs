@@ -19,6 +19,7 @@ macro_rules! say {
     }};
 }
 
+mod log_filter;
 mod relay;
 mod serve;
 mod sfu;

@@ -124,7 +124,7 @@ pub async fn run_alone(args: crate::RelayArgs) -> anyhow::Result<()> {
     let mut settings = args.config.load(Vec::new())?;
     args.turn.apply(&mut settings.turn);
     settings.turn.enabled = true;
-    crate::serve::init_logging(settings.log_format);
+    crate::serve::init_logging(settings.log_format, settings.sfu.log_lines_per_sec);
     let shutdown = crate::shutdown_on_signals();
     let metrics = match args.metrics_listen {
         Some(addr) => Some(serve_metrics(addr, shutdown.clone()).await?),

@@ -30,7 +30,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut settings = args.config.load(overrides)?;
     args.turn.apply(&mut settings.turn);
     args.sfu.apply(&mut settings.sfu);
-    init_logging(settings.log_format);
+    init_logging(settings.log_format, settings.sfu.log_lines_per_sec);
     match aula_signaling::fdlimit::raise_to_hard() {
         Ok(Some((before, after))) => {
             tracing::info!("raised the open-file limit from {before} to {after} (the hard limit)")
@@ -96,18 +96,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Text logs by default, JSON lines with `log_format = "json"`; `RUST_LOG` filters.
-pub fn init_logging(format: LogFormat) {
+pub fn init_logging(format: LogFormat, sfu_log_lines_per_sec: u32) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // A log line that cannot be written (stderr closed) is dropped: the subscriber would otherwise
     // report it with `eprintln!`, which panics on a closed stderr.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .log_internal_errors(false)
         .with_writer(std::io::stderr);
-    if format == LogFormat::Json {
-        builder.json().init();
+    let fmt = if format == LogFormat::Json {
+        fmt.json().boxed()
     } else {
-        builder.init();
-    }
+        fmt.boxed()
+    };
+    // Per-packet lines of the media stack are rate-limited (see `log_filter`).
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt.with_filter(crate::log_filter::PerLineLimit::new(sfu_log_lines_per_sec)))
+        .init();
 }

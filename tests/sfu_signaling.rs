@@ -356,3 +356,60 @@ async fn subscribe_requests_are_rate_limited_per_peer_with_a_documented_error() 
     let mut ben = Client::join(&aula, token, "Ben").await;
     assert_eq!(subscribe(&mut ben, 1).await["type"], "offer");
 }
+
+/// A STUN Binding request carrying attributes a client never sends to a server (MAPPED-ADDRESS,
+/// UNKNOWN-ATTRIBUTES), which the ICE stack's parser warns about.
+fn odd_stun_binding(n: u32) -> Vec<u8> {
+    let mut m = vec![0x00, 0x01, 0x00, 0x14, 0x21, 0x12, 0xa4, 0x42];
+    m.extend_from_slice(&[0; 8]);
+    m.extend_from_slice(&n.to_be_bytes());
+    // MAPPED-ADDRESS 127.0.0.1:9
+    m.extend_from_slice(&[0x00, 0x01, 0x00, 0x08, 0x00, 0x01, 0x00, 0x09, 127, 0, 0, 1]);
+    // UNKNOWN-ATTRIBUTES (0x8000)
+    m.extend_from_slice(&[0x00, 0x0a, 0x00, 0x04, 0x80, 0x00, 0x80, 0x01]);
+    m
+}
+
+#[tokio::test]
+async fn a_flood_of_bad_packets_at_the_sfu_logs_a_bounded_number_of_lines() {
+    let dir = temp_dir("sfu-log-flood");
+    let log = dir.join("aula.log");
+    let aula = AulaBuilder::new(&dir).log_file(&log).start();
+    let a = aula.create_class_with_topology("A", "sfu");
+    let token = a["student"]["token"].as_str().unwrap();
+    // Two peers waiting at the SFU, so every stray packet is checked against each.
+    let mut ana = Client::join(&aula, token, "Ana").await;
+    let mut ben = Client::join(&aula, token, "Ben").await;
+    let offer = subscribe(&mut ana, 1).await;
+    assert_eq!(subscribe(&mut ben, 1).await["type"], "offer");
+    let sdp = offer["sdp"].as_str().unwrap();
+    let port: u16 = sdp
+        .lines()
+        .find(|l| l.starts_with("a=candidate:"))
+        .and_then(|l| l.split_whitespace().nth(5))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no candidate port in {sdp}"));
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let packets = 3000;
+    for n in 0..packets {
+        let bad = odd_stun_binding(n);
+        socket.send_to(&bad, ("127.0.0.1", port)).await.unwrap();
+        if n % 100 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let warns = text.lines().filter(|l| l.contains("WARN")).count();
+    assert!(
+        warns <= 50,
+        "{warns} WARN lines for {packets} bad packets; the first: {:?}",
+        text.lines().take(5).collect::<Vec<_>>()
+    );
+    assert!(
+        aula.metric("aula_log_lines_suppressed_total") >= f64::from(packets),
+        "the lines left out are counted"
+    );
+    // The SFU still serves.
+    assert_eq!(aula.metric("aula_sfu_subscribers"), 2.0);
+}

@@ -251,6 +251,10 @@ pub struct SfuSettings {
     /// Subscribe requests one peer may make per minute (a burst of that many, then one every
     /// `60 / n` s); more get the error `rate_limited`. Default `12`.
     pub subscribes_per_minute: u32,
+    /// Each log line of the SFU and its WebRTC stack (most are written per packet) may repeat
+    /// this many times a second, after a burst of ten times that; the rest are dropped and
+    /// counted in `aula_log_lines_suppressed_total`. Default `1`.
+    pub log_lines_per_sec: u32,
     /// Peers that may publish through the SFU in one class at once (teachers and students given
     /// the floor). Default `16`.
     pub max_publishers_per_class: usize,
@@ -272,6 +276,7 @@ impl Default for SfuSettings {
             max_subscribers_per_class: 250,
             offer_timeout_secs: 10,
             subscribes_per_minute: 12,
+            log_lines_per_sec: 1,
             max_publishers_per_class: 16,
             bandwidth_estimation: true,
         }
@@ -593,6 +598,7 @@ impl Settings {
                 "sfu.subscribes_per_minute",
                 self.sfu.subscribes_per_minute.into(),
             ),
+            ("sfu.log_lines_per_sec", self.sfu.log_lines_per_sec.into()),
             (
                 "sfu.max_publishers_per_class",
                 self.sfu.max_publishers_per_class as u64,

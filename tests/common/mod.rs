@@ -74,6 +74,7 @@ pub struct AulaBuilder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     listen: String,
+    log_file: Option<PathBuf>,
 }
 
 impl AulaBuilder {
@@ -83,7 +84,14 @@ impl AulaBuilder {
             args: Vec::new(),
             env: Vec::new(),
             listen: "127.0.0.1:0".into(),
+            log_file: None,
         }
+    }
+
+    /// Writes the server's log (stderr) to this file instead of the test's output.
+    pub fn log_file(mut self, path: &Path) -> Self {
+        self.log_file = Some(path.to_path_buf());
+        self
     }
 
     pub fn arg(mut self, a: &str) -> Self {
@@ -116,7 +124,10 @@ impl AulaBuilder {
             .current_dir(&self.data_dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match &self.log_file {
+                Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
+                None => Stdio::inherit(),
+            });
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
