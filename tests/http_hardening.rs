@@ -202,13 +202,15 @@ async fn list_variables_are_comma_separated() {
         .env("AULA_TURN__ALLOW_PEERS", "10.1.0.0/16,10.2.0.0/16")
         .env("AULA_ALLOWED_HOSTS", "aula.test,other.test")
         .start();
-    let (status, _, _) = raw(
-        aula.addr,
-        "127.0.0.1",
-        &request("GET", "/healthz", "other.test", None, None),
-    )
-    .await;
-    assert_eq!(status, 200);
+    for (host, expected) in [("other.test", 200), ("unlisted.test", 421)] {
+        let (status, _, _) = raw(
+            aula.addr,
+            "127.0.0.1",
+            &request("GET", "/api/v1/info", host, None, None),
+        )
+        .await;
+        assert_eq!(status, expected, "{host}");
+    }
 }
 
 #[tokio::test]
@@ -318,6 +320,14 @@ async fn unknown_host_names_are_refused() {
     )
     .await;
     assert_eq!(status, 421);
+    // A health check may use any name (e.g. a container's service name).
+    let (status, _, _) = raw(
+        aula.addr,
+        "127.0.0.1",
+        &request("GET", "/healthz", "aula-service", None, None),
+    )
+    .await;
+    assert_eq!(status, 200);
     for host in [
         "aula.school.test".to_string(),
         format!("localhost:{port}"),

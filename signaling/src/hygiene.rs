@@ -8,7 +8,7 @@
 //! - A `Host` allow-list against DNS rebinding (a hostile name resolving to this server, letting
 //!   a page on that name read the answers): IP literals, the host of `public_url`, the
 //!   `allowed_hosts`, and `localhost` when a listener is on loopback or a wildcard address.
-//!   Other names get 421.
+//!   Other names get 421, except on `/healthz`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -105,8 +105,11 @@ pub async fn guard(State(policy): State<Arc<HostPolicy>>, req: Request, next: Ne
         let path = req.uri().path();
         path.starts_with("/api/") || path == "/metrics"
     };
+    // `/healthz` answers any name (a container health check uses its service name) and tells a
+    // rebinding page nothing.
+    let health = req.uri().path() == "/healthz";
     let mut response = match host {
-        Some(host) if !policy.allows(&host) => {
+        Some(host) if !health && !policy.allows(&host) => {
             tracing::debug!(host, "refused: unknown Host");
             (
                 StatusCode::MISDIRECTED_REQUEST,
