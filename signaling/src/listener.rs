@@ -46,7 +46,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone, Copy)]
 pub struct OverTls(pub bool);
 
-/// Counts open connections per IP and in total, and refuses those over the caps.
+/// Counts open connections per IP (IPv4 address or IPv6 /64) and in total, and refuses those
+/// over the caps.
 #[derive(Debug)]
 pub struct ConnGate {
     per_ip: usize,
@@ -72,6 +73,7 @@ impl ConnGate {
 
     /// A permit for one more connection from `ip`, released when dropped.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnPermit, Refusal> {
+        let ip = crate::throttle::client_key(ip);
         let mut open = self.lock();
         if open.1 >= self.total {
             return Err(Refusal::Total);

@@ -1,4 +1,5 @@
-//! Per-IP token buckets for the admin API: failed admin-key attempts and open class creation.
+//! Per-IP token buckets for the admin API: failed admin-key attempts and open class creation
+//! ("per IP" is per IPv4 address or IPv6 /64, see [`client_key`]).
 //!
 //! Sans-IO (the caller passes the time) and bounded: when the table is full, addresses whose
 //! bucket has refilled are forgotten first, then the table is cleared rather than grown, so a
@@ -8,6 +9,21 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The unit a per-IP limit counts: an IPv4 address (also when IPv4-mapped), or an IPv6 /64 — one
+/// host or home network usually holds a whole /64, so counting single IPv6 addresses would give it
+/// 2^64 budgets.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+    }
+}
 
 /// Most addresses tracked at once.
 pub const MAX_TRACKED: usize = 65_536;
@@ -38,6 +54,7 @@ impl IpThrottle {
 
     /// `Err(wait)` when `ip` has no event left now, without taking one.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let ip = client_key(ip);
         let mut buckets = self.lock();
         let Some(bucket) = buckets.get_mut(&ip) else {
             return Ok(());
@@ -52,6 +69,7 @@ impl IpThrottle {
 
     /// Takes one event for `ip`; `Err(wait)` when there was none left.
     pub fn take(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let ip = client_key(ip);
         let mut buckets = self.lock();
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
             let full = |b: &mut Bucket| {
@@ -107,5 +125,17 @@ mod tests {
         assert!(t.check(a, t0).is_err());
         assert!(t.check(b, t0).is_ok() && t.take(b, t0).is_ok());
         assert!(t.take(a, t0 + Duration::from_secs(20)).is_ok());
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let key = |s: &str| client_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::2"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
+        let t0 = Instant::now();
+        let t = IpThrottle::new(1, Duration::from_secs(60));
+        assert!(t.take("2001:db8::1".parse().unwrap(), t0).is_ok());
+        assert!(t.take("2001:db8::2".parse().unwrap(), t0).is_err());
     }
 }
