@@ -98,6 +98,7 @@ pub async fn start(
         // The relay refuses credentials that live longer (`turn.max_credential_lifetime_secs`),
         // so signaling mints them with exactly that lifetime and renews them.
         ttl_secs: config_ttl,
+        renew_before_secs: settings.ice.renew_before_secs,
     };
     Ok(Some(RunningRelay { server, ice }))
 }

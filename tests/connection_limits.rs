@@ -298,3 +298,95 @@ async fn malformed_frames_get_close_1002_and_1007() {
     c.send(json!({"type": "ping"})).await;
     c.expect("pong").await;
 }
+
+/// The TURN entry of some `ice_servers`: (username, password, expiry, port).
+fn turn_credentials(servers: &Value) -> (String, String, u64, String) {
+    let turn = servers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["username"].is_string())
+        .expect("a TURN entry");
+    let username = turn["username"].as_str().unwrap().to_string();
+    let expiry = username.split(':').next().unwrap().parse().unwrap();
+    let url = turn["urls"][0].as_str().unwrap();
+    let port = url.rsplit(':').next().unwrap().split('?').next().unwrap();
+    let password = turn["credential"].as_str().unwrap().to_string();
+    (username, password, expiry, port.to_string())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn turn_credentials_live_ten_minutes_by_default() {
+    let aula = Aula::start(&temp_dir("ice-default"));
+    let (_, s) = tokens(&aula.create_class("Short-lived"));
+    let ana = Client::join(&aula, &s, "Ana").await;
+    let (_, _, expiry, _) = turn_credentials(&ana.welcome["ice_servers"]);
+    let left = expiry.saturating_sub(unix_now());
+    assert!((595..=600).contains(&left), "credentials for {left} s");
+}
+
+#[tokio::test]
+async fn turn_credentials_are_renewed_before_expiry_while_in_the_class() {
+    let aula = AulaBuilder::new(&temp_dir("ice-renewal"))
+        .env("AULA_TURN__MAX_CREDENTIAL_LIFETIME_SECS", "6")
+        .env("AULA_ICE__RENEW_BEFORE_SECS", "3")
+        .start();
+    let (t, s) = tokens(&aula.create_class("Renewed"));
+    let mut teacher = Client::join(&aula, &t, "T").await;
+    let mut ana = Client::join(&aula, &s, "Ana").await;
+    let (user0, _, expiry0, _) = turn_credentials(&ana.welcome["ice_servers"]);
+    assert!(expiry0 <= unix_now() + 6);
+
+    // Two renewals, each before the credentials it replaces expire, bound to the same person.
+    let mut expiry = expiry0;
+    let mut latest = None;
+    for _ in 0..2 {
+        let renewal = ana.expect("ice_servers").await;
+        let now = unix_now();
+        let (user, password, next, port) = turn_credentials(&renewal["ice_servers"]);
+        assert!(now < expiry, "renewed at {now}, after the expiry {expiry}");
+        assert!(next > expiry && next <= now + 6, "{next} after {expiry}");
+        assert_eq!(
+            user.split_once(':').unwrap().1,
+            user0.split_once(':').unwrap().1
+        );
+        expiry = next;
+        latest = Some((user, password, port));
+    }
+    // The renewed credentials work on the relay.
+    let (user, password, port) = latest.unwrap();
+    let out = std::process::Command::new("turnutils_uclient")
+        .args(["-y", "-u", &user, "-w", &password, "-p", &port])
+        .args(["-m", "1", "-n", "10", "-l", "100", "127.0.0.1"])
+        .output()
+        .expect("turnutils_uclient runs (apt-get install coturn)");
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("Total lost packets 0"), "{log}");
+
+    // A resume gets fresh credentials in its welcome.
+    let resume = ana.welcome["resume_token"].as_str().unwrap().to_string();
+    drop(ana);
+    let mut back = Client::connect(&aula).await;
+    back.send(json!({"type": "join", "token": s, "name": "Ana", "resume": resume}))
+        .await;
+    let welcome = back.expect("welcome").await;
+    assert_eq!(welcome["resumed"], true);
+    let (_, _, resumed_expiry, _) = turn_credentials(&welcome["ice_servers"]);
+    assert!(resumed_expiry >= expiry, "{resumed_expiry} < {expiry}");
+
+    // Removed: no more renewals; the connection closes, and nothing renews the credentials.
+    back.id = welcome["id"].as_str().unwrap().to_string();
+    teacher
+        .send(json!({"type": "remove", "peer": back.id}))
+        .await;
+    back.expect("removed").await;
+    assert_eq!(back.expect_close().await, 4002);
+}

@@ -1,4 +1,8 @@
 //! The `ice_servers` each peer gets: Aula's STUN and TURN URLs with credentials bound to the peer.
+//!
+//! Credentials are short-lived (`[turn] max_credential_lifetime_secs`, 10 minutes by default): a
+//! connection gets new ones [`IceProvider::renew_after`] its join, again and again while it
+//! stays, so relay access ends soon after a person leaves or is removed.
 
 use aula_relay::credentials;
 
@@ -17,9 +21,18 @@ pub struct IceProvider {
     pub secret: String,
     /// How long minted credentials stay valid.
     pub ttl_secs: u64,
+    /// How long before expiry a connected peer gets new ones.
+    pub renew_before_secs: u64,
 }
 
 impl IceProvider {
+    /// How long after minting a connected peer's credentials are renewed; None without a relay.
+    pub fn renew_after(&self) -> Option<std::time::Duration> {
+        self.udp_addr.as_ref()?;
+        let secs = self.ttl_secs.saturating_sub(self.renew_before_secs).max(1);
+        Some(std::time::Duration::from_secs(secs))
+    }
+
     /// The ICE servers for `identity` (e.g. `class/peer`), valid from `now_unix`.
     pub fn for_peer(&self, identity: &str, now_unix: u64) -> Vec<IceServer> {
         let Some(udp) = &self.udp_addr else {
@@ -60,6 +73,7 @@ mod tests {
             tls_addr: Some("relay.example.org:443".into()),
             secret: "s".into(),
             ttl_secs: 3600,
+            renew_before_secs: 600,
         };
         let servers = p.for_peer("c1/p3", 1000);
         assert_eq!(servers[0].urls, ["stun:192.0.2.1:3478"]);
@@ -78,5 +92,7 @@ mod tests {
             Some(credentials::password_for("s", user).as_str())
         );
         assert!(IceProvider::default().for_peer("x", 0).is_empty());
+        assert_eq!(p.renew_after(), Some(std::time::Duration::from_secs(3000)));
+        assert_eq!(IceProvider::default().renew_after(), None);
     }
 }

@@ -399,6 +399,13 @@ pub enum ServerMessage {
         reason: String,
     },
     Pong {},
+    /// Fresh `ice_servers` for this peer, sent before the ones it holds expire (by default every
+    /// 8 minutes for credentials that live 10). Apply them to every `RTCPeerConnection`
+    /// (`setConfiguration`) and to new ones; links relayed with the old credentials need an ICE
+    /// restart before those expire.
+    IceServers {
+        ice_servers: Vec<IceServer>,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -429,6 +436,7 @@ impl ServerMessage {
             ServerMessage::RemovedList { .. } => "removed_list",
             ServerMessage::ClassEnded { .. } => "class_ended",
             ServerMessage::Pong {} => "pong",
+            ServerMessage::IceServers { .. } => "ice_servers",
             ServerMessage::Error { .. } => "error",
         }
     }

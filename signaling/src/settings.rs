@@ -97,6 +97,27 @@ pub struct Settings {
     pub sfu: SfuSettings,
     /// Who gets into a class: teacher seats and per-address join limits.
     pub joining: JoinSettings,
+    /// The TURN credentials handed to people in a class, and their renewal.
+    pub ice: IceSettings,
+}
+
+/// The `[ice]` section: TURN credentials live briefly (`turn.max_credential_lifetime_secs`) and
+/// are renewed over the signaling connection while the person is in the class, so a removed
+/// person's relay access ends soon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IceSettings {
+    /// How long before they expire a connected person gets new TURN credentials (an
+    /// `ice_servers` message), in seconds; below `turn.max_credential_lifetime_secs`. Default 120.
+    pub renew_before_secs: u64,
+}
+
+impl Default for IceSettings {
+    fn default() -> Self {
+        IceSettings {
+            renew_before_secs: 120,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -119,6 +140,7 @@ impl Default for Settings {
             turn: Default::default(),
             sfu: SfuSettings::default(),
             joining: JoinSettings::default(),
+            ice: IceSettings::default(),
         }
     }
 }
@@ -615,6 +637,17 @@ impl Settings {
                 format!(
                     "{} is below limits.messages_per_sec ({})",
                     l.burst, l.messages_per_sec
+                ),
+            ));
+        }
+        let lifetime = self.turn.max_credential_lifetime_secs;
+        if self.ice.renew_before_secs >= lifetime {
+            return Err(SettingsError::invalid(
+                "ice.renew_before_secs",
+                format!(
+                    "{} must be below turn.max_credential_lifetime_secs ({lifetime}) or \
+                     credentials lapse before they are renewed",
+                    self.ice.renew_before_secs
                 ),
             ));
         }

@@ -128,6 +128,9 @@ struct Connection {
     strikes: u32,
     /// The client's address, for the per-address join limit.
     ip: std::net::IpAddr,
+    /// Once joined: the identity its TURN credentials are bound to (`class/peer`), and when
+    /// they are next renewed.
+    ice_renewal: Option<(String, tokio::time::Instant)>,
 }
 
 impl Connection {
@@ -141,6 +144,32 @@ impl Connection {
             rate,
             strikes: 0,
             ip,
+            ice_renewal: None,
+        }
+    }
+
+    /// When the connection's timer must next wake: at `deadline`, or sooner for a renewal.
+    fn next_wake(&self, deadline: tokio::time::Instant) -> tokio::time::Instant {
+        match &self.ice_renewal {
+            Some((_, at)) => deadline.min(*at),
+            None => deadline,
+        }
+    }
+
+    /// Sends fresh TURN credentials if they are due, while the peer is still in its class.
+    fn renew_ice_if_due(&mut self, now: tokio::time::Instant) {
+        let (Some((identity, at)), Some(every)) = (&self.ice_renewal, self.app.ice.renew_after())
+        else {
+            return;
+        };
+        if *at > now {
+            return;
+        }
+        let ice_servers = self.app.ice.for_peer(identity, unix_millis() / 1000);
+        self.ice_renewal = Some((identity.clone(), now + every));
+        let mut core = lock(&self.app.core);
+        if core.hub.peer_of(self.conn).is_some() {
+            core.send(self.conn, &ServerMessage::IceServers { ice_servers });
         }
     }
 
@@ -215,14 +244,16 @@ impl Connection {
                         break Some((code, reason));
                     }
                     if self.joined && !was_joined {
-                        timer.as_mut().reset(last_frame + self.limits.idle_timeout);
+                        timer.as_mut().reset(self.next_wake(last_frame + self.limits.idle_timeout));
                     }
                 }
                 _ = &mut timer => {
+                    let now = tokio::time::Instant::now();
+                    self.renew_ice_if_due(now);
                     // The timer is moved forward lazily, when it fires, rather than on every frame.
                     let deadline = if self.joined { last_frame + self.limits.idle_timeout } else { join_deadline };
-                    if deadline > tokio::time::Instant::now() {
-                        timer.as_mut().reset(deadline);
+                    if deadline > now {
+                        timer.as_mut().reset(self.next_wake(deadline));
                         continue;
                     }
                     let (code, close, message) = if self.joined {
@@ -434,6 +465,10 @@ impl Connection {
         match result {
             Ok((peer, resumed)) => {
                 self.joined = true;
+                if let Some(every) = self.app.ice.renew_after() {
+                    let identity = format!("{}/{peer}", claims.class);
+                    self.ice_renewal = Some((identity, tokio::time::Instant::now() + every));
+                }
                 let span = tracing::Span::current();
                 span.record("class", claims.class.as_str());
                 span.record("peer", peer.as_str());

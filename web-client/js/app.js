@@ -296,6 +296,7 @@ class Room {
     this.askedForSfu = null; // when we sent `subscribe` because our direct link did not connect
     this.sfuFallbackUsed = false;
     this.iceServers = [];
+    this.iceRenewals = 0; // `ice_servers` messages applied
   }
 
   debug() {
@@ -312,6 +313,13 @@ class Room {
       get media() { return room.transport ? room.transport.kind : null; },
       get classMedia() { return room.cls ? room.cls.media || 'p2p' : null; },
       get transportSwitches() { return room.transportSwitches; },
+      get iceRenewals() { return room.iceRenewals; },
+      /** The TURN usernames each RTCPeerConnection is configured with now. */
+      iceUsernames() {
+        if (!room.transport) return [];
+        return room.transport.peerConnections().map((pc) => pc.getConfiguration().iceServers
+          .filter((s) => s.username).map((s) => s.username));
+      },
       /** Outbound video per connection: [{pc, streams: [{rid, track, bytesSent, frameWidth}]}]. */
       async outboundVideo() {
         if (!room.transport) return [];
@@ -444,6 +452,7 @@ class Room {
       case 'class_updated': return this.onClass(msg.class);
       case 'join_refused': return this.onJoinRefused(msg);
       case 'removed_list': return this.renderRemoved(msg.removed);
+      case 'ice_servers': return this.onIceServers(msg.ice_servers);
       case 'removed':
       case 'class_ended':
       case 'pong':
@@ -451,6 +460,16 @@ class Room {
       case 'error': return this.onError(msg);
       default: return undefined;
     }
+  }
+
+  /**
+   * `ice_servers`: fresh TURN credentials before ours expire. New connections get them, and so do
+   * the live ones (setConfiguration; relayed direct links restart ICE with them).
+   */
+  onIceServers(iceServers) {
+    this.iceServers = iceServers;
+    this.iceRenewals += 1;
+    if (this.transport) this.transport.setIceServers(iceServers);
   }
 
   onWelcome(w) {
@@ -473,11 +492,15 @@ class Room {
       this.chatIds.clear();
       if (!firstTime) this.addNote('Reconnected to the class.');
     }
+    // Every welcome (a resume's too) carries fresh TURN credentials.
+    this.iceServers = w.ice_servers;
     if (this.transport && this.transport.kind !== mediaMode(w.class)) {
       // The class switched to the SFU while we were away: a resume finds it in the new mode.
       this.switchTransport();
     } else if (!this.transport) {
       this.transport = this.makeTransport(w);
+    } else {
+      this.transport.setIceServers(this.iceServers); // the links we keep use them too
     }
     this.transport.syncPeers([...this.peers.values()]);
     if (!newIdentity) this.transport.kickAll();

@@ -17,6 +17,20 @@ export function iceServersFor(iceServers, relayTransport) {
   }).filter((s) => s.urls.length > 0);
 }
 
+/**
+ * Gives a live connection new `iceServers` (fresh TURN credentials from the server's
+ * `ice_servers`), keeping the rest of its configuration. False when the connection refused them
+ * (e.g. it is closed).
+ */
+export function applyIceServers(pc, iceServers) {
+  try {
+    pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The TURN errors of a link's gathering (`icecandidateerror` events), by kind. */
 export function relayErrors(iceErrors) {
   const turn = iceErrors.filter((e) => /^turns?:/.test(e.url || ''));

@@ -23,7 +23,7 @@
 // matter what the other end does.
 
 import { LinkSampler } from './stats.js';
-import { gatheringProblem, iceServersFor, relayErrors } from './ice.js';
+import { applyIceServers, gatheringProblem, iceServersFor, relayErrors } from './ice.js';
 
 export const SLOTS = ['screen', 'camera', 'mic'];
 const SLOT_KIND = { screen: 'video', camera: 'video', mic: 'audio' };
@@ -272,6 +272,7 @@ class PeerLink {
   async stats() {
     const report = await this.pc.getStats();
     const out = this.sampler.sample(report, this.pc, { peer: this.peer, diagnose: () => this.diagnose() });
+    this.lastPath = out.link.path;
     if (out.link.path === 'connecting') {
       const why = this.hopeless();
       if (why) {
@@ -298,6 +299,7 @@ export class P2PTransport extends EventTarget {
     super();
     this.kind = 'p2p';
     this.me = me;
+    this.relayTransport = relayTransport;
     this.iceServers = iceServersFor(iceServers, relayTransport);
     this.forceRelay = !!forceRelay;
     this.send = send;
@@ -336,6 +338,18 @@ export class P2PTransport extends EventTarget {
   setTrack(slot, track) {
     this.tracks[slot] = track || null;
     for (const link of this.links.values()) link.setTrack(slot, track);
+  }
+
+  /**
+   * Fresh TURN credentials (`ice_servers`): every link uses them from now on, and a link that is
+   * relayed restarts ICE so its relay allocation is made with them before the old ones expire.
+   */
+  setIceServers(iceServers) {
+    this.iceServers = iceServersFor(iceServers, this.relayTransport);
+    for (const link of this.links.values()) {
+      if (!applyIceServers(link.pc, this.iceServers)) continue;
+      if (this.forceRelay || /^relay/.test(link.lastPath || '')) link.restartIce();
+    }
   }
 
   /** Direct links need nothing: a revoked right's tracks are stopped by the page. */

@@ -26,7 +26,7 @@
 // "relay" sends our checks and media through the TURN relay to the SFU's address.
 
 import { LinkSampler } from './stats.js';
-import { gatheringProblem, iceServersFor } from './ice.js';
+import { applyIceServers, gatheringProblem, iceServersFor } from './ice.js';
 
 export const SFU_PEER = 'sfu';
 const SLOTS = ['screen', 'camera', 'mic'];
@@ -85,6 +85,7 @@ export class SfuTransport extends EventTarget {
     super();
     this.kind = 'sfu';
     this.me = me;
+    this.relayTransport = relayTransport;
     this.iceServers = iceServersFor(iceServers, relayTransport);
     this.forceRelay = !!forceRelay;
     this.send = send;
@@ -192,6 +193,15 @@ export class SfuTransport extends EventTarget {
     this.tracks[slot] = track || null;
     if (this.sending && this.sending.link) this.sending.link.setTrack(slot, track);
     else if (track) this.startSending();
+  }
+
+  /**
+   * Fresh TURN credentials (`ice_servers`): both links and their replacements use them. A link
+   * relayed with the old ones is rebuilt when its allocation lapses (the failure path).
+   */
+  setIceServers(iceServers) {
+    this.iceServers = iceServersFor(iceServers, this.relayTransport);
+    for (const pc of this.peerConnections()) applyIceServers(pc, this.iceServers);
   }
 
   /** Our rights changed: without any right to send, the sending channel closes. */
