@@ -126,6 +126,7 @@ pub async fn run_alone(args: crate::RelayArgs) -> anyhow::Result<()> {
     args.turn.apply(&mut settings.turn);
     settings.turn.enabled = true;
     crate::serve::init_logging(settings.log_format, settings.sfu.log_lines_per_sec);
+    crate::serve::raise_open_file_limit();
     let shutdown = crate::shutdown_on_signals();
     let metrics = match args.metrics_listen {
         Some(addr) => Some(serve_metrics(addr, shutdown.clone()).await?),

@@ -31,13 +31,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     args.turn.apply(&mut settings.turn);
     args.sfu.apply(&mut settings.sfu);
     init_logging(settings.log_format, settings.sfu.log_lines_per_sec);
-    match aula_signaling::fdlimit::raise_to_hard() {
-        Ok(Some((before, after))) => {
-            tracing::info!("raised the open-file limit from {before} to {after} (the hard limit)")
-        }
-        Ok(None) => {}
-        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
-    }
+    raise_open_file_limit();
 
     let recorder = PrometheusBuilder::new()
         .install_recorder()
@@ -93,6 +87,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     say!("Aula stopped.");
     Ok(())
+}
+
+/// Raises the soft open-file limit to the hard one (every connection is a descriptor), and logs it.
+pub fn raise_open_file_limit() {
+    match aula_signaling::fdlimit::raise_to_hard() {
+        Ok(Some((before, after))) => {
+            tracing::info!("raised the open-file limit from {before} to {after} (the hard limit)")
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
 }
 
 /// Text logs by default, JSON lines with `log_format = "json"`; `RUST_LOG` filters.
