@@ -61,4 +61,37 @@ describe('TURN credential renewal in the browser', () => {
     assert.deepEqual(H.unexpectedErrors(student.errors), []);
     assert.deepEqual(H.unexpectedErrors(teacher.errors), []);
   });
+
+  it('in an SFU class, a relayed sending link restarts ICE with renewed credentials and media keeps flowing', async () => {
+    // Its own server, with a renewal every 6 s.
+    const dataDir = H.tempDir();
+    const config = pathJoin(dataDir, 'renewal.toml');
+    writeFileSync(config, '[ice]\nrenew_before_secs = 6\n[turn]\nmax_credential_lifetime_secs = 12\n');
+    const sfuServer = await H.startServer({ dataDir, extraArgs: ['--config', config] });
+    try {
+      const cls = await H.createClass(sfuServer, 'Renewal SFU', { topology: 'sfu' });
+      const teacher = await H.openClient(browser, H.joinUrl(sfuServer, cls.teacher.token, '?relay=force'), { name: 'Ms T' });
+      const student = await H.openClient(browser, H.joinUrl(sfuServer, cls.student.token, '?relay=force'), { name: 'Ana' });
+      await teacher.page.getByRole('button', { name: 'Share screen' }).click();
+      await H.waitForFrames(student.page, 20_000);
+      const [sendingUfrag] = await teacher.page.evaluate(() => window.aula.iceUfrags());
+      await H.eventually(async () => (await teacher.page.evaluate(() => window.aula.iceRenewals)) >= 2,
+        { what: 'two renewals', timeoutMs: 20_000 });
+      // The teacher's sending link restarted ICE (a new local ufrag) on the same connection ...
+      await H.eventually(async () => {
+        const [now] = await teacher.page.evaluate(() => window.aula.iceUfrags());
+        return now && now !== sendingUfrag;
+      }, { what: 'an ICE restart of the sending link', timeoutMs: 10_000 });
+      // ... and the student still decodes the screen through the relay.
+      await H.waitForFrames(student.page, 20_000);
+      const link = await student.page.evaluate(() => window.aula.myLinks.sfu);
+      assert.match(link.path, /^relay/, JSON.stringify(link));
+      assert.deepEqual(H.unexpectedErrors(student.errors), []);
+      assert.deepEqual(H.unexpectedErrors(teacher.errors), []);
+      await teacher.context.close();
+      await student.context.close();
+    } finally {
+      await sfuServer.stop();
+    }
+  });
 });

@@ -314,6 +314,14 @@ class Room {
       get classMedia() { return room.cls ? room.cls.media || 'p2p' : null; },
       get transportSwitches() { return room.transportSwitches; },
       get iceRenewals() { return room.iceRenewals; },
+      /** The local ICE ufrag of each RTCPeerConnection (it changes with an ICE restart). */
+      iceUfrags() {
+        if (!room.transport) return [];
+        return room.transport.peerConnections().map((pc) => {
+          const sdp = pc.localDescription ? pc.localDescription.sdp : '';
+          return (/^a=ice-ufrag:(\S+)/m.exec(sdp) || [])[1] || null;
+        });
+      },
       /** The TURN usernames each RTCPeerConnection is configured with now. */
       iceUsernames() {
         if (!room.transport) return [];

@@ -196,12 +196,19 @@ export class SfuTransport extends EventTarget {
   }
 
   /**
-   * Fresh TURN credentials (`ice_servers`): both links and their replacements use them. A link
-   * relayed with the old ones is rebuilt when its allocation lapses (the failure path).
+   * Fresh TURN credentials (`ice_servers`): both links and their replacements use them. A sending
+   * link we relay restarts ICE so its allocation is made with them before the old ones expire.
+   * The receiving link cannot (the SFU makes its offers): if relayed, it is rebuilt by the
+   * failure path once the relay refuses its old credentials.
    */
   setIceServers(iceServers) {
     this.iceServers = iceServersFor(iceServers, this.relayTransport);
-    for (const pc of this.peerConnections()) applyIceServers(pc, this.iceServers);
+    for (const c of [this.sending, this.receiving]) {
+      const link = c && c.link;
+      if (!link || !applyIceServers(link.pc, this.iceServers)) continue;
+      const relayed = this.forceRelay || /^relay/.test(link.lastPath || '');
+      if (link.publishing && relayed && link.pc.connectionState === 'connected') link.restartIce();
+    }
   }
 
   /** Our rights changed: without any right to send, the sending channel closes. */
@@ -478,7 +485,24 @@ class SfuLink {
       out.link.reason = this.diagnose();
     }
     this.lastStats = Promise.resolve(out);
+    this.lastPath = out.link.path;
     return out;
+  }
+
+  /**
+   * A publisher's ICE restart (fresh TURN credentials): a new offer with new ICE credentials,
+   * which the SFU answers as a renegotiation. The media keeps flowing on the old path meanwhile.
+   */
+  restartIce() {
+    this.enqueue(async () => {
+      const pc = this.pc;
+      if (pc.signalingState !== 'stable' || !pc.remoteDescription) return;
+      pc.restartIce();
+      await pc.setLocalDescription();
+      this.expectReply();
+      const offer = { type: 'offer', to: SFU_PEER, sdp: pc.localDescription.sdp, ref: REF.publish };
+      if (!this.t.send(offer)) this.channel.retry('signaling is down');
+    });
   }
 
   close() {
