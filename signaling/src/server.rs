@@ -185,6 +185,7 @@ impl Server {
                 join_deadline: Duration::from_secs(l.join_deadline_secs),
                 idle_timeout: Duration::from_secs(l.idle_timeout_secs),
                 ping_interval: Duration::from_secs(l.ping_interval_secs),
+                slow_consumer_close: Duration::from_secs(l.slow_consumer_close_secs),
             },
             public_url,
             allowed_origins: settings.allowed_origins.clone(),

@@ -319,6 +319,9 @@ pub struct Limits {
     /// disconnected. Counted in bytes so a burst of small class events (a whole class raising
     /// hands) never trips it while a client that stops reading does. Default 1 MiB.
     pub send_queue_bytes: usize,
+    /// Seconds a slow consumer's close frame (4004) may wait behind what its socket already holds
+    /// for the client to read again; its queued messages are dropped at once. Default 10.
+    pub slow_consumer_close_secs: u64,
     /// Most students in one class (teachers have `joining.teacher_seats`). Default 1000.
     pub max_class_size: usize,
     /// Seconds a new connection has to send `join`. Default 10.
@@ -362,6 +365,7 @@ impl Default for Limits {
             messages_per_sec: 50,
             burst: 200,
             send_queue_bytes: 1024 * 1024,
+            slow_consumer_close_secs: 10,
             max_class_size: 1000,
             join_deadline_secs: 10,
             idle_timeout_secs: 60,

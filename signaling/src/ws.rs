@@ -35,15 +35,14 @@ pub struct ConnLimits {
     pub join_deadline: Duration,
     pub idle_timeout: Duration,
     pub ping_interval: Duration,
+    /// How long a slow consumer's close frame may wait for the client to read what its socket
+    /// already holds: a client that reads again within this finds close 4004 after those
+    /// messages (its queued backlog is dropped at once, so only the socket's buffers wait).
+    pub slow_consumer_close: Duration,
 }
 
 /// How long a closing connection waits for its close frame to go out and for the client's reply.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
-
-/// How long a slow consumer's close frame may wait for the client to read what its socket
-/// already holds: a client that reads again within this finds close 4004 after those messages
-/// (its queued backlog is dropped at once, so only the socket's buffers are waited on).
-const SLOW_CONSUMER_LINGER: Duration = Duration::from_secs(10);
 
 /// Rejected messages in a row after which a flooding connection is closed.
 const MAX_RATE_STRIKES: u32 = 100;
@@ -288,7 +287,7 @@ impl Connection {
             // A slow consumer's socket is full of messages the client has not read yet; the
             // close frame goes out after them, once the client reads.
             let linger = if code == close_code::SLOW_CONSUMER {
-                SLOW_CONSUMER_LINGER
+                self.limits.slow_consumer_close
             } else {
                 CLOSE_LINGER
             };
