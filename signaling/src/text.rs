@@ -4,11 +4,14 @@
 //! A name is drawn in every roster and beside every chat line, so it must not be able to
 //! disguise itself: control characters, format characters (bidi overrides such as U+202E,
 //! zero-width spaces and joiners, the BOM), line and paragraph separators, private-use and
-//! unassigned code points are refused. Runs of spaces (any Unicode space) become one ASCII space,
+//! unassigned code points are refused — except the zero-width non-joiner and joiner (U+200C,
+//! U+200D) between two letters of a script that needs them (Persian, Arabic, the Indic scripts:
+//! anything from U+0590 on), where they change how the word is written; between Latin letters they
+//! would only hide a character, so they stay refused there. Runs of spaces (any Unicode space) become one ASCII space,
 //! so "Ana" and "Ana\u{3000}" cannot pass for different names. Roles are not part of the name:
 //! clients draw them from the server's `role`.
 
-use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 
 /// True for characters that are invisible, reorder or break the text around them, or have no
 /// agreed glyph: the categories Cc, Cf, Zl, Zp, Co, Cs and Cn.
@@ -39,8 +42,18 @@ pub enum NameError {
 /// Checks and tidies a display name: trimmed, inner spaces collapsed to one ASCII space, at most
 /// `max_chars` characters, no character [`is_hidden_or_control`].
 pub fn display_name(raw: &str, max_chars: usize) -> Result<String, NameError> {
-    if let Some(c) = raw.chars().find(|c| is_hidden_or_control(*c)) {
-        return Err(NameError::HiddenCharacter(c as u32));
+    let chars: Vec<char> = raw.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if !is_hidden_or_control(c) {
+            continue;
+        }
+        let joins_its_script = is_joiner(c)
+            && i > 0
+            && needs_joiners(chars[i - 1])
+            && chars.get(i + 1).is_some_and(|&next| needs_joiners(next));
+        if !joins_its_script {
+            return Err(NameError::HiddenCharacter(c as u32));
+        }
     }
     let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
     if name.is_empty() {
@@ -52,10 +65,25 @@ pub fn display_name(raw: &str, max_chars: usize) -> Result<String, NameError> {
     Ok(name)
 }
 
-/// The key two names are compared by when telling duplicates apart: case-folded, so "ana" and
-/// "Ana" count as the same name.
+/// The zero-width non-joiner and joiner.
+fn is_joiner(c: char) -> bool {
+    matches!(c, '\u{200C}' | '\u{200D}')
+}
+
+/// A letter or combining mark of a script whose spelling uses joiners: from Hebrew (U+0590) on,
+/// which leaves out Latin, Greek, Cyrillic and Armenian.
+fn needs_joiners(c: char) -> bool {
+    c >= '\u{0590}'
+        && (c.is_alphabetic() || c.general_category_group() == GeneralCategoryGroup::Mark)
+}
+
+/// The key two names are compared by when telling duplicates apart: case-folded and without
+/// joiners, so "ana", "Ana" and a name that differs only by an invisible joiner count as the same.
 pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    name.chars()
+        .filter(|c| !is_joiner(*c))
+        .collect::<String>()
+        .to_lowercase()
 }
 
 /// Characters a chat line may not contain: control characters other than newline, and the bidi
@@ -89,6 +117,33 @@ mod tests {
                 "{bad:?} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn joiners_pass_only_inside_words_of_scripts_that_need_them() {
+        // Persian "Mehrnaz" style with a non-joiner, Devanagari with a joiner (half form).
+        for good in [
+            "\u{645}\u{6CC}\u{200C}\u{634}\u{648}\u{62F}",
+            "\u{915}\u{94D}\u{200D}\u{937}",
+        ] {
+            assert_eq!(display_name(good, 64).as_deref(), Ok(good), "{good:?}");
+        }
+        for bad in [
+            "A\u{200C}na",                    // between Latin letters it only hides
+            "\u{200C}\u{645}\u{6CC}",         // at the start
+            "\u{645}\u{6CC}\u{200C}",         // at the end
+            "\u{645}\u{200C}\u{200C}\u{6CC}", // doubled
+            "\u{645}\u{200C} \u{6CC}",        // before a space
+        ] {
+            assert!(
+                matches!(display_name(bad, 64), Err(NameError::HiddenCharacter(_))),
+                "{bad:?} was accepted"
+            );
+        }
+        assert_eq!(
+            name_key("\u{645}\u{6CC}\u{200C}\u{634}"),
+            name_key("\u{645}\u{6CC}\u{634}")
+        );
     }
 
     #[test]
