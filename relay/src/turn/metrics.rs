@@ -27,7 +27,8 @@ pub(crate) fn describe() {
     );
     describe_counter!(
         "aula_turn_denied_peers_total",
-        "Permissions or channels refused by the peer-address filter (403)"
+        "Permissions or channels refused by the peer-address filter (403), and packets dropped \
+         because they went to a port of the relay's own host that holds no allocation"
     );
     describe_counter!(
         "aula_turn_quota_rejections_total",
