@@ -413,3 +413,39 @@ async fn a_flood_of_bad_packets_at_the_sfu_logs_a_bounded_number_of_lines() {
     // The SFU still serves.
     assert_eq!(aula.metric("aula_sfu_subscribers"), 2.0);
 }
+
+#[tokio::test]
+async fn an_offer_whose_payload_types_clash_is_refused_and_the_sfu_keeps_serving() {
+    let aula = Aula::start(&temp_dir("sfu-bad-sdp"));
+    let a = aula.create_class_with_topology("A", "sfu");
+    let b = aula.create_class_with_topology("B", "sfu");
+    let mut teacher = Client::join(&aula, a["teacher"]["token"].as_str().unwrap(), "T").await;
+    let epoch = Instant::now();
+    let mut publisher = MediaClient::bind("127.0.0.1".parse().unwrap(), epoch)
+        .await
+        .unwrap();
+    let offer = publisher.publish_offer(&PublisherOptions::default());
+    // Two VP9 formats with the same parameters: str0m asserted on it and the SFU task died,
+    // for every class.
+    assert!(offer.contains("profile-id=2"), "{offer}");
+    let bad = offer.replace("profile-id=2", "profile-id=0");
+    teacher
+        .send(json!({"type": "offer", "to": "sfu", "sdp": bad, "ref": 1}))
+        .await;
+    let e = teacher.expect_error("media_unavailable").await;
+    assert_eq!(e["ref"], 1);
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid SDP: media section 1: codec vp9/90000 configured twice alike"),
+        "{e}"
+    );
+    // The SFU still serves this class and the others.
+    teacher
+        .send(json!({"type": "offer", "to": "sfu", "sdp": offer, "ref": 2}))
+        .await;
+    assert_eq!(teacher.expect("answer").await["from"], "sfu");
+    let mut ben = Client::join(&aula, b["student"]["token"].as_str().unwrap(), "Ben").await;
+    assert_eq!(subscribe(&mut ben, 1).await["type"], "offer");
+}

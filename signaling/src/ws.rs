@@ -525,9 +525,9 @@ struct JoinMessage {
 }
 
 /// Turns a text frame into a message, or the error to answer it with.
-type ParseError = (ErrorCode, String, Option<Value>);
+pub type ParseError = (ErrorCode, String, Option<Value>);
 
-fn parse(text: &str) -> Result<(ClientMessage, Option<Value>), ParseError> {
+pub fn parse(text: &str) -> Result<(ClientMessage, Option<Value>), ParseError> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         (
             ErrorCode::BadJson,

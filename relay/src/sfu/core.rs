@@ -165,6 +165,8 @@ struct Peer {
     fingerprint: Option<String>,
     /// Until it first connects: when it is dropped unless it has ([`SfuConfig::offer_timeout`]).
     connect_by: Option<Instant>,
+    /// A negotiation panicked inside str0m: its state is not to be used again.
+    broken: bool,
 }
 
 /// Someone who has published in a class (since the class's SFU state was created).
@@ -286,6 +288,7 @@ impl SfuCore {
                 reprobe_at: None,
                 fingerprint: None,
                 connect_by: Some(now + self.config.offer_timeout),
+                broken: false,
             },
         );
         self.by_name
@@ -336,17 +339,20 @@ impl SfuCore {
         offer_sdp: &str,
         allowed: Allowed,
     ) -> Result<String, SfuError> {
+        super::sdp_check::check(offer_sdp).map_err(SfuError::BadSdp)?;
         let offer =
             SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
         let fingerprint = sdp_fingerprint(offer_sdp);
         if let Some(key) = self.key_of(class, peer, Role::Publisher) {
             let p = self.peers.get_mut(&key).expect("by_name and peers agree");
             if p.fingerprint == fingerprint {
-                let answer = p
-                    .rtc
-                    .sdp_api()
-                    .accept_offer(offer)
-                    .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+                let answer = match guarded(|| p.rtc.sdp_api().accept_offer(offer)) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.drop_broken(key, &e);
+                        return Err(e);
+                    }
+                };
                 learn_tracks(&mut p.tracks_in, offer_sdp);
                 self.renegotiate(class);
                 self.enqueue(key);
@@ -370,10 +376,7 @@ impl SfuCore {
             }
         }
         let mut rtc = self.new_rtc(now, Role::Publisher)?;
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+        let answer = guarded(|| rtc.sdp_api().accept_offer(offer))?;
         let key = self.insert_peer(class, peer, Role::Publisher, rtc, now);
         let p = self.peers.get_mut(&key).expect("just inserted");
         p.allowed = allowed;
@@ -531,12 +534,13 @@ impl SfuCore {
             .ok_or_else(unknown)?;
         let p = self.peers.get_mut(&key).ok_or_else(unknown)?;
         let pending = p.pending.take().ok_or_else(unknown)?;
+        super::sdp_check::check(answer_sdp).map_err(SfuError::BadSdp)?;
         let answer =
             SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
-        p.rtc
-            .sdp_api()
-            .accept_answer(pending, answer)
-            .map_err(|e| SfuError::Negotiation(e.to_string()))?;
+        if let Err(e) = guarded(|| p.rtc.sdp_api().accept_answer(pending, answer)) {
+            self.drop_broken(key, &e);
+            return Err(e);
+        }
         size_send_buffers(p, &self.config);
         let again = std::mem::take(&mut p.renegotiate);
         self.enqueue(key);
@@ -612,12 +616,23 @@ impl SfuCore {
         }
     }
 
+    /// Forgets a peer whose str0m state a negotiation left broken (see [`guarded`]), without
+    /// touching that state again.
+    fn drop_broken(&mut self, key: PeerKey, e: &SfuError) {
+        if matches!(e, SfuError::Negotiation(m) if m == BROKEN) {
+            if let Some(p) = self.peers.get_mut(&key) {
+                p.broken = true;
+            }
+            self.remove_key(key);
+        }
+    }
+
     fn remove_key(&mut self, key: PeerKey) {
         let Some(mut p) = self.peers.remove(&key) else {
             return;
         };
         // Tell the remote side (RTCP BYE, DTLS close_notify) before forgetting the peer.
-        if p.rtc.is_alive() && p.rtc.close().is_ok() {
+        if !p.broken && p.rtc.is_alive() && p.rtc.close().is_ok() {
             for _ in 0..32 {
                 match p.rtc.poll_output() {
                     Ok(Output::Transmit(t)) => self.transmits.push_back(t),
@@ -629,7 +644,9 @@ impl SfuCore {
                 }
             }
         }
-        p.rtc.disconnect();
+        if !p.broken {
+            p.rtc.disconnect();
+        }
         self.by_name
             .remove(&(p.class.clone(), p.id.clone(), p.role));
         for a in &p.addrs {
@@ -1246,6 +1263,22 @@ impl SfuCore {
         switch_requests.dedup();
         for rank in switch_requests {
             self.request_layer(&class_id, source, rank, now);
+        }
+    }
+}
+
+/// The error of a negotiation that panicked inside str0m.
+const BROKEN: &str = "the SDP broke the negotiation";
+
+/// Runs one str0m negotiation step on client SDP, turning a panic into an error: SDP that passed
+/// [`super::sdp_check`] may still hit one of str0m's internal assertions, and a panic here would
+/// stop the SFU for every class. The caller must drop the peer's `Rtc` after such an error.
+fn guarded<T, E: std::fmt::Display>(f: impl FnOnce() -> Result<T, E>) -> Result<T, SfuError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| SfuError::Negotiation(e.to_string())),
+        Err(_) => {
+            warn!("SFU: client SDP made the WebRTC stack panic; the peer is dropped");
+            Err(SfuError::Negotiation(BROKEN.into()))
         }
     }
 }

@@ -83,6 +83,7 @@ pub mod keyframe;
 pub mod layers;
 pub mod limits;
 mod metrics;
+pub mod sdp_check;
 pub mod server;
 mod tracks;
 
