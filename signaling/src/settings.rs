@@ -37,7 +37,13 @@ pub const ENV_NESTING: &str = "__";
 
 /// `AULA_*` variables that belong to Aula's build and test tooling, not to the configuration: they
 /// are neither read nor refused (a name ending in `*` is a prefix).
-pub const TOOLING_VARS: &[&str] = &["AULA_BIN", "AULA_BLESS", "AULA_TEST_*", "AULA_E2E_*"];
+pub const TOOLING_VARS: &[&str] = &[
+    "AULA_BIN",
+    "AULA_BLESS",
+    "AULA_TEST_*",
+    "AULA_E2E_*",
+    "AULA_FUZZ_*",
+];
 
 /// Shortest admin key accepted: a short key is guessed (the generated one has 64 characters).
 pub const MIN_ADMIN_KEY_LEN: usize = 16;
@@ -1214,6 +1220,7 @@ mod tests {
             "AULA_BLESS",
             "AULA_TEST_NO_INSTALL",
             "AULA_E2E_VERBOSE",
+            "AULA_FUZZ_CASES",
         ] {
             Settings::load(&opts(None, &[(var, "1")], &[], dir.path()))
                 .unwrap_or_else(|e| panic!("{var}: {e}"));
