@@ -235,7 +235,7 @@ fn count_panics() {
             let inside_str0m = info.location().is_some_and(|l| l.file().contains("str0m"));
             if inside_str0m {
                 CAUGHT.fetch_add(1, Ordering::Relaxed);
-                if std::env::var_os("AULA_FUZZ_VERBOSE").is_some() {
+                if verbose() {
                     eprintln!("caught: {info}");
                 }
             } else {
@@ -243,6 +243,10 @@ fn count_panics() {
             }
         }));
     });
+}
+
+fn verbose() -> bool {
+    std::env::var_os("AULA_FUZZ_VERBOSE").is_some()
 }
 
 fn runner() -> TestRunner {
@@ -270,11 +274,18 @@ fn mutated_offers_and_answers() {
             let mut core = core();
             let t0 = Instant::now();
             let offer = mutate(&seeds.offers[seed], &offer_muts);
+            let before = CAUGHT.load(Ordering::Relaxed);
             if let Ok(answer) = core.publish(t0, "c", "t", &offer, Allowed::ALL) {
                 prop_assert!(answer.starts_with("v=0"));
             }
             // A renegotiation with the same text takes the other path of `publish`.
             let _ = core.publish(t0, "c", "t", &offer, Allowed::ALL);
+            if verbose() && CAUGHT.load(Ordering::Relaxed) > before {
+                let old: Vec<&str> = seeds.offers[seed].lines().collect();
+                for l in offer.lines().filter(|l| !old.contains(l)) {
+                    eprintln!("  caught on an offer with the line {l:?}");
+                }
+            }
             core.subscribe(t0, "c", "s")
                 .expect("a subscriber is offered something");
             let answer = mutate(&seeds.answer, &answer_muts);

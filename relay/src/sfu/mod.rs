@@ -58,6 +58,13 @@
 //!   [`layers`]). A switch waits for a keyframe of the new layer (requested, rate-limited per
 //!   layer); the old layer flows until then.
 //!
+//! - Limits (see docs/security.md, "The SFU"): a peer that has not connected within
+//!   [`SfuConfig::offer_timeout`] of its offer or answer is dropped, freeing its slot; a class
+//!   holds at most [`SfuConfig::max_subscribers_per_class`] subscriptions and never more than its
+//!   members ([`SfuCore::subscribe_bounded`]); each peer may subscribe
+//!   [`SfuConfig::subscribes_per_minute`] times a minute ([`limits`]). Client SDP passes
+//!   [`sdp_check`] before str0m sees it.
+//!
 //! # Driving it from signaling
 //!
 //! `aula serve` starts one [`Sfu`] next to the TURN server and hands the [`SfuHandle`] to the

@@ -15,7 +15,9 @@ use std::collections::{HashMap, HashSet};
 /// - every `a=rtpmap`, `a=fmtp` and `a=rtcp-fb` names a listed payload type, and a payload type
 ///   has at most one `a=rtpmap` and one `a=fmtp`;
 /// - an `apt=` (retransmission of) names another listed payload type, and no two name the same;
-/// - no two payload types carry the same codec (`a=rtpmap`) with the same parameters (`a=fmtp`).
+/// - no two payload types carry the same codec (`a=rtpmap`) with the same parameters (`a=fmtp`);
+/// - an `rtx` format has its `apt=`, an H264 format a valid `profile-level-id` (str0m tells
+///   formats apart by them).
 pub fn check(sdp: &str) -> Result<(), String> {
     for (i, section) in sdp.split("\nm=").enumerate().skip(1) {
         check_section(section).map_err(|e| format!("media section {i}: {e}"))?;
@@ -77,16 +79,61 @@ fn check_section(section: &str) -> Result<(), String> {
     let mut configs = HashSet::new();
     for (pt, codec) in &rtpmap {
         let params = fmtp.get(pt).map_or("", String::as_str);
+        // str0m tells formats apart by these parameters; without them (or unreadable) two
+        // formats look alike to it and it asserts.
+        if codec.starts_with("rtx/") && !params.contains("apt=") {
+            return Err(format!("payload type {pt} (rtx) has no apt="));
+        }
+        if codec.starts_with("h264/") && !has_profile_level_id(params) {
+            return Err(format!(
+                "payload type {pt} (H264) has no valid profile-level-id"
+            ));
+        }
         if params.contains("apt=") {
             continue; // counted above
         }
-        let mut sorted: Vec<&str> = params.split(';').map(str::trim).collect();
-        sorted.sort_unstable();
-        if !configs.insert((codec.as_str(), sorted)) {
+        if !configs.insert((codec.as_str(), identity(codec, params))) {
             return Err(format!("codec {codec} configured twice alike"));
         }
     }
     Ok(())
+}
+
+/// What tells two formats of one codec apart, as str0m matches them: the profile of VP9, AV1
+/// and H264 (with H264's packetization mode), defaults filled in; all parameters for others.
+fn identity(codec: &str, params: &str) -> Vec<String> {
+    let param = |name: &str, default: &str| {
+        params
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or(default)
+            .to_owned()
+    };
+    match codec.split('/').next().unwrap_or("") {
+        "vp9" => vec![param("profile-id", "0")],
+        "av1" => vec![param("profile", "0")],
+        "h264" => {
+            let plid = param("profile-level-id", "42001f");
+            vec![
+                plid[..4.min(plid.len())].to_owned(),
+                param("packetization-mode", "0"),
+            ]
+        }
+        _ => {
+            let mut all: Vec<String> = params.split(';').map(|p| p.trim().to_owned()).collect();
+            all.sort_unstable();
+            all
+        }
+    }
+}
+
+/// `profile-level-id=` with six hex digits among `a=fmtp` parameters.
+fn has_profile_level_id(params: &str) -> bool {
+    params.split(';').any(|p| {
+        p.trim()
+            .strip_prefix("profile-level-id=")
+            .is_some_and(|v| v.len() == 6 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+    })
 }
 
 fn payload_type(s: &str) -> Result<u8, String> {
@@ -158,5 +205,16 @@ mod tests {
         assert!(check(&two_rtx)
             .unwrap_err()
             .contains("two retransmission formats"));
+        let rtx_without_apt = VIDEO.replace("a=fmtp:97 apt=96\r\n", "");
+        assert!(check(&rtx_without_apt).unwrap_err().contains("has no apt="));
+        let h264 = VIDEO.replace(
+            "VP9/90000\r\na=fmtp:98 profile-id=0",
+            "H264/90000\r\na=fmtp:98 packetization-mode=1;profile-level-id=42e01f",
+        );
+        assert_eq!(check(&h264), Ok(()));
+        let garbled = h264.replace("42e01f", "42e0zz");
+        assert!(check(&garbled)
+            .unwrap_err()
+            .contains("no valid profile-level-id"));
     }
 }
