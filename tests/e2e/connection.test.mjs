@@ -94,4 +94,95 @@ describe('TURN credential renewal in the browser', () => {
       await sfuServer.stop();
     }
   });
+
+  it('in an SFU class, a relayed receiving link restarts ICE on renewal and keeps decoding on the same connection', async () => {
+    // Credentials for 12 s renewed every 6 s; allocations of 10 s, which Chromium refreshes every
+    // 5 s, so an allocation made with the first credentials is refused its refresh soon after
+    // they expire (at 12 s): a link still on it fails and is rebuilt.
+    const dataDir = H.tempDir();
+    const config = pathJoin(dataDir, 'renewal.toml');
+    writeFileSync(config, '[ice]\nrenew_before_secs = 6\n[turn]\nmax_credential_lifetime_secs = 12\n'
+      + 'default_lifetime_secs = 10\nmax_lifetime_secs = 10\n');
+    const sfuServer = await H.startServer({ dataDir, extraArgs: ['--config', config] });
+    // Every RTCPeerConnection the page makes, to tell a rebuilt receiving link from the same one.
+    const recordConnections = () => {
+      const Native = window.RTCPeerConnection;
+      window.madeConnections = [];
+      window.RTCPeerConnection = class extends Native {
+        constructor(...args) {
+          super(...args);
+          window.madeConnections.push(this);
+        }
+      };
+    };
+    // The student receives only: its one connection is the receiving link from the SFU.
+    const receiving = (page) => page.evaluate(async () => {
+      const pcs = window.madeConnections;
+      const pc = pcs[pcs.length - 1];
+      let framesDecoded = 0;
+      let local = null;
+      const report = await pc.getStats();
+      report.forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'video') framesDecoded += s.framesDecoded || 0;
+      });
+      report.forEach((s) => {
+        if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
+          const c = report.get(s.localCandidateId);
+          if (c) local = c.candidateType;
+        }
+      });
+      const ufrag = (d) => (d ? (/^a=ice-ufrag:(\S+)/m.exec(d.sdp) || [])[1] : null);
+      return {
+        connections: pcs.length,
+        state: pc.connectionState,
+        framesDecoded,
+        local,
+        remoteUfrag: ufrag(pc.remoteDescription),
+      };
+    });
+    try {
+      const cls = await H.createClass(sfuServer, 'Renewal SFU viewer', { topology: 'sfu' });
+      const teacher = await H.openClient(browser, H.joinUrl(sfuServer, cls.teacher.token), { name: 'Ms T' });
+      const student = await H.openClient(browser, H.joinUrl(sfuServer, cls.student.token, '?relay=force'),
+        { name: 'Ana', initScript: recordConnections });
+      await teacher.page.getByRole('button', { name: 'Share screen' }).click();
+      await H.waitForFrames(student.page, 20_000);
+      const [first] = await student.page.evaluate(() => window.aula.iceUsernames());
+      const firstExpiry = expiry(first[0]);
+      const start = await receiving(student.page);
+      assert.equal(start.connections, 1, JSON.stringify(start));
+      assert.equal(start.local, 'relay', JSON.stringify(start));
+
+      // Sample until two renewals past the first credentials' expiry: the one connection stays
+      // connected and keeps decoding (never 3 s without a new frame: a screen share may pause
+      // briefly for a layer switch), and the SFU restarted its ICE (new ufrags in its offers).
+      const ufrags = new Set([start.remoteUfrag]);
+      let last = start;
+      let roseAt = Date.now();
+      let renewalsAtExpiry = null;
+      const deadline = Date.now() + 45_000;
+      for (;;) {
+        await H.sleep(1_000);
+        const now = await receiving(student.page);
+        const renewals = await student.page.evaluate(() => window.aula.iceRenewals);
+        assert.equal(now.connections, 1, `the receiving link was rebuilt: ${JSON.stringify(now)}`);
+        assert.equal(now.state, 'connected', JSON.stringify(now));
+        if (now.framesDecoded > last.framesDecoded) roseAt = Date.now();
+        assert.ok(Date.now() - roseAt < 3_000, `no frames decoded in 3 s: ${JSON.stringify({ last, now })}`);
+        ufrags.add(now.remoteUfrag);
+        last = now;
+        if (renewalsAtExpiry === null && Date.now() / 1000 > firstExpiry + 1) renewalsAtExpiry = renewals;
+        if (renewalsAtExpiry !== null && renewals >= renewalsAtExpiry + 2) break;
+        assert.ok(Date.now() < deadline, `only ${renewals} renewals; ${JSON.stringify(now)}`);
+      }
+      assert.ok(ufrags.size >= 3, `the SFU restarted ICE ${ufrags.size - 1} times`);
+      assert.equal(last.local, 'relay', JSON.stringify(last));
+      assert.deepEqual(H.unexpectedErrors(student.errors), []);
+      assert.deepEqual(H.unexpectedErrors(teacher.errors), []);
+      await teacher.context.close();
+      await student.context.close();
+    } finally {
+      await sfuServer.stop();
+    }
+  });
 });

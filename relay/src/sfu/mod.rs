@@ -196,6 +196,9 @@ pub enum SfuError {
     /// No such (class, peer), or it has no offer waiting for an answer.
     #[error("peer {1} of class {0} is unknown or has no pending offer")]
     UnknownPeer(String, String),
+    /// An ICE restart for a peer that has no subscription ([`SfuCore::restart_ice`]).
+    #[error("peer {1} of class {0} has no SFU subscription to restart")]
+    NotSubscribed(String, String),
     /// The SFU has reached [`SfuConfig::max_subscribers`].
     #[error("the SFU is full ({0} subscribers)")]
     Full(usize),
