@@ -449,3 +449,104 @@ async fn an_offer_whose_payload_types_clash_is_refused_and_the_sfu_keeps_serving
     let mut ben = Client::join(&aula, b["student"]["token"].as_str().unwrap(), "Ben").await;
     assert_eq!(subscribe(&mut ben, 1).await["type"], "offer");
 }
+
+/// The `a=ice-ufrag` and `a=fingerprint` values of an SDP.
+fn ufrag_and_fingerprint(sdp: &str) -> (String, String) {
+    let attr = |name: &str| {
+        sdp.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {sdp}"))
+            .trim()
+            .to_owned()
+    };
+    (attr("a=ice-ufrag:"), attr("a=fingerprint:"))
+}
+
+/// Waits until `stats` counts `at_least` frames.
+async fn frames_reach(stats: &aula_relay::sfu::client::ClientStats, at_least: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while stats.frames.load(Relaxed) < at_least {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {} frames after 15 s, wanted {at_least}",
+            stats.frames.load(Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_restarts_ice_over_signaling_on_its_live_subscription() {
+    let aula = Aula::start(&temp_dir("sfu-ice-restart"));
+    let class = aula.create_class_with_topology("Restart", "sfu");
+    let stop = CancellationToken::new();
+    let epoch = Instant::now();
+    let localhost = "127.0.0.1".parse().unwrap();
+
+    let mut teacher = Client::join(&aula, class["teacher"]["token"].as_str().unwrap(), "T").await;
+    let mut publisher = MediaClient::bind(localhost, epoch).await.unwrap();
+    let opts = PublisherOptions {
+        video_bps: 300_000,
+        audio: false,
+        ..Default::default()
+    };
+    teacher
+        .send(json!({"type": "offer", "to": "sfu", "sdp": publisher.publish_offer(&opts)}))
+        .await;
+    let answer = teacher.expect("answer").await;
+    publisher
+        .accept_answer(answer["sdp"].as_str().unwrap())
+        .unwrap();
+    let _sent = publisher.spawn_publisher(opts, stop.clone());
+
+    let mut s = Client::join(&aula, class["student"]["token"].as_str().unwrap(), "Ana").await;
+    let first = subscribe(&mut s, 1).await;
+    assert_eq!(first["type"], "offer", "{first}");
+    let first = first["sdp"].as_str().unwrap().to_owned();
+    let mut media = MediaClient::bind(localhost, epoch).await.unwrap();
+    let answer = media.answer_offer(&first).unwrap();
+    s.send(json!({"type": "answer", "to": "sfu", "sdp": answer}))
+        .await;
+    let (offers, offers_rx) = tokio::sync::mpsc::channel(1);
+    let (answers_tx, mut answers) = tokio::sync::mpsc::channel(1);
+    let stats = media.spawn_subscriber_answering(offers_rx, answers_tx, stop.clone());
+    frames_reach(&stats, 30, "before the restart").await;
+
+    // Fresh TURN credentials: the browser asks for an ICE restart of its live subscription.
+    s.send(json!({"type": "subscribe", "ice_restart": true, "ref": 2}))
+        .await;
+    let restart = s.expect("offer").await;
+    assert_eq!(restart["from"], "sfu");
+    let restart = restart["sdp"].as_str().unwrap().to_owned();
+    let (old_ufrag, old_fingerprint) = ufrag_and_fingerprint(&first);
+    let (ufrag, fingerprint) = ufrag_and_fingerprint(&restart);
+    assert_ne!(ufrag, old_ufrag, "new ICE credentials");
+    assert_eq!(fingerprint, old_fingerprint, "the same session");
+    offers.send(restart).await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), answers.recv())
+        .await
+        .expect("the client answers the restart")
+        .unwrap();
+    s.send(json!({"type": "answer", "to": "sfu", "sdp": answer, "ref": 3}))
+        .await;
+    // The same subscription keeps receiving after the restart.
+    let after = stats.frames.load(Relaxed);
+    frames_reach(&stats, after + 60, "after the restart").await;
+    assert!(stats.connected.load(Relaxed));
+    assert_eq!(aula.metric("aula_sfu_subscribers"), 1.0);
+
+    // Without a subscription there is nothing to restart: a documented error.
+    teacher
+        .send(json!({"type": "subscribe", "ice_restart": true, "ref": 4}))
+        .await;
+    let e = teacher.expect_error("media_unavailable").await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("has no SFU subscription to restart"),
+        "{e}"
+    );
+    assert_eq!(e["ref"], 4);
+    stop.cancel();
+}
