@@ -53,7 +53,8 @@ pub enum SfuEvent {
         peer: String,
     },
     /// The SFU offers a subscriber more media (the publisher added m-lines, e.g. a camera next
-    /// to the screen). Relay it to the browser and pass its answer to `accept_answer`.
+    /// to the screen), or an ICE restart it asked for while another offer was outstanding.
+    /// Relay it to the browser and pass its answer to `accept_answer`.
     Offer {
         /// The class.
         class: String,

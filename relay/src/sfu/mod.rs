@@ -77,6 +77,9 @@
 //!   `{"type":"offer","from":"sfu","sdp"}`; the `{"type":"answer","to":"sfu"}` goes to
 //!   [`SfuHandle::accept_answer`]. `candidate` messages to `"sfu"` are dropped (the SFU is
 //!   ICE-lite and its candidate is in its SDP).
+//! - `{"type":"subscribe","ice_restart":true}` (fresh TURN credentials on a relayed receiving
+//!   link): [`SfuHandle::restart_ice`] makes a new offer with new ICE credentials on the live
+//!   subscription, answered the same way.
 //! - [`SfuHandle::events`]: [`SfuEvent::Offer`] is relayed as an offer from `"sfu"`;
 //!   [`SfuEvent::Disconnected`] tells the server to resubscribe or fall back to direct.
 //! - `peer_left`, `remove` and `end` call [`SfuHandle::remove`].
