@@ -282,6 +282,48 @@ async fn exact_allowed_peer_gets_data_and_only_on_its_port() {
 }
 
 #[tokio::test]
+async fn ipv6_forms_embedding_an_internal_ipv4_address_are_refused() {
+    // An IPv6 relay on ::1, so a client holds an IPv6 allocation and may name IPv6 peers.
+    let v6_loopback: std::net::IpAddr = "::1".parse().unwrap();
+    std::net::UdpSocket::bind((v6_loopback, 0))
+        .expect("this test needs IPv6 on the loopback interface (net.ipv6.conf.lo.disable_ipv6=0)");
+    let r = start(TurnConfig {
+        listen: "[::1]:0".parse().unwrap(),
+        public_ip: Some(v6_loopback),
+        ..config()
+    })
+    .await;
+    let mut c = Client::udp_from(v6_loopback, r.server.local_udp_addr()).await;
+    let relayed = c.allocate_family(2).await.unwrap();
+    assert!(relayed.is_ipv6(), "{relayed}");
+    let peer = |ip: &str| SocketAddr::new(ip.parse().unwrap(), 9);
+    for internal in [
+        "2002:7f00:1::1",                       // 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",                    // 6to4 of the metadata address 169.254.169.254
+        "2002:c0a8:101::1",                     // 6to4 of 192.168.1.1
+        "64:ff9b::7f00:1",                      // NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",                   // NAT64 of 169.254.169.254
+        "64:ff9b:1::a00:1",                     // local-use NAT64 prefix: always refused
+        "::ffff:0:a00:1",                       // SIIT of 10.0.0.1
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe", // Teredo whose client is 10.0.0.1
+        "2001:0:a00:1:8000:63bf:3fff:fdd2",     // Teredo whose server is 10.0.0.1
+    ] {
+        assert_eq!(
+            c.create_permission(peer(internal)).await,
+            Err(403),
+            "{internal} embeds an internal IPv4 address"
+        );
+    }
+    // An IPv4-mapped address is an IPv4 peer: refused for an IPv6 allocation as another family.
+    assert_eq!(c.create_permission(peer("::ffff:7f00:1")).await, Err(443));
+    // The same forms around public IPv4 addresses, and plain public IPv6, are relayed.
+    for public in ["2002:808:808::1", "64:ff9b::808:808", "2606:4700::1111"] {
+        assert_eq!(c.create_permission(peer(public)).await, Ok(()), "{public}");
+    }
+    r.shutdown.cancel();
+}
+
+#[tokio::test]
 async fn credentials_expiring_too_far_ahead_are_refused() {
     let r = start(TurnConfig {
         max_credential_lifetime_secs: 600,

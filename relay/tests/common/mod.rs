@@ -304,9 +304,17 @@ impl Client {
 
     /// Allocates; `Ok(relayed address)` or `Err(error code)`.
     pub async fn allocate(&mut self) -> Result<SocketAddr, u16> {
+        self.allocate_family(1).await
+    }
+
+    /// Allocates a relayed address of REQUESTED-ADDRESS-FAMILY `family` (1 IPv4, 2 IPv6).
+    pub async fn allocate_family(&mut self, family: u8) -> Result<SocketAddr, u16> {
         let resp = self
             .request(method::ALLOCATE, |w| {
                 w.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+                if family != 1 {
+                    w.attr(attr::REQUESTED_ADDRESS_FAMILY, &[family, 0, 0, 0]);
+                }
             })
             .await;
         let msg = Message::parse(&resp).unwrap();
