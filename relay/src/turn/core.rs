@@ -594,9 +594,7 @@ impl<H, R> Core<H, R> {
         let Some(&id) = self.by_tuple.get(ft) else {
             return ClientAction::None;
         };
-        let rate = self.cfg.bandwidth_bytes_per_sec;
-        let slot = &mut self.slots[id.index as usize];
-        let Some(a) = slot.alloc.as_mut() else {
+        let Some(a) = self.slots[id.index as usize].alloc.as_ref() else {
             return ClientAction::None;
         };
         let Some(ch) = a
@@ -608,6 +606,22 @@ impl<H, R> Core<H, R> {
             return ClientAction::None;
         };
         let peer = ch.peer;
+        self.relay_to_peer(id, peer, payload, now)
+    }
+
+    /// The common end of ChannelData and a Send indication: the peer must be permitted and the
+    /// allocation within its bandwidth, then `payload` (a range of the client's packet) is relayed.
+    fn relay_to_peer(
+        &mut self,
+        id: AllocId,
+        peer: SocketAddr,
+        payload: Range<usize>,
+        now: Instant,
+    ) -> ClientAction<'_, H> {
+        let rate = self.cfg.bandwidth_bytes_per_sec;
+        let Some(a) = self.slots[id.index as usize].alloc.as_mut() else {
+            return ClientAction::None;
+        };
         if let Err(why) = permitted(
             &a.permissions,
             peer,
@@ -645,32 +659,8 @@ impl<H, R> Core<H, R> {
         else {
             return ClientAction::None;
         };
-        let rate = self.cfg.bandwidth_bytes_per_sec;
-        let Some(a) = self.slots[id.index as usize].alloc.as_mut() else {
-            return ClientAction::None;
-        };
-        if let Err(why) = permitted(
-            &a.permissions,
-            peer,
-            &self.cfg.filter,
-            &self.live_ports,
-            now,
-        ) {
-            count_refusal(&mut self.stats, why);
-            return ClientAction::None;
-        }
-        if !Self::take_tokens(a, rate, data.len(), now) {
-            self.stats.bandwidth_drops += 1;
-            return ClientAction::None;
-        }
-        self.stats.packets_client_to_peer += 1;
-        self.stats.bytes_client_to_peer += data.len() as u64;
         let start = data.as_ptr() as usize - msg.bytes().as_ptr() as usize;
-        ClientAction::Relay {
-            handle: &a.handle,
-            peer,
-            payload: start..start + data.len(),
-        }
+        self.relay_to_peer(id, peer, start..start + data.len(), now)
     }
 
     fn request<B: RelayBinder<Handle = H, Reserved = R>>(
