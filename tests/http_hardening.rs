@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -666,7 +666,7 @@ async fn idempotency_keys_are_bounded_in_number() {
 }
 
 /// `aula serve` started by `sh -c 'ulimit …; exec aula serve …'`, with RUST_LOG=info on stderr.
-fn serve_with_ulimit(ulimit: &str, dir: &std::path::Path) -> (std::process::Child, Vec<String>) {
+fn serve_with_ulimit(ulimit: &str, dir: &std::path::Path) -> (Child, Vec<String>) {
     let cmd = format!(
         "ulimit {ulimit} && exec \"$0\" serve --listen 127.0.0.1:0 --admin-key {ADMIN_KEY} \
          --turn-listen 127.0.0.1:0 --sfu-listen 127.0.0.1:0 --data-dir \"$1\""
@@ -684,11 +684,8 @@ fn serve_with_ulimit(ulimit: &str, dir: &std::path::Path) -> (std::process::Chil
     (child, banner)
 }
 
-#[tokio::test]
-async fn the_open_file_limit_is_raised_and_the_caps_stay_below_it() {
-    // A soft limit of 1024 (systemd's default) under a higher hard limit: raised, and logged.
-    let dir = temp_dir("nofile-soft");
-    let (mut child, _) = serve_with_ulimit("-Sn 1024", &dir);
+/// Stops a server started with a piped stderr and returns everything it logged.
+fn kill_and_read_log(child: &mut Child) -> String {
     let _ = child.kill();
     let mut log = String::new();
     child
@@ -698,6 +695,15 @@ async fn the_open_file_limit_is_raised_and_the_caps_stay_below_it() {
         .read_to_string(&mut log)
         .unwrap();
     child.wait().unwrap();
+    log
+}
+
+#[tokio::test]
+async fn the_open_file_limit_is_raised_and_the_caps_stay_below_it() {
+    // A soft limit of 1024 (systemd's default) under a higher hard limit: raised, and logged.
+    let dir = temp_dir("nofile-soft");
+    let (mut child, _) = serve_with_ulimit("-Sn 1024", &dir);
+    let log = kill_and_read_log(&mut child);
     assert!(
         log.contains("raised the open-file limit from 1024 to"),
         "{log}"
@@ -728,15 +734,7 @@ async fn the_open_file_limit_is_raised_and_the_caps_stay_below_it() {
         "the 300th socket from one address is over its cap of 256"
     );
     drop(held);
-    let _ = child.kill();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    child.wait().unwrap();
+    let log = kill_and_read_log(&mut child);
     assert!(
         log.contains("serving at most 512 HTTP connections, 256 per IP address"),
         "{log}"
