@@ -125,13 +125,6 @@ pub enum SfuRequest {
         conn: ConnId,
         members: usize,
     },
-    /// A subscriber restarts ICE on its live subscription (fresh TURN credentials); the SFU
-    /// makes the offer.
-    RestartIce {
-        class: ClassId,
-        peer: PeerId,
-        conn: ConnId,
-    },
     /// A subscriber's answer to the SFU's offer.
     Answer {
         class: ClassId,
@@ -952,16 +945,7 @@ impl Hub {
             }
             // The SFU is ICE-lite: it learns each browser's address from its STUN checks.
             ClientMessage::Candidate { to, .. } if to == SFU_PEER_ID => Ok(Vec::new()),
-            ClientMessage::Subscribe { ice_restart: true } => {
-                self.require_sfu(&loc)?;
-                let (class, peer) = (loc.class.clone(), me.clone());
-                Ok(vec![Effect::Sfu(SfuRequest::RestartIce {
-                    class,
-                    peer,
-                    conn,
-                })])
-            }
-            ClientMessage::Subscribe { ice_restart: false } => {
+            ClientMessage::Subscribe {} => {
                 // A student whose direct link failed asks for the SFU: an `auto` class moves
                 // to it (everyone switches; the teacher then publishes once).
                 let mut effects = Vec::new();

@@ -257,15 +257,7 @@ pub enum ClientMessage {
     /// In `sfu` mode: ask for the class's media from the SFU. The server answers with an
     /// `offer` from `sfu`, to be answered with an `answer` to `sfu`. Sending it again replaces
     /// the subscription (e.g. after the SFU link failed).
-    ///
-    /// With `ice_restart: true` it keeps the subscription and restarts its ICE instead: the
-    /// SFU sends a new `offer` (new ICE credentials, same media) on the live connection, to be
-    /// answered as usual. A browser whose receiving link is relayed sends it after `ice_servers`,
-    /// so its relay allocation is made anew with the fresh TURN credentials.
-    Subscribe {
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        ice_restart: bool,
-    },
+    Subscribe {},
     /// Keepalive; answered with `pong`.
     Ping {},
     /// Leave the class now (no resume).
@@ -311,7 +303,7 @@ impl ClientMessage {
             ClientMessage::Lock { .. } => "lock",
             ClientMessage::End {} => "end",
             ClientMessage::Grant { .. } => "grant",
-            ClientMessage::Subscribe { .. } => "subscribe",
+            ClientMessage::Subscribe {} => "subscribe",
             ClientMessage::Ping {} => "ping",
             ClientMessage::Leave {} => "leave",
         }
@@ -630,15 +622,6 @@ mod tests {
         assert!(
             matches!(m, ClientMessage::Join { name: Some(n), resume: Some(_), .. } if n == "Ana")
         );
-    }
-
-    #[test]
-    fn subscribe_takes_an_optional_ice_restart() {
-        let m: ClientMessage =
-            serde_json::from_str(r#"{"type":"subscribe","ice_restart":true}"#).unwrap();
-        assert_eq!(m, ClientMessage::Subscribe { ice_restart: true });
-        let m: ClientMessage = serde_json::from_str(r#"{"type":"subscribe"}"#).unwrap();
-        assert_eq!(m, ClientMessage::Subscribe { ice_restart: false });
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! The hub decides *that* a teacher publishes or a student subscribes; this module makes the
 //! asynchronous call on the [`SfuHandle`] and delivers the outcome as protocol messages from the
 //! reserved peer `sfu`: an `answer` to a publisher, an `offer` to a subscriber, or a
-//! `media_unavailable` error, and a subscriber's ICE restart as a new `offer`. It also relays the SFU's own notices (re-offers) to the peers.
+//! `media_unavailable` error. It also relays the SFU's own notices (re-offers) to the peers.
 
 use std::sync::Arc;
 
@@ -76,22 +76,6 @@ async fn call(app: &Arc<App>, sfu: &SfuHandle, request: SfuRequest, reference: O
                         let _ = sfu.remove(&class, &peer).await;
                     }
                 }
-                Err(e) => {
-                    deliver(app, conn, &peer, refused(&e));
-                }
-            }
-        }
-        SfuRequest::RestartIce { class, peer, conn } => {
-            match sfu.restart_ice(&class, &peer).await {
-                Ok(Some(sdp)) => {
-                    let offer = ServerMessage::Offer {
-                        from: SFU_PEER_ID.into(),
-                        sdp,
-                    };
-                    deliver(app, conn, &peer, offer);
-                }
-                // An offer was outstanding: the restart follows as a notice once it is answered.
-                Ok(None) => {}
                 Err(e) => {
                     deliver(app, conn, &peer, refused(&e));
                 }
@@ -212,7 +196,6 @@ fn conn_of(request: &SfuRequest) -> Option<ConnId> {
     match request {
         SfuRequest::Publish { conn, .. }
         | SfuRequest::Subscribe { conn, .. }
-        | SfuRequest::RestartIce { conn, .. }
         | SfuRequest::Answer { conn, .. } => Some(*conn),
         SfuRequest::Remove { .. } | SfuRequest::Permissions { .. } => None,
     }
@@ -222,7 +205,6 @@ fn request_peer(request: &SfuRequest) -> &str {
     match request {
         SfuRequest::Publish { peer, .. }
         | SfuRequest::Subscribe { peer, .. }
-        | SfuRequest::RestartIce { peer, .. }
         | SfuRequest::Answer { peer, .. }
         | SfuRequest::Permissions { peer, .. }
         | SfuRequest::Remove { peer, .. } => peer,

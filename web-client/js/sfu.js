@@ -18,9 +18,6 @@
 //   degradationPreference "maintain-resolution"). Several people may publish at once (two
 //   teachers, a student with the floor); the server forwards only what each is allowed to send.
 //
-// Fresh TURN credentials (`ice_servers`) restart ICE on a relayed link, sending or receiving, so
-// its relay allocation is made anew before the old credentials expire (see setIceServers).
-//
 // Recovery: the SFU drops a peer whose ICE goes quiet, so a failed link (or one disconnected for
 // 4 s) is rebuilt from scratch: the receiving channel resubscribes (the server replaces the old
 // subscription), the sending channel offers again on a fresh connection (the SFU replaces the old
@@ -40,7 +37,7 @@ const RETRY_MAX_MS = 15000;
 /** A publish or subscribe the SFU has not replied to in this time is started over. */
 const REPLY_TIMEOUT_MS = 10000;
 /** The `ref` of our messages to the SFU: an error carrying it says which channel it is about. */
-const REF = { publish: 'sfu-publish', subscribe: 'sfu-subscribe', answer: 'sfu-answer', restart: 'sfu-restart' };
+const REF = { publish: 'sfu-publish', subscribe: 'sfu-subscribe', answer: 'sfu-answer' };
 
 /** Simulcast layers, low to high (Chromium wants them in this order). */
 const CAMERA_LAYERS = [
@@ -162,12 +159,6 @@ export class SfuTransport extends EventTarget {
    */
   handleError(err) {
     const ref = err.ref;
-    if (ref === REF.restart) {
-      // The SFU could not restart our receiving link's ICE (no subscription, or asked too often):
-      // the link keeps its path; if that fails, the failure path rebuilds it.
-      this.log(`SFU: ICE restart refused: ${err.message || err.code}`);
-      return true;
-    }
     let channel = null;
     if (ref === REF.publish) channel = this.sending;
     else if (ref === REF.subscribe || ref === REF.answer) channel = this.receiving;
@@ -205,10 +196,10 @@ export class SfuTransport extends EventTarget {
   }
 
   /**
-   * Fresh TURN credentials (`ice_servers`): both links and their replacements use them. A link we
-   * relay restarts ICE so its allocation is made with them before the old ones expire: the sending
-   * link with a new offer of its own, the receiving link by asking the SFU, which makes its offers,
-   * for one (`subscribe` with `ice_restart`). The media keeps flowing on the old path meanwhile.
+   * Fresh TURN credentials (`ice_servers`): both links and their replacements use them. A sending
+   * link we relay restarts ICE so its allocation is made with them before the old ones expire.
+   * The receiving link cannot (the SFU makes its offers): if relayed, it is rebuilt by the
+   * failure path once the relay refuses its old credentials.
    */
   setIceServers(iceServers) {
     this.iceServers = iceServersFor(iceServers, this.relayTransport);
@@ -216,9 +207,7 @@ export class SfuTransport extends EventTarget {
       const link = c && c.link;
       if (!link || !applyIceServers(link.pc, this.iceServers)) continue;
       const relayed = this.forceRelay || /^relay/.test(link.lastPath || '');
-      if (!relayed || link.pc.connectionState !== 'connected') continue;
-      if (link.publishing) link.restartIce();
-      else link.requestIceRestart();
+      if (link.publishing && relayed && link.pc.connectionState === 'connected') link.restartIce();
     }
   }
 
@@ -415,16 +404,12 @@ class SfuLink {
     }, REPLY_TIMEOUT_MS);
   }
 
-  /**
-   * Whether an offer from the SFU starts a new session: another DTLS fingerprint than the current
-   * one (each SFU session has its own certificate). Another ICE ufrag alone is an ICE restart of
-   * this session.
-   */
+  /** Whether an offer from the SFU starts a new session (another ICE ufrag than the current one). */
   isNewSession(sdp) {
     const current = this.pc.remoteDescription;
     if (!current) return false;
-    const fingerprint = (text) => (/^a=fingerprint:(.+)$/m.exec(text) || [])[1];
-    return fingerprint(current.sdp) !== fingerprint(sdp);
+    const ufrag = (text) => (/^a=ice-ufrag:(.+)$/m.exec(text) || [])[1];
+    return ufrag(current.sdp) !== ufrag(sdp);
   }
 
   async publish() {
@@ -517,19 +502,6 @@ class SfuLink {
       this.expectReply();
       const offer = { type: 'offer', to: SFU_PEER, sdp: pc.localDescription.sdp, ref: REF.publish };
       if (!this.t.send(offer)) this.channel.retry('signaling is down');
-    });
-  }
-
-  /**
-   * A subscriber's ICE restart (fresh TURN credentials): the SFU makes the offers on this link, so
-   * we ask it for one with new ICE credentials; it comes as an `offer` from "sfu" on this session,
-   * answered as usual (see onDescription).
-   */
-  requestIceRestart() {
-    this.enqueue(async () => {
-      if (this.pc.signalingState === 'closed' || !this.pc.remoteDescription) return;
-      this.t.log('SFU: asking for an ICE restart of the receiving link');
-      if (!this.t.send({ type: 'subscribe', ice_restart: true, ref: REF.restart })) this.t.log('SFU: signaling is down; no ICE restart');
     });
   }
 

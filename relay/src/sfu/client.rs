@@ -20,7 +20,7 @@ use str0m::media::{
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{Allowed, SfuError, SfuEvent, SfuHandle};
@@ -196,9 +196,6 @@ pub struct Client {
     pending: Option<SdpPendingOffer>,
     /// A subscriber started by [`Client::subscribe`] answers the SFU's later offers itself.
     renegotiation: Option<Renegotiation>,
-    /// A subscriber started by [`Client::spawn_subscriber_answering`]: the SFU's later offers
-    /// come in here (from signaling) and the answers go out here.
-    offers: Option<(mpsc::Receiver<String>, mpsc::Sender<String>)>,
     mids: (Option<Mid>, Option<Mid>),
 }
 
@@ -223,16 +220,6 @@ async fn next_offer(r: &mut Option<Renegotiation>) -> Option<String> {
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
         }
-    }
-}
-
-/// The next offer relayed to this subscriber; pending forever without such a channel.
-async fn relayed_offer(
-    o: &mut Option<(mpsc::Receiver<String>, mpsc::Sender<String>)>,
-) -> Option<String> {
-    match o {
-        Some((offers, _)) => offers.recv().await,
-        None => std::future::pending().await,
     }
 }
 
@@ -320,7 +307,6 @@ impl Client {
             count_only: false,
             pending: None,
             renegotiation: None,
-            offers: None,
             mids: (None, None),
         })
     }
@@ -427,18 +413,6 @@ impl Client {
         stats
     }
 
-    /// [`Client::spawn_subscriber`] that answers the later offers it gets on `offers` (relayed
-    /// by the caller, e.g. over signaling) on `answers`.
-    pub fn spawn_subscriber_answering(
-        mut self,
-        offers: mpsc::Receiver<String>,
-        answers: mpsc::Sender<String>,
-        shutdown: CancellationToken,
-    ) -> Arc<ClientStats> {
-        self.offers = Some((offers, answers));
-        self.spawn_subscriber(shutdown)
-    }
-
     /// Publishes through the SFU and runs until `shutdown`.
     pub async fn publish(
         mut self,
@@ -518,14 +492,6 @@ impl Client {
                 Some(offer) = next_offer(&mut self.renegotiation) => {
                     if self.answer_reoffer(&offer).await.is_err() {
                         return;
-                    }
-                }
-                Some(offer) = relayed_offer(&mut self.offers) => {
-                    let Ok(answer) = self.answer_offer(&offer) else {
-                        return;
-                    };
-                    if let Some((_, answers)) = &self.offers {
-                        let _ = answers.send(answer).await;
                     }
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {}

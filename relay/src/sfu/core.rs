@@ -53,8 +53,7 @@ pub enum SfuEvent {
         peer: String,
     },
     /// The SFU offers a subscriber more media (the publisher added m-lines, e.g. a camera next
-    /// to the screen), or an ICE restart it asked for while another offer was outstanding.
-    /// Relay it to the browser and pass its answer to `accept_answer`.
+    /// to the screen). Relay it to the browser and pass its answer to `accept_answer`.
     Offer {
         /// The class.
         class: String,
@@ -150,9 +149,6 @@ struct Peer {
     queued: bool,
     /// The publisher gained m-lines while an offer to this subscriber was outstanding.
     renegotiate: bool,
-    /// The subscriber asked for an ICE restart while an offer to it was outstanding: the next
-    /// offer restarts ICE.
-    restart_ice: bool,
     /// Last cumulative NACK count per media, to export differences.
     nacks_seen: HashMap<Mid, u64>,
     /// A publisher's index in [`Class::publishers`].
@@ -285,7 +281,6 @@ impl SfuCore {
                 addrs: Vec::new(),
                 queued: false,
                 renegotiate: false,
-                restart_ice: false,
                 nacks_seen: HashMap::new(),
                 publisher: 0,
                 allowed: Allowed::ALL,
@@ -553,68 +548,7 @@ impl SfuCore {
         if again {
             self.renegotiate(class);
         }
-        // An ICE restart asked for meanwhile, unless the renegotiation just offered it.
-        if let Some(sdp) = self.offer_ice_restart(key) {
-            self.notices.push_back(SfuEvent::Offer {
-                class: class.to_owned(),
-                peer: peer.to_owned(),
-                sdp,
-            });
-        }
         Ok(())
-    }
-
-    /// A subscriber restarts ICE on its live connection: its TURN credentials were renewed and
-    /// its relay refuses to refresh the allocation made with the old ones, so the browser needs
-    /// a new allocation — and here the SFU makes the offers. Returns the SFU's offer (new ICE
-    /// credentials, same media), answered through [`SfuCore::accept_answer`]; media keeps
-    /// flowing on the old path until the browser's checks on the new one succeed. With an
-    /// offer to the subscriber outstanding it returns `None`: the restart follows as
-    /// [`SfuEvent::Offer`] once that offer is answered. Charged to the peer's subscribe rate
-    /// ([`SfuConfig::subscribes_per_minute`]); renewals are minutes apart.
-    pub fn restart_ice(
-        &mut self,
-        now: Instant,
-        class: &str,
-        peer: &str,
-    ) -> Result<Option<String>, SfuError> {
-        let key = self
-            .key_of(class, peer, Role::Subscriber)
-            .ok_or_else(|| SfuError::NotSubscribed(class.into(), peer.into()))?;
-        self.subscribe_rate
-            .take(now, class, peer)
-            .map_err(SfuError::RateLimited)?;
-        let p = self.peers.get_mut(&key).expect("by_name and peers agree");
-        p.restart_ice = true;
-        if p.pending.is_some() {
-            debug!(
-                class,
-                peer, "SFU: ICE restart waits for the outstanding offer"
-            );
-            return Ok(None);
-        }
-        Ok(self.offer_ice_restart(key))
-    }
-
-    /// The ICE-restart offer to subscriber `key` if it asked for one and no offer is
-    /// outstanding.
-    fn offer_ice_restart(&mut self, key: PeerKey) -> Option<String> {
-        let p = self.peers.get_mut(&key)?;
-        if !p.restart_ice || p.pending.is_some() {
-            return None;
-        }
-        p.restart_ice = false;
-        let mut api = p.rtc.sdp_api();
-        // Keep the host candidate: the SFU's address does not change, only the browser's.
-        api.ice_restart(true);
-        let (offer, pending) = api.apply()?;
-        p.pending = Some(pending);
-        info!(
-            class = p.class,
-            peer = p.id,
-            "SFU restarts a subscriber's ICE"
-        );
-        Some(offer.to_sdp_string())
     }
 
     /// Offers the subscribers of `class` the publisher tracks they lack; each offer goes out as
@@ -643,9 +577,6 @@ impl SfuCore {
             }
             let mut api = p.rtc.sdp_api();
             let added = add_send_media(&mut api, &missing);
-            if std::mem::take(&mut p.restart_ice) {
-                api.ice_restart(true);
-            }
             let Some((offer, pending)) = api.apply() else {
                 continue;
             };

@@ -77,9 +77,6 @@
 //!   `{"type":"offer","from":"sfu","sdp"}`; the `{"type":"answer","to":"sfu"}` goes to
 //!   [`SfuHandle::accept_answer`]. `candidate` messages to `"sfu"` are dropped (the SFU is
 //!   ICE-lite and its candidate is in its SDP).
-//! - `{"type":"subscribe","ice_restart":true}` (fresh TURN credentials on a relayed receiving
-//!   link): [`SfuHandle::restart_ice`] makes a new offer with new ICE credentials on the live
-//!   subscription, answered the same way.
 //! - [`SfuHandle::events`]: [`SfuEvent::Offer`] is relayed as an offer from `"sfu"`;
 //!   [`SfuEvent::Disconnected`] tells the server to resubscribe or fall back to direct.
 //! - `peer_left`, `remove` and `end` call [`SfuHandle::remove`].
@@ -199,9 +196,6 @@ pub enum SfuError {
     /// No such (class, peer), or it has no offer waiting for an answer.
     #[error("peer {1} of class {0} is unknown or has no pending offer")]
     UnknownPeer(String, String),
-    /// An ICE restart for a peer that has no subscription ([`SfuCore::restart_ice`]).
-    #[error("peer {1} of class {0} has no SFU subscription to restart")]
-    NotSubscribed(String, String),
     /// The SFU has reached [`SfuConfig::max_subscribers`].
     #[error("the SFU is full ({0} subscribers)")]
     Full(usize),

@@ -56,11 +56,6 @@ enum Command {
         sdp: String,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
-    RestartIce {
-        class: String,
-        peer: String,
-        reply: oneshot::Sender<Result<Option<String>, SfuError>>,
-    },
     Remove {
         class: String,
         peer: String,
@@ -231,18 +226,6 @@ impl SfuHandle {
         self.call(cmd, rx).await?
     }
 
-    /// Restarts a subscriber's ICE on its live connection (see [`SfuCore::restart_ice`]):
-    /// the SFU's offer, or `None` when it follows as [`SfuEvent::Offer`](super::SfuEvent).
-    pub async fn restart_ice(&self, class: &str, peer: &str) -> Result<Option<String>, SfuError> {
-        let (reply, rx) = oneshot::channel();
-        let cmd = Command::RestartIce {
-            class: class.into(),
-            peer: peer.into(),
-            reply,
-        };
-        self.call(cmd, rx).await?
-    }
-
     /// Disconnects a peer: its publishing and its subscription. Returns whether it was known.
     pub async fn remove(&self, class: &str, peer: &str) -> Result<bool, SfuError> {
         let (reply, rx) = oneshot::channel();
@@ -372,9 +355,6 @@ fn command(core: &mut SfuCore, cmd: Command) {
             reply,
         } => {
             let _ = reply.send(core.accept_answer(now, &class, &peer, &sdp));
-        }
-        Command::RestartIce { class, peer, reply } => {
-            let _ = reply.send(core.restart_ice(now, &class, &peer));
         }
         Command::Remove { class, peer, reply } => {
             let _ = reply.send(core.remove(&class, &peer));

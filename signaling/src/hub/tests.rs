@@ -752,7 +752,6 @@ impl World {
                     let (class, peer) = match &request {
                         SfuRequest::Publish { class, peer, .. }
                         | SfuRequest::Subscribe { class, peer, .. }
-                        | SfuRequest::RestartIce { class, peer, .. }
                         | SfuRequest::Answer { class, peer, .. }
                         | SfuRequest::Permissions { class, peer, .. }
                         | SfuRequest::Remove { class, peer } => (class, peer),
@@ -1094,9 +1093,7 @@ fn sfu_classes_route_media_negotiation_to_the_sfu() {
         peer: s.clone(),
         permissions: Permissions::default(),
     })));
-    let fx = hub
-        .handle(2, ClientMessage::Subscribe { ice_restart: false }, 0)
-        .unwrap();
+    let fx = hub.handle(2, ClientMessage::Subscribe {}, 0).unwrap();
     assert_eq!(
         fx,
         vec![Effect::Sfu(SfuRequest::Subscribe {
@@ -1104,18 +1101,6 @@ fn sfu_classes_route_media_negotiation_to_the_sfu() {
             peer: s.clone(),
             conn: 2,
             members: 2,
-        })]
-    );
-    // An ICE restart keeps the subscription: the SFU re-offers on it.
-    let fx = hub
-        .handle(2, ClientMessage::Subscribe { ice_restart: true }, 0)
-        .unwrap();
-    assert_eq!(
-        fx,
-        vec![Effect::Sfu(SfuRequest::RestartIce {
-            class: "s".into(),
-            peer: s.clone(),
-            conn: 2,
         })]
     );
     let answer = ClientMessage::Answer {
@@ -1182,9 +1167,7 @@ fn auto_classes_switch_to_the_sfu_once_when_they_grow() {
     // A student whose direct link failed asks to subscribe: the auto class moves to the SFU.
     join(&mut hub, 6, "a", Role::Teacher, "T");
     join(&mut hub, 5, "a", Role::Student, "S4");
-    let fx = hub
-        .handle(5, ClientMessage::Subscribe { ice_restart: false }, 0)
-        .unwrap();
+    let fx = hub.handle(5, ClientMessage::Subscribe {}, 0).unwrap();
     assert!(
         matches!(&to(6, &fx)[0], ServerMessage::ClassUpdated { class } if class.media == MediaMode::Sfu)
     );
@@ -1202,9 +1185,7 @@ fn auto_classes_switch_to_the_sfu_once_when_they_grow() {
     assert!(
         matches!(&to(1, &fx)[0], ServerMessage::Welcome { class, .. } if class.media == MediaMode::P2p)
     );
-    let err = plain
-        .handle(1, ClientMessage::Subscribe { ice_restart: false }, 0)
-        .unwrap_err();
+    let err = plain.handle(1, ClientMessage::Subscribe {}, 0).unwrap_err();
     assert_eq!(err.code, ErrorCode::MediaUnavailable);
 }
 
