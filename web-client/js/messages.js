@@ -1,0 +1,130 @@
+// @ts-check
+// What the page says in words: error and refusal texts, and small formatting helpers. Pure (no
+// DOM), so the unit tests in tests/web_unit/ run them under node.
+
+/** What each join-refusal and error code means for a person. */
+export const ERROR_TEXT = {
+  invalid_token: 'This link is not valid. Check that you copied all of it, or ask your teacher for a new link.',
+  token_expired: 'This link has expired. Ask your teacher for a new one.',
+  class_not_found: 'This class does not exist any more.',
+  class_locked: 'The teacher has locked this class. Ask them to unlock it, then try again.',
+  class_full: 'This class is full.',
+  removed: 'The teacher removed you from this class. Only the teacher can let you back in.',
+  join_rate_limited: 'Too many people are joining from your network right now. Try again in a few seconds.',
+  invalid_name: 'Please choose a name of 1 to 64 characters, without invisible or control characters.',
+  forbidden: 'You are not allowed to do that.',
+  rate_limited: 'You are sending too fast; slow down a little.',
+  too_long: 'That message is too long.',
+  invalid_text: 'Chat messages cannot contain control or text-direction characters.',
+  media_unavailable: 'The media server cannot carry this class\'s video right now (it is unavailable or full).',
+};
+
+/** Error codes that refuse a join: the 4001 close that follows explains them. */
+const JOIN_REFUSALS = ['invalid_token', 'token_expired', 'class_not_found', 'class_locked', 'class_full', 'invalid_name', 'removed'];
+
+/**
+ * Whether an `error` refuses our join (then the close that follows explains it, not a toast).
+ * @param {string} code
+ * @param {boolean} joined whether the signaling connection has joined
+ * @returns {boolean}
+ */
+export function isJoinRefusal(code, joined) {
+  return JOIN_REFUSALS.includes(code) || (code === 'rate_limited' && !joined);
+}
+
+/**
+ * The toast for a server `error` that nothing else handled.
+ * @param {{code: string, message?: string}} e
+ * @returns {string}
+ */
+export function errorText(e) {
+  const known = /** @type {Record<string, string>} */ (ERROR_TEXT)[e.code];
+  return known && e.code !== 'forbidden' ? known : e.message || e.code;
+}
+
+/**
+ * The title of the page shown when the server refused our join, by error code.
+ * @param {string | undefined} code
+ * @returns {string}
+ */
+export function refusalTitle(code) {
+  return code === 'token_expired' ? 'This link has expired'
+    : code === 'invalid_token' ? 'This link does not work'
+    : code === 'class_locked' ? 'The class is locked'
+    : code === 'class_full' ? 'The class is full'
+    : code === 'removed' ? 'You were removed from this class'
+    : code === 'class_not_found' ? 'This class does not exist'
+    : 'You could not join';
+}
+
+/**
+ * A teacher's notice of a join the server refused (`join_refused`).
+ * @param {{name?: string, code: string, count: number}} refused
+ * @returns {string}
+ */
+export function refusedNotice({ name, code, count }) {
+  const why = /** @type {Record<string, string>} */ ({
+    class_locked: 'the class is locked',
+    class_full: 'the class is full',
+    removed: 'you removed them',
+    rate_limited: 'too many joins from one network',
+  })[code] || code;
+  const who = name ? `${name}` : 'Someone';
+  const more = count > 1 ? ` (${count} attempts)` : '';
+  return `${who} could not join: ${why}${more}.`;
+}
+
+/**
+ * The local slots a teacher's `mute` turns off, and how to say it.
+ * @param {import('./protocol.js').MuteKind} kind
+ * @returns {{slots: import('./protocol.js').Slot[], what: string}}
+ */
+export function muted(kind) {
+  if (kind === 'audio') return { slots: ['mic'], what: 'microphone' };
+  if (kind === 'video') return { slots: ['camera', 'screen'], what: 'camera' };
+  return { slots: ['mic', 'camera', 'screen'], what: 'microphone and camera' };
+}
+
+/**
+ * The connection banner while signaling is not connected.
+ * @param {string} state "waiting" (a retry is scheduled) or "connecting" / "reconnecting"
+ * @param {number} [retryInMs]
+ * @returns {string}
+ */
+export function reconnectText(state, retryInMs) {
+  if (state === 'waiting') return `Connection lost. Reconnecting in ${Math.ceil((retryInMs || 0) / 1000)} s…`;
+  return 'Reconnecting…';
+}
+
+/**
+ * A chat time as hours and minutes in the reader's locale ('' when the clock cannot say).
+ * @param {number} ms
+ * @returns {string}
+ */
+export function formatTime(ms) {
+  try {
+    return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * @param {string} s
+ * @returns {string}
+ */
+export function capitalize(s) {
+  return s ? s[0].toUpperCase() + s.slice(1) : s;
+}
+
+/**
+ * A connectivity-table cell: a number with its unit, or a dash when unknown.
+ * @param {number | null | undefined} value
+ * @param {'kbps' | 'ms' | '%'} unit `%` takes a 0..1 fraction
+ * @returns {string}
+ */
+export function quantity(value, unit) {
+  if (value == null) return '–';
+  if (unit === '%') return `${(value * 100).toFixed(1)} %`;
+  return `${Math.round(value)} ${unit}`;
+}

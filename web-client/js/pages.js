@@ -1,0 +1,168 @@
+// @ts-check
+// The pages before the classroom: the start page (join with a link or a class code, create a
+// class) and the join form (name, then into the room).
+
+import { tokenFromInput, peekClaims, isExpired } from './token.js';
+import { ERROR_TEXT } from './messages.js';
+import { Room } from './room.js';
+import { debugView } from './debug.js';
+import { $, show, fatal, toast } from './ui/dom.js';
+
+/**
+ * A student token for a typed class code (the class id), or null when there is no such class.
+ * @param {string} text
+ * @returns {Promise<string | null>}
+ */
+async function tokenForCode(text) {
+  const code = String(text || '').trim();
+  if (!/^[A-Za-z0-9]{4,32}$/.test(code)) return null;
+  try {
+    const res = await fetch('/api/v1/join', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code }),
+    });
+    if (!res.ok) return null;
+    const body = await res.json();
+    return (body.found && body.token) || null;
+  } catch {
+    return null;
+  }
+}
+
+/** The start page: join a class by link or code, or create one. */
+export function startPage() {
+  show('home');
+  $('title').textContent = 'Aula';
+  $('home-join').addEventListener('submit', async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const input = $('home-link').value;
+    const token = tokenFromInput(input) || (await tokenForCode(input));
+    if (!token) {
+      $('home-link').setAttribute('aria-invalid', 'true');
+      toast('That does not look like a class link or code.', 'error');
+      return;
+    }
+    window.location.assign(`/join${window.location.search}#token=${encodeURIComponent(token)}`);
+  });
+  // Creating a class needs the admin key unless the server allows open creation; ask for it up
+  // front (a refused request would also show up as a console error).
+  fetch('/api/v1/info')
+    .then((res) => (res.ok ? res.json() : null))
+    .then((info) => {
+      const needsKey = !(info && info.open_class_creation);
+      $('create-key-field').hidden = !needsKey;
+      $('create-key').required = needsKey;
+      $('create').dataset.keyNeeded = String(needsKey);
+    })
+    .catch(() => {
+      $('create-key-field').hidden = false;
+    });
+  $('create').addEventListener('submit', async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const msg = $('create-msg');
+    msg.textContent = '';
+    const name = $('create-name').value.trim();
+    if (!name) return;
+    const key = $('create-key').value.trim();
+    /** @type {Record<string, string>} */
+    const headers = { 'content-type': 'application/json' };
+    if (key) headers.authorization = `Bearer ${key}`;
+    let res;
+    try {
+      res = await fetch('/api/v1/classes', {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ name }),
+      });
+    } catch {
+      msg.textContent = 'Could not reach the server. Check your connection and try again.';
+      return;
+    }
+    if (res.status === 401) {
+      $('create-key-field').hidden = false;
+      $('create-key').setAttribute('aria-invalid', 'true');
+      msg.textContent = key
+        ? 'That admin key is not right. Check it, or ask your school\'s Aula administrator for a class link.'
+        : 'Creating a class on this server needs your school\'s Aula admin key. Without it, ask your Aula administrator for a class link.';
+      return;
+    }
+    if (res.status === 429) {
+      msg.textContent = 'Too many attempts from this network. Wait a minute and try again.';
+      return;
+    }
+    const body = await res.json().catch(() => null);
+    if (!res.ok || !body || !body.teacher) {
+      msg.textContent = (body && body.error && body.error.message) || `The server could not create the class (${res.status}).`;
+      return;
+    }
+    $('created-name').textContent = body.name;
+    // Links on the address this page was reached by: a person creating a class here reaches the
+    // server the way their students will (the server's own `url` may name a default public URL).
+    const link = (/** @type {string} */ t) => `${window.location.origin}/join#token=${encodeURIComponent(t)}`;
+    $('student-link').value = link(body.student.token);
+    $('teacher-link').value = link(body.teacher.token);
+    $('class-code').value = body.id;
+    $('enter-teacher').href = `/join${window.location.search}#token=${encodeURIComponent(body.teacher.token)}`;
+    $('created').hidden = false;
+    $('create').hidden = true;
+    $('student-link').focus();
+    $('student-link').select();
+  });
+  document.querySelectorAll('[data-copy]').forEach((/** @type {HTMLElement} */ btn) => {
+    btn.addEventListener('click', async () => {
+      const input = $(btn.dataset.copy || '');
+      try {
+        await navigator.clipboard.writeText(input.value);
+        toast('Link copied.');
+      } catch {
+        input.select();
+        toast('Select the link and copy it with Ctrl+C.');
+      }
+    });
+  });
+}
+
+/**
+ * The join form for a class link's token: the name, then the classroom.
+ * @param {string} token
+ */
+export function joinPage(token) {
+  const claims = peekClaims(token);
+  if (!claims) {
+    fatal('This link does not work', ERROR_TEXT.invalid_token);
+    return;
+  }
+  if (isExpired(claims)) {
+    fatal('This link has expired', ERROR_TEXT.token_expired);
+    return;
+  }
+  show('join');
+  const role = claims.role === 'teacher' ? 'teacher' : 'student';
+  $('join-role').textContent = role === 'teacher'
+    ? 'You are joining as the teacher.'
+    : 'You are joining as a student.';
+  const nameInput = $('join-name');
+  if (claims.name) {
+    nameInput.value = claims.name;
+    nameInput.readOnly = true;
+  } else {
+    nameInput.value = localStorage.getItem('aula.name') || '';
+  }
+  nameInput.focus();
+  $('join-form').addEventListener('submit', (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const name = nameInput.value.trim();
+    if (!name) return;
+    try {
+      localStorage.setItem('aula.name', name);
+    } catch {
+      /* private mode */
+    }
+    $('join-button').disabled = true;
+    $('join-msg').textContent = '';
+    const room = new Room({ token, name, claims });
+    /** @type {any} */ (window).aula = debugView(room);
+    room.start();
+  });
+}

@@ -1,0 +1,95 @@
+// @ts-check
+// The class protocol's messages as JSDoc types, for the type checker only (no code): the shapes of
+// signaling/src/protocol.rs, documented in docs/protocol.md. Import a type with
+// `/** @typedef {import('./protocol.js').PeerInfo} PeerInfo */`.
+
+/** @typedef {'teacher' | 'student'} Role */
+/** @typedef {'p2p' | 'sfu' | 'auto'} Topology */
+/** @typedef {'p2p' | 'sfu'} MediaMode */
+/** @typedef {'audio' | 'video' | 'all'} MuteKind */
+/** @typedef {'screen' | 'camera' | 'mic'} Slot */
+/** @typedef {'connecting' | 'direct' | 'relay_udp' | 'relay_tcp' | 'relay_tls' | 'sfu' | 'failed'} MediaPath */
+
+/** @typedef {{speak: boolean, share: boolean}} Permissions */
+/** @typedef {{mic: boolean, camera: boolean, screen: boolean}} MediaState */
+
+/**
+ * @typedef {object} PeerInfo
+ * @property {string} id
+ * @property {string} name
+ * @property {Role} role
+ * @property {boolean} hand_raised
+ * @property {Permissions} permissions
+ * @property {MediaState} media
+ * @property {boolean} connected
+ */
+
+/**
+ * @typedef {object} ClassInfo
+ * @property {string} id
+ * @property {string} name
+ * @property {boolean} locked
+ * @property {Topology} topology
+ * @property {MediaMode} [media] absent from an older server: `p2p`
+ */
+
+/** @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer */
+/** @typedef {{id: string, name: string, role: Role}} RemovedPeer */
+/** @typedef {{id: number, from: string, name: string, text: string, time: number}} ChatEntry */
+
+/**
+ * A link report (`stats.links[]`), as measured here or reported by the other end.
+ * @typedef {object} LinkStats
+ * @property {string} peer
+ * @property {MediaPath} path
+ * @property {number} [bitrate_kbps]
+ * @property {number} [loss] 0..1
+ * @property {number} [rtt_ms]
+ * @property {string} [reason]
+ */
+
+/**
+ * @typedef {object} Welcome
+ * @property {'welcome'} type
+ * @property {number} protocol
+ * @property {string} id
+ * @property {Role} role
+ * @property {string} name
+ * @property {ClassInfo} class
+ * @property {PeerInfo[]} peers
+ * @property {IceServer[]} ice_servers
+ * @property {string} resume_token
+ * @property {boolean} resumed
+ * @property {Permissions} permissions
+ * @property {boolean} hand_raised
+ * @property {ChatEntry[]} chat
+ */
+
+/** @typedef {{type: 'peer_joined' | 'peer_updated', peer: PeerInfo}} PeerJoined */
+/** @typedef {{type: 'peer_left', id: string, reason: string}} PeerLeft */
+/** @typedef {{type: 'offer' | 'answer', from: string, sdp: string}} Description */
+/** @typedef {{type: 'candidate', from: string, candidate: RTCIceCandidateInit}} Candidate */
+/** @typedef {{type: 'chat'} & ChatEntry} Chat */
+/** @typedef {{type: 'hand', peer: string, raised: boolean}} Hand */
+/** @typedef {{type: 'mute', by: string, kind: MuteKind}} Mute */
+/** @typedef {{type: 'stats', from: string, links: LinkStats[]}} Stats */
+/** @typedef {{type: 'class_updated', class: ClassInfo}} ClassUpdated */
+/** @typedef {{type: 'removed' | 'class_ended', reason: string}} Notice */
+/** @typedef {{type: 'join_refused', name?: string, code: string, count: number}} JoinRefused */
+/** @typedef {{type: 'removed_list', removed: RemovedPeer[]}} RemovedList */
+/** @typedef {{type: 'pong'}} Pong */
+/** @typedef {{type: 'ice_servers', ice_servers: IceServer[]}} IceServers */
+/** @typedef {{type: 'error', code: string, message: string, ref?: unknown}} ErrorMsg */
+
+/**
+ * Every message the server sends.
+ * @typedef {Welcome | PeerJoined | PeerLeft | Description | Candidate | Chat | Hand | Mute | Stats
+ *   | ClassUpdated | Notice | JoinRefused | RemovedList | Pong | IceServers | ErrorMsg} ServerMessage
+ */
+
+/**
+ * A message this page sends (docs/protocol.md, "Client messages"); its `type` names it.
+ * @typedef {{type: string, [key: string]: unknown}} ClientMessage
+ */
+
+export {};

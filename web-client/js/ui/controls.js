@@ -1,0 +1,103 @@
+// @ts-check
+// The classroom's buttons: microphone, camera, screen share, hand, fullscreen, sound, lock, end,
+// leave — wired once on entering, and redrawn from our rights and what we publish.
+
+import { $, ask, fatal, toast } from './dom.js';
+import { supportsScreenShare } from '../media.js';
+
+/** @typedef {import('../room.js').Room} Room */
+/** @typedef {import('../protocol.js').Slot} Slot */
+
+/**
+ * Wires every control button of the room (once).
+ * @param {Room} room
+ */
+export function wireControls(room) {
+  $('btn-mic').addEventListener('click', () => toggle(room, 'mic'));
+  $('btn-camera').addEventListener('click', () => toggle(room, 'camera'));
+  $('btn-share').addEventListener('click', () => toggle(room, 'screen'));
+  $('btn-hand').addEventListener('click', () => {
+    room.signaling.send({ type: 'hand', raised: !(room.state.me && room.state.me.hand_raised) });
+  });
+  $('btn-fullscreen').addEventListener('click', () => {
+    const stage = $('stage');
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (stage.requestFullscreen) stage.requestFullscreen().catch(() => toast('Fullscreen is not available here.'));
+    else if ($('stage-screen').webkitEnterFullscreen) $('stage-screen').webkitEnterFullscreen();
+  });
+  document.addEventListener('fullscreenchange', () => {
+    $('btn-fullscreen').textContent = document.fullscreenElement ? 'Exit fullscreen' : 'Fullscreen';
+  });
+  $('btn-sound').addEventListener('click', () => {
+    document.querySelectorAll('audio.remote-audio').forEach((a) => /** @type {HTMLAudioElement} */ (a).play().catch(() => {}));
+    $('btn-sound').hidden = true;
+  });
+  $('btn-lock').addEventListener('click', () => {
+    room.signaling.send({ type: 'lock', locked: !(room.state.cls && room.state.cls.locked) });
+  });
+  $('btn-end').addEventListener('click', async () => {
+    const ok = await ask({ title: 'End the class for everyone?', text: 'Everybody is disconnected and the links stop working for this session.', ok: 'End class' });
+    if (ok) room.signaling.send({ type: 'end' });
+  });
+  $('btn-leave').addEventListener('click', () => {
+    room.signaling.leave();
+    room.stopEverything();
+    fatal('You left the class', 'Open the class link again to rejoin.');
+  });
+}
+
+/**
+ * Starts or stops publishing a slot; a failure is explained in words.
+ * @param {Room} room
+ * @param {Slot} slot
+ */
+async function toggle(room, slot) {
+  if (room.media.tracks[slot]) {
+    room.media.stop(slot);
+    return;
+  }
+  const btn = { mic: 'btn-mic', camera: 'btn-camera', screen: 'btn-share' }[slot];
+  $(btn).disabled = true;
+  try {
+    await room.media.start(slot);
+  } catch (err) {
+    toast(err.message, 'error');
+    $('perm-note').textContent = err.message;
+  } finally {
+    $(btn).disabled = false;
+  }
+}
+
+/**
+ * Shows the buttons our rights allow, in the state of what we publish, and the note under them.
+ * @param {Room} room
+ */
+export function renderControls(room) {
+  const me = room.state.me;
+  if (!me || !room.entered) return;
+  const p = me.permissions;
+  const st = room.media.state();
+  const mic = $('btn-mic');
+  mic.hidden = !p.speak;
+  mic.setAttribute('aria-pressed', String(st.mic));
+  mic.textContent = st.mic ? 'Microphone on' : 'Microphone off';
+  mic.setAttribute('aria-label', 'Microphone');
+  const cam = $('btn-camera');
+  cam.hidden = !p.share;
+  cam.setAttribute('aria-pressed', String(st.camera));
+  cam.textContent = st.camera ? 'Camera on' : 'Camera off';
+  cam.setAttribute('aria-label', 'Camera');
+  const share = $('btn-share');
+  share.hidden = !p.share || !supportsScreenShare();
+  share.textContent = st.screen ? 'Stop sharing' : 'Share screen';
+  share.classList.toggle('active', st.screen);
+  const hand = $('btn-hand');
+  hand.textContent = me.hand_raised ? 'Lower hand' : 'Raise hand';
+  hand.classList.toggle('active', me.hand_raised);
+  const notes = [];
+  if (me.role === 'student' && !p.speak && !p.share) notes.push('The teacher can let you speak or share.');
+  else if (me.role === 'student' && !p.speak) notes.push('The teacher can let you speak.');
+  if (p.share && !supportsScreenShare()) notes.push('This browser cannot share a screen.');
+  if (room.forceRelay) notes.push(`Relay forced (?relay=${room.relayTransport || 'force'}): media goes through the server.`);
+  $('perm-note').textContent = notes.join(' ');
+}

@@ -1,0 +1,158 @@
+// @ts-check
+// The roster ("People"): one row per person with a connection dot, badges, and the teacher's
+// controls (grant speak/share, mute, remove); the list of people removed this session; the
+// notice of refused joins; and the connection banner's media verdict for ourselves.
+
+import { $, h, ask, toast, roleBadge } from './dom.js';
+import { refusedNotice } from '../messages.js';
+
+/** @typedef {import('../room.js').Room} Room */
+/** @typedef {import('../protocol.js').PeerInfo} PeerInfo */
+
+/**
+ * Adds, orders and removes rows so the list matches the class.
+ * @param {Room} room
+ */
+export function renderRoster(room) {
+  if (!room.state.me) return;
+  const list = $('roster');
+  const everyone = room.state.roster(room.media.state());
+  const ids = new Set(everyone.map((p) => p.id));
+  for (const [id, row] of room.rows) {
+    if (!ids.has(id)) {
+      row.remove();
+      room.rows.delete(id);
+    }
+  }
+  everyone.forEach((p, i) => {
+    let row = room.rows.get(p.id);
+    if (!row) {
+      row = buildRow(room, p);
+      room.rows.set(p.id, row);
+    }
+    if (list.children[i] !== row) list.insertBefore(row, list.children[i] || null);
+    renderRow(room, p.id);
+  });
+  $('people-count').textContent = `(${everyone.length})`;
+}
+
+/**
+ * A new row; a teacher's row of a student carries the controls that act on that student.
+ * @param {Room} room
+ * @param {PeerInfo} p
+ * @returns {HTMLElement}
+ */
+function buildRow(room, p) {
+  const me = /** @type {NonNullable<Room['state']['me']>} */ (room.state.me);
+  const teacherView = me.role === 'teacher' && p.role === 'student';
+  const send = (/** @type {import('../protocol.js').ClientMessage} */ m) => room.signaling.send(m);
+  const row = h('li', { class: 'person', 'data-peer': p.id });
+  const dot = h('span', { class: 'dot', role: 'img' });
+  const name = h('span', { class: 'name' });
+  const badges = h('span', { class: 'badges' });
+  // The role comes from the server's `role`, drawn as a badge: a name is plain text and
+  // cannot draw one, so "Ms Rivera · Teacher" typed as a name still reads as a student.
+  row.append(dot, name, ...(p.role === 'teacher' ? [roleBadge()] : []), badges);
+  if (teacherView) {
+    const speak = h('input', { type: 'checkbox', class: 'grant-speak', 'aria-label': `Allow ${p.name} to speak` });
+    speak.addEventListener('change', () => send({ type: 'grant', peer: p.id, speak: speak.checked }));
+    const share = h('input', { type: 'checkbox', class: 'grant-share', 'aria-label': `Allow ${p.name} to share` });
+    share.addEventListener('change', () => send({ type: 'grant', peer: p.id, share: share.checked }));
+    const mute = h('button', { type: 'button', class: 'small', 'aria-label': `Mute ${p.name}` }, 'Mute');
+    mute.addEventListener('click', () => {
+      send({ type: 'mute', peer: p.id, kind: 'all' });
+      toast(`Asked ${p.name}'s browser to turn off microphone and camera.`);
+    });
+    const remove = h('button', { type: 'button', class: 'small danger', 'aria-label': `Remove ${p.name}` }, 'Remove');
+    remove.addEventListener('click', async () => {
+      const reason = await ask({ title: `Remove ${p.name}?`, text: 'They are disconnected and cannot come back this session unless you readmit them (under "Removed").', ok: 'Remove', field: 'Reason (shown to them)' });
+      if (reason === null) return;
+      /** @type {import('../protocol.js').ClientMessage} */
+      const msg = { type: 'remove', peer: p.id };
+      if (reason) msg.reason = reason;
+      send(msg);
+    });
+    row.append(h('span', { class: 'actions' },
+      h('label', { class: 'grant' }, speak, 'Speak'),
+      h('label', { class: 'grant' }, share, 'Share'),
+      mute, remove));
+  }
+  return row;
+}
+
+/**
+ * Refreshes one person's row: dot, name, badges, the teacher's grant boxes.
+ * @param {Room} room
+ * @param {string} id
+ */
+export function renderRow(room, id) {
+  const st = room.state;
+  const row = room.rows.get(id);
+  if (!row || !st.me) return;
+  const self = id === st.me.id;
+  const p = self ? st.self(room.media.state(), st.status === 'connected') : st.peers.get(id);
+  if (!p) return;
+  const ind = self ? st.selfIndicator(room.transport) : st.indicator(p, room.transport);
+  const dot = row.querySelector('.dot');
+  dot.dataset.state = ind.state;
+  dot.setAttribute('aria-label', ind.text);
+  dot.title = ind.text;
+  row.querySelector('.name').textContent = `${p.name}${self ? ' (you)' : ''}`;
+  const badges = [];
+  if (p.hand_raised) badges.push(h('span', { class: 'badge hand', role: 'img', 'aria-label': 'Hand raised', title: 'Hand raised' }, 'Hand up'));
+  if (p.media.screen) badges.push(h('span', { class: 'badge' }, 'Screen'));
+  if (p.media.camera) badges.push(h('span', { class: 'badge' }, 'Camera'));
+  if (p.media.mic) badges.push(h('span', { class: 'badge' }, 'Mic'));
+  badges.push(h('span', { class: 'sr-only' }, `, ${ind.text}`));
+  row.querySelector('.badges').replaceChildren(...badges);
+  row.classList.toggle('raised', !!p.hand_raised);
+  const speak = row.querySelector('.grant-speak');
+  if (speak) speak.checked = !!p.permissions.speak;
+  const share = row.querySelector('.grant-share');
+  if (share) share.checked = !!p.permissions.share;
+}
+
+/**
+ * Our own row and the connection banner, with the media verdict once connected.
+ * @param {Room} room
+ */
+export function renderSelfIndicator(room) {
+  const st = room.state;
+  if (!room.entered || !st.me) return;
+  renderRow(room, st.me.id);
+  const el = $('conn');
+  if (st.status !== 'connected') return;
+  const ind = st.selfIndicator(room.transport);
+  el.dataset.state = ind.state;
+  el.textContent = ind.text === 'Connected' ? 'Connected' : `Connected · ${ind.text}`;
+}
+
+/**
+ * The teacher's list of people removed this session, each with a Readmit button.
+ * @param {Room} room
+ * @param {import('../protocol.js').RemovedPeer[]} removed
+ */
+export function renderRemoved(room, removed) {
+  const section = $('removed-section');
+  const list = $('removed-list');
+  list.replaceChildren(...removed.map((r) => {
+    const readmit = h('button', { type: 'button', class: 'small', 'aria-label': `Readmit ${r.name}` }, 'Readmit');
+    readmit.addEventListener('click', () => room.signaling.send({ type: 'readmit', peer: r.id }));
+    return h('li', { class: 'person', 'data-peer': r.id },
+      h('span', { class: 'name' }, r.name),
+      r.role === 'teacher' ? roleBadge() : null,
+      h('span', { class: 'actions' }, readmit));
+  }));
+  section.hidden = removed.length === 0;
+}
+
+/**
+ * A teacher's notice of joins the server refused (knocking at a locked class, full, removed…).
+ * @param {import('../protocol.js').JoinRefused} refused
+ */
+export function showRefused(refused) {
+  const note = $('knock-note');
+  note.textContent = refusedNotice(refused);
+  note.hidden = false;
+  note.dataset.code = refused.code;
+}
