@@ -1,17 +1,6 @@
-// The peer-to-peer media transport: one RTCPeerConnection per teacher–student pair.
-//
-// A media transport is the seam between the class UI and how media travels. The UI only calls:
-//   transport.syncPeers(peers)           the roster changed (PeerInfo[] of everyone else)
-//   transport.setTrack(slot, track|null) publish or stop the local "screen" | "camera" | "mic"
-//   transport.setPermissions({speak, share}) our rights changed (the tracks are stopped by the UI)
-//   transport.handleSignal(msg)          an offer / answer / candidate from the server
-//   transport.kick(peerId)               the peer is back: renegotiate if the link is not up
-//   transport.collectStats()             -> Promise<{links: LinkStats[], frames: {[peer]: n}}>
-//   transport.close()
-// and listens to:
-//   "track"  {peer, slot, track|null}    a remote track for a slot (null: gone)
-//   "state"  {peer, state}               RTCPeerConnectionState of the link to peer
-// The SFU transport (sfu.js) implements the same surface with connections to the server's SFU.
+// @ts-check
+// The peer-to-peer media transport: one RTCPeerConnection per teacher–student pair. The surface
+// every media transport offers the page is described in transport.js.
 //
 // Who offers: the teacher end of each pair is the "impolite" peer of perfect negotiation and makes
 // the first offer, with three transceivers in a fixed order — screen (video), camera (video),
@@ -23,11 +12,10 @@
 // matter what the other end does.
 
 import { LinkSampler } from './stats.js';
-import { applyIceServers, gatheringProblem, iceServersFor, relayErrors } from './ice.js';
+import { gatheringProblem, relayErrors } from './ice.js';
+import { MediaLink, MediaTransport, SLOTS, SLOT_KIND, isStopped } from './transport.js';
 
-export const SLOTS = ['screen', 'camera', 'mic'];
-const SLOT_KIND = { screen: 'video', camera: 'video', mic: 'audio' };
-const DISCONNECTED_GRACE_MS = 4000;
+export { SLOTS };
 
 /** Which pairs get a connection, and which end offers. */
 export function shouldConnect(me, peer) {
@@ -47,55 +35,31 @@ function idOrder(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-class PeerLink {
+/** The link to one peer: perfect negotiation over one RTCPeerConnection. */
+class PeerLink extends MediaLink {
+  /**
+   * @param {P2PTransport} transport
+   * @param {{id: string, role: string}} peer
+   */
   constructor(transport, peer) {
+    super(transport, peer.id);
+    /** @type {P2PTransport} */
     this.t = transport;
-    this.peer = peer.id;
     this.polite = !isImpolite(transport.me, peer);
-    this.sampler = new LinkSampler();
     this.makingOffer = false;
     this.ignoreOffer = false;
-    this.disconnectTimer = null;
+    /** @type {RTCIceCandidateInit[]} */
     this.pendingCandidates = [];
-    this.queue = Promise.resolve();
+    this.everConnected = false;
     this.createPc();
     if (!this.polite) this.addTransceivers();
   }
 
-  /** Signals of one link are applied one at a time, in order. */
-  enqueue(fn) {
-    this.queue = this.queue.then(fn).catch((e) => this.t.log('signal failed', e));
-  }
-
   createPc() {
     const t = this.t;
-    const pc = new RTCPeerConnection({
-      iceServers: t.iceServers,
-      iceTransportPolicy: t.forceRelay ? 'relay' : 'all',
-      bundlePolicy: 'max-bundle',
-    });
-    this.pc = pc;
-    this.createdAt = performance.now();
+    const pc = this.newPeerConnection();
     this.everConnected = false;
-    this.localTypes = {};
-    this.remoteCandidates = 0;
-    this.iceErrors = [];
-    this.gatheringDone = false;
     pc.onnegotiationneeded = () => this.negotiate();
-    pc.onicecandidate = ({ candidate }) => {
-      if (pc !== this.pc) return;
-      if (!candidate) {
-        this.gatheringDone = true;
-        return;
-      }
-      this.localTypes[candidate.type] = (this.localTypes[candidate.type] || 0) + 1;
-      t.send({ type: 'candidate', to: this.peer, candidate: candidate.toJSON() });
-    };
-    pc.onicecandidateerror = (e) => {
-      if (pc !== this.pc) return;
-      this.iceErrors.push({ code: e.errorCode, text: e.errorText, url: e.url });
-      if (this.iceErrors.length > 10) this.iceErrors.shift();
-    };
     pc.ontrack = (e) => {
       if (pc !== this.pc) return;
       const slot = this.slotOf(e.transceiver);
@@ -106,15 +70,17 @@ class PeerLink {
       const state = pc.connectionState;
       if (state === 'connected') this.everConnected = true;
       t.emit('state', { peer: this.peer, state });
-      clearTimeout(this.disconnectTimer);
-      if (state === 'failed') {
-        this.restartIce();
-      } else if (state === 'disconnected') {
-        this.disconnectTimer = setTimeout(() => {
-          if (pc === this.pc && pc.connectionState === 'disconnected') this.restartIce();
-        }, DISCONNECTED_GRACE_MS);
-      }
+      this.watchDisconnect(pc, () => this.restartIce());
+      if (state === 'failed') this.restartIce();
     };
+  }
+
+  /**
+   * Candidates go to the other end through the signaling server.
+   * @param {RTCIceCandidate} candidate
+   */
+  onLocalCandidate(candidate) {
+    this.t.send({ type: 'candidate', to: this.peer, candidate: candidate.toJSON() });
   }
 
   addTransceivers() {
@@ -178,7 +144,7 @@ class PeerLink {
   prepareAnswerSide() {
     this.pc.getTransceivers().forEach((tr, i) => {
       const slot = SLOTS[i];
-      if (!slot || tr.stopped) return;
+      if (!slot || isStopped(tr)) return;
       if (tr.direction !== 'sendrecv') tr.direction = 'sendrecv';
       const track = this.t.tracks[slot];
       if (tr.sender.track !== track) tr.sender.replaceTrack(track || null);
@@ -208,11 +174,6 @@ class PeerLink {
         /* stale candidate of an earlier session */
       }
     }
-  }
-
-  setTrack(slot, track) {
-    const tr = this.pc.getTransceivers()[SLOTS.indexOf(slot)];
-    if (tr && !tr.stopped) tr.sender.replaceTrack(track || null).catch((e) => this.t.log('replaceTrack', e));
   }
 
   restartIce() {
@@ -270,8 +231,7 @@ class PeerLink {
   }
 
   async stats() {
-    const report = await this.pc.getStats();
-    const out = this.sampler.sample(report, this.pc, { peer: this.peer, diagnose: () => this.diagnose() });
+    const out = await this.sample();
     this.lastPath = out.link.path;
     if (out.link.path === 'connecting') {
       const why = this.hopeless();
@@ -290,21 +250,14 @@ class PeerLink {
   }
 }
 
-export class P2PTransport extends EventTarget {
+export class P2PTransport extends MediaTransport {
   /**
-   * @param {{me: {id: string, role: string}, iceServers: object[], forceRelay: boolean,
-   *          send: (msg: object) => boolean, tracks?: object, log?: Function}} opts
+   * @param {import('./transport.js').TransportOptions} opts
    */
-  constructor({ me, iceServers, forceRelay, relayTransport, send, tracks, log }) {
-    super();
+  constructor(opts) {
+    super('p2p', opts);
+    /** @type {'p2p'} */
     this.kind = 'p2p';
-    this.me = me;
-    this.relayTransport = relayTransport;
-    this.iceServers = iceServersFor(iceServers, relayTransport);
-    this.forceRelay = !!forceRelay;
-    this.send = send;
-    this.tracks = { screen: null, camera: null, mic: null, ...(tracks || {}) };
-    this.log = log || (() => {});
     /** @type {Map<string, PeerLink>} */
     this.links = new Map();
   }
@@ -340,16 +293,17 @@ export class P2PTransport extends EventTarget {
     for (const link of this.links.values()) link.setTrack(slot, track);
   }
 
+  /** Every link takes fresh TURN credentials (see MediaTransport.setIceServers). */
+  liveLinks() {
+    return [...this.links.values()];
+  }
+
   /**
-   * Fresh TURN credentials (`ice_servers`): every link uses them from now on, and a link that is
-   * relayed restarts ICE so its relay allocation is made with them before the old ones expire.
+   * A relayed link restarts ICE so its relay allocation is made with the fresh credentials.
+   * @param {PeerLink} link
    */
-  setIceServers(iceServers) {
-    this.iceServers = iceServersFor(iceServers, this.relayTransport);
-    for (const link of this.links.values()) {
-      if (!applyIceServers(link.pc, this.iceServers)) continue;
-      if (this.forceRelay || /^relay/.test(link.lastPath || '')) link.restartIce();
-    }
+  renewRelay(link) {
+    link.restartIce();
   }
 
   /** Direct links need nothing: a revoked right's tracks are stopped by the page. */
@@ -362,11 +316,6 @@ export class P2PTransport extends EventTarget {
 
   kickAll() {
     for (const link of this.links.values()) link.kick();
-  }
-
-  linkState(peerId) {
-    const link = this.links.get(peerId);
-    return link ? link.pc.connectionState : null;
   }
 
   /** Server errors are not about direct links. */
@@ -397,9 +346,5 @@ export class P2PTransport extends EventTarget {
   close() {
     for (const link of this.links.values()) link.close();
     this.links.clear();
-  }
-
-  emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }

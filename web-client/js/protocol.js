@@ -1,7 +1,10 @@
 // @ts-check
-// The class protocol's messages as JSDoc types, for the type checker only (no code): the shapes of
-// signaling/src/protocol.rs, documented in docs/protocol.md. Import a type with
-// `/** @typedef {import('./protocol.js').PeerInfo} PeerInfo */`.
+// The class protocol's messages as JSDoc types for the type checker (the shapes of
+// signaling/src/protocol.rs, documented in docs/protocol.md), and its one reserved id. Import a
+// type with `/** @typedef {import('./protocol.js').PeerInfo} PeerInfo */`.
+
+/** The reserved peer id of the server's SFU (docs/protocol.md). */
+export const SFU_PEER = 'sfu';
 
 /** @typedef {'teacher' | 'student'} Role */
 /** @typedef {'p2p' | 'sfu' | 'auto'} Topology */
@@ -91,5 +94,3 @@
  * A message this page sends (docs/protocol.md, "Client messages"); its `type` names it.
  * @typedef {{type: string, [key: string]: unknown}} ClientMessage
  */
-
-export {};

@@ -1,9 +1,8 @@
+// @ts-check
 // The SFU media transport: connections to the server's selective forwarding unit, which is the
 // reserved peer "sfu" of the signaling protocol (docs/protocol.md, "Media: direct connections or
-// the SFU"). Same surface as the P2P transport (see p2p.js):
-//   syncPeers(peers), setTrack(slot, track), setPermissions(p), handleSignal(msg),
-//   handleError(err), kick(peer), kickAll(), collectStats(), close(); events "track"
-//   {peer, slot, track} (peer: whose media it is) and "state" {peer: "sfu", state}.
+// the SFU"). Same surface as the P2P transport (transport.js); its events are "track"
+// {peer, slot, track} (peer: whose media it is) and "state" {peer: "sfu", state}.
 //
 // Two independent channels, each one RTCPeerConnection with its own retry:
 // - Receiving (everyone): sends {"type":"subscribe"}; the SFU offers one send-only m-line per
@@ -25,13 +24,11 @@
 // connectivity checks, so we send no candidates. Relay forcing works as in P2P: iceTransportPolicy
 // "relay" sends our checks and media through the TURN relay to the SFU's address.
 
-import { LinkSampler } from './stats.js';
-import { applyIceServers, gatheringProblem, iceServersFor } from './ice.js';
+import { gatheringProblem } from './ice.js';
+import { SFU_PEER } from './protocol.js';
+import { MediaLink, MediaTransport, SLOTS, SLOT_KIND } from './transport.js';
 
-export const SFU_PEER = 'sfu';
-const SLOTS = ['screen', 'camera', 'mic'];
-const SLOT_KIND = { screen: 'video', camera: 'video', mic: 'audio' };
-const DISCONNECTED_GRACE_MS = 4000;
+export { SFU_PEER };
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 15000;
 /** A publish or subscribe the SFU has not replied to in this time is started over. */
@@ -74,27 +71,22 @@ export function slotsOf(sdp) {
   return slots;
 }
 
-export class SfuTransport extends EventTarget {
+export class SfuTransport extends MediaTransport {
   /**
-   * @param {{me: {id: string, role: string}, iceServers: object[], forceRelay: boolean,
-   *          relayTransport?: string, send: (msg: object) => boolean, tracks?: object,
-   *          permissions?: {speak: boolean, share: boolean}, log?: Function,
+   * @param {import('./transport.js').TransportOptions & {
+   *          permissions?: import('./protocol.js').Permissions | null,
    *          notify?: (text: string, kind?: string) => void, subscribed?: boolean}} opts
    */
-  constructor({ me, iceServers, forceRelay, relayTransport, send, tracks, permissions, log, notify, subscribed }) {
-    super();
+  constructor(opts) {
+    super('sfu', opts);
+    const { me, permissions, notify, subscribed } = opts;
+    /** @type {'sfu'} */
     this.kind = 'sfu';
-    this.me = me;
-    this.relayTransport = relayTransport;
-    this.iceServers = iceServersFor(iceServers, relayTransport);
-    this.forceRelay = !!forceRelay;
-    this.send = send;
-    this.tracks = { screen: null, camera: null, mic: null, ...(tracks || {}) };
     this.permissions = me.role === 'teacher' ? { speak: true, share: true } : { speak: false, share: false, ...(permissions || {}) };
-    this.log = log || (() => {});
     this.notify = notify || (() => {});
     this.closed = false;
     this.receiving = new Channel(this, 'subscriber');
+    /** @type {Channel | null} */
     this.sending = null;
     // `subscribed`: the page already sent `subscribe` (its direct link failed, which moved the
     // class to the SFU): wait for that offer instead of asking again.
@@ -201,14 +193,15 @@ export class SfuTransport extends EventTarget {
    * The receiving link cannot (the SFU makes its offers): if relayed, it is rebuilt by the
    * failure path once the relay refuses its old credentials.
    */
-  setIceServers(iceServers) {
-    this.iceServers = iceServersFor(iceServers, this.relayTransport);
-    for (const c of [this.sending, this.receiving]) {
-      const link = c && c.link;
-      if (!link || !applyIceServers(link.pc, this.iceServers)) continue;
-      const relayed = this.forceRelay || /^relay/.test(link.lastPath || '');
-      if (link.publishing && relayed && link.pc.connectionState === 'connected') link.restartIce();
-    }
+  liveLinks() {
+    return /** @type {SfuLink[]} */ ([this.sending && this.sending.link, this.receiving.link].filter(Boolean));
+  }
+
+  /**
+   * @param {SfuLink} link
+   */
+  renewRelay(link) {
+    if (link.publishing && link.pc.connectionState === 'connected') link.restartIce();
   }
 
   /** Our rights changed: without any right to send, the sending channel closes. */
@@ -227,11 +220,6 @@ export class SfuTransport extends EventTarget {
       if (!c || c.retryTimer || (c.link && c.link.pc.connectionState === 'connected')) continue;
       c.start();
     }
-  }
-
-  linkState(peerId) {
-    const link = this.links.get(peerId);
-    return link ? link.pc.connectionState : null;
   }
 
   /** Every RTCPeerConnection of this transport (sending first). */
@@ -257,10 +245,6 @@ export class SfuTransport extends EventTarget {
     this.closed = true;
     this.receiving.close();
     this.stopSending();
-  }
-
-  emit(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }
 
@@ -320,44 +304,29 @@ class Channel {
   }
 }
 
-class SfuLink {
+/** The one connection of a channel: a publish or a subscription at the SFU. */
+class SfuLink extends MediaLink {
+  /**
+   * @param {Channel} channel
+   */
   constructor(channel) {
     const t = channel.t;
-    this.channel = channel;
+    super(t, SFU_PEER);
+    /** @type {SfuTransport} */
     this.t = t;
-    this.peer = SFU_PEER;
+    this.channel = channel;
     this.publishing = channel.role === 'publisher';
     this.polite = !this.publishing; // for the debug view: who makes the offer
-    this.sampler = new LinkSampler();
+    /** @type {Promise<{framesDecoded: number}>} */
     this.lastStats = Promise.resolve({ framesDecoded: 0 });
-    this.queue = Promise.resolve();
     this.awaiting = false; // a publish / subscribe waits for the SFU's reply
-    this.disconnectTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.replyTimer = undefined;
     this.slots = new Map(); // mid → {peer, slot} of the media we receive
     this.emitted = new Map(); // "peer slot" → {peer, slot}: tracks announced to the page
-    this.localTypes = {};
-    this.remoteCandidates = 0;
-    this.iceErrors = [];
-    this.gatheringDone = false;
-    this.createdAt = performance.now();
-    const pc = new RTCPeerConnection({
-      iceServers: t.iceServers,
-      iceTransportPolicy: t.forceRelay ? 'relay' : 'all',
-      bundlePolicy: 'max-bundle',
-    });
-    this.pc = pc;
-    pc.onicecandidate = ({ candidate }) => {
-      if (!candidate) {
-        this.gatheringDone = true;
-        return;
-      }
-      // Counted for the diagnosis; not sent: the ICE-lite SFU learns our address from our checks.
-      this.localTypes[candidate.type] = (this.localTypes[candidate.type] || 0) + 1;
-    };
-    pc.onicecandidateerror = (e) => {
-      this.iceErrors.push({ code: e.errorCode, text: e.errorText, url: e.url });
-      if (this.iceErrors.length > 10) this.iceErrors.shift();
-    };
+    // Local candidates are counted for the diagnosis and not sent: the ICE-lite SFU learns our
+    // address from our checks.
+    const pc = this.newPeerConnection();
     pc.ontrack = (e) => {
       const s = this.slots.get(e.transceiver.mid);
       if (!s) return;
@@ -368,21 +337,20 @@ class SfuLink {
       if (channel.link !== this) return;
       const state = pc.connectionState;
       if (t.primary() === this) t.emit('state', { peer: SFU_PEER, state });
-      clearTimeout(this.disconnectTimer);
+      this.watchDisconnect(pc, () => channel.retry('disconnected'));
       if (state === 'connected') {
         channel.connected();
       } else if (state === 'failed') {
         channel.retry('connection failed');
-      } else if (state === 'disconnected') {
-        this.disconnectTimer = setTimeout(() => {
-          if (pc.connectionState === 'disconnected') channel.retry('disconnected');
-        }, DISCONNECTED_GRACE_MS);
       }
     };
   }
 
+  /**
+   * @param {() => unknown} fn
+   */
   enqueue(fn) {
-    this.queue = this.queue.then(fn).catch((e) => this.t.log('SFU signal failed', e));
+    super.enqueue(fn, 'SFU signal failed');
   }
 
   begin() {
@@ -462,19 +430,13 @@ class SfuLink {
     this.t.send({ type: 'answer', to: SFU_PEER, sdp: pc.localDescription.sdp, ref: REF.answer });
   }
 
-  setTrack(slot, track) {
-    const tr = this.pc.getTransceivers()[SLOTS.indexOf(slot)];
-    if (tr && !tr.stopped) tr.sender.replaceTrack(track || null).catch((e) => this.t.log('replaceTrack', e));
-  }
-
   diagnose() {
     return gatheringProblem(this, this.t)
       || 'the media server is unreachable from this network (UDP blocked?)';
   }
 
   async stats() {
-    const report = await this.pc.getStats();
-    const out = this.sampler.sample(report, this.pc, { peer: SFU_PEER, diagnose: () => this.diagnose() });
+    const out = await this.sample();
     // The SFU's only candidate is a host one: a link that is not relayed by us goes to the SFU.
     if (out.link.path === 'direct') {
       out.link.path = 'sfu';

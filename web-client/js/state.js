@@ -5,9 +5,7 @@
 // passed in. The page (room.js) feeds it server messages and renders from it.
 
 import { PATH_LABEL } from './stats.js';
-
-/** The reserved peer id of the server's SFU (docs/protocol.md). */
-export const SFU_PEER = 'sfu';
+import { SFU_PEER } from './protocol.js';
 
 /** A report from the other end of a link counts for this long. */
 const REPORT_FRESH_MS = 10_000;
