@@ -6,7 +6,7 @@
 import { P2PTransport } from './p2p.js';
 import { SfuTransport } from './sfu.js';
 import { mediaMode } from './state.js';
-import { log, toast } from './ui/dom.js';
+import { log, toast, detail } from './ui/dom.js';
 import { renderRow, renderSelfIndicator } from './ui/roster.js';
 import { dropRemoteAudio } from './ui/stage.js';
 
@@ -45,11 +45,12 @@ export function makeTransport(room, w) {
     ? new SfuTransport({ ...opts, subscribed, notify: (text, kind) => toast(text, /** @type {'info' | 'error'} */ (kind)) })
     : new P2PTransport(opts);
   log(`media transport: ${t.kind}`);
-  t.addEventListener('track', (/** @type {CustomEvent} */ e) => room.onRemoteTrack(e.detail));
-  t.addEventListener('state', (/** @type {CustomEvent} */ e) => {
-    if (e.detail.state === 'failed') log('media link failed', e.detail.peer);
-    if (e.detail.state === 'connected') room.statsTick();
-    renderRow(room, e.detail.peer);
+  t.addEventListener('track', (e) => room.onRemoteTrack(detail(e)));
+  t.addEventListener('state', (e) => {
+    const { peer, state } = detail(e);
+    if (state === 'failed') log('media link failed', peer);
+    if (state === 'connected') room.statsTick();
+    renderRow(room, peer);
     renderSelfIndicator(room);
   });
   return t;

@@ -1,9 +1,18 @@
+// @ts-check
 // Local media: what this browser publishes (screen, camera, microphone), with failures turned
 // into messages a person understands.
 
+/** @typedef {import('./protocol.js').Slot} Slot */
+
+/** A failure to start local media, with a message a person understands. */
 export class MediaError extends Error {}
 
-/** Explains a getUserMedia / getDisplayMedia failure. */
+/**
+ * Explains a getUserMedia / getDisplayMedia failure.
+ * @param {any} err
+ * @param {string} what "screen", "camera", "microphone"
+ * @returns {string}
+ */
 export function explain(err, what) {
   const name = err && err.name;
   if (name === 'NotAllowedError' || name === 'SecurityError') {
@@ -25,9 +34,11 @@ export function supportsDevices() {
   return !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
 }
 
+/** What this page publishes; emits "change" {slot, track|null} when a slot starts or stops. */
 export class LocalMedia extends EventTarget {
   constructor() {
     super();
+    /** @type {{screen: MediaStreamTrack | null, camera: MediaStreamTrack | null, mic: MediaStreamTrack | null}} */
     this.tracks = { screen: null, camera: null, mic: null };
   }
 
@@ -35,6 +46,11 @@ export class LocalMedia extends EventTarget {
     return { mic: !!this.tracks.mic, camera: !!this.tracks.camera, screen: !!this.tracks.screen };
   }
 
+  /**
+   * Starts a slot (asks for the screen, camera or microphone); throws a MediaError.
+   * @param {Slot} slot
+   * @returns {Promise<MediaStreamTrack>}
+   */
   async start(slot) {
     if (this.tracks[slot]) return this.tracks[slot];
     let track;
@@ -69,6 +85,9 @@ export class LocalMedia extends EventTarget {
     return track;
   }
 
+  /**
+   * @param {Slot} slot
+   */
   stop(slot) {
     const track = this.tracks[slot];
     if (!track) return;
@@ -78,9 +97,13 @@ export class LocalMedia extends EventTarget {
   }
 
   stopAll() {
-    for (const slot of Object.keys(this.tracks)) this.stop(slot);
+    for (const slot of /** @type {Slot[]} */ (Object.keys(this.tracks))) this.stop(slot);
   }
 
+  /**
+   * @param {Slot} slot
+   * @param {MediaStreamTrack | null} track
+   */
   emit(slot, track) {
     this.dispatchEvent(new CustomEvent('change', { detail: { slot, track } }));
   }

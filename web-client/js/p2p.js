@@ -13,21 +13,40 @@
 
 import { LinkSampler } from './stats.js';
 import { gatheringProblem, relayErrors } from './ice.js';
-import { MediaLink, MediaTransport, SLOTS, SLOT_KIND, isStopped } from './transport.js';
+import { MediaLink, MediaTransport, SLOTS, SLOT_KIND, isStopped, localSdp } from './transport.js';
 
 export { SLOTS };
 
-/** Which pairs get a connection, and which end offers. */
+/** @typedef {{id: string, role: string}} Party a peer as far as who connects and offers goes */
+/** @typedef {import('./protocol.js').Slot} Slot */
+
+/**
+ * Which pairs get a connection: every pair with a teacher in it.
+ * @param {Party} me
+ * @param {Party} peer
+ * @returns {boolean}
+ */
 export function shouldConnect(me, peer) {
   return me.role === 'teacher' || peer.role === 'teacher';
 }
 
-/** The impolite end (makes the first offer): the teacher; between two teachers, the smaller id. */
+/**
+ * The impolite end (makes the first offer): the teacher; between two teachers, the smaller id.
+ * @param {Party} me
+ * @param {Party} peer
+ * @returns {boolean}
+ */
 export function isImpolite(me, peer) {
   if (me.role !== peer.role) return me.role === 'teacher';
   return idOrder(me.id, peer.id) < 0;
 }
 
+/**
+ * Orders peer ids by their number ("p2" < "p10"), else as strings.
+ * @param {string} a
+ * @param {string} b
+ * @returns {number}
+ */
 function idOrder(a, b) {
   const na = Number(String(a).replace(/\D/g, ''));
   const nb = Number(String(b).replace(/\D/g, ''));
@@ -91,7 +110,11 @@ class PeerLink extends MediaLink {
     }
   }
 
-  /** Slot by transceiver position: the impolite end created them as screen, camera, mic. */
+  /**
+   * Slot by transceiver position: the impolite end created them as screen, camera, mic.
+   * @param {RTCRtpTransceiver} transceiver
+   * @returns {Slot | null}
+   */
   slotOf(transceiver) {
     const idx = this.pc.getTransceivers().indexOf(transceiver);
     return SLOTS[idx] || null;
@@ -103,7 +126,7 @@ class PeerLink extends MediaLink {
       this.makingOffer = true;
       await pc.setLocalDescription();
       if (pc !== this.pc) return;
-      this.t.send({ type: 'offer', to: this.peer, sdp: pc.localDescription.sdp });
+      this.t.send({ type: 'offer', to: this.peer, sdp: localSdp(pc) });
     } catch (err) {
       this.t.log('offer failed', err);
     } finally {
@@ -111,6 +134,11 @@ class PeerLink extends MediaLink {
     }
   }
 
+  /**
+   * An offer or answer from the other end (perfect negotiation).
+   * @param {'offer' | 'answer'} type
+   * @param {string} sdp
+   */
   async onDescription(type, sdp) {
     let pc = this.pc;
     const offerCollision = type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
@@ -136,7 +164,7 @@ class PeerLink extends MediaLink {
       this.prepareAnswerSide();
       await pc.setLocalDescription();
       if (pc !== this.pc) return;
-      this.t.send({ type: 'answer', to: this.peer, sdp: pc.localDescription.sdp });
+      this.t.send({ type: 'answer', to: this.peer, sdp: localSdp(pc) });
     }
   }
 
@@ -151,6 +179,9 @@ class PeerLink extends MediaLink {
     });
   }
 
+  /**
+   * @param {RTCIceCandidateInit} candidate
+   */
   async onCandidate(candidate) {
     this.remoteCandidates += 1;
     if (!this.pc.remoteDescription) {
@@ -189,7 +220,7 @@ class PeerLink extends MediaLink {
     if (pc.connectionState === 'connected') return;
     if (!this.polite && pc.signalingState === 'have-local-offer' && pc.localDescription) {
       // Our offer may have been lost while the other end was away: send it again.
-      this.t.send({ type: 'offer', to: this.peer, sdp: pc.localDescription.sdp });
+      this.t.send({ type: 'offer', to: this.peer, sdp: localSdp(pc) });
       return;
     }
     if (!this.polite && pc.getTransceivers().length === 0) this.addTransceivers();
@@ -223,7 +254,7 @@ class PeerLink extends MediaLink {
 
   /** A link that cannot work even though ICE has not given up (yet): the reason, else null. */
   hopeless() {
-    const hasTurn = this.t.iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
+    const hasTurn = this.t.iceServers.some((s) => /** @type {string[]} */ ([]).concat(s.urls).some((u) => /^turns?:/.test(u)));
     if (this.t.forceRelay && !hasTurn) return 'relay forced but the server offers no relay';
     const total = Object.values(this.localTypes).reduce((a, b) => a + b, 0);
     if (this.gatheringDone && total === 0 && performance.now() - this.createdAt > 5000) return this.diagnose();
@@ -262,7 +293,10 @@ export class P2PTransport extends MediaTransport {
     this.links = new Map();
   }
 
-  /** Creates links for new peers we connect to, closes links of peers that left. */
+  /**
+   * Creates links for new peers we connect to, closes links of peers that left.
+   * @param {Party[]} peers
+   */
   syncPeers(peers) {
     const wanted = new Set();
     for (const p of peers) {
@@ -278,16 +312,24 @@ export class P2PTransport extends MediaTransport {
     }
   }
 
+  /**
+   * @param {import('./protocol.js').Description | import('./protocol.js').Candidate} msg
+   */
   handleSignal(msg) {
     const link = this.links.get(msg.from);
     if (!link) return;
     if (msg.type === 'offer' || msg.type === 'answer') {
       link.enqueue(() => link.onDescription(msg.type, msg.sdp));
     } else if (msg.type === 'candidate' && msg.candidate) {
-      link.enqueue(() => link.onCandidate(msg.candidate));
+      const { candidate } = msg;
+      link.enqueue(() => link.onCandidate(candidate));
     }
   }
 
+  /**
+   * @param {Slot} slot
+   * @param {MediaStreamTrack | null} track
+   */
   setTrack(slot, track) {
     this.tracks[slot] = track || null;
     for (const link of this.links.values()) link.setTrack(slot, track);
@@ -309,6 +351,9 @@ export class P2PTransport extends MediaTransport {
   /** Direct links need nothing: a revoked right's tracks are stopped by the page. */
   setPermissions() {}
 
+  /**
+   * @param {string} peerId
+   */
   kick(peerId) {
     const link = this.links.get(peerId);
     if (link) link.kick();
@@ -329,7 +374,9 @@ export class P2PTransport extends MediaTransport {
   }
 
   async collectStats() {
+    /** @type {import('./protocol.js').LinkStats[]} */
     const links = [];
+    /** @type {Record<string, number>} */
     const frames = {};
     for (const link of [...this.links.values()]) {
       try {

@@ -109,7 +109,8 @@ export function startPage() {
     $('student-link').focus();
     $('student-link').select();
   });
-  document.querySelectorAll('[data-copy]').forEach((/** @type {HTMLElement} */ btn) => {
+  document.querySelectorAll('[data-copy]').forEach((el) => {
+    const btn = /** @type {HTMLElement} */ (el);
     btn.addEventListener('click', async () => {
       const input = $(btn.dataset.copy || '');
       try {

@@ -8,7 +8,7 @@ import { LocalMedia } from './media.js';
 import { ClassState, mediaMode, clipReasons } from './state.js';
 import { ERROR_TEXT, capitalize, errorText, isJoinRefusal, muted, refusalTitle } from './messages.js';
 import { makeTransport, switchTransport, maybeFallBackToSfu } from './media-mode.js';
-import { $, show, fatal, toast, log } from './ui/dom.js';
+import { $, show, fatal, toast, log, detail } from './ui/dom.js';
 import { renderRoster, renderRow, renderSelfIndicator, renderRemoved, showRefused } from './ui/roster.js';
 import { renderStage, renderStageMessage, attachAudio, gateAudio } from './ui/stage.js';
 import { wireControls, renderControls } from './ui/controls.js';
@@ -63,10 +63,10 @@ export class Room {
   }
 
   start() {
-    this.signaling.addEventListener('message', (/** @type {CustomEvent} */ e) => this.onMessage(e.detail));
-    this.signaling.addEventListener('status', (/** @type {CustomEvent} */ e) => this.onStatus(e.detail));
-    this.signaling.addEventListener('fatal', (/** @type {CustomEvent} */ e) => this.onFatal(e.detail));
-    this.media.addEventListener('change', (/** @type {CustomEvent} */ e) => this.onLocalMedia(e.detail));
+    this.signaling.addEventListener('message', (e) => this.onMessage(detail(e)));
+    this.signaling.addEventListener('status', (e) => this.onStatus(detail(e)));
+    this.signaling.addEventListener('fatal', (e) => this.onFatal(detail(e)));
+    this.media.addEventListener('change', (e) => this.onLocalMedia(detail(e)));
     this.signaling.connect();
     window.addEventListener('beforeunload', () => this.signaling.leave());
   }

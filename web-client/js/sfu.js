@@ -26,50 +26,19 @@
 
 import { gatheringProblem } from './ice.js';
 import { SFU_PEER } from './protocol.js';
-import { MediaLink, MediaTransport, SLOTS, SLOT_KIND } from './transport.js';
+import { MediaLink, MediaTransport, SLOTS, SLOT_KIND, localSdp } from './transport.js';
+import { publishInit, slotsOf } from './sfu-media.js';
 
 export { SFU_PEER };
+
+/** @typedef {import('./protocol.js').Slot} Slot */
+
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 15000;
 /** A publish or subscribe the SFU has not replied to in this time is started over. */
 const REPLY_TIMEOUT_MS = 10000;
 /** The `ref` of our messages to the SFU: an error carrying it says which channel it is about. */
 const REF = { publish: 'sfu-publish', subscribe: 'sfu-subscribe', answer: 'sfu-answer' };
-
-/** Simulcast layers, low to high (Chromium wants them in this order). */
-const CAMERA_LAYERS = [
-  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: 'f', maxBitrate: 1_200_000 },
-];
-const SCREEN_LAYERS = [
-  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: 'f', maxBitrate: 2_500_000 },
-];
-/** Send the screen as two layers too, so a student on a bad link gets the half-size layer. */
-export const SCREEN_SIMULCAST = true;
-
-/**
- * Whose media each m-line of the SFU's offer carries: mid → {peer, slot}, from the msid stream id
- * "aula.<peer>" and the order of that publisher's m-lines of each kind.
- */
-export function slotsOf(sdp) {
-  const slots = new Map();
-  const seen = {};
-  for (const section of sdp.split(/\r?\nm=/).slice(1)) {
-    const kind = section.startsWith('video') ? 'video' : section.startsWith('audio') ? 'audio' : null;
-    const mid = (/^a=mid:(\S+)/m.exec(section) || [])[1];
-    const stream = (/^a=msid:(\S+)/m.exec(section) || [])[1];
-    if (!kind || !mid || !stream || !stream.startsWith('aula.')) continue;
-    const peer = stream.slice('aula.'.length);
-    const key = `${peer} ${kind}`;
-    const i = seen[key] || 0;
-    seen[key] = i + 1;
-    const slot = kind === 'audio' ? (i === 0 ? 'mic' : null) : ['screen', 'camera'][i] || null;
-    if (slot) slots.set(mid, { peer, slot });
-  }
-  return slots;
-}
 
 export class SfuTransport extends MediaTransport {
   /**
@@ -128,6 +97,10 @@ export class SfuTransport extends MediaTransport {
   /** The roster does not change the SFU links: everyone reaches the class through them. */
   syncPeers() {}
 
+  /**
+   * An offer or answer from "sfu" (the SFU sends no candidates).
+   * @param {import('./protocol.js').Description | import('./protocol.js').Candidate} msg
+   */
   handleSignal(msg) {
     if (msg.from !== SFU_PEER) return; // a stale direct-connection signal from before the switch
     if (msg.type === 'answer') {
@@ -149,8 +122,13 @@ export class SfuTransport extends MediaTransport {
    * An error from the server about one of our channels. Returns true when it was about the SFU
    * and has been dealt with (the page then shows nothing else).
    */
+  /**
+   * @param {import('./protocol.js').ErrorMsg} err
+   * @returns {boolean}
+   */
   handleError(err) {
     const ref = err.ref;
+    /** @type {Channel | null} */
     let channel = null;
     if (ref === REF.publish) channel = this.sending;
     else if (ref === REF.subscribe || ref === REF.answer) channel = this.receiving;
@@ -181,6 +159,10 @@ export class SfuTransport extends MediaTransport {
     return true;
   }
 
+  /**
+   * @param {Slot} slot
+   * @param {MediaStreamTrack | null} track
+   */
   setTrack(slot, track) {
     this.tracks[slot] = track || null;
     if (this.sending && this.sending.link) this.sending.link.setTrack(slot, track);
@@ -204,7 +186,10 @@ export class SfuTransport extends MediaTransport {
     if (link.publishing && link.pc.connectionState === 'connected') link.restartIce();
   }
 
-  /** Our rights changed: without any right to send, the sending channel closes. */
+  /**
+   * Our rights changed: without any right to send, the sending channel closes.
+   * @param {import('./protocol.js').Permissions} p
+   */
   setPermissions(p) {
     if (this.me.role === 'teacher') return;
     this.permissions = { ...p };
@@ -224,11 +209,13 @@ export class SfuTransport extends MediaTransport {
 
   /** Every RTCPeerConnection of this transport (sending first). */
   peerConnections() {
-    return [this.sending && this.sending.link, this.receiving.link].filter(Boolean).map((l) => l.pc);
+    return this.liveLinks().map((l) => l.pc);
   }
 
   async collectStats() {
+    /** @type {import('./protocol.js').LinkStats[]} */
     const links = [];
+    /** @type {Record<string, number>} */
     const frames = {};
     try {
       const primary = this.primary();
@@ -250,12 +237,18 @@ export class SfuTransport extends MediaTransport {
 
 /** One direction (sending or receiving) with its current link and its retry state. */
 class Channel {
+  /**
+   * @param {SfuTransport} t
+   * @param {'publisher' | 'subscriber'} role
+   */
   constructor(t, role) {
     this.t = t;
     this.role = role;
+    /** @type {SfuLink | null} */
     this.link = null;
     this.retryMs = RETRY_MIN_MS;
-    this.retryTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
     this.unavailableShown = false;
     this.closed = false;
   }
@@ -264,7 +257,7 @@ class Channel {
   start({ subscribed = false } = {}) {
     if (this.closed || this.t.closed) return;
     clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.retryTimer = undefined;
     const link = this.newLink();
     if (subscribed) link.expectReply();
     else link.begin();
@@ -272,13 +265,16 @@ class Channel {
 
   newLink() {
     clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.retryTimer = undefined;
     if (this.link) this.link.close();
     this.link = new SfuLink(this);
     return this.link;
   }
 
-  /** Start over after a delay that doubles on every attempt that does not connect. */
+  /**
+   * Start over after a delay that doubles on every attempt that does not connect.
+   * @param {string} why for the log
+   */
   retry(why) {
     if (this.closed || this.t.closed || this.retryTimer) return;
     const jitter = 0.8 + Math.random() * 0.4;
@@ -286,7 +282,7 @@ class Channel {
     this.t.log(`SFU ${this.role} link: ${why}; retrying in ${delay} ms`);
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
     this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
+      this.retryTimer = undefined;
       this.start();
     }, delay);
   }
@@ -372,19 +368,21 @@ class SfuLink extends MediaLink {
     }, REPLY_TIMEOUT_MS);
   }
 
-  /** Whether an offer from the SFU starts a new session (another ICE ufrag than the current one). */
+  /**
+   * Whether an offer from the SFU starts a new session (another ICE ufrag than the current one).
+   * @param {string} sdp
+   * @returns {boolean}
+   */
   isNewSession(sdp) {
     const current = this.pc.remoteDescription;
     if (!current) return false;
-    const ufrag = (text) => (/^a=ice-ufrag:(.+)$/m.exec(text) || [])[1];
+    const ufrag = (/** @type {string} */ text) => (/^a=ice-ufrag:(.+)$/m.exec(text) || [])[1];
     return ufrag(current.sdp) !== ufrag(sdp);
   }
 
   async publish() {
     for (const slot of SLOTS) {
-      const init = { direction: 'sendonly' };
-      if (slot === 'camera') init.sendEncodings = CAMERA_LAYERS.map((l) => ({ ...l }));
-      if (slot === 'screen' && SCREEN_SIMULCAST) init.sendEncodings = SCREEN_LAYERS.map((l) => ({ ...l }));
+      const init = publishInit(slot);
       let tr;
       try {
         tr = this.pc.addTransceiver(SLOT_KIND[slot], init);
@@ -399,10 +397,13 @@ class SfuLink extends MediaLink {
     }
     await this.pc.setLocalDescription();
     this.expectReply();
-    const offer = { type: 'offer', to: SFU_PEER, sdp: this.pc.localDescription.sdp, ref: REF.publish };
+    const offer = { type: 'offer', to: SFU_PEER, sdp: localSdp(this.pc), ref: REF.publish };
     if (!this.t.send(offer)) this.channel.retry('signaling is down');
   }
 
+  /**
+   * @param {RTCRtpSender} sender
+   */
   async favourResolution(sender) {
     try {
       const p = sender.getParameters();
@@ -413,6 +414,10 @@ class SfuLink extends MediaLink {
     }
   }
 
+  /**
+   * @param {'offer' | 'answer'} type
+   * @param {string} sdp
+   */
   async onDescription(type, sdp) {
     const pc = this.pc;
     if (pc.signalingState === 'closed') return;
@@ -427,7 +432,7 @@ class SfuLink extends MediaLink {
     this.slots = slotsOf(sdp);
     await pc.setRemoteDescription({ type, sdp });
     await pc.setLocalDescription();
-    this.t.send({ type: 'answer', to: SFU_PEER, sdp: pc.localDescription.sdp, ref: REF.answer });
+    this.t.send({ type: 'answer', to: SFU_PEER, sdp: localSdp(pc), ref: REF.answer });
   }
 
   diagnose() {
@@ -462,7 +467,7 @@ class SfuLink extends MediaLink {
       pc.restartIce();
       await pc.setLocalDescription();
       this.expectReply();
-      const offer = { type: 'offer', to: SFU_PEER, sdp: pc.localDescription.sdp, ref: REF.publish };
+      const offer = { type: 'offer', to: SFU_PEER, sdp: localSdp(pc), ref: REF.publish };
       if (!this.t.send(offer)) this.channel.retry('signaling is down');
     });
   }

@@ -1,3 +1,4 @@
+// @ts-check
 // The signaling connection: one WebSocket to /ws speaking class protocol v1, with keepalive,
 // automatic reconnect with backoff and resume. Emits "message" for every server message and
 // "status" / "fatal" for the connection's life.
@@ -27,6 +28,8 @@ const BACKOFF_MAX_MS = 5_000;
 /**
  * A random id this browser keeps and sends in `join`, so a teacher's removal also refuses this
  * browser on a shared link. Clearing the site's storage makes a new one (docs/security.md).
+ * @param {Pick<Storage, 'getItem' | 'setItem'>} [storage]
+ * @returns {string | undefined}
  */
 export function browserId(storage = window.localStorage) {
   try {
@@ -42,6 +45,11 @@ export function browserId(storage = window.localStorage) {
   }
 }
 
+/**
+ * The signaling WebSocket's URL on the server this page came from.
+ * @param {{protocol: string, host: string}} [loc]
+ * @returns {string}
+ */
 export function wsUrl(loc = window.location) {
   const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${loc.host}/ws`;
@@ -56,15 +64,21 @@ export class Signaling extends EventTarget {
     this.url = url;
     this.token = token;
     this.name = name;
+    /** @type {string | null} */
     this.resumeToken = null;
+    /** @type {WebSocket | null} */
     this.ws = null;
     this.attempt = 0;
     this.closedForGood = false;
     this.joined = false;
-    this.lastError = null; // the last `error` message, to explain a 4001 close
-    this.lastNotice = null; // `removed` / `class_ended` text, to explain 4002 / 4003
-    this.pingTimer = null;
-    this.retryTimer = null;
+    /** @type {import('./protocol.js').ErrorMsg | null} the last `error`, to explain a 4001 close */
+    this.lastError = null;
+    /** @type {import('./protocol.js').Notice | null} `removed` / `class_ended`, to explain 4002 / 4003 */
+    this.lastNotice = null;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pingTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
     this.onOnline = () => this.retryNow();
     window.addEventListener('online', this.onOnline);
   }
@@ -72,13 +86,14 @@ export class Signaling extends EventTarget {
   connect() {
     if (this.closedForGood) return;
     clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.retryTimer = undefined;
     const ws = new WebSocket(this.url);
     this.ws = ws;
     this.joined = false;
     this.emit('status', { state: this.attempt === 0 ? 'connecting' : 'reconnecting', attempt: this.attempt });
     ws.onopen = () => {
       if (ws !== this.ws) return;
+      /** @type {import('./protocol.js').ClientMessage} */
       const join = { type: 'join', token: this.token };
       if (this.name) join.name = this.name;
       if (this.resumeToken) join.resume = this.resumeToken;
@@ -118,6 +133,10 @@ export class Signaling extends EventTarget {
     ws.onerror = () => {};
   }
 
+  /**
+   * @param {number} code the WebSocket close code
+   * @param {string} reason
+   */
   onClosed(code, reason) {
     if (this.closedForGood) return;
     if (FINAL.has(code)) {
@@ -145,10 +164,14 @@ export class Signaling extends EventTarget {
 
   stopPing() {
     clearInterval(this.pingTimer);
-    this.pingTimer = null;
+    this.pingTimer = undefined;
   }
 
-  /** Sends a message when joined; returns false when it was dropped (connection down). */
+  /**
+   * Sends a message when joined; returns false when it was dropped (connection down).
+   * @param {import('./protocol.js').ClientMessage} msg
+   * @returns {boolean}
+   */
   send(msg) {
     if (!this.ws || !this.joined || this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(msg));
@@ -177,6 +200,10 @@ export class Signaling extends EventTarget {
     }
   }
 
+  /**
+   * @param {string} type
+   * @param {unknown} detail
+   */
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }

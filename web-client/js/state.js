@@ -61,6 +61,7 @@ export function mergeLinks(mine, theirs, now) {
   const b = fresh || {};
   // The end that holds the relay allocation knows its protocol (the other end only sees a relay
   // candidate), so a relay without a reason wins.
+  /** @type {Partial<LinkStats> | null} */
   let src = null;
   for (const cand of ['failed', 'relay_tls', 'relay_tcp', 'relay_udp']) {
     const ends = [b, a].filter((e) => e.path === cand);
@@ -69,7 +70,7 @@ export function mergeLinks(mine, theirs, now) {
       break;
     }
   }
-  const path = src ? src.path : a.path || b.path || 'connecting';
+  const path = /** @type {string} */ (src ? src.path : a.path || b.path || 'connecting');
   const reason = src ? src.reason || null : a.reason || b.reason || null;
   return {
     path,

@@ -1,8 +1,14 @@
+// @ts-check
 // Turns an RTCPeerConnection's getStats() into the protocol's LinkStats:
 // {peer, path, bitrate_kbps?, loss?, rtt_ms?, reason?}.
 
-/** The candidate pair ICE selected, or null. */
+/**
+ * The candidate pair ICE selected, or null.
+ * @param {RTCStatsReport} report
+ * @returns {any}
+ */
 export function selectedPair(report) {
+  /** @type {any} */
   let pair = null;
   report.forEach((s) => {
     if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId) || pair;
@@ -18,6 +24,10 @@ export function selectedPair(report) {
  * How media flows over the selected pair: `direct`, or `relay_udp|relay_tcp|relay_tls` when a
  * TURN relay carries it. Our own relay candidate tells its protocol (relayProtocol); when only
  * the remote candidate is a relay, the other side relays and reports the protocol itself.
+ *
+ * @param {RTCStatsReport} report
+ * @param {any} pair
+ * @returns {{path: import('./protocol.js').MediaPath, via: 'local' | 'remote' | null} | null}
  */
 export function pathOf(report, pair) {
   if (!pair) return null;
@@ -31,7 +41,10 @@ export function pathOf(report, pair) {
   return { path: 'direct', via: null };
 }
 
-/** Counters summed over every RTP stream of the connection. */
+/**
+ * Counters summed over every RTP stream of the connection.
+ * @param {RTCStatsReport} report
+ */
 function counters(report) {
   const c = { bytes: 0, packetsReceived: 0, packetsLost: 0, remoteLossSum: 0, remoteLossN: 0, framesDecoded: 0 };
   report.forEach((s) => {
@@ -67,13 +80,14 @@ export class LinkSampler {
     const now = performance.now();
     const c = counters(report);
     const pair = selectedPair(report);
+    /** @type {import('./protocol.js').LinkStats} */
     const out = { peer: ctx.peer, path: 'connecting' };
     const state = pc.connectionState;
     if (state === 'failed') {
       out.path = 'failed';
       out.reason = ctx.diagnose() || 'no network path between the two browsers worked';
     } else if (pair && (state === 'connected' || state === 'disconnected')) {
-      const p = pathOf(report, pair);
+      const p = /** @type {NonNullable<ReturnType<typeof pathOf>>} */ (pathOf(report, pair));
       out.path = p.path;
       if (p.via === 'remote') out.reason = 'relayed by the other side';
       if (typeof pair.currentRoundTripTime === 'number') out.rtt_ms = Math.round(pair.currentRoundTripTime * 1000);

@@ -1,14 +1,23 @@
+// @ts-check
 // Class links and tokens. A link looks like `<server>/join#token=<JWT>`: the token sits in the
 // fragment, so it never reaches the server's or a proxy's logs.
 
-/** The token in a location hash (`#token=...`), or null. */
+/**
+ * The token in a location hash (`#token=...`), or null.
+ * @param {string | null | undefined} hash
+ * @returns {string | null}
+ */
 export function tokenFromHash(hash) {
   const params = new URLSearchParams(String(hash || '').replace(/^#/, ''));
   const t = params.get('token');
   return t && t.trim() ? t.trim() : null;
 }
 
-/** A token from whatever a person pasted: a full link, a `#token=` fragment, or the bare code. */
+/**
+ * A token from whatever a person pasted: a full link, a `#token=` fragment, or the bare code.
+ * @param {string | null | undefined} text
+ * @returns {string | null}
+ */
 export function tokenFromInput(text) {
   const s = String(text || '').trim();
   if (!s) return null;
@@ -21,6 +30,8 @@ export function tokenFromInput(text) {
 /**
  * The token's claims, decoded without verifying (the server verifies): {class, role, name?, exp}.
  * Null when it is not a JWT.
+ * @param {string | null | undefined} token
+ * @returns {{class?: string, role?: string, name?: string, exp?: number} | null}
  */
 export function peekClaims(token) {
   const parts = String(token || '').split('.');
@@ -36,7 +47,12 @@ export function peekClaims(token) {
   }
 }
 
-/** True when the claims' expiry has passed (by this computer's clock). */
+/**
+ * True when the claims' expiry has passed (by this computer's clock).
+ * @param {{exp?: number} | null} claims
+ * @param {number} [nowMs]
+ * @returns {boolean}
+ */
 export function isExpired(claims, nowMs = Date.now()) {
   return !!(claims && typeof claims.exp === 'number' && claims.exp * 1000 <= nowMs);
 }

@@ -111,6 +111,7 @@ export class MediaLink {
     this.t = transport;
     this.peer = peer;
     this.sampler = new LinkSampler();
+    /** @type {Promise<unknown>} */
     this.queue = Promise.resolve();
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.disconnectTimer = undefined;
@@ -218,6 +219,15 @@ export class MediaLink {
     const report = await this.pc.getStats();
     return this.sampler.sample(report, this.pc, { peer: this.peer, diagnose: () => this.diagnose() });
   }
+}
+
+/**
+ * The SDP of a connection's local description (set just before it is read).
+ * @param {RTCPeerConnection} pc
+ * @returns {string}
+ */
+export function localSdp(pc) {
+  return /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
 }
 
 /**

@@ -61,8 +61,9 @@ async function toggle(room, slot) {
   try {
     await room.media.start(slot);
   } catch (err) {
-    toast(err.message, 'error');
-    $('perm-note').textContent = err.message;
+    const text = err instanceof Error ? err.message : String(err);
+    toast(text, 'error');
+    $('perm-note').textContent = text;
   } finally {
     $(btn).disabled = false;
   }

@@ -14,6 +14,13 @@ export const $ = (id) => document.getElementById(id);
  */
 export const log = (...args) => console.info('[aula]', ...args);
 
+/**
+ * The `detail` of a CustomEvent (what the transports, signaling and local media emit).
+ * @param {Event} e
+ * @returns {any}
+ */
+export const detail = (e) => /** @type {CustomEvent} */ (e).detail;
+
 /** @typedef {Node | string | null | undefined | false} Child */
 
 /**

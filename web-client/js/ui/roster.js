@@ -93,21 +93,23 @@ export function renderRow(room, id) {
   const p = self ? st.self(room.media.state(), st.status === 'connected') : st.peers.get(id);
   if (!p) return;
   const ind = self ? st.selfIndicator(room.transport) : st.indicator(p, room.transport);
-  const dot = row.querySelector('.dot');
+  const dot = /** @type {HTMLElement} */ (row.querySelector('.dot'));
   dot.dataset.state = ind.state;
   dot.setAttribute('aria-label', ind.text);
   dot.title = ind.text;
-  row.querySelector('.name').textContent = `${p.name}${self ? ' (you)' : ''}`;
+  /** @type {HTMLElement} */ (row.querySelector('.name')).textContent = `${p.name}${self ? ' (you)' : ''}`;
   const badges = [];
   if (p.hand_raised) badges.push(h('span', { class: 'badge hand', role: 'img', 'aria-label': 'Hand raised', title: 'Hand raised' }, 'Hand up'));
   if (p.media.screen) badges.push(h('span', { class: 'badge' }, 'Screen'));
   if (p.media.camera) badges.push(h('span', { class: 'badge' }, 'Camera'));
   if (p.media.mic) badges.push(h('span', { class: 'badge' }, 'Mic'));
   badges.push(h('span', { class: 'sr-only' }, `, ${ind.text}`));
-  row.querySelector('.badges').replaceChildren(...badges);
+  /** @type {HTMLElement} */ (row.querySelector('.badges')).replaceChildren(...badges);
   row.classList.toggle('raised', !!p.hand_raised);
+  /** @type {HTMLInputElement | null} */
   const speak = row.querySelector('.grant-speak');
   if (speak) speak.checked = !!p.permissions.speak;
+  /** @type {HTMLInputElement | null} */
   const share = row.querySelector('.grant-share');
   if (share) share.checked = !!p.permissions.share;
 }

@@ -18,11 +18,14 @@ export function renderStage(room) {
   const screen = $('stage-screen');
   const cam = $('stage-camera');
   const self = $('self-camera');
+  /** @type {MediaStreamTrack | null | undefined} */
   let screenTrack = null;
+  /** @type {MediaStreamTrack | null | undefined} */
   let camTrack = null;
   let label = 'Shared screen';
   const other = st.stageTeacher();
-  let floor = null; // a student whose screen is on the stage
+  /** @type {import('../protocol.js').PeerInfo | null} a student whose screen is on the stage */
+  let floor = null;
   if (st.me.role === 'teacher' && (room.media.tracks.screen || !(other && other.media.screen))) {
     screenTrack = room.media.tracks.screen;
     label = 'Your shared screen';
@@ -120,7 +123,7 @@ function renderTiles(room) {
   }
   const keep = new Set(want.map((w) => w.key));
   tiles.querySelectorAll('figure').forEach((/** @type {HTMLElement} */ f) => {
-    if (!keep.has(f.dataset.key)) f.remove();
+    if (!keep.has(f.dataset.key || '')) f.remove();
   });
   for (const w of want) {
     let fig = tiles.querySelector(`figure[data-key="${CSS.escape(w.key)}"]`);
