@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every Aula test: the Rust unit, property and integration tests (which start the real
-# binary on ephemeral ports), then the browser end-to-end tests when present.
+# Runs every Aula test: the web client's type check and unit tests, the Rust unit, property and
+# integration tests (which start the real binary on ephemeral ports), then the browser
+# end-to-end tests when present.
 #
 # Run as root (e.g. in CI or a fresh container), it first installs what the tests need and is
 # missing: chromium and chromium-driver, coturn, python3 with the websockets package, nodejs and
@@ -64,8 +65,9 @@ install_missing() {
         cargo install --locked --quiet cargo-deny
     fi
 
-    # Node packages for the browser tests (playwright-core), when the tests declare them.
-    if [[ -f tests/package.json && ! -d tests/node_modules ]] && have npm; then
+    # Node packages for the browser tests (playwright-core) and the web client's type check
+    # (typescript), when the tests declare them (again when an older install lacks typescript).
+    if [[ -f tests/package.json && ( ! -d tests/node_modules || ! -e tests/node_modules/.bin/tsc ) ]] && have npm; then
         if [[ -f tests/package-lock.json ]]; then
             (cd tests && npm ci --no-audit --no-fund)
         else
@@ -86,6 +88,17 @@ fi
 # Every dependency's licence must fit MIT/Apache-2.0, no git or unknown sources (deny.toml).
 echo "test.sh: cargo deny check licenses bans sources" >&2
 cargo deny --log-level error check licenses bans sources
+
+# The web client's plain ES modules: type-checked from their JSDoc (`// @ts-check`, no build step;
+# web-client/jsconfig.json) and its pure modules unit-tested under node (tests/web_unit/).
+if ! have node || [[ ! -e tests/node_modules/.bin/tsc ]]; then
+    echo "test.sh: node or typescript (tests/node_modules) is missing; run this script as root once to install them" >&2
+    exit 1
+fi
+echo "test.sh: tsc -p web-client/jsconfig.json" >&2
+(cd tests && node_modules/.bin/tsc -p ../web-client/jsconfig.json)
+echo "test.sh: node --test tests/web_unit/" >&2
+node --test tests/web_unit/
 
 echo "test.sh: cargo test --workspace --all-targets --no-fail-fast $*" >&2
 cargo test --workspace --all-targets --no-fail-fast "$@"
