@@ -1,7 +1,8 @@
 //! The documents people build on name everything the code defines: every message type, error
 //! code, enum value and field of the protocol schema is on `docs/protocol.md`, and every metric the
 //! server exports is on `docs/metrics.md` with its type (read from the sources, and scraped from
-//! `/metrics` of the real binary after a class has been used).
+//! `/metrics` of the real binary after a class has been used); and every repository path the
+//! architecture map, the metrics page and the decision records name exists.
 
 mod common;
 
@@ -327,4 +328,45 @@ async fn every_series_a_used_server_exports_is_documented_with_its_type() {
         wrong.is_empty(),
         "exported but not in docs/metrics.md with this type: {wrong:?}"
     );
+}
+
+/// The backticked repository paths of a page: `signaling/src/hub.rs`, `relay/src/sfu/`,
+/// `tests/e2e/*.test.mjs` (checked up to the `*`). URLs, routes and runtime paths are skipped.
+fn repo_paths(page: &str) -> Vec<&str> {
+    const EXTENSIONS: [&str; 8] = [".rs", ".js", ".mjs", ".md", ".json", ".toml", ".sh", "/"];
+    page.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|t| t.contains('/') && !t.starts_with('/') && !t.contains("://"))
+        .filter(|t| !t.contains(|c: char| c.is_whitespace() || "{}<>#?:".contains(c)))
+        .filter(|t| EXTENSIONS.iter().any(|e| t.ends_with(e)))
+        .collect()
+}
+
+#[test]
+fn the_architecture_map_and_the_decisions_name_only_files_that_exist() {
+    let mut pages = vec![
+        "docs/architecture.md".to_owned(),
+        "docs/metrics.md".to_owned(),
+    ];
+    for entry in std::fs::read_dir(repo().join("docs/decisions")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        pages.push(format!("docs/decisions/{name}"));
+    }
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for page in &pages {
+        let text = read(page);
+        for path in repo_paths(&text) {
+            checked += 1;
+            // From the repository root, or (a link's text) from the page's folder.
+            let existing = path.split('*').next().unwrap();
+            let folder = Path::new(page).parent().unwrap();
+            if !repo().join(existing).exists() && !repo().join(folder).join(existing).exists() {
+                missing.push(format!("{page}: {path}"));
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} paths found");
+    assert!(missing.is_empty(), "paths that do not exist: {missing:#?}");
 }
