@@ -4,9 +4,18 @@
 //! with hundreds of subscribers the publisher would encode nothing but keyframes. One limiter per
 //! publisher track lets at most one request through per interval. A request inside the interval is
 //! remembered and sent when the interval ends, so a late joiner still gets its keyframe.
+//!
+//! [`SfuCore`] sends every request to a publisher through here (`request_keyframe`).
 
 use std::time::{Duration, Instant};
-use str0m::media::KeyframeRequestKind;
+
+use str0m::media::{KeyframeRequestKind, MediaKind, Rid};
+use tracing::debug;
+
+use super::core::SfuCore;
+use super::peers::Peer;
+use super::stats::SfuStats;
+use super::tracks::Source;
 
 /// Why the SFU asks for a keyframe (a metrics label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,6 +104,96 @@ impl KeyframeLimiter {
     fn allowed(&self, now: Instant) -> bool {
         self.last_sent
             .is_none_or(|t| now.saturating_duration_since(t) >= self.min_interval)
+    }
+}
+
+/// Which layer a keyframe request is for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Want {
+    /// This exact layer (`None`: no simulcast).
+    Rid(Option<Rid>),
+    /// The layer of this rank by bitrate (clamped to the top).
+    Rank(usize),
+}
+
+pub(super) fn send_keyframe_request(
+    p: &mut Peer,
+    track: usize,
+    rid: Option<Rid>,
+    kind: KeyframeRequestKind,
+    reason: KeyframeReason,
+    stats: &mut SfuStats,
+) {
+    let mid = p.tracks_in[track].mid;
+    let Some(mut writer) = p.rtc.writer(mid) else {
+        return;
+    };
+    match writer.request_keyframe(rid, kind) {
+        Ok(()) => {
+            let i = match reason {
+                KeyframeReason::Subscriber => 0,
+                KeyframeReason::NewSubscriber => 1,
+                KeyframeReason::Loss => 2,
+                KeyframeReason::LayerSwitch => 3,
+            };
+            stats.keyframe_requests[i] += 1;
+        }
+        Err(e) => debug!(
+            class = p.class,
+            peer = p.id,
+            "SFU: keyframe request failed: {e}"
+        ),
+    }
+}
+
+impl SfuCore {
+    /// Asks the publisher of `source` (a video track) for a keyframe of the layer `want`,
+    /// rate-limited per layer.
+    pub(super) fn request_keyframe(
+        &mut self,
+        class: &str,
+        source: Source,
+        want: Want,
+        kind: KeyframeRequestKind,
+        reason: KeyframeReason,
+        now: Instant,
+    ) {
+        let Some(key) = self.publisher_key(class, source) else {
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(i) = p
+            .tracks_in
+            .iter()
+            .position(|t| t.kind == MediaKind::Video && t.index == source.index)
+        else {
+            return;
+        };
+        let rid = match want {
+            Want::Rid(rid) => rid,
+            Want::Rank(r) => {
+                let ranked = p.tracks_in[i].ranked();
+                if ranked.is_empty() {
+                    None
+                } else {
+                    Some(ranked[r.min(ranked.len() - 1)])
+                }
+            }
+        };
+        let min = self.config.keyframe_min_interval;
+        if let Some((kind, reason)) = p.tracks_in[i].limiter(rid, min).request(now, kind, reason) {
+            send_keyframe_request(p, i, rid, kind, reason, &mut self.stats);
+            self.enqueue(key);
+        }
+    }
+
+    /// Asks for a keyframe of the layer of rank `rank` of `source`: a subscriber moves to that
+    /// layer on it.
+    pub(super) fn request_layer(&mut self, class: &str, source: Source, rank: usize, now: Instant) {
+        let (kind, reason) = (KeyframeRequestKind::Pli, KeyframeReason::LayerSwitch);
+        self.request_keyframe(class, source, Want::Rank(rank), kind, reason, now);
     }
 }
 

@@ -84,14 +84,19 @@
 //! The synthetic WebRTC client in [`client`] publishes fake VP8/Opus media and checks what
 //! subscribers receive; tests and the benchmark use it.
 
+mod bandwidth;
 pub mod client;
 pub mod core;
+mod forward;
 pub mod keyframe;
 pub mod layers;
 pub mod limits;
 mod metrics;
+mod negotiate;
+mod peers;
 pub mod sdp_check;
 pub mod server;
+mod stats;
 mod tracks;
 
 use std::net::{IpAddr, SocketAddr};

@@ -1,0 +1,140 @@
+//! The per-packet path: one publisher frame handed to every subscriber of its class, with
+//! simulcast layer switching on keyframes and video (re)starting at a keyframe.
+
+use std::time::Instant;
+
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind};
+use str0m::Input;
+use tracing::debug;
+
+use super::core::SfuCore;
+use super::keyframe::{KeyframeReason, Want};
+use super::peers::PeerKey;
+use super::tracks::Source;
+
+impl SfuCore {
+    /// Every subscriber's video from publisher `index` waits for that publisher's next keyframe.
+    pub(super) fn restart_video_of(&mut self, class: &str, index: usize) {
+        let Some(c) = self.classes.get(class) else {
+            return;
+        };
+        for s in &c.subscribers {
+            if let Some(sp) = self.peers.get_mut(s) {
+                for t in &mut sp.tracks_out {
+                    if t.source.publisher == index && t.source.kind == MediaKind::Video {
+                        t.awaiting_keyframe = true;
+                        t.layer = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands one publisher frame to every subscriber of the class.
+    pub(super) fn forward(&mut self, from: PeerKey, data: MediaData, now: Instant) {
+        let Some(p) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let Some(ti) = p.tracks_in.iter().position(|t| t.mid == data.mid) else {
+            return;
+        };
+        let class_id = p.class.clone();
+        let track = &mut p.tracks_in[ti];
+        let kind = track.kind;
+        if !p.allowed.kind(kind) {
+            return;
+        }
+        let source = Source {
+            publisher: p.publisher,
+            kind,
+            index: track.index,
+        };
+        let keyframe = data.is_keyframe();
+        let rates_changed = match data.rid {
+            Some(rid) => track.count(rid, data.data.len() as u64, now),
+            None => false,
+        };
+        let ranked = track.ranked();
+        if keyframe {
+            let min = self.config.keyframe_min_interval;
+            track.limiter(data.rid, min).clear_pending();
+        }
+        if !data.contiguous && kind == MediaKind::Video {
+            self.request_keyframe(
+                &class_id,
+                source,
+                Want::Rid(data.rid),
+                KeyframeRequestKind::Pli,
+                KeyframeReason::Loss,
+                now,
+            );
+        }
+        let Some(class) = self.classes.get(&class_id) else {
+            return;
+        };
+        let subs = class.subscribers.clone();
+        let mut switch_requests = Vec::new();
+        for s in subs {
+            let Some(sp) = self.peers.get_mut(&s) else {
+                continue;
+            };
+            if !sp.connected {
+                continue;
+            }
+            let Some(out) = sp.tracks_out.iter_mut().find(|t| t.source == source) else {
+                continue;
+            };
+            if let Some(rid) = data.rid {
+                // Simulcast: forward the subscriber's layer; move to the wanted one on its
+                // keyframe (the old layer keeps flowing until then).
+                let rank = out.chooser.target(ranked.len());
+                if out.layer != Some(rid) {
+                    if ranked[rank] != rid {
+                        continue;
+                    }
+                    if !keyframe {
+                        switch_requests.push(rank);
+                        continue;
+                    }
+                    if out.layer.is_some() {
+                        self.stats.layer_switches += 1;
+                    }
+                    out.layer = Some(rid);
+                    out.awaiting_keyframe = false;
+                }
+            }
+            if out.awaiting_keyframe {
+                if !keyframe {
+                    continue;
+                }
+                out.awaiting_keyframe = false;
+            }
+            let mid = out.mid;
+            let Some(writer) = sp.rtc.writer(mid) else {
+                continue;
+            };
+            let Some(pt) = writer.match_params(data.params) else {
+                continue;
+            };
+            if let Err(e) = writer.write(pt, data.network_time, data.time, data.data.clone()) {
+                debug!(class = sp.class, peer = sp.id, "SFU: write failed: {e}");
+                continue;
+            }
+            self.stats.forwarded_frames += 1;
+            // str0m packetizes written media on its next timeout: run it now, so the packets
+            // leave in this pass instead of a later loop iteration.
+            if let Err(e) = sp.rtc.handle_input(Input::Timeout(now)) {
+                debug!(class = sp.class, peer = sp.id, "SFU: timeout failed: {e}");
+            }
+            self.enqueue(s);
+        }
+        if rates_changed {
+            self.reshare_bandwidth(&class_id, now);
+        }
+        switch_requests.sort_unstable();
+        switch_requests.dedup();
+        for rank in switch_requests {
+            self.request_layer(&class_id, source, rank, now);
+        }
+    }
+}
