@@ -1,9 +1,9 @@
 // Test harness: starts the real `aula serve` binary and drives headless Chromium with playwright-core.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir, networkInterfaces } from 'node:os';
-import { join as pathJoin, resolve, dirname } from 'node:path';
+import { join as pathJoin, resolve, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
@@ -145,9 +145,16 @@ async function startServerOnce(opts) {
   };
 }
 
+/** The page and every module of web-client/js (the binary embeds web-client/ at build time). */
+function clientFiles() {
+  const js = readdirSync(pathJoin(ROOT, 'web-client', 'js'), { recursive: true })
+    .map(String).filter((f) => f.endsWith('.js')).map((f) => `js/${f.split(sep).join('/')}`);
+  return ['index.html', 'style.css', ...js.sort()];
+}
+
 /** The binary embeds web-client/ at build time: refuse to test a stale copy. */
 async function checkEmbeddedClient(url) {
-  for (const file of ['index.html', 'js/app.js', 'js/p2p.js', 'js/sfu.js']) {
+  for (const file of clientFiles()) {
     const served = await (await fetch(`${url}/${file}`)).text();
     if (served !== readFileSync(pathJoin(ROOT, 'web-client', file), 'utf8')) {
       throw new Error(`the binary serves an old web-client/${file}; run \`cargo build\` at the repository root`);
