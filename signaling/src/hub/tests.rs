@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use proptest::prelude::*;
 
 use super::*;
-use crate::protocol::{MediaMode, MuteKind, SFU_PEER_ID};
+use crate::protocol::{IceServer, LinkStats, MediaMode, MuteKind, SFU_PEER_ID};
 
 fn hub() -> Hub {
     let mut hub = Hub::new(HubLimits {
