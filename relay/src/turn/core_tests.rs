@@ -1,7 +1,9 @@
 //! Unit and property tests of the sans-IO core: no sockets, time passed in.
 
 use super::*;
+use crate::credentials;
 use crate::turn::filter::Cidr;
+use crate::turn::stun::{attr, MessageWriter};
 use proptest::prelude::*;
 
 struct FakeBinder {
