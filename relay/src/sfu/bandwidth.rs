@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use str0m::bwe::Bitrate;
 use str0m::media::{MediaKind, Mid};
+use str0m::Rtc;
 use tracing::debug;
 
 use super::core::SfuCore;
 use super::layers::{allocate, LayerPolicy};
-use super::peers::{Peer, PeerKey};
+use super::peers::{PeerKey, PeerKind, Subscription};
 use super::stats::SfuStats;
 
 /// The bandwidth estimate a subscriber starts with, before feedback refines it: above the top
@@ -37,14 +38,21 @@ pub(super) const AUDIO_BPS: u64 = 64_000;
 /// estimate makes str0m send its start-up probes again (3× and 6× the estimate, 15 ms each): on
 /// a link that is still narrow they measure what it carries and nothing moves; on a wider one
 /// the estimate jumps and the subscriber goes back up.
-pub(super) fn reprobe(p: &mut Peer, now: Instant, stats: &mut SfuStats) {
-    p.reprobe_at = Some(now + BWE_REPROBE);
-    if let Some(bps) = p.bandwidth {
-        p.rtc.bwe().reset(Bitrate::bps(bps));
-        stats.bandwidth_reprobes += 1;
-        // Drive it now: the restarted estimator queues its probes on its next timeout.
-        p.next_timeout = now;
-    }
+///
+/// Returns whether the estimator was restarted: the caller drives `rtc` at once then.
+pub(super) fn reprobe(
+    rtc: &mut Rtc,
+    sub: &mut Subscription,
+    now: Instant,
+    stats: &mut SfuStats,
+) -> bool {
+    sub.reprobe_at = Some(now + BWE_REPROBE);
+    let Some(bps) = sub.bandwidth else {
+        return false;
+    };
+    rtc.bwe().reset(Bitrate::bps(bps));
+    stats.bandwidth_reprobes += 1;
+    true
 }
 
 impl SfuCore {
@@ -53,7 +61,10 @@ impl SfuCore {
         let Some(p) = self.peers.get(&key) else {
             return;
         };
-        let Some(out) = p.tracks_out.iter().find(|t| t.mid == mid) else {
+        let Some(sub) = p.subscription() else {
+            return;
+        };
+        let Some(out) = sub.tracks_out.iter().find(|t| t.mid == mid) else {
             return;
         };
         let (class, source) = (p.class.clone(), out.source);
@@ -62,7 +73,10 @@ impl SfuCore {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        let Some(out) = p.tracks_out.iter_mut().find(|t| t.mid == mid) else {
+        let PeerKind::Subscriber(sub) = &mut p.kind else {
+            return;
+        };
+        let Some(out) = sub.tracks_out.iter_mut().find(|t| t.mid == mid) else {
             return;
         };
         let before = out.chooser.target(layers);
@@ -88,11 +102,14 @@ impl SfuCore {
         let Some(p) = self.peers.get(&key) else {
             return;
         };
+        let Some(sub) = p.subscription() else {
+            return;
+        };
         let class = p.class.clone();
         // (track index, its layers' bitrates lowest first) of every video track it receives.
         let mut tracks: Vec<(usize, Vec<u64>)> = Vec::new();
         let (mut audio_bps, mut desired_bps) = (0, 0);
-        for (i, out) in p.tracks_out.iter().enumerate() {
+        for (i, out) in sub.tracks_out.iter().enumerate() {
             let Some(track) = self.track_in(&class, out.source) else {
                 continue;
             };
@@ -105,17 +122,20 @@ impl SfuCore {
             tracks.push((i, rates));
         }
         tracks.sort_by_key(|(i, _)| {
-            let s = p.tracks_out[*i].source;
+            let s = sub.tracks_out[*i].source;
             (s.index, s.publisher)
         });
         let current: Vec<usize> = tracks
             .iter()
-            .map(|(i, r)| p.tracks_out[*i].chooser.target(r.len()))
+            .map(|(i, r)| sub.tracks_out[*i].chooser.target(r.len()))
             .collect();
         let rates: Vec<Vec<u64>> = tracks.iter().map(|(_, r)| r.clone()).collect();
         let video_bps = estimate_bps.saturating_sub(audio_bps);
         let caps = allocate(video_bps, &rates, &current, BWE_UP_MARGIN);
         let p = self.peers.get_mut(&key).expect("looked up above");
+        let PeerKind::Subscriber(sub) = &mut p.kind else {
+            unreachable!("looked up above");
+        };
         if desired_bps > 0 {
             // Probe past what moving up to the top layers needs (their bitrate times the
             // margin), or an estimate that stops at the top layers' bitrate never lets a
@@ -129,11 +149,11 @@ impl SfuCore {
             .iter()
             .zip(&caps)
             .any(|((_, r), &cap)| cap + 1 < r.len());
-        p.reprobe_at = held.then(|| p.reprobe_at.unwrap_or(now + BWE_REPROBE));
+        sub.reprobe_at = held.then(|| sub.reprobe_at.unwrap_or(now + BWE_REPROBE));
         let mut switches = Vec::new();
         for ((i, rates), cap) in tracks.iter().zip(caps) {
             let layers = rates.len();
-            let out = &mut p.tracks_out[*i];
+            let out = &mut sub.tracks_out[*i];
             let before = out.chooser.target(layers);
             if let Some(target) = out.chooser.set_bandwidth_cap(cap, layers) {
                 if target < before {
@@ -162,7 +182,7 @@ impl SfuCore {
         let estimates: Vec<(PeerKey, u64)> = c
             .subscribers
             .iter()
-            .filter_map(|k| Some((*k, self.peers.get(k)?.bandwidth?)))
+            .filter_map(|k| Some((*k, self.peers.get(k)?.subscription()?.bandwidth?)))
             .collect();
         for (key, bps) in estimates {
             self.share_bandwidth(key, bps, now);

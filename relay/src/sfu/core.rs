@@ -19,7 +19,7 @@ use tracing::{debug, info, trace, warn};
 use super::bandwidth::{reprobe, BWE_START_BPS};
 use super::keyframe::{send_keyframe_request, KeyframeReason, Want};
 use super::limits::RequestRate;
-use super::peers::{Class, Peer, PeerKey, Role};
+use super::peers::{Class, Peer, PeerKey, PeerKind, Role};
 pub use super::stats::SfuStats;
 pub use super::tracks::Allowed;
 use super::tracks::{add_track_in, Source, TrackIn};
@@ -82,7 +82,7 @@ impl SfuCore {
             candidate_addr,
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             peers: HashMap::new(),
-            next_key: 1,
+            next_key: PeerKey::FIRST,
             by_name: HashMap::new(),
             by_addr: HashMap::new(),
             classes: HashMap::new(),
@@ -169,8 +169,13 @@ impl SfuCore {
         self.expire_unconnected(now);
         let mut due = Vec::new();
         for (k, p) in &mut self.peers {
-            if p.reprobe_at.is_some_and(|at| at <= now) {
-                reprobe(p, now, &mut self.stats);
+            if let PeerKind::Subscriber(sub) = &mut p.kind {
+                if sub.reprobe_at.is_some_and(|at| at <= now)
+                    && reprobe(&mut p.rtc, sub, now, &mut self.stats)
+                {
+                    // Drive it now: the restarted estimator queues its probes on its next timeout.
+                    p.next_timeout = now;
+                }
             }
             if p.next_timeout <= now {
                 if let Err(e) = p.rtc.handle_input(Input::Timeout(now)) {
@@ -179,13 +184,14 @@ impl SfuCore {
                 }
                 due.push(*k);
             }
-            if p.role == Role::Publisher {
-                for i in 0..p.tracks_in.len() {
-                    for j in 0..p.tracks_in[i].limiters.len() {
-                        let (rid, limiter) = &mut p.tracks_in[i].limiters[j];
-                        let rid = *rid;
+            if let PeerKind::Publisher(publishing) = &mut p.kind {
+                for track in &mut publishing.tracks_in {
+                    let mid = track.mid;
+                    for (rid, limiter) in &mut track.limiters {
                         if let Some((kind, reason)) = limiter.poll(now) {
-                            send_keyframe_request(p, i, rid, kind, reason, &mut self.stats);
+                            let who = (p.class.as_str(), p.id.as_str());
+                            let request = (mid, *rid, kind, reason);
+                            send_keyframe_request(&mut p.rtc, who, request, &mut self.stats);
                             due.push(*k);
                         }
                     }
@@ -206,13 +212,19 @@ impl SfuCore {
             if let Some(at) = p.connect_by {
                 t = Some(t.map_or(at, |t| t.min(at)));
             }
-            if let Some(at) = p.reprobe_at {
-                t = Some(t.map_or(at, |t| t.min(at)));
-            }
-            for tr in &p.tracks_in {
-                for (_, l) in &tr.limiters {
-                    if let Some(d) = l.deadline() {
-                        t = Some(t.map_or(d, |t| t.min(d)));
+            match &p.kind {
+                PeerKind::Subscriber(sub) => {
+                    if let Some(at) = sub.reprobe_at {
+                        t = Some(t.map_or(at, |t| t.min(at)));
+                    }
+                }
+                PeerKind::Publisher(publishing) => {
+                    for tr in &publishing.tracks_in {
+                        for (_, l) in &tr.limiters {
+                            if let Some(d) = l.deadline() {
+                                t = Some(t.map_or(d, |t| t.min(d)));
+                            }
+                        }
                     }
                 }
             }
@@ -250,6 +262,7 @@ impl SfuCore {
     pub(super) fn track_in(&self, class: &str, source: Source) -> Option<&TrackIn> {
         let publisher = self.peers.get(&self.publisher_key(class, source)?)?;
         publisher
+            .publishing()?
             .tracks_in
             .iter()
             .find(|t| t.kind == source.kind && t.index == source.index)
@@ -284,7 +297,7 @@ impl SfuCore {
                         break;
                     }
                     Ok(Output::Transmit(t)) => {
-                        if p.role == Role::Subscriber {
+                        if let PeerKind::Subscriber(_) = p.kind {
                             self.stats.forwarded_packets += 1;
                             self.stats.forwarded_bytes += t.contents.len() as u64;
                         }
@@ -325,10 +338,10 @@ impl SfuCore {
                     class: p.class.clone(),
                     peer: p.id.clone(),
                 });
-                info!(class = p.class, peer = p.id, role = ?p.role, "SFU peer connected");
-                if p.role == Role::Subscriber {
+                info!(class = p.class, peer = p.id, role = ?p.role(), "SFU peer connected");
+                if let PeerKind::Subscriber(sub) = &p.kind {
                     let class = p.class.clone();
-                    let videos: Vec<(Source, usize)> = p
+                    let videos: Vec<(Source, usize)> = sub
                         .tracks_out
                         .iter()
                         .filter(|t| t.source.kind == MediaKind::Video)
@@ -361,17 +374,27 @@ impl SfuCore {
                 self.enqueue(key);
             }
             // Usually known already from the offer (see `learn_tracks`).
-            Event::MediaAdded(m)
-                if p.role == Role::Publisher
-                    && m.direction.is_receiving()
-                    && add_track_in(&mut p.tracks_in, m.mid, m.kind) =>
-            {
-                let class = p.class.clone();
-                self.renegotiate(&class);
+            Event::MediaAdded(m) => {
+                let Some(publishing) = p.publishing_mut() else {
+                    return;
+                };
+                if m.direction.is_receiving()
+                    && add_track_in(&mut publishing.tracks_in, m.mid, m.kind)
+                {
+                    let class = p.class.clone();
+                    self.renegotiate(&class);
+                }
             }
-            Event::MediaData(data) if p.role == Role::Publisher => self.forward(key, data, now),
-            Event::KeyframeRequest(req) if p.role == Role::Subscriber => {
-                let Some(t) = p.tracks_out.iter().find(|t| t.mid == req.mid) else {
+            Event::MediaData(data) => {
+                if let PeerKind::Publisher(_) = p.kind {
+                    self.forward(key, data, now);
+                }
+            }
+            Event::KeyframeRequest(req) => {
+                let Some(sub) = p.subscription() else {
+                    return;
+                };
+                let Some(t) = sub.tracks_out.iter().find(|t| t.mid == req.mid) else {
                     return;
                 };
                 let (class, source) = (p.class.clone(), t.source);
@@ -394,14 +417,17 @@ impl SfuCore {
                 } = s;
                 let prev = p.nacks_seen.insert(mid, nacks).unwrap_or(0);
                 self.stats.nacks_from_subscribers += nacks.saturating_sub(prev);
-                if p.role == Role::Subscriber {
+                if let PeerKind::Subscriber(_) = p.kind {
                     self.on_loss_report(key, mid, loss.unwrap_or(0.0), now);
                 }
             }
             Event::EgressBitrateEstimate(
                 BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. },
-            ) if p.role == Role::Subscriber => {
-                p.bandwidth = Some(estimate.as_u64());
+            ) => {
+                let Some(sub) = p.subscription_mut() else {
+                    return;
+                };
+                sub.bandwidth = Some(estimate.as_u64());
                 trace!(class = p.class, peer = p.id, estimate = %estimate, "SFU: bandwidth estimate");
                 self.share_bandwidth(key, estimate.as_u64(), now);
             }

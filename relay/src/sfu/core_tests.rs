@@ -377,7 +377,7 @@ fn a_publisher_adding_a_camera_renegotiates_every_subscriber() {
     assert!(camera_frames[0].1, "the camera starts at a keyframe");
     // Both video streams towards the subscriber got the age-bounded retransmission buffer.
     let key = w.sfu.key_of("c", "a", Role::Subscriber).unwrap();
-    let outs = &w.sfu.peers[&key].tracks_out;
+    let outs = &w.sfu.peers[&key].subscription().unwrap().tracks_out;
     assert_eq!(outs.len(), 2);
     assert!(outs.iter().all(|t| t.send_buffer_sized));
 }

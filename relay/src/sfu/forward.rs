@@ -9,7 +9,7 @@ use tracing::debug;
 
 use super::core::SfuCore;
 use super::keyframe::{KeyframeReason, Want};
-use super::peers::PeerKey;
+use super::peers::{PeerKey, PeerKind};
 use super::tracks::Source;
 
 impl SfuCore {
@@ -19,8 +19,8 @@ impl SfuCore {
             return;
         };
         for s in &c.subscribers {
-            if let Some(sp) = self.peers.get_mut(s) {
-                for t in &mut sp.tracks_out {
+            if let Some(PeerKind::Subscriber(sub)) = self.peers.get_mut(s).map(|p| &mut p.kind) {
+                for t in &mut sub.tracks_out {
                     if t.source.publisher == index && t.source.kind == MediaKind::Video {
                         t.awaiting_keyframe = true;
                         t.layer = None;
@@ -35,17 +35,19 @@ impl SfuCore {
         let Some(p) = self.peers.get_mut(&from) else {
             return;
         };
-        let Some(ti) = p.tracks_in.iter().position(|t| t.mid == data.mid) else {
+        let PeerKind::Publisher(publishing) = &mut p.kind else {
+            return;
+        };
+        let Some(track) = publishing.tracks_in.iter_mut().find(|t| t.mid == data.mid) else {
             return;
         };
         let class_id = p.class.clone();
-        let track = &mut p.tracks_in[ti];
         let kind = track.kind;
-        if !p.allowed.kind(kind) {
+        if !publishing.allowed.kind(kind) {
             return;
         }
         let source = Source {
-            publisher: p.publisher,
+            publisher: publishing.index,
             kind,
             index: track.index,
         };
@@ -78,10 +80,13 @@ impl SfuCore {
             let Some(sp) = self.peers.get_mut(&s) else {
                 continue;
             };
+            let PeerKind::Subscriber(sub) = &mut sp.kind else {
+                continue;
+            };
             if !sp.connected {
                 continue;
             }
-            let Some(out) = sp.tracks_out.iter_mut().find(|t| t.source == source) else {
+            let Some(out) = sub.tracks_out.iter_mut().find(|t| t.source == source) else {
                 continue;
             };
             if let Some(rid) = data.rid {

@@ -9,11 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use str0m::media::{KeyframeRequestKind, MediaKind, Rid};
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Rid};
+use str0m::Rtc;
 use tracing::debug;
 
 use super::core::SfuCore;
-use super::peers::Peer;
+use super::peers::PeerKind;
 use super::stats::SfuStats;
 use super::tracks::Source;
 
@@ -116,16 +117,14 @@ pub(super) enum Want {
     Rank(usize),
 }
 
+/// Sends a keyframe request the limiter let through to the publisher `rtc` of `(class, peer)`.
 pub(super) fn send_keyframe_request(
-    p: &mut Peer,
-    track: usize,
-    rid: Option<Rid>,
-    kind: KeyframeRequestKind,
-    reason: KeyframeReason,
+    rtc: &mut Rtc,
+    (class, peer): (&str, &str),
+    (mid, rid, kind, reason): (Mid, Option<Rid>, KeyframeRequestKind, KeyframeReason),
     stats: &mut SfuStats,
 ) {
-    let mid = p.tracks_in[track].mid;
-    let Some(mut writer) = p.rtc.writer(mid) else {
+    let Some(mut writer) = rtc.writer(mid) else {
         return;
     };
     match writer.request_keyframe(rid, kind) {
@@ -138,11 +137,7 @@ pub(super) fn send_keyframe_request(
             };
             stats.keyframe_requests[i] += 1;
         }
-        Err(e) => debug!(
-            class = p.class,
-            peer = p.id,
-            "SFU: keyframe request failed: {e}"
-        ),
+        Err(e) => debug!(class, peer, "SFU: keyframe request failed: {e}"),
     }
 }
 
@@ -164,17 +159,20 @@ impl SfuCore {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        let Some(i) = p
+        let PeerKind::Publisher(publishing) = &mut p.kind else {
+            return;
+        };
+        let Some(track) = publishing
             .tracks_in
-            .iter()
-            .position(|t| t.kind == MediaKind::Video && t.index == source.index)
+            .iter_mut()
+            .find(|t| t.kind == MediaKind::Video && t.index == source.index)
         else {
             return;
         };
         let rid = match want {
             Want::Rid(rid) => rid,
             Want::Rank(r) => {
-                let ranked = p.tracks_in[i].ranked();
+                let ranked = track.ranked();
                 if ranked.is_empty() {
                     None
                 } else {
@@ -183,8 +181,10 @@ impl SfuCore {
             }
         };
         let min = self.config.keyframe_min_interval;
-        if let Some((kind, reason)) = p.tracks_in[i].limiter(rid, min).request(now, kind, reason) {
-            send_keyframe_request(p, i, rid, kind, reason, &mut self.stats);
+        if let Some((kind, reason)) = track.limiter(rid, min).request(now, kind, reason) {
+            let who = (p.class.as_str(), p.id.as_str());
+            let request = (track.mid, rid, kind, reason);
+            send_keyframe_request(&mut p.rtc, who, request, &mut self.stats);
             self.enqueue(key);
         }
     }

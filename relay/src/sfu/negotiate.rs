@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{KeyframeRequestKind, MediaKind};
+use str0m::Rtc;
 use tracing::{info, warn};
 
 use super::core::{SfuCore, SfuEvent};
 use super::keyframe::{KeyframeReason, Want};
-use super::peers::{Peer, Role};
+use super::peers::{PeerKind, Publishing, Role, Subscription};
 use super::tracks::{add_send_media, learn_tracks, sdp_fingerprint, Allowed, Source};
 use super::{SfuConfig, SfuError};
 
@@ -37,14 +38,14 @@ pub(super) fn guarded<T, E: std::fmt::Display>(
 
 /// Bounds the retransmission buffer of each video stream str0m created for a subscriber by age
 /// as well as by count ([`SfuConfig::send_buffer_age`]); str0m's SDP mode sets only the count.
-pub(super) fn size_send_buffers(p: &mut Peer, config: &SfuConfig) {
+pub(super) fn size_send_buffers(rtc: &mut Rtc, sub: &mut Subscription, config: &SfuConfig) {
     // str0m's default share of retransmissions over which queued resends are dropped.
     const RTX_RATIO_CAP: Option<f32> = Some(0.15);
-    for out in &mut p.tracks_out {
+    for out in &mut sub.tracks_out {
         if out.send_buffer_sized || out.source.kind != MediaKind::Video {
             continue;
         }
-        if let Some(tx) = p.rtc.direct_api().stream_tx_by_mid(out.mid, None) {
+        if let Some(tx) = rtc.direct_api().stream_tx_by_mid(out.mid, None) {
             tx.set_rtx_cache(
                 config.send_buffer_video.max(1),
                 config.send_buffer_age,
@@ -77,7 +78,10 @@ impl SfuCore {
         let fingerprint = sdp_fingerprint(offer_sdp);
         if let Some(key) = self.key_of(class, peer, Role::Publisher) {
             let p = self.peers.get_mut(&key).expect("by_name and peers agree");
-            if p.fingerprint == fingerprint {
+            let PeerKind::Publisher(publishing) = &mut p.kind else {
+                unreachable!("by_name keys publishers by their role");
+            };
+            if publishing.fingerprint == fingerprint {
                 let answer = match guarded(|| p.rtc.sdp_api().accept_offer(offer)) {
                     Ok(a) => a,
                     Err(e) => {
@@ -85,7 +89,7 @@ impl SfuCore {
                         return Err(e);
                     }
                 };
-                learn_tracks(&mut p.tracks_in, offer_sdp);
+                learn_tracks(&mut publishing.tracks_in, offer_sdp);
                 self.renegotiate(class);
                 self.enqueue(key);
                 self.run(now);
@@ -109,11 +113,9 @@ impl SfuCore {
         }
         let mut rtc = self.new_rtc(now, Role::Publisher)?;
         let answer = guarded(|| rtc.sdp_api().accept_offer(offer))?;
-        let key = self.insert_peer(class, peer, Role::Publisher, rtc, now);
-        let p = self.peers.get_mut(&key).expect("just inserted");
-        p.allowed = allowed;
-        p.fingerprint = fingerprint;
-        learn_tracks(&mut p.tracks_in, offer_sdp);
+        let mut publishing = Publishing::new(allowed, fingerprint);
+        learn_tracks(&mut publishing.tracks_in, offer_sdp);
+        let key = self.insert_peer(class, peer, PeerKind::Publisher(publishing), rtc, now);
         info!(class, peer, "SFU publisher added");
         self.renegotiate(class);
         self.enqueue(key);
@@ -128,10 +130,13 @@ impl SfuCore {
             return false;
         };
         let p = self.peers.get_mut(&key).expect("by_name and peers agree");
-        let before = std::mem::replace(&mut p.allowed, allowed);
+        let Some(publishing) = p.publishing_mut() else {
+            unreachable!("by_name keys publishers by their role");
+        };
+        let before = std::mem::replace(&mut publishing.allowed, allowed);
         if allowed.video && !before.video {
-            let index = p.publisher;
-            let videos: Vec<usize> = p
+            let index = publishing.index;
+            let videos: Vec<usize> = publishing
                 .tracks_in
                 .iter()
                 .filter(|t| t.kind == MediaKind::Video)
@@ -168,7 +173,7 @@ impl SfuCore {
             if cp.name == peer {
                 continue;
             }
-            let Some(p) = cp.session.and_then(|k| self.peers.get(&k)) else {
+            let Some(p) = cp.session.and_then(|k| self.peers.get(&k)?.publishing()) else {
                 continue;
             };
             for t in &p.tracks_in {
@@ -225,10 +230,12 @@ impl SfuCore {
         let (offer, pending) = api
             .apply()
             .ok_or_else(|| SfuError::Negotiation("nothing to offer".into()))?;
-        let key = self.insert_peer(class, peer, Role::Subscriber, rtc, now);
-        let p = self.peers.get_mut(&key).expect("just inserted");
-        p.pending = Some(pending);
-        p.tracks_out = tracks_out;
+        let sub = Subscription {
+            pending: Some(pending),
+            tracks_out,
+            ..Subscription::default()
+        };
+        let key = self.insert_peer(class, peer, PeerKind::Subscriber(sub), rtc, now);
         info!(class, peer, "SFU subscriber added");
         self.enqueue(key);
         self.run(now);
@@ -248,7 +255,10 @@ impl SfuCore {
             .key_of(class, peer, Role::Subscriber)
             .ok_or_else(unknown)?;
         let p = self.peers.get_mut(&key).ok_or_else(unknown)?;
-        let pending = p.pending.take().ok_or_else(unknown)?;
+        let PeerKind::Subscriber(sub) = &mut p.kind else {
+            return Err(unknown());
+        };
+        let pending = sub.pending.take().ok_or_else(unknown)?;
         super::sdp_check::check(answer_sdp).map_err(SfuError::BadSdp)?;
         let answer =
             SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
@@ -256,8 +266,8 @@ impl SfuCore {
             self.drop_broken(key, &e);
             return Err(e);
         }
-        size_send_buffers(p, &self.config);
-        let again = std::mem::take(&mut p.renegotiate);
+        size_send_buffers(&mut p.rtc, sub, &self.config);
+        let again = std::mem::take(&mut sub.renegotiate);
         self.enqueue(key);
         self.run(now);
         if again {
@@ -279,15 +289,18 @@ impl SfuCore {
             };
             let sources = self.sources_for(class, &name);
             let p = self.peers.get_mut(&s).expect("checked above");
+            let PeerKind::Subscriber(sub) = &mut p.kind else {
+                continue;
+            };
             let missing: Vec<(Source, String)> = sources
                 .into_iter()
-                .filter(|(src, _)| !p.tracks_out.iter().any(|t| t.source == *src))
+                .filter(|(src, _)| !sub.tracks_out.iter().any(|t| t.source == *src))
                 .collect();
             if missing.is_empty() {
                 continue;
             }
-            if p.pending.is_some() {
-                p.renegotiate = true;
+            if sub.pending.is_some() {
+                sub.renegotiate = true;
                 continue;
             }
             let mut api = p.rtc.sdp_api();
@@ -295,8 +308,8 @@ impl SfuCore {
             let Some((offer, pending)) = api.apply() else {
                 continue;
             };
-            p.pending = Some(pending);
-            p.tracks_out.extend(added);
+            sub.pending = Some(pending);
+            sub.tracks_out.extend(added);
             info!(class, peer = p.id, "SFU renegotiates a subscriber");
             self.notices.push_back(SfuEvent::Offer {
                 class: class.to_owned(),

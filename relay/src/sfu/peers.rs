@@ -14,47 +14,134 @@ use super::core::{SfuCore, SfuEvent};
 use super::negotiate::BROKEN;
 use super::tracks::{Allowed, TrackIn, TrackOut};
 use super::SfuError;
+#[cfg(doc)]
+use super::{tracks::Source, SfuConfig};
 
-pub(super) type PeerKey = u64;
+/// A peer's key in the core's tables: one per publishing session or subscription, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct PeerKey(u64);
 
+impl PeerKey {
+    /// The first key a core hands out.
+    pub(super) const FIRST: PeerKey = PeerKey(1);
+
+    /// The key after this one.
+    fn next(self) -> PeerKey {
+        PeerKey(self.0 + 1)
+    }
+}
+
+/// Which of its two connections to the SFU a peer means: its publishing or its subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Role {
     Publisher,
     Subscriber,
 }
 
+/// One connection of a browser to the SFU: what both roles have, and the role's own state.
 pub(super) struct Peer {
     pub(super) class: String,
     pub(super) id: String,
-    pub(super) role: Role,
     pub(super) rtc: Rtc,
     pub(super) next_timeout: Instant,
-    pub(super) pending: Option<SdpPendingOffer>,
-    pub(super) tracks_in: Vec<TrackIn>,
-    pub(super) tracks_out: Vec<TrackOut>,
     pub(super) connected: bool,
     pub(super) addrs: Vec<SocketAddr>,
     pub(super) queued: bool,
-    /// The publisher gained m-lines while an offer to this subscriber was outstanding.
-    pub(super) renegotiate: bool,
     /// Last cumulative NACK count per media, to export differences.
     pub(super) nacks_seen: HashMap<Mid, u64>,
-    /// A publisher's index in [`Class::publishers`].
-    pub(super) publisher: usize,
-    /// What a publisher may send on.
-    pub(super) allowed: Allowed,
-    /// A subscriber's last bandwidth estimate (bits per second), shared again over its tracks
-    /// whenever the publishers' layer bitrates are measured anew.
-    pub(super) bandwidth: Option<u64>,
-    /// When to probe the link of a subscriber that its estimate holds below its best layers.
-    pub(super) reprobe_at: Option<Instant>,
-    /// The DTLS fingerprint of the remote side's offer: a publisher offering with another one
-    /// is a fresh browser connection (the old one failed), not a renegotiation.
-    pub(super) fingerprint: Option<String>,
     /// Until it first connects: when it is dropped unless it has ([`SfuConfig::offer_timeout`]).
     pub(super) connect_by: Option<Instant>,
     /// A negotiation panicked inside str0m: its state is not to be used again.
     pub(super) broken: bool,
+    pub(super) kind: PeerKind,
+}
+
+/// A peer's role with the state only that role has.
+pub(super) enum PeerKind {
+    Publisher(Publishing),
+    Subscriber(Subscription),
+}
+
+/// A publisher's own state.
+pub(super) struct Publishing {
+    /// Its index in [`Class::publishers`].
+    pub(super) index: usize,
+    /// What it may send on.
+    pub(super) allowed: Allowed,
+    /// The DTLS fingerprint of its offer: an offer with another one is a fresh browser
+    /// connection (the old one failed), not a renegotiation.
+    pub(super) fingerprint: Option<String>,
+    pub(super) tracks_in: Vec<TrackIn>,
+}
+
+/// A subscriber's own state.
+#[derive(Default)]
+pub(super) struct Subscription {
+    /// The SFU's offer waiting for the subscriber's answer.
+    pub(super) pending: Option<SdpPendingOffer>,
+    pub(super) tracks_out: Vec<TrackOut>,
+    /// The publishers gained m-lines while an offer to this subscriber was outstanding.
+    pub(super) renegotiate: bool,
+    /// Its last bandwidth estimate (bits per second), shared again over its tracks whenever the
+    /// publishers' layer bitrates are measured anew.
+    pub(super) bandwidth: Option<u64>,
+    /// When to probe its link again while its estimate holds it below its best layers.
+    pub(super) reprobe_at: Option<Instant>,
+}
+
+impl Publishing {
+    /// A publisher's state before its class has placed it (see [`SfuCore::insert_peer`]).
+    pub(super) fn new(allowed: Allowed, fingerprint: Option<String>) -> Self {
+        Publishing {
+            index: 0,
+            allowed,
+            fingerprint,
+            tracks_in: Vec::new(),
+        }
+    }
+}
+
+impl PeerKind {
+    pub(super) fn role(&self) -> Role {
+        match self {
+            PeerKind::Publisher(_) => Role::Publisher,
+            PeerKind::Subscriber(_) => Role::Subscriber,
+        }
+    }
+}
+
+impl Peer {
+    pub(super) fn role(&self) -> Role {
+        self.kind.role()
+    }
+
+    pub(super) fn publishing(&self) -> Option<&Publishing> {
+        match &self.kind {
+            PeerKind::Publisher(p) => Some(p),
+            PeerKind::Subscriber(_) => None,
+        }
+    }
+
+    pub(super) fn publishing_mut(&mut self) -> Option<&mut Publishing> {
+        match &mut self.kind {
+            PeerKind::Publisher(p) => Some(p),
+            PeerKind::Subscriber(_) => None,
+        }
+    }
+
+    pub(super) fn subscription(&self) -> Option<&Subscription> {
+        match &self.kind {
+            PeerKind::Subscriber(s) => Some(s),
+            PeerKind::Publisher(_) => None,
+        }
+    }
+
+    pub(super) fn subscription_mut(&mut self) -> Option<&mut Subscription> {
+        match &mut self.kind {
+            PeerKind::Subscriber(s) => Some(s),
+            PeerKind::Publisher(_) => None,
+        }
+    }
 }
 
 /// Someone who has published in a class (since the class's SFU state was created).
@@ -79,46 +166,23 @@ impl Class {
 }
 
 impl SfuCore {
+    /// Adds a peer in `kind`'s role to the tables and its class.
     pub(super) fn insert_peer(
         &mut self,
         class: &str,
         id: &str,
-        role: Role,
+        mut kind: PeerKind,
         rtc: Rtc,
         now: Instant,
     ) -> PeerKey {
         let key = self.next_key;
-        self.next_key += 1;
-        self.peers.insert(
-            key,
-            Peer {
-                class: class.to_owned(),
-                id: id.to_owned(),
-                role,
-                rtc,
-                next_timeout: now,
-                pending: None,
-                tracks_in: Vec::new(),
-                tracks_out: Vec::new(),
-                connected: false,
-                addrs: Vec::new(),
-                queued: false,
-                renegotiate: false,
-                nacks_seen: HashMap::new(),
-                publisher: 0,
-                allowed: Allowed::ALL,
-                bandwidth: None,
-                reprobe_at: None,
-                fingerprint: None,
-                connect_by: Some(now + self.config.offer_timeout),
-                broken: false,
-            },
-        );
+        self.next_key = key.next();
+        let role = kind.role();
         self.by_name
             .insert((class.to_owned(), id.to_owned(), role), key);
         let c = self.classes.entry(class.to_owned()).or_default();
-        match role {
-            Role::Publisher => {
+        match &mut kind {
+            PeerKind::Publisher(publishing) => {
                 let index = match c.publishers.iter().position(|p| p.name == id) {
                     Some(i) => i,
                     None => {
@@ -130,14 +194,30 @@ impl SfuCore {
                     }
                 };
                 c.publishers[index].session = Some(key);
-                self.peers.get_mut(&key).expect("just inserted").publisher = index;
+                publishing.index = index;
                 self.stats.publishers += 1;
             }
-            Role::Subscriber => {
+            PeerKind::Subscriber(_) => {
                 c.subscribers.push(key);
                 self.stats.subscribers += 1;
             }
         }
+        self.peers.insert(
+            key,
+            Peer {
+                class: class.to_owned(),
+                id: id.to_owned(),
+                rtc,
+                next_timeout: now,
+                connected: false,
+                addrs: Vec::new(),
+                queued: false,
+                nacks_seen: HashMap::new(),
+                connect_by: Some(now + self.config.offer_timeout),
+                broken: false,
+                kind,
+            },
+        );
         key
     }
 
@@ -204,20 +284,20 @@ impl SfuCore {
             p.rtc.disconnect();
         }
         self.by_name
-            .remove(&(p.class.clone(), p.id.clone(), p.role));
+            .remove(&(p.class.clone(), p.id.clone(), p.role()));
         for a in &p.addrs {
             self.by_addr.remove(a);
         }
-        match p.role {
-            Role::Publisher => {
+        match &p.kind {
+            PeerKind::Publisher(publishing) => {
                 if let Some(c) = self.classes.get_mut(&p.class) {
-                    c.publishers[p.publisher].session = None;
+                    c.publishers[publishing.index].session = None;
                 }
                 self.stats.publishers -= 1;
                 // A later session of this publisher must start at a keyframe for everyone.
-                self.restart_video_of(&p.class, p.publisher);
+                self.restart_video_of(&p.class, publishing.index);
             }
-            Role::Subscriber => {
+            PeerKind::Subscriber(_) => {
                 if let Some(c) = self.classes.get_mut(&p.class) {
                     c.subscribers.retain(|k| *k != key);
                 }
@@ -227,7 +307,7 @@ impl SfuCore {
         if self.classes.get(&p.class).is_some_and(Class::is_empty) {
             self.classes.remove(&p.class);
         }
-        info!(class = p.class, peer = p.id, role = ?p.role, "SFU peer removed");
+        info!(class = p.class, peer = p.id, role = ?p.role(), "SFU peer removed");
     }
 
     /// Drops every peer whose [`Peer::connect_by`] has passed: an offer never answered (or an
@@ -241,7 +321,7 @@ impl SfuCore {
             .collect();
         for key in expired {
             if let Some(p) = self.peers.get(&key) {
-                info!(class = p.class, peer = p.id, role = ?p.role, "SFU: peer did not connect in time");
+                info!(class = p.class, peer = p.id, role = ?p.role(), "SFU: peer did not connect in time");
                 self.notices.push_back(SfuEvent::Disconnected {
                     class: p.class.clone(),
                     peer: p.id.clone(),
