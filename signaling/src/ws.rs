@@ -447,18 +447,9 @@ impl Connection {
                 ice.for_peer(&format!("{}/{peer}", claims.class), now / 1000)
             });
             joined.map(|j| {
-                let resumed = j.effects.iter().any(|e| {
-                    matches!(
-                        e,
-                        crate::hub::Effect::Deliver {
-                            msg: ServerMessage::Welcome { resumed: true, .. },
-                            ..
-                        }
-                    )
-                });
                 self.app.apply(&mut core, j.effects);
                 metrics::gauge!(m::PEERS).set(core.hub.peer_count() as f64);
-                (j.peer, resumed)
+                (j.peer, j.resumed)
             })
         };
         match result {

@@ -2,13 +2,13 @@
 
 use crate::protocol::{ChatEntry, ErrorCode, ServerMessage};
 
-use super::class::PeerLocation;
-use super::{Effect, Hub, Refusal};
+use super::{Effect, Hub, Refusal, Sender};
 
 impl Hub {
+    /// A chat line: to everyone in the class, and into its history.
     pub(super) fn chat(
         &mut self,
-        loc: &PeerLocation,
+        from: &Sender,
         text: String,
         now_ms: u64,
     ) -> Result<Vec<Effect>, Refusal> {
@@ -37,8 +37,7 @@ impl Hub {
         }
         let (per_sec, burst) = (self.limits.chat_per_sec, self.limits.chat_burst);
         let history = self.limits.chat_history;
-        let class = self.classes.get_mut(&loc.class).expect("class exists");
-        let member = class.members.get_mut(&loc.key).expect("member");
+        let member = self.member_mut(&from.loc);
         if !member
             .traffic
             .chat
@@ -49,11 +48,12 @@ impl Hub {
                 format!("chat is limited to {per_sec} lines per second (bursts of {burst})"),
             ));
         }
-        let sender = &member.info;
+        let name = member.info.name.clone();
+        let class = self.class_mut(&from.loc.class);
         let entry = ChatEntry {
             id: class.next_chat_id,
-            from: sender.id.clone(),
-            name: sender.name.clone(),
+            from: from.id.clone(),
+            name,
             text: text.to_string(),
             time: now_ms,
         };

@@ -1,14 +1,197 @@
-//! What teachers control: removing someone from the class (and remembering whom, so they are
-//! refused until readmitted).
+//! Who may say and show what: raised hands, what each member publishes, and the teacher's
+//! controls (mute, remove and readmit, lock, end, grant).
 
-use crate::protocol::RemovedPeer;
+use crate::protocol::{
+    close_code, ErrorCode, MediaMode, MediaState, MuteKind, PeerId, RemovedPeer, Role,
+    ServerMessage,
+};
 
 use super::class::Ban;
-use super::Hub;
+use super::{Effect, Hub, Refusal, Sender, SfuRequest};
 
 impl Hub {
+    /// `hand`: the sender raises or lowers its hand; everyone sees it.
+    pub(super) fn hand(&mut self, from: &Sender, raised: bool) -> Vec<Effect> {
+        self.member_mut(&from.loc).info.hand_raised = raised;
+        vec![Effect::Deliver {
+            to: self.class(&from.loc.class).connected_conns(),
+            msg: ServerMessage::Hand {
+                peer: from.id.clone(),
+                raised,
+            },
+        }]
+    }
+
+    /// `media`: what the sender now publishes, within the rights it was granted.
+    pub(super) fn media(
+        &mut self,
+        from: &Sender,
+        mic: bool,
+        camera: bool,
+        screen: bool,
+    ) -> Result<Vec<Effect>, Refusal> {
+        let member = self.member_mut(&from.loc);
+        let p = member.info.permissions;
+        if (mic && !p.speak) || ((camera || screen) && !p.share) {
+            return Err(Refusal::new(
+                ErrorCode::Forbidden,
+                "the teacher has not allowed you to publish this",
+            ));
+        }
+        member.info.media = MediaState {
+            mic,
+            camera,
+            screen,
+        };
+        let info = member.info.clone();
+        Ok(vec![Effect::Deliver {
+            to: self.class(&from.loc.class).connected_conns(),
+            msg: ServerMessage::PeerUpdated { peer: info },
+        }])
+    }
+
+    /// `mute`: asks one member to turn its microphone and/or camera off.
+    pub(super) fn mute(
+        &mut self,
+        from: &Sender,
+        peer: &str,
+        kind: MuteKind,
+    ) -> Result<Vec<Effect>, Refusal> {
+        from.teacher_only("mute someone")?;
+        let target = self.member_conn(&from.loc, peer)?;
+        Ok(target
+            .map(|c| Effect::Deliver {
+                to: vec![c],
+                msg: ServerMessage::Mute {
+                    by: from.id.clone(),
+                    kind,
+                },
+            })
+            .into_iter()
+            .collect())
+    }
+
+    /// `remove`: takes a member out of the class and refuses them until readmitted.
+    pub(super) fn remove(
+        &mut self,
+        from: &Sender,
+        peer: &str,
+        reason: Option<String>,
+    ) -> Result<Vec<Effect>, Refusal> {
+        from.teacher_only("remove someone")?;
+        if peer == from.id {
+            return Err(Refusal::new(
+                ErrorCode::BadMessage,
+                "use leave to leave the class",
+            ));
+        }
+        let target = self.member_conn(&from.loc, peer)?;
+        self.ban(&from.loc.class, peer);
+        let reason = reason
+            .map(|r| r.chars().take(self.limits.max_chat_len).collect())
+            .unwrap_or_else(|| "the teacher removed you from the class".to_string());
+        let mut effects = Vec::new();
+        if let Some(c) = target {
+            effects.push(Effect::Deliver {
+                to: vec![c],
+                msg: ServerMessage::Removed { reason },
+            });
+            effects.push(Effect::Close {
+                conn: c,
+                code: close_code::REMOVED,
+                reason: "removed by the teacher".into(),
+            });
+        }
+        effects.extend(self.remove_peer(peer, "removed"));
+        let class = self.class(&from.loc.class);
+        effects.extend(class.removed_list(class.teacher_conns()));
+        Ok(effects)
+    }
+
+    /// `readmit`: lets a removed peer join again.
+    pub(super) fn readmit(&mut self, from: &Sender, peer: &str) -> Result<Vec<Effect>, Refusal> {
+        from.teacher_only("readmit someone")?;
+        let class = self.class_mut(&from.loc.class);
+        let Some(at) = class.removed.iter().position(|b| b.peer.id == peer) else {
+            return Err(Refusal::new(
+                ErrorCode::UnknownPeer,
+                format!("no removed peer {peer:?} in your class"),
+            ));
+        };
+        class.removed.remove(at);
+        let removed = class.removed.iter().map(|b| b.peer.clone()).collect();
+        Ok(vec![Effect::Deliver {
+            to: class.teacher_conns(),
+            msg: ServerMessage::RemovedList { removed },
+        }])
+    }
+
+    /// `lock`: closes or opens the class to new students.
+    pub(super) fn lock(&mut self, from: &Sender, locked: bool) -> Result<Vec<Effect>, Refusal> {
+        from.teacher_only("lock the class")?;
+        let class = self.class_mut(&from.loc.class);
+        class.info.locked = locked;
+        Ok(vec![Effect::Deliver {
+            to: class.connected_conns(),
+            msg: ServerMessage::ClassUpdated {
+                class: class.info.clone(),
+            },
+        }])
+    }
+
+    /// `end`: ends the class for everyone.
+    pub(super) fn end(&mut self, from: &Sender) -> Result<Vec<Effect>, Refusal> {
+        from.teacher_only("end the class")?;
+        Ok(self.end_session(&from.loc.class, "the teacher ended the class"))
+    }
+
+    /// `grant`: sets a student's right to speak and/or share; a revoked right stops what it
+    /// allowed, in the roster and at the SFU.
+    pub(super) fn grant(
+        &mut self,
+        from: &Sender,
+        peer: PeerId,
+        speak: Option<bool>,
+        share: Option<bool>,
+    ) -> Result<Vec<Effect>, Refusal> {
+        from.teacher_only("grant rights")?;
+        self.member_conn(&from.loc, &peer)?;
+        let target = self.peers[&peer].clone();
+        let member = self.member_mut(&target);
+        if member.info.role == Role::Teacher {
+            return Err(Refusal::new(
+                ErrorCode::BadMessage,
+                "teachers always have every right",
+            ));
+        }
+        let p = &mut member.info.permissions;
+        p.speak = speak.unwrap_or(p.speak);
+        p.share = share.unwrap_or(p.share);
+        // Revoking a right stops what it allowed; the client is told through peer_updated.
+        let p = *p;
+        let media = &mut member.info.media;
+        media.mic &= p.speak;
+        media.camera &= p.share;
+        media.screen &= p.share;
+        let info = member.info.clone();
+        let class = self.class(&from.loc.class);
+        let mut effects = vec![Effect::Deliver {
+            to: class.connected_conns(),
+            msg: ServerMessage::PeerUpdated { peer: info },
+        }];
+        // Enforced where the media flows, not only in the student's browser.
+        if class.info.media == MediaMode::Sfu {
+            effects.push(Effect::Sfu(SfuRequest::Permissions {
+                class: from.loc.class.clone(),
+                peer,
+                permissions: p,
+            }));
+        }
+        Ok(effects)
+    }
+
     /// Records what identifies a member about to be removed, so it is refused until readmitted.
-    pub(super) fn ban(&mut self, class_id: &str, peer: &str) {
+    fn ban(&mut self, class_id: &str, peer: &str) {
         let Some(key) = self.peers.get(peer).map(|l| l.key) else {
             return;
         };

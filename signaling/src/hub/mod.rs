@@ -11,12 +11,14 @@
 //! assigns. A peer outlives its connection for `resume_grace_ms`, so a client that drops for a
 //! few seconds can `join` again with its resume token and get its identity, role and hand back.
 //!
-//! The hub's rules live in one file per concern, each an `impl Hub` block:
+//! The hub's rules live in one file per concern, each an `impl Hub` block; [`Hub::handle`]
+//! looks up the sender once and passes it to the handler of the message's kind:
 //!
 //! - [`session`]: joins, resumes, `welcome`, display names, disconnects, refused-join notices,
 //!   the timer tick and the end of a session;
 //! - [`signal`]: WebRTC messages relayed between peers, and the requests made of the SFU;
-//! - [`controls`]: what teachers control (removal and readmission);
+//! - [`controls`]: raised hands, what each member publishes, and the teacher's controls (mute,
+//!   remove and readmit, lock, end, grant);
 //! - [`chat`]: the class chat and its history;
 //! - [`stats`]: connection-quality reports relayed to teachers;
 //! - [`class`]: the state kept per class and per member.
@@ -31,11 +33,11 @@ mod stats;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::protocol::{
-    close_code, ClassId, ClassInfo, ClientMessage, ErrorCode, MediaMode, MediaState, PeerId,
-    PeerInfo, Permissions, Role, ServerMessage, Topology, SFU_PEER_ID,
+    ClassId, ClassInfo, ClientMessage, ErrorCode, MediaMode, PeerId, PeerInfo, Permissions, Role,
+    ServerMessage, Topology,
 };
 
-use self::class::{Class, PeerLocation, RefusalNotices};
+use self::class::{Class, Member, PeerLocation, RefusalNotices};
 
 /// A connection, as numbered by the I/O layer.
 pub type ConnId = u64;
@@ -191,10 +193,65 @@ pub struct JoinRequest {
 #[derive(Debug)]
 pub struct Joined {
     pub peer: PeerId,
+    /// True when the join resumed an earlier identity (its `welcome` says so too).
+    pub resumed: bool,
     pub effects: Vec<Effect>,
 }
 
 /// Every live class and who is connected to it.
+///
+/// The I/O layer owns the sockets and the clock: it numbers connections, passes the time in
+/// with every event, and carries out the [`Effect`]s in order.
+///
+/// ```no_run
+/// use aula_signaling::hub::{Effect, Hub, HubLimits, JoinRequest};
+/// use aula_signaling::protocol::{ClientMessage, Role, Topology};
+///
+/// let mut hub = Hub::new(HubLimits::default());
+/// hub.add_class("c1".into(), "Maths".into(), Topology::Auto);
+///
+/// // A connection (numbered by the I/O layer) sent `join` with a verified token.
+/// let conn = 1;
+/// let request = JoinRequest {
+///     class: "c1".into(),
+///     role: Role::Teacher,
+///     fixed_name: None,
+///     name: Some("Ms Rivera".into()),
+///     resume: None,
+///     new_resume_token: "a fresh random token".into(),
+///     browser: None,
+///     personal_token: None,
+/// };
+/// let now_ms = 1_700_000_000_000; // read by the I/O layer; the hub has no clock
+/// match hub.join(conn, request, |_peer| Vec::new()) {
+///     Ok(joined) => route(joined.effects),
+///     Err(refusal) => route(hub.join_refused("c1", None, refusal.code, now_ms)),
+/// }
+///
+/// // Every later frame of that connection, parsed.
+/// let msg = ClientMessage::Chat { text: "Good morning".into() };
+/// match hub.handle(conn, msg, now_ms) {
+///     Ok(effects) => route(effects),
+///     Err(refusal) => eprintln!("answer conn {conn} with an error: {refusal}"),
+/// }
+///
+/// // About once a second; and when a socket closes without `leave`.
+/// route(hub.tick(now_ms + 1_000));
+/// route(hub.disconnected(conn, now_ms + 2_000));
+///
+/// fn route(effects: Vec<Effect>) {
+///     for effect in effects {
+///         match effect {
+///             // Encode once, queue on each connection's outbox.
+///             Effect::Deliver { to, msg } => println!("{} to {to:?}", msg.kind()),
+///             // After what was queued for it: a close frame with this code.
+///             Effect::Close { conn, code, reason } => println!("close {conn}: {code} {reason}"),
+///             // Call the SFU; its answer goes back to the peer's connection.
+///             Effect::Sfu(request) => println!("SFU: {request:?}"),
+///         }
+///     }
+/// }
+/// ```
 #[derive(Debug, Default)]
 pub struct Hub {
     limits: HubLimits,
@@ -297,29 +354,15 @@ impl Hub {
 
     // ----- messages from joined connections -----
 
-    /// Applies one message from a joined connection.
+    /// Applies one message from a joined connection: each kind has its handler in the file of
+    /// its concern.
     pub fn handle(
         &mut self,
         conn: ConnId,
         msg: ClientMessage,
         now_ms: u64,
     ) -> Result<Vec<Effect>, Refusal> {
-        let Some(me) = self.conns.get(&conn).cloned() else {
-            return Err(Refusal::new(ErrorCode::NotJoined, "send join first"));
-        };
-        let loc = self.peers[&me].clone();
-        let role = self.classes[&loc.class].members[&loc.key].info.role;
-        let teacher_only = |what: &str| -> Result<(), Refusal> {
-            if role == Role::Teacher {
-                Ok(())
-            } else {
-                Err(Refusal::new(
-                    ErrorCode::Forbidden,
-                    format!("only a teacher can {what}"),
-                ))
-            }
-        };
-
+        let from = self.sender(conn)?;
         match msg {
             ClientMessage::Join { .. } => Err(Refusal::new(
                 ErrorCode::AlreadyJoined,
@@ -329,275 +372,99 @@ impl Hub {
                 to: vec![conn],
                 msg: ServerMessage::Pong {},
             }]),
-            ClientMessage::Offer { to, sdp } if to == SFU_PEER_ID => {
-                self.check_sdp(&sdp)?;
-                self.require_sfu(&loc)?;
-                let permissions = self.classes[&loc.class].members[&loc.key].info.permissions;
-                if !(permissions.share || permissions.speak) {
-                    let message =
-                        "only a teacher, or a student the teacher allowed to speak or share, publishes";
-                    return Err(Refusal::new(ErrorCode::Forbidden, message));
-                }
-                let (class, peer) = (loc.class.clone(), me.clone());
-                Ok(vec![Effect::Sfu(SfuRequest::Publish {
-                    class,
-                    peer,
-                    conn,
-                    sdp,
-                    permissions,
-                })])
-            }
-            ClientMessage::Answer { to, sdp } if to == SFU_PEER_ID => {
-                self.check_sdp(&sdp)?;
-                self.require_sfu(&loc)?;
-                let (class, peer) = (loc.class.clone(), me.clone());
-                Ok(vec![Effect::Sfu(SfuRequest::Answer {
-                    class,
-                    peer,
-                    conn,
-                    sdp,
-                })])
-            }
-            // The SFU is ICE-lite: it learns each browser's address from its STUN checks.
-            ClientMessage::Candidate { to, .. } if to == SFU_PEER_ID => Ok(Vec::new()),
-            ClientMessage::Subscribe {} => {
-                // A student whose direct link failed asks for the SFU: an `auto` class moves
-                // to it (everyone switches; the teacher then publishes once).
-                let mut effects = Vec::new();
-                if let Some(class) = self.switch_to_sfu(&loc.class) {
-                    let to = self.classes[&loc.class].connected_conns();
-                    effects.push(Effect::Deliver {
-                        to,
-                        msg: ServerMessage::ClassUpdated { class },
-                    });
-                }
-                self.require_sfu(&loc)?;
-                let (class, peer) = (loc.class.clone(), me.clone());
-                let members = self.classes[&loc.class].members.len();
-                effects.push(Effect::Sfu(SfuRequest::Subscribe {
-                    class,
-                    peer,
-                    conn,
-                    members,
-                }));
-                Ok(effects)
-            }
-            ClientMessage::Offer { to, sdp } => {
-                self.check_sdp(&sdp)?;
-                self.charge_signal(&loc, sdp.len(), now_ms)?;
-                self.relay(
-                    &loc,
-                    &me,
-                    &to,
-                    ServerMessage::Offer {
-                        from: me.clone(),
-                        sdp,
-                    },
-                )
-            }
-            ClientMessage::Answer { to, sdp } => {
-                self.check_sdp(&sdp)?;
-                self.charge_signal(&loc, sdp.len(), now_ms)?;
-                self.relay(
-                    &loc,
-                    &me,
-                    &to,
-                    ServerMessage::Answer {
-                        from: me.clone(),
-                        sdp,
-                    },
-                )
-            }
+            ClientMessage::Leave {} => Ok(self.leave(&from)),
+            ClientMessage::Offer { to, sdp } => self.offer(&from, to, sdp, now_ms),
+            ClientMessage::Answer { to, sdp } => self.answer(&from, to, sdp, now_ms),
             ClientMessage::Candidate { to, candidate } => {
-                let size = candidate.to_string().len();
-                if size > 4096 {
-                    return Err(Refusal::new(
-                        ErrorCode::TooLong,
-                        "the candidate is too long",
-                    ));
-                }
-                self.charge_signal(&loc, size, now_ms)?;
-                self.relay(
-                    &loc,
-                    &me,
-                    &to,
-                    ServerMessage::Candidate {
-                        from: me.clone(),
-                        candidate,
-                    },
-                )
+                self.candidate(&from, to, candidate, now_ms)
             }
-            ClientMessage::Chat { text } => self.chat(&loc, text, now_ms),
-            ClientMessage::Hand { raised } => {
-                let class = self.classes.get_mut(&loc.class).expect("class exists");
-                class
-                    .members
-                    .get_mut(&loc.key)
-                    .expect("member")
-                    .info
-                    .hand_raised = raised;
-                Ok(vec![Effect::Deliver {
-                    to: class.connected_conns(),
-                    msg: ServerMessage::Hand { peer: me, raised },
-                }])
-            }
+            ClientMessage::Subscribe {} => self.subscribe(&from),
+            ClientMessage::Chat { text } => self.chat(&from, text, now_ms),
+            ClientMessage::Stats { links } => self.stats(&from, links, now_ms),
+            ClientMessage::Hand { raised } => Ok(self.hand(&from, raised)),
             ClientMessage::Media {
                 mic,
                 camera,
                 screen,
-            } => {
-                let class = self.classes.get_mut(&loc.class).expect("class exists");
-                let member = class.members.get_mut(&loc.key).expect("member");
-                let p = member.info.permissions;
-                if (mic && !p.speak) || ((camera || screen) && !p.share) {
-                    return Err(Refusal::new(
-                        ErrorCode::Forbidden,
-                        "the teacher has not allowed you to publish this",
-                    ));
-                }
-                member.info.media = MediaState {
-                    mic,
-                    camera,
-                    screen,
-                };
-                let info = member.info.clone();
-                Ok(vec![Effect::Deliver {
-                    to: class.connected_conns(),
-                    msg: ServerMessage::PeerUpdated { peer: info },
-                }])
-            }
-            ClientMessage::Stats { links } => self.stats(&loc, &me, links, now_ms),
-            ClientMessage::Mute { peer, kind } => {
-                teacher_only("mute someone")?;
-                let target = self.member_conn(&loc, &peer)?;
-                Ok(target
-                    .map(|c| Effect::Deliver {
-                        to: vec![c],
-                        msg: ServerMessage::Mute { by: me, kind },
-                    })
-                    .into_iter()
-                    .collect())
-            }
-            ClientMessage::Remove { peer, reason } => {
-                teacher_only("remove someone")?;
-                if peer == me {
-                    return Err(Refusal::new(
-                        ErrorCode::BadMessage,
-                        "use leave to leave the class",
-                    ));
-                }
-                let target = self.member_conn(&loc, &peer)?;
-                self.ban(&loc.class, &peer);
-                let reason = reason
-                    .map(|r| r.chars().take(self.limits.max_chat_len).collect())
-                    .unwrap_or_else(|| "the teacher removed you from the class".to_string());
-                let mut effects = Vec::new();
-                if let Some(c) = target {
-                    effects.push(Effect::Deliver {
-                        to: vec![c],
-                        msg: ServerMessage::Removed { reason },
-                    });
-                    effects.push(Effect::Close {
-                        conn: c,
-                        code: close_code::REMOVED,
-                        reason: "removed by the teacher".into(),
-                    });
-                }
-                effects.extend(self.remove_peer(&peer, "removed"));
-                let class = &self.classes[&loc.class];
-                effects.extend(class.removed_list(class.teacher_conns()));
-                Ok(effects)
-            }
-            ClientMessage::Readmit { peer } => {
-                teacher_only("readmit someone")?;
-                let class = self.classes.get_mut(&loc.class).expect("class exists");
-                let Some(at) = class.removed.iter().position(|b| b.peer.id == peer) else {
-                    return Err(Refusal::new(
-                        ErrorCode::UnknownPeer,
-                        format!("no removed peer {peer:?} in your class"),
-                    ));
-                };
-                class.removed.remove(at);
-                let removed = class.removed.iter().map(|b| b.peer.clone()).collect();
-                Ok(vec![Effect::Deliver {
-                    to: class.teacher_conns(),
-                    msg: ServerMessage::RemovedList { removed },
-                }])
-            }
-            ClientMessage::Lock { locked } => {
-                teacher_only("lock the class")?;
-                let class = self.classes.get_mut(&loc.class).expect("class exists");
-                class.info.locked = locked;
-                Ok(vec![Effect::Deliver {
-                    to: class.connected_conns(),
-                    msg: ServerMessage::ClassUpdated {
-                        class: class.info.clone(),
-                    },
-                }])
-            }
-            ClientMessage::End {} => {
-                teacher_only("end the class")?;
-                Ok(self.end_session(&loc.class, "the teacher ended the class"))
-            }
-            ClientMessage::Grant { peer, speak, share } => {
-                teacher_only("grant rights")?;
-                self.member_conn(&loc, &peer)?;
-                let target_key = self.peers[&peer].key;
-                let class = self.classes.get_mut(&loc.class).expect("class exists");
-                let member = class.members.get_mut(&target_key).expect("member");
-                if member.info.role == Role::Teacher {
-                    return Err(Refusal::new(
-                        ErrorCode::BadMessage,
-                        "teachers always have every right",
-                    ));
-                }
-                let p = &mut member.info.permissions;
-                p.speak = speak.unwrap_or(p.speak);
-                p.share = share.unwrap_or(p.share);
-                // Revoking a right stops what it allowed; the client is told through peer_updated.
-                let p = *p;
-                let media = &mut member.info.media;
-                media.mic &= p.speak;
-                media.camera &= p.share;
-                media.screen &= p.share;
-                let info = member.info.clone();
-                let mut effects = vec![Effect::Deliver {
-                    to: class.connected_conns(),
-                    msg: ServerMessage::PeerUpdated { peer: info },
-                }];
-                // Enforced where the media flows, not only in the student's browser.
-                if class.info.media == MediaMode::Sfu {
-                    effects.push(Effect::Sfu(SfuRequest::Permissions {
-                        class: loc.class.clone(),
-                        peer,
-                        permissions: p,
-                    }));
-                }
-                Ok(effects)
-            }
-            ClientMessage::Leave {} => {
-                let mut effects = self.remove_peer(&me, "left");
-                effects.push(Effect::Close {
-                    conn,
-                    code: 1000,
-                    reason: "left".into(),
-                });
-                Ok(effects)
-            }
+            } => self.media(&from, mic, camera, screen),
+            ClientMessage::Mute { peer, kind } => self.mute(&from, &peer, kind),
+            ClientMessage::Remove { peer, reason } => self.remove(&from, &peer, reason),
+            ClientMessage::Readmit { peer } => self.readmit(&from, &peer),
+            ClientMessage::Lock { locked } => self.lock(&from, locked),
+            ClientMessage::End {} => self.end(&from),
+            ClientMessage::Grant { peer, speak, share } => self.grant(&from, peer, speak, share),
         }
+    }
+
+    /// Who sent a message on `conn`, looked up once for all its handlers.
+    fn sender(&self, conn: ConnId) -> Result<Sender, Refusal> {
+        let Some(id) = self.conns.get(&conn).cloned() else {
+            return Err(Refusal::new(ErrorCode::NotJoined, "send join first"));
+        };
+        let loc = self.peers[&id].clone();
+        let role = self.member(&loc).info.role;
+        Ok(Sender {
+            conn,
+            id,
+            loc,
+            role,
+        })
+    }
+
+    /// A live class the caller knows exists (a member's, or one just looked up).
+    fn class(&self, id: &str) -> &Class {
+        &self.classes[id]
+    }
+
+    fn class_mut(&mut self, id: &str) -> &mut Class {
+        self.classes.get_mut(id).expect("the class exists")
+    }
+
+    /// The member at `loc`, which the caller knows is there (e.g. it sent the message).
+    fn member(&self, loc: &PeerLocation) -> &Member {
+        &self.class(&loc.class).members[&loc.key]
+    }
+
+    fn member_mut(&mut self, loc: &PeerLocation) -> &mut Member {
+        self.find_member_mut(loc).expect("the peer is a member")
+    }
+
+    /// The member at `loc`, if it is still there.
+    fn find_member_mut(&mut self, loc: &PeerLocation) -> Option<&mut Member> {
+        self.classes.get_mut(&loc.class)?.members.get_mut(&loc.key)
     }
 
     /// The connection of a member of the sender's class (None while it waits for a resume).
     fn member_conn(&self, loc: &PeerLocation, peer: &str) -> Result<Option<ConnId>, Refusal> {
         match self.peers.get(peer) {
             Some(target) if target.class == loc.class => {
-                Ok(self.classes[&loc.class].members[&target.key].conn)
+                Ok(self.class(&loc.class).members[&target.key].conn)
             }
             _ => Err(Refusal::new(
                 ErrorCode::UnknownPeer,
                 format!("no peer {peer:?} in your class"),
             )),
         }
+    }
+}
+
+/// The member a message comes from, as [`Hub::handle`] found it.
+#[derive(Debug)]
+struct Sender {
+    conn: ConnId,
+    id: PeerId,
+    loc: PeerLocation,
+    role: Role,
+}
+
+impl Sender {
+    /// Refuses a student: only a teacher can do `what`.
+    fn teacher_only(&self, what: &str) -> Result<(), Refusal> {
+        if self.role == Role::Teacher {
+            return Ok(());
+        }
+        let message = format!("only a teacher can {what}");
+        Err(Refusal::new(ErrorCode::Forbidden, message))
     }
 }
 

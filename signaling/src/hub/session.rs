@@ -7,7 +7,9 @@ use crate::protocol::{
 };
 
 use super::class::{Class, Member, PeerLocation, RefusalNotices, Traffic};
-use super::{starting_media, ConnId, Effect, Hub, JoinRequest, Joined, Refusal, SfuRequest};
+use super::{
+    starting_media, ConnId, Effect, Hub, JoinRequest, Joined, Refusal, Sender, SfuRequest,
+};
 
 /// The longest `browser` id a join may carry.
 const MAX_BROWSER_ID: usize = 64;
@@ -57,7 +59,10 @@ impl Hub {
             ));
         }
 
-        if let Some(peer) = self.resumable(&req) {
+        if let Some(peer) = self
+            .resumable(&req.class, req.role, req.resume.as_deref())
+            .cloned()
+        {
             return Ok(self.resume(conn, peer, req.new_resume_token, ice_servers));
         }
 
@@ -97,7 +102,7 @@ impl Hub {
             media: MediaState::default(),
             connected: true,
         };
-        let class = self.classes.get_mut(&req.class).expect("checked above");
+        let class = self.class_mut(&req.class);
         let others = class.connected_conns();
         class.members.insert(
             key,
@@ -128,7 +133,7 @@ impl Hub {
             msg: welcome,
         }];
         if is_teacher {
-            effects.extend(self.classes[&req.class].removed_list(vec![conn]));
+            effects.extend(self.class(&req.class).removed_list(vec![conn]));
         }
         if !others.is_empty() {
             if let Some(class) = switched {
@@ -143,7 +148,11 @@ impl Hub {
                 msg: ServerMessage::PeerJoined { peer: info },
             });
         }
-        Ok(Joined { peer: id, effects })
+        Ok(Joined {
+            peer: id,
+            resumed: false,
+            effects,
+        })
     }
 
     /// An `auto` class moves to the SFU, once, when it has more students than direct connections
@@ -176,25 +185,15 @@ impl Hub {
     /// Whether this join would resume a live identity (the I/O layer's per-address join limit
     /// spares resumes: a school's whole network reconnecting at once gets straight back in).
     pub fn would_resume(&self, class: &str, role: Role, resume: Option<&str>) -> bool {
-        let Some(peer) = resume.and_then(|r| self.resume_tokens.get(r)) else {
-            return false;
-        };
-        let Some(loc) = self.peers.get(peer) else {
-            return false;
-        };
-        let member = self
-            .classes
-            .get(&loc.class)
-            .and_then(|c| c.members.get(&loc.key));
-        loc.class == class && member.is_some_and(|m| m.info.role == role)
+        self.resumable(class, role, resume).is_some()
     }
 
-    /// The peer a join's resume token names, if it may be resumed by this request.
-    pub(super) fn resumable(&self, req: &JoinRequest) -> Option<PeerId> {
-        let peer = self.resume_tokens.get(req.resume.as_deref()?)?;
+    /// The peer a join's resume token names, if this class and role may resume it.
+    fn resumable(&self, class: &str, role: Role, resume: Option<&str>) -> Option<&PeerId> {
+        let peer = self.resume_tokens.get(resume?)?;
         let loc = self.peers.get(peer)?;
         let member = self.classes.get(&loc.class)?.members.get(&loc.key)?;
-        (loc.class == req.class && member.info.role == req.role).then(|| peer.clone())
+        (loc.class == class && member.info.role == role).then_some(peer)
     }
 
     pub(super) fn resume(
@@ -205,13 +204,15 @@ impl Hub {
         ice_servers: impl FnOnce(&PeerId) -> Vec<IceServer>,
     ) -> Joined {
         let loc = self.peers[&peer].clone();
-        let class = self
-            .classes
-            .get_mut(&loc.class)
-            .expect("peer's class exists");
-        let member = class.members.get_mut(&loc.key).expect("peer is a member");
+        let member = self.member_mut(&loc);
+        let old_conn = member.conn.replace(conn);
+        let old_token = std::mem::replace(&mut member.resume_token, new_resume_token.clone());
+        member.disconnected_at = None;
+        let was_connected = std::mem::replace(&mut member.info.connected, true);
+        let info = member.info.clone();
+        let others = self.class(&loc.class).connected_conns_except(loc.key);
         let mut effects = Vec::new();
-        if let Some(old) = member.conn.replace(conn) {
+        if let Some(old) = old_conn {
             self.conns.remove(&old);
             effects.push(Effect::Close {
                 conn: old,
@@ -219,13 +220,8 @@ impl Hub {
                 reason: "resumed on another connection".into(),
             });
         }
-        let old_token = std::mem::replace(&mut member.resume_token, new_resume_token.clone());
         self.resume_tokens.remove(&old_token);
         self.resume_tokens.insert(new_resume_token, peer.clone());
-        member.disconnected_at = None;
-        let was_connected = std::mem::replace(&mut member.info.connected, true);
-        let info = member.info.clone();
-        let others = class.connected_conns_except(loc.key);
         self.conns.insert(conn, peer.clone());
 
         let welcome = self.welcome(&peer, true, ice_servers(&peer));
@@ -234,7 +230,7 @@ impl Hub {
             msg: welcome,
         });
         if info.role == Role::Teacher {
-            effects.extend(self.classes[&loc.class].removed_list(vec![conn]));
+            effects.extend(self.class(&loc.class).removed_list(vec![conn]));
         }
         if !was_connected && !others.is_empty() {
             effects.push(Effect::Deliver {
@@ -242,7 +238,11 @@ impl Hub {
                 msg: ServerMessage::PeerUpdated { peer: info },
             });
         }
-        Joined { peer, effects }
+        Joined {
+            peer,
+            resumed: true,
+            effects,
+        }
     }
 
     pub(super) fn welcome(
@@ -252,8 +252,8 @@ impl Hub {
         ice_servers: Vec<IceServer>,
     ) -> ServerMessage {
         let loc = &self.peers[peer];
-        let class = &self.classes[&loc.class];
-        let me = &class.members[&loc.key];
+        let class = self.class(&loc.class);
+        let me = self.member(loc);
         ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
             id: me.info.id.clone(),
@@ -399,6 +399,18 @@ impl Hub {
         effects.extend(self.forward_waiting_stats(now_ms));
         effects
     }
+
+    /// `leave`: the sender leaves the class now, without a resume.
+    pub(super) fn leave(&mut self, from: &Sender) -> Vec<Effect> {
+        let mut effects = self.remove_peer(&from.id, "left");
+        effects.push(Effect::Close {
+            conn: from.conn,
+            code: 1000,
+            reason: "left".into(),
+        });
+        effects
+    }
+
     /// Takes a peer out of its class and tells the others. Does not close its connection.
     pub(super) fn remove_peer(&mut self, peer: &str, reason: &str) -> Vec<Effect> {
         let Some(loc) = self.peers.remove(peer) else {

@@ -1,21 +1,137 @@
-//! WebRTC signaling between peers (offers, answers, candidates relayed inside a class, within a
-//! byte budget per sender) and the checks before a request reaches the SFU.
+//! WebRTC signaling: offers, answers and candidates relayed to one peer of the sender's class
+//! (within a byte budget per sender), or turned into requests of the SFU when addressed to it.
 
-use crate::protocol::{ErrorCode, MediaMode, ServerMessage};
+use crate::protocol::{ErrorCode, MediaMode, PeerId, ServerMessage, SFU_PEER_ID};
 
 use super::class::PeerLocation;
-use super::{Effect, Hub, Refusal};
+use super::{Effect, Hub, Refusal, Sender, SfuRequest};
+
+/// Longest candidate relayed, as JSON.
+const MAX_CANDIDATE_BYTES: usize = 4096;
 
 impl Hub {
-    pub(super) fn require_sfu(&self, loc: &PeerLocation) -> Result<(), Refusal> {
-        if self.classes[&loc.class].info.media == MediaMode::Sfu {
+    /// An `offer`: to the SFU it publishes the sender's media; to a peer it is relayed.
+    pub(super) fn offer(
+        &mut self,
+        from: &Sender,
+        to: PeerId,
+        sdp: String,
+        now_ms: u64,
+    ) -> Result<Vec<Effect>, Refusal> {
+        self.check_sdp(&sdp)?;
+        if to == SFU_PEER_ID {
+            return self.publish(from, sdp);
+        }
+        self.charge_signal(&from.loc, sdp.len(), now_ms)?;
+        let msg = ServerMessage::Offer {
+            from: from.id.clone(),
+            sdp,
+        };
+        self.relay(from, &to, msg)
+    }
+
+    /// A publisher's offer to the SFU (a teacher, or a student with a right to speak or share).
+    fn publish(&self, from: &Sender, sdp: String) -> Result<Vec<Effect>, Refusal> {
+        self.require_sfu(&from.loc)?;
+        let permissions = self.member(&from.loc).info.permissions;
+        if !(permissions.share || permissions.speak) {
+            let message =
+                "only a teacher, or a student the teacher allowed to speak or share, publishes";
+            return Err(Refusal::new(ErrorCode::Forbidden, message));
+        }
+        Ok(vec![Effect::Sfu(SfuRequest::Publish {
+            class: from.loc.class.clone(),
+            peer: from.id.clone(),
+            conn: from.conn,
+            sdp,
+            permissions,
+        })])
+    }
+
+    /// An `answer`: to the SFU it completes a subscription; to a peer it is relayed.
+    pub(super) fn answer(
+        &mut self,
+        from: &Sender,
+        to: PeerId,
+        sdp: String,
+        now_ms: u64,
+    ) -> Result<Vec<Effect>, Refusal> {
+        self.check_sdp(&sdp)?;
+        if to == SFU_PEER_ID {
+            self.require_sfu(&from.loc)?;
+            return Ok(vec![Effect::Sfu(SfuRequest::Answer {
+                class: from.loc.class.clone(),
+                peer: from.id.clone(),
+                conn: from.conn,
+                sdp,
+            })]);
+        }
+        self.charge_signal(&from.loc, sdp.len(), now_ms)?;
+        let msg = ServerMessage::Answer {
+            from: from.id.clone(),
+            sdp,
+        };
+        self.relay(from, &to, msg)
+    }
+
+    /// A `candidate`, relayed to a peer.
+    pub(super) fn candidate(
+        &mut self,
+        from: &Sender,
+        to: PeerId,
+        candidate: serde_json::Value,
+        now_ms: u64,
+    ) -> Result<Vec<Effect>, Refusal> {
+        // The SFU is ICE-lite: it learns each browser's address from its STUN checks.
+        if to == SFU_PEER_ID {
+            return Ok(Vec::new());
+        }
+        let size = candidate.to_string().len();
+        if size > MAX_CANDIDATE_BYTES {
+            return Err(Refusal::new(
+                ErrorCode::TooLong,
+                "the candidate is too long",
+            ));
+        }
+        self.charge_signal(&from.loc, size, now_ms)?;
+        let msg = ServerMessage::Candidate {
+            from: from.id.clone(),
+            candidate,
+        };
+        self.relay(from, &to, msg)
+    }
+
+    /// `subscribe`: a subscription to the class's media from the SFU.
+    pub(super) fn subscribe(&mut self, from: &Sender) -> Result<Vec<Effect>, Refusal> {
+        // A student whose direct link failed asks for the SFU: an `auto` class moves to it
+        // (everyone switches; the teacher then publishes once).
+        let mut effects = Vec::new();
+        if let Some(class) = self.switch_to_sfu(&from.loc.class) {
+            let to = self.class(&from.loc.class).connected_conns();
+            effects.push(Effect::Deliver {
+                to,
+                msg: ServerMessage::ClassUpdated { class },
+            });
+        }
+        self.require_sfu(&from.loc)?;
+        effects.push(Effect::Sfu(SfuRequest::Subscribe {
+            class: from.loc.class.clone(),
+            peer: from.id.clone(),
+            conn: from.conn,
+            members: self.class(&from.loc.class).members.len(),
+        }));
+        Ok(effects)
+    }
+
+    fn require_sfu(&self, loc: &PeerLocation) -> Result<(), Refusal> {
+        if self.class(&loc.class).info.media == MediaMode::Sfu {
             return Ok(());
         }
         let message = "this class uses direct connections, not the SFU";
         Err(Refusal::new(ErrorCode::MediaUnavailable, message))
     }
 
-    pub(super) fn check_sdp(&self, sdp: &str) -> Result<(), Refusal> {
+    fn check_sdp(&self, sdp: &str) -> Result<(), Refusal> {
         if sdp.len() > self.limits.max_sdp_bytes {
             return Err(Refusal::new(
                 ErrorCode::TooLong,
@@ -26,14 +142,8 @@ impl Hub {
     }
 
     /// Forwards a WebRTC message to one member of the sender's class.
-    pub(super) fn relay(
-        &self,
-        loc: &PeerLocation,
-        me: &str,
-        to: &str,
-        msg: ServerMessage,
-    ) -> Result<Vec<Effect>, Refusal> {
-        if to == me {
+    fn relay(&self, from: &Sender, to: &str, msg: ServerMessage) -> Result<Vec<Effect>, Refusal> {
+        if to == from.id {
             return Err(Refusal::new(
                 ErrorCode::BadMessage,
                 "cannot send to yourself",
@@ -41,7 +151,7 @@ impl Hub {
         }
         // A peer waiting for a resume misses this; it renegotiates when it is back.
         Ok(self
-            .member_conn(loc, to)?
+            .member_conn(&from.loc, to)?
             .map(|c| Effect::Deliver { to: vec![c], msg })
             .into_iter()
             .collect())
@@ -59,16 +169,8 @@ impl Hub {
             self.limits.signal_bytes_per_sec,
             self.limits.signal_burst_bytes,
         );
-        let member = self
-            .classes
-            .get_mut(&loc.class)
-            .and_then(|c| c.members.get_mut(&loc.key))
-            .expect("the sender is a member");
-        if member
-            .traffic
-            .signal
-            .take(bytes as f64, rate.into(), burst.into(), now_ms)
-        {
+        let signal = &mut self.member_mut(loc).traffic.signal;
+        if signal.take(bytes as f64, rate.into(), burst.into(), now_ms) {
             return Ok(());
         }
         Err(Refusal::new(

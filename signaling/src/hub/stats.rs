@@ -4,13 +4,13 @@
 use crate::protocol::{ErrorCode, LinkStats, PeerId, Role, ServerMessage};
 
 use super::class::PeerLocation;
-use super::{ConnId, Effect, Hub, Refusal};
+use super::{ConnId, Effect, Hub, Refusal, Sender};
 
 impl Hub {
+    /// A `stats` report: checked, charged, and sent on to the teachers now or after the interval.
     pub(super) fn stats(
         &mut self,
-        loc: &PeerLocation,
-        me: &str,
+        from: &Sender,
         links: Vec<LinkStats>,
         now_ms: u64,
     ) -> Result<Vec<Effect>, Refusal> {
@@ -47,19 +47,18 @@ impl Hub {
             .iter()
             .map(|l| 96 + l.peer.len() + l.reason.as_ref().map_or(0, String::len))
             .sum();
-        self.charge_signal(loc, size, now_ms)?;
+        self.charge_signal(&from.loc, size, now_ms)?;
         let interval = self.limits.stats_interval_ms;
-        let class = self.classes.get_mut(&loc.class).expect("class exists");
-        let t = &mut class.members.get_mut(&loc.key).expect("member").traffic;
+        let t = &mut self.member_mut(&from.loc).traffic;
         if t.stats_sent_ms.is_some_and(|sent| now_ms < sent + interval) {
             // Too soon: this report waits for the interval, replacing an older one.
             t.stats_waiting = Some(links);
-            self.stats_waiting.insert(me.to_string());
+            self.stats_waiting.insert(from.id.clone());
             return Ok(Vec::new());
         }
         t.stats_sent_ms = Some(now_ms);
         t.stats_waiting = None;
-        Ok(self.stats_to_teachers(loc, me, links))
+        Ok(self.stats_to_teachers(&from.loc, &from.id, links))
     }
 
     /// A report to every other teacher of the class.

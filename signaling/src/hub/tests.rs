@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use proptest::prelude::*;
 
 use super::*;
-use crate::protocol::{IceServer, LinkStats, MediaMode, MuteKind, SFU_PEER_ID};
+use crate::protocol::{close_code, IceServer, LinkStats, MediaMode, MuteKind, SFU_PEER_ID};
 
 fn hub() -> Hub {
     let mut hub = Hub::new(HubLimits {
@@ -323,6 +323,29 @@ fn resume_on_a_new_connection_closes_the_old_one() {
     // The stale connection's drop does not disconnect the resumed peer.
     assert!(hub.disconnected(1, 0).is_empty());
     assert!(hub.roster("c1").unwrap()[0].connected);
+}
+
+#[test]
+fn a_join_says_whether_it_resumed_as_its_welcome_does() {
+    let mut hub = hub();
+    let welcome_resumed = |j: &Joined, conn| match &to(conn, &j.effects)[0] {
+        ServerMessage::Welcome { resumed, .. } => *resumed,
+        other => panic!("expected welcome, got {other:?}"),
+    };
+    let first = hub.join(1, req("c1", Role::Student, "A"), no_ice).unwrap();
+    assert!(!first.resumed);
+    assert!(!welcome_resumed(&first, 1));
+    let mut r = req("c1", Role::Student, "A");
+    r.resume = Some("rt-A-c1".into());
+    let again = hub.join(2, r, no_ice).unwrap();
+    assert!(again.resumed);
+    assert!(welcome_resumed(&again, 2));
+    // An unknown resume token is a fresh join.
+    let mut r = req("c1", Role::Student, "B");
+    r.resume = Some("no-such-token".into());
+    let fresh = hub.join(3, r, no_ice).unwrap();
+    assert!(!fresh.resumed);
+    assert!(!welcome_resumed(&fresh, 3));
 }
 
 #[test]
