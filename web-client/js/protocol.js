@@ -1,6 +1,6 @@
 // @ts-check
 // The class protocol's messages as JSDoc types for the type checker (the shapes of
-// signaling/src/protocol.rs, documented in docs/protocol.md), and its one reserved id. Import a
+// signaling/src/protocol/, documented in docs/protocol.md), and its one reserved id. Import a
 // type with `/** @typedef {import('./protocol.js').PeerInfo} PeerInfo */`.
 
 /** The reserved peer id of the server's SFU (docs/protocol.md). */

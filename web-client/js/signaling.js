@@ -3,7 +3,7 @@
 // automatic reconnect with backoff and resume. Emits "message" for every server message and
 // "status" / "fatal" for the connection's life.
 
-/** Close codes (signaling/src/protocol.rs `close_code`). */
+/** Close codes (signaling/src/protocol/errors.rs `close_code`). */
 export const CLOSE = {
   GOING_AWAY: 1001,
   ABNORMAL: 1006,

@@ -1,0 +1,142 @@
+//! What a client sends: [`ClientMessage`] and the list of its wire `type`s.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{LinkStats, MuteKind, PeerId};
+
+/// Messages a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Must be the first message. `name` is ignored when the token fixes one.
+    Join {
+        token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The `resume_token` from a previous `welcome`, to get the same identity back after a drop.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+        /// A random id the browser keeps (1–64 letters, digits, `-`, `_`), so a teacher's removal
+        /// also refuses that browser when it comes back through a shared link.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        browser: Option<String>,
+    },
+    Offer {
+        to: PeerId,
+        sdp: String,
+    },
+    Answer {
+        to: PeerId,
+        sdp: String,
+    },
+    Candidate {
+        to: PeerId,
+        /// An `RTCIceCandidateInit` object, relayed untouched.
+        candidate: serde_json::Value,
+    },
+    Chat {
+        text: String,
+    },
+    Hand {
+        raised: bool,
+    },
+    /// What this client now publishes; others see it in `peer_updated`.
+    Media {
+        #[serde(default)]
+        mic: bool,
+        #[serde(default)]
+        camera: bool,
+        #[serde(default)]
+        screen: bool,
+    },
+    /// A connection-quality report, forwarded to the class's teachers.
+    Stats {
+        links: Vec<LinkStats>,
+    },
+    /// Teacher only: ask a peer to stop its microphone and/or camera.
+    Mute {
+        peer: PeerId,
+        #[serde(default)]
+        kind: MuteKind,
+    },
+    /// Teacher only: remove a peer from the class. It is refused for the rest of the session
+    /// (its resume token, its personal token, its browser) until a teacher sends `readmit`.
+    Remove {
+        peer: PeerId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Teacher only: let a removed peer (an id from `removed_list`) join again.
+    Readmit {
+        peer: PeerId,
+    },
+    /// Teacher only: lock or unlock the class to new students.
+    Lock {
+        locked: bool,
+    },
+    /// Teacher only: end the class for everyone.
+    End {},
+    /// Teacher only: set a student's right to speak and/or share. Omitted fields stay as they are.
+    Grant {
+        peer: PeerId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        speak: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        share: Option<bool>,
+    },
+    /// In `sfu` mode: ask for the class's media from the SFU. The server answers with an
+    /// `offer` from `sfu`, to be answered with an `answer` to `sfu`. Sending it again replaces
+    /// the subscription (e.g. after the SFU link failed).
+    Subscribe {},
+    /// Keepalive; answered with `pong`.
+    Ping {},
+    /// Leave the class now (no resume).
+    Leave {},
+}
+
+/// Every `type` a client may send, as on the wire.
+pub const CLIENT_MESSAGE_TYPES: [&str; 17] = [
+    "join",
+    "offer",
+    "answer",
+    "candidate",
+    "chat",
+    "hand",
+    "media",
+    "stats",
+    "mute",
+    "remove",
+    "readmit",
+    "lock",
+    "end",
+    "grant",
+    "subscribe",
+    "ping",
+    "leave",
+];
+
+impl ClientMessage {
+    /// The wire `type` of this message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::Join { .. } => "join",
+            ClientMessage::Offer { .. } => "offer",
+            ClientMessage::Answer { .. } => "answer",
+            ClientMessage::Candidate { .. } => "candidate",
+            ClientMessage::Chat { .. } => "chat",
+            ClientMessage::Hand { .. } => "hand",
+            ClientMessage::Media { .. } => "media",
+            ClientMessage::Stats { .. } => "stats",
+            ClientMessage::Mute { .. } => "mute",
+            ClientMessage::Remove { .. } => "remove",
+            ClientMessage::Readmit { .. } => "readmit",
+            ClientMessage::Lock { .. } => "lock",
+            ClientMessage::End {} => "end",
+            ClientMessage::Grant { .. } => "grant",
+            ClientMessage::Subscribe {} => "subscribe",
+            ClientMessage::Ping {} => "ping",
+            ClientMessage::Leave {} => "leave",
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The class protocol, version 1: every message a client and the server exchange over `/ws`.
+//!
+//! These serde types are the single source of truth. `docs/protocol.schema.json` is generated from
+//! them (see [`json_schema`]) and a test fails when the checked-in file drifts; `docs/protocol.md`
+//! explains them in prose with a full example exchange.
+//!
+//! Every frame is a JSON text frame with a `"type"` field. A client may add a `"ref"` (string or
+//! number) to any message; when the server rejects that message, the `error` it sends back carries
+//! the same `ref` so a script can match the two.
+//!
+//! - this file: the types both directions share (roles, the roster, the class, chat entries,
+//!   link reports) and the schema generator;
+//! - [`client`]: [`ClientMessage`], what a client sends;
+//! - [`server`]: [`ServerMessage`], what the server sends;
+//! - [`errors`]: the [`ErrorCode`]s of `error` messages and the WebSocket [`close_code`]s.
+
+mod client;
+mod errors;
+mod server;
+
+pub use self::client::{ClientMessage, CLIENT_MESSAGE_TYPES};
+pub use self::errors::{close_code, ErrorCode};
+pub use self::server::ServerMessage;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Protocol version announced in `welcome`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The reserved peer id of the server itself (used as `from` on server-originated notices).
+pub const SERVER_PEER_ID: &str = "server";
+
+/// A peer's id, unique for the lifetime of the server process. Not a secret.
+pub type PeerId = String;
+
+/// A class's id, as in `/api/v1/classes/{id}`.
+pub type ClassId = String;
+
+/// What a peer may do in a class. Enforced by the server on every message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Teacher,
+    Student,
+}
+
+/// How media flows in a class. `auto` picks direct connections for small classes and the SFU above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Topology {
+    P2p,
+    Sfu,
+    #[default]
+    Auto,
+}
+
+/// How media flows in a class right now (the effective mode of its [`Topology`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaMode {
+    /// A direct peer connection per teacher–student pair.
+    #[default]
+    P2p,
+    /// The teacher publishes once to the SFU (peer id `sfu`); everyone else subscribes.
+    Sfu,
+}
+
+/// The reserved peer id of the SFU: address `offer`/`answer` to it in `sfu` mode.
+pub const SFU_PEER_ID: &str = "sfu";
+
+/// Which media a teacher's `mute` applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MuteKind {
+    #[default]
+    Audio,
+    Video,
+    All,
+}
+
+/// Rights a teacher can grant a student. Teachers always have both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Permissions {
+    /// May publish a microphone.
+    pub speak: bool,
+    /// May publish a camera or a screen share.
+    pub share: bool,
+}
+
+/// What a peer currently publishes, as reported by its own client with `media`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct MediaState {
+    #[serde(default)]
+    pub mic: bool,
+    #[serde(default)]
+    pub camera: bool,
+    #[serde(default)]
+    pub screen: bool,
+}
+
+/// One entry of the roster, as every member of the class sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PeerInfo {
+    pub id: PeerId,
+    pub name: String,
+    pub role: Role,
+    pub hand_raised: bool,
+    pub permissions: Permissions,
+    pub media: MediaState,
+    /// False while the peer's connection is down but it may still resume (see `resume` in `join`).
+    pub connected: bool,
+}
+
+/// The class as its members see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClassInfo {
+    pub id: ClassId,
+    pub name: String,
+    /// A locked class admits no new students (teachers and resuming peers still get in).
+    pub locked: bool,
+    pub topology: Topology,
+    /// How media flows now. An `auto` class starts `p2p` and switches once to `sfu` when it
+    /// grows past the server's size for direct connections; it never switches back in a session.
+    pub media: MediaMode,
+}
+
+/// A STUN/TURN server for `RTCPeerConnection`'s `iceServers`, with credentials bound to this peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Someone a teacher removed this session, as teachers see them in `removed_list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RemovedPeer {
+    /// The id they had; `readmit` takes it.
+    pub id: PeerId,
+    pub name: String,
+    pub role: Role,
+}
+
+/// A chat line as the server stored and relayed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChatEntry {
+    /// Server-assigned, increasing within the class.
+    pub id: u64,
+    pub from: PeerId,
+    /// The sender's display name at the time it was sent.
+    pub name: String,
+    pub text: String,
+    /// Server time, milliseconds since the Unix epoch.
+    pub time: u64,
+}
+
+/// How a peer's media reaches the peer that reports it; shown on the teacher's connectivity panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaPath {
+    Connecting,
+    Direct,
+    RelayUdp,
+    RelayTcp,
+    RelayTls,
+    Sfu,
+    Failed,
+}
+
+/// A connection-quality report one client makes about its media link with another peer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LinkStats {
+    /// The peer at the other end of the link (a peer id, or `sfu`).
+    pub peer: PeerId,
+    pub path: MediaPath,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<f64>,
+    /// Fraction of packets lost, 0.0–1.0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// Why the link failed or is degraded, in words a teacher understands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The JSON Schema of the whole protocol: `{"client": ..., "server": ...}` definitions.
+pub fn json_schema() -> serde_json::Value {
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    /// Aula class protocol v1: a client sends `ClientMessage`s and receives `ServerMessage`s.
+    struct AulaProtocolV1 {
+        client: ClientMessage,
+        server: ServerMessage,
+    }
+    serde_json::to_value(schemars::schema_for!(AulaProtocolV1)).expect("schema serializes")
+}
+
+#[cfg(test)]
+mod tests;

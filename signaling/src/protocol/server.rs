@@ -1,0 +1,141 @@
+//! What the server sends: [`ServerMessage`].
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ChatEntry, ClassInfo, ErrorCode, IceServer, LinkStats, MuteKind, PeerId, PeerInfo, Permissions,
+    RemovedPeer, Role,
+};
+
+/// Messages the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Welcome {
+        protocol: u32,
+        id: PeerId,
+        role: Role,
+        name: String,
+        class: ClassInfo,
+        /// Everyone else in the class.
+        peers: Vec<PeerInfo>,
+        ice_servers: Vec<IceServer>,
+        /// Present this in `join.resume` to get this identity back after a dropped connection.
+        resume_token: String,
+        /// True when this join resumed an earlier identity.
+        resumed: bool,
+        permissions: Permissions,
+        hand_raised: bool,
+        /// The most recent chat lines, oldest first.
+        chat: Vec<ChatEntry>,
+    },
+    PeerJoined {
+        peer: PeerInfo,
+    },
+    PeerLeft {
+        id: PeerId,
+        /// `left`, `disconnected`, `removed` or `timeout`.
+        reason: String,
+    },
+    PeerUpdated {
+        peer: PeerInfo,
+    },
+    Offer {
+        from: PeerId,
+        sdp: String,
+    },
+    Answer {
+        from: PeerId,
+        sdp: String,
+    },
+    Candidate {
+        from: PeerId,
+        candidate: serde_json::Value,
+    },
+    Chat {
+        #[serde(flatten)]
+        entry: ChatEntry,
+    },
+    Hand {
+        peer: PeerId,
+        raised: bool,
+    },
+    /// Sent to the muted peer only: its client turns the named media off.
+    Mute {
+        by: PeerId,
+        kind: MuteKind,
+    },
+    /// Sent to teachers: a member's connection-quality report.
+    Stats {
+        from: PeerId,
+        links: Vec<LinkStats>,
+    },
+    ClassUpdated {
+        class: ClassInfo,
+    },
+    /// Sent to the removed peer just before its connection is closed.
+    Removed {
+        reason: String,
+    },
+    /// Sent to teachers: joins the server refused (a locked or full class, a removed person, too
+    /// many joins from one address). At most one a second per class; `count` is how many
+    /// refusals it stands for, `name` and `code` are the latest one's.
+    JoinRefused {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        code: ErrorCode,
+        count: u64,
+    },
+    /// Sent to teachers: everyone removed this session (oldest first), after each `remove` and
+    /// `readmit`, and after a teacher's `welcome` when the list is not empty.
+    RemovedList {
+        removed: Vec<RemovedPeer>,
+    },
+    /// The class ended; the connection closes next.
+    ClassEnded {
+        reason: String,
+    },
+    Pong {},
+    /// Fresh `ice_servers` for this peer, sent before the ones it holds expire (by default every
+    /// 8 minutes for credentials that live 10). Apply them to every `RTCPeerConnection`
+    /// (`setConfiguration`) and to new ones; links relayed with the old credentials need an ICE
+    /// restart before those expire.
+    IceServers {
+        ice_servers: Vec<IceServer>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        /// The `ref` of the rejected message, when it had one.
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<serde_json::Value>,
+    },
+}
+
+impl ServerMessage {
+    /// The wire `type` of this message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Welcome { .. } => "welcome",
+            ServerMessage::PeerJoined { .. } => "peer_joined",
+            ServerMessage::PeerLeft { .. } => "peer_left",
+            ServerMessage::PeerUpdated { .. } => "peer_updated",
+            ServerMessage::Offer { .. } => "offer",
+            ServerMessage::Answer { .. } => "answer",
+            ServerMessage::Candidate { .. } => "candidate",
+            ServerMessage::Chat { .. } => "chat",
+            ServerMessage::Hand { .. } => "hand",
+            ServerMessage::Mute { .. } => "mute",
+            ServerMessage::Stats { .. } => "stats",
+            ServerMessage::ClassUpdated { .. } => "class_updated",
+            ServerMessage::Removed { .. } => "removed",
+            ServerMessage::JoinRefused { .. } => "join_refused",
+            ServerMessage::RemovedList { .. } => "removed_list",
+            ServerMessage::ClassEnded { .. } => "class_ended",
+            ServerMessage::Pong {} => "pong",
+            ServerMessage::IceServers { .. } => "ice_servers",
+            ServerMessage::Error { .. } => "error",
+        }
+    }
+}
