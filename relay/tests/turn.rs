@@ -3,6 +3,7 @@
 mod common;
 
 use aula_relay::credentials;
+use aula_relay::turn::stun::code;
 use aula_relay::turn::TurnConfig;
 use common::*;
 use std::net::SocketAddr;
@@ -134,26 +135,26 @@ async fn expired_and_forged_credentials_are_refused() {
     let mut c = Client::udp(addr)
         .await
         .with_credentials(old.username, old.password);
-    assert_eq!(c.allocate().await, Err(401));
+    assert_eq!(c.allocate().await, Err(code::UNAUTHORIZED));
 
     let forged = credentials::mint("not-the-secret", "student-1", unix_now(), 600);
     let mut c = Client::udp(addr)
         .await
         .with_credentials(forged.username, forged.password);
-    assert_eq!(c.allocate().await, Err(401));
+    assert_eq!(c.allocate().await, Err(code::UNAUTHORIZED));
 
     let good = credentials::mint(SECRET, "student-1", unix_now(), 600);
     let mut c = Client::udp(addr)
         .await
         .with_credentials(good.username.clone(), "wrong password".into());
-    assert_eq!(c.allocate().await, Err(401));
+    assert_eq!(c.allocate().await, Err(code::UNAUTHORIZED));
 
     // A tampered expiry with the old password fails too.
     let tampered = format!("{}:student-1", unix_now() + 999_999);
     let mut c = Client::udp(addr)
         .await
         .with_credentials(tampered, good.password);
-    assert_eq!(c.allocate().await, Err(401));
+    assert_eq!(c.allocate().await, Err(code::UNAUTHORIZED));
 
     // Nothing unauthenticated gets relayed: a Send indication without allocation is dropped.
     let (peer, peer_addr) = peer_socket().await;
@@ -184,13 +185,20 @@ async fn internal_peers_are_refused_by_default() {
         "255.255.255.255:80",
     ] {
         let peer: SocketAddr = peer.parse().unwrap();
-        assert_eq!(c.create_permission(peer).await, Err(403), "{peer}");
+        assert_eq!(
+            c.create_permission(peer).await,
+            Err(code::FORBIDDEN),
+            "{peer}"
+        );
     }
     // The relay's own address is allowed (relay-to-relay), but only its relay ports.
     let (_peer, peer_addr) = peer_socket().await;
     assert_eq!(c.create_permission(peer_addr).await, Ok(()));
     if !(49152..=65535).contains(&peer_addr.port()) {
-        assert_eq!(c.channel_bind(0x4000, peer_addr).await, Err(403));
+        assert_eq!(
+            c.channel_bind(0x4000, peer_addr).await,
+            Err(code::FORBIDDEN)
+        );
     }
     // Relay-to-relay between two allocations works under the default policy.
     let mut d = Client::udp(r.server.local_udp_addr())
@@ -227,7 +235,10 @@ async fn allow_rules_widen_what_they_name_but_never_open_the_relay_host() {
     );
     // Loopback is the relay's own host: a rule does not open its ports, only allocations' do.
     let (service, service_addr) = peer_socket().await;
-    assert_eq!(c.channel_bind(0x4000, service_addr).await, Err(403));
+    assert_eq!(
+        c.channel_bind(0x4000, service_addr).await,
+        Err(code::FORBIDDEN)
+    );
     assert_eq!(c.create_permission(service_addr).await, Ok(()));
     c.send_indication(service_addr, b"to a local service").await;
     let mut buf = [0u8; 64];
@@ -241,7 +252,7 @@ async fn allow_rules_widen_what_they_name_but_never_open_the_relay_host() {
     // Rules only widen what they name.
     assert_eq!(
         c.create_permission("192.168.1.1:80".parse().unwrap()).await,
-        Err(403)
+        Err(code::FORBIDDEN)
     );
     r.shutdown.cancel();
 }
@@ -270,7 +281,10 @@ async fn exact_allowed_peer_gets_data_and_only_on_its_port() {
         Some(Incoming::Channel(0x4002, b"answer".to_vec()))
     );
     // The same address on another port stays closed.
-    assert_eq!(c.channel_bind(0x4003, other_addr).await, Err(403));
+    assert_eq!(
+        c.channel_bind(0x4003, other_addr).await,
+        Err(code::FORBIDDEN)
+    );
     c.send_indication(other_addr, b"not for you").await;
     let mut buf = [0u8; 64];
     assert!(
@@ -310,12 +324,15 @@ async fn ipv6_forms_embedding_an_internal_ipv4_address_are_refused() {
     ] {
         assert_eq!(
             c.create_permission(peer(internal)).await,
-            Err(403),
+            Err(code::FORBIDDEN),
             "{internal} embeds an internal IPv4 address"
         );
     }
     // An IPv4-mapped address is an IPv4 peer: refused for an IPv6 allocation as another family.
-    assert_eq!(c.create_permission(peer("::ffff:7f00:1")).await, Err(443));
+    assert_eq!(
+        c.create_permission(peer("::ffff:7f00:1")).await,
+        Err(code::PEER_ADDRESS_FAMILY_MISMATCH)
+    );
     // The same forms around public IPv4 addresses, and plain public IPv6, are relayed.
     for public in ["2002:808:808::1", "64:ff9b::808:808", "2606:4700::1111"] {
         assert_eq!(c.create_permission(peer(public)).await, Ok(()), "{public}");
@@ -336,7 +353,7 @@ async fn credentials_expiring_too_far_ahead_are_refused() {
         let mut c = Client::udp(addr)
             .await
             .with_credentials(far.username, far.password);
-        assert_eq!(c.allocate().await, Err(401), "ttl {ttl}");
+        assert_eq!(c.allocate().await, Err(code::UNAUTHORIZED), "ttl {ttl}");
     }
     assert_eq!(r.server.stats().auth_too_far_ahead, 3);
     // Ten minutes, and a little clock skew on top, are fine.
@@ -374,7 +391,11 @@ async fn class_and_ip_quotas_leave_room_for_other_classes() {
     let mut c = Client::udp_from(abuser, addr)
         .await
         .with_identity("classA/p99");
-    assert_eq!(c.allocate().await, Err(486), "class quota");
+    assert_eq!(
+        c.allocate().await,
+        Err(code::ALLOCATION_QUOTA_REACHED),
+        "class quota"
+    );
     // Hopping to other classes from the same address: the per-IP quota holds.
     for i in 0..2 {
         let mut c = Client::udp_from(abuser, addr)
@@ -386,7 +407,11 @@ async fn class_and_ip_quotas_leave_room_for_other_classes() {
     let mut c = Client::udp_from(abuser, addr)
         .await
         .with_identity("classD/x");
-    assert_eq!(c.allocate().await, Err(486), "per-IP quota");
+    assert_eq!(
+        c.allocate().await,
+        Err(code::ALLOCATION_QUOTA_REACHED),
+        "per-IP quota"
+    );
     // A teacher elsewhere still gets an allocation while the abuser holds everything it may.
     let mut teacher = Client::udp_from("127.0.0.2".parse().unwrap(), addr)
         .await
@@ -485,12 +510,20 @@ async fn quotas_answer_486() {
         keep.push(c);
     }
     let mut c = Client::udp(addr).await.with_identity("alice");
-    assert_eq!(c.allocate().await, Err(486), "per-user quota");
+    assert_eq!(
+        c.allocate().await,
+        Err(code::ALLOCATION_QUOTA_REACHED),
+        "per-user quota"
+    );
 
     let mut b = Client::udp(addr).await.with_identity("bob");
     b.allocate().await.unwrap();
     let mut e = Client::udp(addr).await.with_identity("eve");
-    assert_eq!(e.allocate().await, Err(486), "total quota");
+    assert_eq!(
+        e.allocate().await,
+        Err(code::ALLOCATION_QUOTA_REACHED),
+        "total quota"
+    );
 
     // Freeing one makes room again.
     assert_eq!(b.refresh(0).await, Ok(0));
@@ -508,7 +541,7 @@ async fn lifetime_is_bounded_and_second_allocate_mismatches() {
     let mut c = Client::udp(r.server.local_udp_addr()).await;
     c.allocate().await.unwrap();
     assert_eq!(c.refresh(99_999).await, Ok(120));
-    assert_eq!(c.allocate().await, Err(437));
+    assert_eq!(c.allocate().await, Err(code::ALLOCATION_MISMATCH));
     r.shutdown.cancel();
 }
 

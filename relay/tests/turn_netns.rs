@@ -8,6 +8,7 @@
 
 mod common;
 
+use aula_relay::turn::stun::code;
 use aula_relay::turn::TurnConfig;
 use common::*;
 use std::fs::File;
@@ -126,14 +127,21 @@ fn the_relay_host_is_reachable_only_on_live_relay_ports_and_exact_allowances() {
         // A local service, on the advertised address and on another interface address.
         for host in [public, lan] {
             let target = SocketAddr::new(host, port);
-            assert_eq!(c.channel_bind(0x4000, target).await, Err(403), "{target}");
+            assert_eq!(
+                c.channel_bind(0x4000, target).await,
+                Err(code::FORBIDDEN),
+                "{target}"
+            );
             assert_eq!(c.create_permission(target).await, Ok(()), "{target}");
             c.send_indication(target, b"to a local service").await;
             assert!(nothing_arrives(&service).await, "{target} got relayed data");
         }
         // TURN inside TURN: a Binding request through the allocation to the TURN port.
         let turn_itself = SocketAddr::new(public, turn_port);
-        assert_eq!(c.channel_bind(0x4001, turn_itself).await, Err(403));
+        assert_eq!(
+            c.channel_bind(0x4001, turn_itself).await,
+            Err(code::FORBIDDEN)
+        );
         let binding = [
             0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
         ];
@@ -169,7 +177,10 @@ fn the_relay_host_is_reachable_only_on_live_relay_ports_and_exact_allowances() {
         );
         // Once that allocation is gone, its port is closed again.
         assert_eq!(d.refresh(0).await, Ok(0));
-        assert_eq!(c.channel_bind(0x4002, relayed_d).await, Err(403));
+        assert_eq!(
+            c.channel_bind(0x4002, relayed_d).await,
+            Err(code::FORBIDDEN)
+        );
         r.shutdown.cancel();
     });
 }

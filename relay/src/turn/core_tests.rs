@@ -3,7 +3,7 @@
 use super::*;
 use crate::credentials;
 use crate::turn::filter::Cidr;
-use crate::turn::stun::{attr, MessageWriter};
+use crate::turn::stun::{attr, code, MessageWriter};
 use proptest::prelude::*;
 
 struct FakeBinder {
@@ -93,7 +93,7 @@ impl Tester {
             w.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
         });
         let m = Message::parse(&resp).unwrap();
-        assert_eq!(m.error_code(), Some(401));
+        assert_eq!(m.error_code(), Some(code::UNAUTHORIZED));
         assert_eq!(m.realm(), Some("aula"));
         t.nonce = m.nonce().unwrap().to_vec();
         t
@@ -220,11 +220,14 @@ fn stale_nonce_and_expired_credentials() {
     let r = t.send(&mut c, method::ALLOCATE, true, later, |w| {
         w.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
     });
-    assert_eq!(Message::parse(&r).unwrap().error_code(), Some(438));
+    assert_eq!(
+        Message::parse(&r).unwrap().error_code(),
+        Some(code::STALE_NONCE)
+    );
     assert_eq!(c.stats().auth_stale_nonce, 1);
     // Credentials valid for 600 s from `now`: at +601 they are expired.
     t.nonce = Message::parse(&r).unwrap().nonce().unwrap().to_vec();
-    assert_eq!(t.allocate(&mut c, later), Err(401));
+    assert_eq!(t.allocate(&mut c, later), Err(code::UNAUTHORIZED));
     assert_eq!(c.stats().auth_expired, 1);
     assert_eq!(c.allocation_count(), 0);
 }
@@ -281,14 +284,17 @@ fn filter_and_capacity_errors() {
     t.allocate(&mut c, now).unwrap();
     assert_eq!(
         t.permit(&mut c, "10.2.0.1:1".parse().unwrap(), now),
-        Some(403)
+        Some(code::FORBIDDEN)
     );
-    assert_eq!(t.permit(&mut c, "[::1]:1".parse().unwrap(), now), Some(443));
+    assert_eq!(
+        t.permit(&mut c, "[::1]:1".parse().unwrap(), now),
+        Some(code::PEER_ADDRESS_FAMILY_MISMATCH)
+    );
     assert_eq!(t.permit(&mut c, "10.1.0.1:1".parse().unwrap(), now), None);
     assert_eq!(t.permit(&mut c, "8.8.8.8:1".parse().unwrap(), now), None);
     assert_eq!(
         t.permit(&mut c, "8.8.4.4:1".parse().unwrap(), now),
-        Some(508)
+        Some(code::INSUFFICIENT_CAPACITY)
     );
     assert_eq!(c.stats().denied_peers, 1);
 }
@@ -319,7 +325,10 @@ fn port_exhaustion_is_508_and_frees_the_slot() {
         ));
         out
     };
-    assert_eq!(Message::parse(&r).unwrap().error_code(), Some(508));
+    assert_eq!(
+        Message::parse(&r).unwrap().error_code(),
+        Some(code::INSUFFICIENT_CAPACITY)
+    );
     assert_eq!(c.allocation_count(), 0);
     t.allocate(&mut c, now).unwrap();
 }
@@ -334,7 +343,7 @@ fn unknown_required_attribute_is_420() {
     let mut out = Vec::new();
     c.handle_client(&ft(1), &buf, now0(), &mut out, &mut binder());
     let m = Message::parse(&out).unwrap();
-    assert_eq!(m.error_code(), Some(420));
+    assert_eq!(m.error_code(), Some(code::UNKNOWN_ATTRIBUTE));
     assert_eq!(m.get(attr::UNKNOWN_ATTRIBUTES), Some(&[0x00, 0x42][..]));
 }
 
@@ -396,7 +405,10 @@ proptest! {
                     let before = c.allocation_count();
                     match t.allocate(&mut c, now) {
                         Ok(_) => prop_assert_eq!(c.allocation_count(), before + 1),
-                        Err(code) => prop_assert!([401, 437, 438, 486].contains(&code), "code {}", code),
+                        Err(e) => prop_assert!(
+                            [code::UNAUTHORIZED, code::ALLOCATION_MISMATCH, code::STALE_NONCE, code::ALLOCATION_QUOTA_REACHED].contains(&e),
+                            "code {}", e
+                        ),
                     }
                 }
                 1 => { c.remove_five_tuple(&ft(port)); }
@@ -404,8 +416,11 @@ proptest! {
                 _ => {
                     if let Some(t) = testers[slot].as_mut() {
                         let r = t.send(&mut c, method::REFRESH, true, now, |w| { w.u32_attr(attr::LIFETIME, 0); });
-                        let code = Message::parse(&r).unwrap().error_code();
-                        prop_assert!(matches!(code, None | Some(401) | Some(437) | Some(438)), "code {:?}", code);
+                        let e = Message::parse(&r).unwrap().error_code();
+                        prop_assert!(
+                            matches!(e, None | Some(code::UNAUTHORIZED | code::ALLOCATION_MISMATCH | code::STALE_NONCE)),
+                            "code {:?}", e
+                        );
                     }
                 }
             }
@@ -457,7 +472,10 @@ fn even_port_reservation_is_used_by_token() {
         w.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
             .attr(attr::RESERVATION_TOKEN, &token);
     });
-    assert_eq!(Message::parse(&r).unwrap().error_code(), Some(508));
+    assert_eq!(
+        Message::parse(&r).unwrap().error_code(),
+        Some(code::INSUFFICIENT_CAPACITY)
+    );
 }
 
 /// Unauthenticated answers are at most 2.8 times the request (a 20-byte request without

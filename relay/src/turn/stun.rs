@@ -58,6 +58,24 @@ pub mod attr {
     pub const FINGERPRINT: u16 = 0x8028;
 }
 
+/// ERROR-CODE values this server sends (RFC 8489 §14.8, RFC 8656 §19).
+pub mod code {
+    pub const TRY_ALTERNATE: u16 = 300;
+    pub const BAD_REQUEST: u16 = 400;
+    pub const UNAUTHORIZED: u16 = 401;
+    pub const FORBIDDEN: u16 = 403;
+    pub const UNKNOWN_ATTRIBUTE: u16 = 420;
+    pub const ALLOCATION_MISMATCH: u16 = 437;
+    pub const STALE_NONCE: u16 = 438;
+    pub const ADDRESS_FAMILY_NOT_SUPPORTED: u16 = 440;
+    pub const WRONG_CREDENTIALS: u16 = 441;
+    pub const UNSUPPORTED_TRANSPORT_PROTOCOL: u16 = 442;
+    pub const PEER_ADDRESS_FAMILY_MISMATCH: u16 = 443;
+    pub const ALLOCATION_QUOTA_REACHED: u16 = 486;
+    pub const SERVER_ERROR: u16 = 500;
+    pub const INSUFFICIENT_CAPACITY: u16 = 508;
+}
+
 /// Message classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -535,20 +553,20 @@ impl<'b> MessageWriter<'b> {
 /// The reason phrase for the error codes this server sends.
 pub fn reason_phrase(code: u16) -> &'static str {
     match code {
-        300 => "Try Alternate",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        420 => "Unknown Attribute",
-        437 => "Allocation Mismatch",
-        438 => "Stale Nonce",
-        440 => "Address Family not Supported",
-        441 => "Wrong Credentials",
-        442 => "Unsupported Transport Protocol",
-        443 => "Peer Address Family Mismatch",
-        486 => "Allocation Quota Reached",
-        500 => "Server Error",
-        508 => "Insufficient Capacity",
+        code::TRY_ALTERNATE => "Try Alternate",
+        code::BAD_REQUEST => "Bad Request",
+        code::UNAUTHORIZED => "Unauthorized",
+        code::FORBIDDEN => "Forbidden",
+        code::UNKNOWN_ATTRIBUTE => "Unknown Attribute",
+        code::ALLOCATION_MISMATCH => "Allocation Mismatch",
+        code::STALE_NONCE => "Stale Nonce",
+        code::ADDRESS_FAMILY_NOT_SUPPORTED => "Address Family not Supported",
+        code::WRONG_CREDENTIALS => "Wrong Credentials",
+        code::UNSUPPORTED_TRANSPORT_PROTOCOL => "Unsupported Transport Protocol",
+        code::PEER_ADDRESS_FAMILY_MISMATCH => "Peer Address Family Mismatch",
+        code::ALLOCATION_QUOTA_REACHED => "Allocation Quota Reached",
+        code::SERVER_ERROR => "Server Error",
+        code::INSUFFICIENT_CAPACITY => "Insufficient Capacity",
         _ => "Error",
     }
 }
@@ -628,13 +646,13 @@ mod tests {
         let key = long_term_key("u", "r", "p");
         let peer6: SocketAddr = "[2001:db8::1]:4000".parse().unwrap();
         MessageWriter::new(&mut buf, method::ALLOCATE, Class::Error, &tid)
-            .error(486)
+            .error(code::ALLOCATION_QUOTA_REACHED)
             .xor_address(attr::XOR_PEER_ADDRESS, &peer6)
             .attr(attr::USERNAME, b"abcde")
             .integrity(&key)
             .fingerprint();
         let m = Message::parse(&buf).unwrap();
-        assert_eq!(m.error_code(), Some(486));
+        assert_eq!(m.error_code(), Some(code::ALLOCATION_QUOTA_REACHED));
         assert_eq!(m.xor_address(attr::XOR_PEER_ADDRESS), Some(peer6));
         assert_eq!(m.username(), Some("abcde"));
         assert!(m.verify_integrity(&key));

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use aula_relay::credentials;
-use aula_relay::turn::stun::{self, attr, method, Class, Framing, Message, MessageWriter};
+use aula_relay::turn::stun::{self, attr, code, method, Class, Framing, Message, MessageWriter};
 use aula_relay::turn::{TurnConfig, TurnServer};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -273,8 +273,8 @@ impl Client {
             let resp = self.response(&tid).await;
             let msg = Message::parse(&resp).expect("valid response");
             match msg.error_code() {
-                Some(401) | Some(438) if msg.nonce().is_some() => {
-                    let retry = self.nonce.is_none() || msg.error_code() == Some(438);
+                Some(code::UNAUTHORIZED) | Some(code::STALE_NONCE) if msg.nonce().is_some() => {
+                    let retry = self.nonce.is_none() || msg.error_code() == Some(code::STALE_NONCE);
                     self.realm = msg.realm().map(str::to_string);
                     self.nonce = msg.nonce().map(<[u8]>::to_vec);
                     if retry {

@@ -4,7 +4,7 @@
 use super::requests::simple_error;
 use super::{Core, FiveTuple, Now};
 use crate::credentials;
-use crate::turn::stun::{self, attr, Class, Message, MessageWriter};
+use crate::turn::stun::{self, attr, code, Class, Message, MessageWriter};
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
@@ -80,46 +80,46 @@ impl<H, R> Core<H, R> {
             (msg.username(), msg.realm(), msg.nonce())
         else {
             if msg.has_integrity() {
-                simple_error(out, m, &tid, 400, msg.has_fingerprint());
+                simple_error(out, m, &tid, code::BAD_REQUEST, msg.has_fingerprint());
             } else {
                 // The normal first round trip of every client: not counted as a failure.
                 self.stats.auth_missing += 1;
-                challenge(self, out, 401);
+                challenge(self, out, code::UNAUTHORIZED);
             }
             return None;
         };
         if !msg.has_integrity() {
-            simple_error(out, m, &tid, 400, msg.has_fingerprint());
+            simple_error(out, m, &tid, code::BAD_REQUEST, msg.has_fingerprint());
             return None;
         }
         match self.check_nonce(nonce, now.unix, ft.client.ip()) {
             Some(true) => {}
             Some(false) => {
                 self.stats.auth_stale_nonce += 1;
-                challenge(self, out, 438);
+                challenge(self, out, code::STALE_NONCE);
                 return None;
             }
             None => {
                 self.stats.auth_stale_nonce += 1;
-                challenge(self, out, 438);
+                challenge(self, out, code::STALE_NONCE);
                 return None;
             }
         }
         let Some(expiry) = credentials::username_expiry(username) else {
             self.stats.auth_bad_username += 1;
-            challenge(self, out, 401);
+            challenge(self, out, code::UNAUTHORIZED);
             return None;
         };
         if expiry < now.unix {
             self.stats.auth_expired += 1;
-            challenge(self, out, 401);
+            challenge(self, out, code::UNAUTHORIZED);
             return None;
         }
         if expiry > now.unix.saturating_add(self.cfg.max_credential_ahead_secs) {
             // Minted for longer than this relay accepts: a credential must not outlive the
             // membership it was minted for.
             self.stats.auth_too_far_ahead += 1;
-            challenge(self, out, 401);
+            challenge(self, out, code::UNAUTHORIZED);
             return None;
         }
         let existing = self
@@ -136,13 +136,13 @@ impl<H, R> Core<H, R> {
         };
         if !msg.verify_integrity(&key) {
             self.stats.auth_bad_integrity += 1;
-            challenge(self, out, 401);
+            challenge(self, out, code::UNAUTHORIZED);
             return None;
         }
         if let Some((false, _)) = existing {
             self.stats.auth_wrong_credentials += 1;
             let mut w = MessageWriter::new(out, m, Class::Error, &tid);
-            w.error(441).integrity(&key);
+            w.error(code::WRONG_CREDENTIALS).integrity(&key);
             if msg.has_fingerprint() {
                 w.fingerprint();
             }

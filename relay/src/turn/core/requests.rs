@@ -7,7 +7,7 @@ use super::table::{
 };
 use super::{AllocId, Core, Family, FiveTuple, Now, PortRequest, RelayBinder};
 use crate::turn::filter::Verdict;
-use crate::turn::stun::{attr, method, Class, Message, MessageWriter};
+use crate::turn::stun::{attr, code, method, Class, Message, MessageWriter};
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use std::collections::HashMap;
@@ -62,12 +62,13 @@ impl<H, R> Core<H, R> {
             m,
             method::ALLOCATE | method::REFRESH | method::CREATE_PERMISSION | method::CHANNEL_BIND
         ) {
-            simple_error(out, m, &tid, 400, fp);
+            simple_error(out, m, &tid, code::BAD_REQUEST, fp);
             return;
         }
         if let Some(t) = msg.unknown_required(known_attribute) {
             let mut w = MessageWriter::new(out, m, Class::Error, &tid);
-            w.error_code_only(420).unknown_attributes(t);
+            w.error_code_only(code::UNKNOWN_ATTRIBUTE)
+                .unknown_attributes(t);
             if fp {
                 w.fingerprint();
             }
@@ -109,21 +110,21 @@ impl<H, R> Core<H, R> {
                     (a.relayed, a.expires.saturating_duration_since(now.mono));
                 self.allocate_success(ft, &tid, relayed, remaining, None, &key, fp, out);
             } else {
-                err(out, 437);
+                err(out, code::ALLOCATION_MISMATCH);
             }
             return;
         }
         match msg.get(attr::REQUESTED_TRANSPORT) {
-            None => return err(out, 400),
-            Some(v) if v.len() != 4 => return err(out, 400),
-            Some(v) if v[0] != 17 => return err(out, 442),
+            None => return err(out, code::BAD_REQUEST),
+            Some(v) if v.len() != 4 => return err(out, code::BAD_REQUEST),
+            Some(v) if v[0] != 17 => return err(out, code::UNSUPPORTED_TRANSPORT_PROTOCOL),
             Some(_) => {}
         }
         let family = match msg.get(attr::REQUESTED_ADDRESS_FAMILY) {
             None => Family::V4,
             Some([1, ..]) => Family::V4,
             Some([2, ..]) => Family::V6,
-            Some(_) => return err(out, 440),
+            Some(_) => return err(out, code::ADDRESS_FAMILY_NOT_SUPPORTED),
         };
         let Some(advertised) = self
             .cfg
@@ -132,7 +133,7 @@ impl<H, R> Core<H, R> {
             .copied()
             .find(|ip| Family::of(*ip) == family)
         else {
-            return err(out, 440);
+            return err(out, code::ADDRESS_FAMILY_NOT_SUPPORTED);
         };
         let username = msg.username().expect("authenticated").to_string();
         let user = quota_user(&username).to_string();
@@ -145,19 +146,19 @@ impl<H, R> Core<H, R> {
                 >= self.cfg.max_allocations_per_ip
         {
             self.stats.quota_rejections += 1;
-            return err(out, 486);
+            return err(out, code::ALLOCATION_QUOTA_REACHED);
         }
         let even = msg.get(attr::EVEN_PORT);
         let token = msg.get(attr::RESERVATION_TOKEN);
         let reservation = match (even, token) {
-            (Some(_), Some(_)) => return err(out, 400),
+            (Some(_), Some(_)) => return err(out, code::BAD_REQUEST),
             (None, Some(t)) => {
                 let Ok(t) = <[u8; 8]>::try_from(t) else {
-                    return err(out, 400);
+                    return err(out, code::BAD_REQUEST);
                 };
                 match self.reservations.remove(&t) {
                     Some(r) if r.expires > now.mono && r.family == family => Some(r),
-                    _ => return err(out, 508),
+                    _ => return err(out, code::INSUFFICIENT_CAPACITY),
                 }
             }
             _ => None,
@@ -166,7 +167,7 @@ impl<H, R> Core<H, R> {
             None => PortRequest::Any,
             Some([b, ..]) if b & 0x80 != 0 => {
                 if self.reservations.len() >= self.cfg.max_allocations {
-                    return err(out, 508);
+                    return err(out, code::INSUFFICIENT_CAPACITY);
                 }
                 PortRequest::EvenReserveNext
             }
@@ -198,7 +199,7 @@ impl<H, R> Core<H, R> {
             Ok(x) => x,
             Err(_) => {
                 self.free.push(index);
-                return err(out, 508);
+                return err(out, code::INSUFFICIENT_CAPACITY);
             }
         };
         let new_token = reserved.map(|reserved| {
@@ -298,18 +299,18 @@ impl<H, R> Core<H, R> {
     ) {
         let answer = Answer::to(msg, key);
         let Some(id) = id else {
-            return answer.error(out, 437);
+            return answer.error(out, code::ALLOCATION_MISMATCH);
         };
         let lifetime = self.lifetime(msg);
         let family = self.get(id).expect("exists").family;
         let requested = match msg.get(attr::REQUESTED_ADDRESS_FAMILY) {
             Some([1, ..]) => Some(Family::V4),
             Some([2, ..]) => Some(Family::V6),
-            Some(_) => return answer.error(out, 440),
+            Some(_) => return answer.error(out, code::ADDRESS_FAMILY_NOT_SUPPORTED),
             None => None,
         };
         if requested.is_some_and(|f| f != family) {
-            return answer.error(out, 443);
+            return answer.error(out, code::PEER_ADDRESS_FAMILY_MISMATCH);
         }
         if lifetime.is_zero() {
             drop(self.remove(id));
@@ -329,7 +330,7 @@ impl<H, R> Core<H, R> {
         need_port: bool,
     ) -> Result<bool, u16> {
         if Family::of(peer.ip()) != family {
-            return Err(443);
+            return Err(code::PEER_ADDRESS_FAMILY_MISMATCH);
         }
         match self.cfg.filter.verdict(peer.ip()) {
             Verdict::Allow => Ok(false),
@@ -344,7 +345,7 @@ impl<H, R> Core<H, R> {
             }
             _ => {
                 self.stats.denied_peers += 1;
-                Err(403)
+                Err(code::FORBIDDEN)
             }
         }
     }
@@ -359,17 +360,17 @@ impl<H, R> Core<H, R> {
     ) {
         let answer = Answer::to(msg, key);
         let Some(id) = id else {
-            return answer.error(out, 437);
+            return answer.error(out, code::ALLOCATION_MISMATCH);
         };
         let family = self.get(id).expect("exists").family;
         let mut peers: [(IpAddr, bool); 8] = [(IpAddr::from([0, 0, 0, 0]), false); 8];
         let mut n = 0;
         for p in msg.xor_peer_addresses() {
             let Some(p) = p else {
-                return answer.error(out, 400);
+                return answer.error(out, code::BAD_REQUEST);
             };
             if n == peers.len() {
-                return answer.error(out, 508);
+                return answer.error(out, code::INSUFFICIENT_CAPACITY);
             }
             match self.check_peer(family, p, false) {
                 Ok(restricted) => peers[n] = (p.ip(), restricted),
@@ -378,7 +379,7 @@ impl<H, R> Core<H, R> {
             n += 1;
         }
         if n == 0 {
-            return answer.error(out, 400);
+            return answer.error(out, code::BAD_REQUEST);
         }
         let max = self.cfg.max_permissions_per_allocation;
         let expires = now.mono + self.cfg.permission_lifetime;
@@ -397,7 +398,7 @@ impl<H, R> Core<H, R> {
             .filter(|p| p.expires > now.mono)
             .count();
         if live + new > max {
-            return answer.error(out, 508);
+            return answer.error(out, code::INSUFFICIENT_CAPACITY);
         }
         for &(ip, restricted) in &peers[..n] {
             install_permission(&mut a.permissions, ip, restricted, expires, now.mono);
@@ -415,17 +416,17 @@ impl<H, R> Core<H, R> {
     ) {
         let answer = Answer::to(msg, key);
         let Some(id) = id else {
-            return answer.error(out, 437);
+            return answer.error(out, code::ALLOCATION_MISMATCH);
         };
         let number = match msg.u32_attr(attr::CHANNEL_NUMBER) {
             Some(v) => (v >> 16) as u16,
-            None => return answer.error(out, 400),
+            None => return answer.error(out, code::BAD_REQUEST),
         };
         if !(0x4000..=0x7FFF).contains(&number) {
-            return answer.error(out, 400);
+            return answer.error(out, code::BAD_REQUEST);
         }
         let Some(peer) = msg.xor_address(attr::XOR_PEER_ADDRESS) else {
-            return answer.error(out, 400);
+            return answer.error(out, code::BAD_REQUEST);
         };
         let family = self.get(id).expect("exists").family;
         let restricted = match self.check_peer(family, peer, true) {
@@ -453,7 +454,7 @@ impl<H, R> Core<H, R> {
                     .filter(|p| p.expires > now.mono)
                     .count();
                 if a.channels.len() >= max_ch || (!has_perm && live_perms >= max_perm) {
-                    return answer.error(out, 508);
+                    return answer.error(out, code::INSUFFICIENT_CAPACITY);
                 }
                 a.channels.push(Channel {
                     number,
@@ -461,7 +462,7 @@ impl<H, R> Core<H, R> {
                     expires: ch_expires,
                 });
             }
-            _ => return answer.error(out, 400),
+            _ => return answer.error(out, code::BAD_REQUEST),
         }
         install_permission(
             &mut a.permissions,
