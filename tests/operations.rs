@@ -2,6 +2,7 @@
 
 mod common;
 
+use aula_relay::turn::metrics as turn_metrics;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -404,7 +405,7 @@ fn aula_relay_runs_the_turn_relay_alone_and_serves_its_metrics() {
             .unwrap();
         relayed = body
             .lines()
-            .filter(|l| l.starts_with("aula_turn_relayed_packets_total"))
+            .filter(|l| l.starts_with(turn_metrics::RELAYED_PACKETS_TOTAL))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
         if relayed > 0.0 {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use aula_relay::turn::metrics as turn_metrics;
 use std::process::Command;
 
 use common::*;
@@ -104,7 +105,7 @@ async fn welcome_credentials_relay_data_through_the_in_process_turn_server() {
     // The relay publishes its counters about once a second.
     let mut failures = 0.0;
     for _ in 0..30 {
-        failures = aula.metric("aula_turn_auth_failures_total");
+        failures = aula.metric(turn_metrics::AUTH_FAILURES_TOTAL);
         if failures >= 1.0 {
             break;
         }

@@ -23,7 +23,7 @@
 
 pub mod core;
 pub mod filter;
-mod metrics;
+pub mod metrics;
 pub mod server;
 pub mod stun;
 
