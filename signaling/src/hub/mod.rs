@@ -14,14 +14,14 @@
 //! The hub's rules live in one file per concern, each an `impl Hub` block; [`Hub::handle`]
 //! looks up the sender once and passes it to the handler of the message's kind:
 //!
-//! - [`session`]: joins, resumes, `welcome`, display names, disconnects, refused-join notices,
+//! - `session.rs`: joins, resumes, `welcome`, display names, disconnects, refused-join notices,
 //!   the timer tick and the end of a session;
-//! - [`signal`]: WebRTC messages relayed between peers, and the requests made of the SFU;
-//! - [`controls`]: raised hands, what each member publishes, and the teacher's controls (mute,
+//! - `signal.rs`: WebRTC messages relayed between peers, and the requests made of the SFU;
+//! - `controls.rs`: raised hands, what each member publishes, and the teacher's controls (mute,
 //!   remove and readmit, lock, end, grant);
-//! - [`chat`]: the class chat and its history;
-//! - [`stats`]: connection-quality reports relayed to teachers;
-//! - [`class`]: the state kept per class and per member.
+//! - `chat.rs`: the class chat and its history;
+//! - `stats.rs`: connection-quality reports relayed to teachers;
+//! - `class.rs`: the state kept per class and per member.
 
 mod chat;
 mod class;

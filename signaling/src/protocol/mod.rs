@@ -10,9 +10,9 @@
 //!
 //! - this file: the types both directions share (roles, the roster, the class, chat entries,
 //!   link reports) and the schema generator;
-//! - [`client`]: [`ClientMessage`], what a client sends;
-//! - [`server`]: [`ServerMessage`], what the server sends;
-//! - [`errors`]: the [`ErrorCode`]s of `error` messages and the WebSocket [`close_code`]s.
+//! - `client.rs`: [`ClientMessage`], what a client sends;
+//! - `server.rs`: [`ServerMessage`], what the server sends;
+//! - `errors.rs`: the [`ErrorCode`]s of `error` messages and the WebSocket [`close_code`]s.
 
 mod client;
 mod errors;
@@ -67,7 +67,8 @@ pub enum MediaMode {
 }
 
 /// The reserved peer id of the SFU: address `offer`/`answer` to it in `sfu` mode.
-pub const SFU_PEER_ID: &str = "sfu";
+// Defined once, by the SFU (the relay crate, which never depends on signaling).
+pub use aula_relay::sfu::SFU_PEER_ID;
 
 /// Which media a teacher's `mute` applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
