@@ -275,7 +275,9 @@ impl Hub {
         }
     }
 
-    pub(super) fn valid_name(&self, name: Option<&str>) -> Result<String, Refusal> {
+    /// The display name a join asks for, by the one rule for names ([`crate::text::display_name`],
+    /// which the admin API and `aula token` apply to a token's fixed name too).
+    fn valid_name(&self, name: Option<&str>) -> Result<String, Refusal> {
         crate::text::display_name(name.unwrap_or(""), self.limits.max_name_len)
             .map_err(|e| Refusal::new(ErrorCode::InvalidName, e.to_string()))
     }
@@ -342,11 +344,10 @@ impl Hub {
         if !matches!(code, ClassLocked | ClassFull | Removed | RateLimited) {
             return Vec::new();
         }
-        let max_name = self.limits.max_name_len;
+        let name = name.and_then(|n| self.valid_name(Some(n)).ok());
         let Some(class) = self.classes.get_mut(class_id) else {
             return Vec::new();
         };
-        let name = name.and_then(|n| crate::text::display_name(n, max_name).ok());
         class.refusals.count += 1;
         class.refusals.latest = Some((name, code));
         Self::report_refusals(class, now_ms)
