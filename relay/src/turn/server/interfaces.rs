@@ -1,7 +1,7 @@
 //! The host's own addresses: the outward address to advertise when none is configured, and the
 //! interface addresses the peer filter treats as the relay's own host.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The address of the interface that routes to the internet, found without sending anything.
 pub(super) fn derive_public_ip(listen: IpAddr) -> IpAddr {
@@ -27,38 +27,29 @@ pub(super) fn derive_public_ip(listen: IpAddr) -> IpAddr {
     })
 }
 
-/// The addresses of the host's interfaces (empty if they cannot be read).
+/// The addresses of the host's interfaces (empty if they cannot be read), link-local ones
+/// included.
 pub(super) fn interface_addresses() -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list we only read and then free with freeifaddrs.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return out;
-    }
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
-        let ifa = unsafe { &*cur };
-        if !ifa.ifa_addr.is_null() {
-            // SAFETY: ifa_addr points to a sockaddr whose family says which struct it is.
-            let family = unsafe { (*ifa.ifa_addr).sa_family } as i32;
-            if family == libc::AF_INET {
-                // SAFETY: the family is AF_INET, so this is a sockaddr_in.
-                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                    sin.sin_addr.s_addr,
-                ))));
-            } else if family == libc::AF_INET6 {
-                // SAFETY: the family is AF_INET6, so this is a sockaddr_in6.
-                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-                out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
-            }
-        }
-        cur = ifa.ifa_next;
-    }
-    // SAFETY: `head` came from a successful getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
+    let mut out: Vec<IpAddr> = match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces.iter().map(|i| i.ip()).collect(),
+        Err(_) => Vec::new(),
+    };
     out.sort();
     out.dedup();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_addresses_include_loopback_once_and_sorted() {
+        let local = interface_addresses();
+        assert!(
+            local.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            "{local:?}"
+        );
+        assert!(local.windows(2).all(|w| w[0] < w[1]), "{local:?}");
+    }
 }
