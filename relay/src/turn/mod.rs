@@ -26,6 +26,7 @@ pub mod filter;
 pub mod metrics;
 pub mod server;
 pub mod stun;
+mod validate;
 
 pub use server::TurnServer;
 
@@ -134,9 +135,9 @@ impl Default for TurnConfig {
 /// Why the TURN server cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum TurnError {
-    /// A configuration value is unusable.
-    #[error("invalid TURN configuration: {0}")]
-    Config(String),
+    /// A configuration value is unusable; `key` is its setting, e.g. `turn.relay_port_min`.
+    #[error("invalid value for {key}: {message}")]
+    InvalidValue { key: &'static str, message: String },
     /// A listening socket cannot be bound.
     #[error("cannot bind TURN {proto} socket {addr}: {reason}")]
     Bind {
@@ -149,6 +150,13 @@ pub enum TurnError {
 }
 
 impl TurnError {
+    pub(crate) fn invalid(key: &'static str, message: impl Into<String>) -> TurnError {
+        TurnError::InvalidValue {
+            key,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn bind(proto: &'static str, addr: SocketAddr, source: std::io::Error) -> TurnError {
         let reason = match source.kind() {
             std::io::ErrorKind::AddrInUse => "address in use".to_string(),

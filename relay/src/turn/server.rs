@@ -24,7 +24,7 @@ mod ticker;
 mod udp;
 
 use super::core::{Core, CoreConfig, Stats};
-use super::filter::{Cidr, PeerFilter};
+use super::filter::PeerFilter;
 use super::{metrics, TurnConfig, TurnError};
 use crate::log_limit::LogLimiter;
 use interfaces::{derive_public_ip, interface_addresses};
@@ -109,53 +109,8 @@ impl TurnServer {
         shutdown: CancellationToken,
     ) -> Result<TurnServer, TurnError> {
         let cfg = &config;
-        if cfg.secret.is_empty() {
-            return Err(TurnError::Config(
-                "the TURN secret is empty (set turn.secret or --turn-secret)".into(),
-            ));
-        }
-        if cfg.relay_port_min > cfg.relay_port_max || cfg.relay_port_min == 0 {
-            return Err(TurnError::Config(format!(
-                "relay port range {}-{} is empty or starts at 0",
-                cfg.relay_port_min, cfg.relay_port_max
-            )));
-        }
-        if cfg.max_lifetime_secs == 0 || cfg.default_lifetime_secs == 0 {
-            return Err(TurnError::Config(
-                "allocation lifetimes must be at least one second".into(),
-            ));
-        }
-        for (key, value) in [
-            ("max_connections_per_ip", cfg.max_connections_per_ip as u64),
-            (
-                "unallocated_connection_timeout_secs",
-                cfg.unallocated_connection_timeout_secs,
-            ),
-            (
-                "max_credential_lifetime_secs",
-                cfg.max_credential_lifetime_secs,
-            ),
-            (
-                "max_allocations_per_class",
-                cfg.max_allocations_per_class as u64,
-            ),
-            ("max_allocations_per_ip", cfg.max_allocations_per_ip as u64),
-        ] {
-            if value == 0 {
-                return Err(TurnError::Config(format!("turn.{key} must be above 0")));
-            }
-        }
-        if cfg.tls_listen.is_some() && tls.is_none() {
-            return Err(TurnError::Config(
-                "tls_listen is set but no TLS certificate was given".into(),
-            ));
-        }
-        let allow = cfg
-            .allow_peers
-            .iter()
-            .map(|s| s.parse::<Cidr>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| TurnError::Config(e.to_string()))?;
+        cfg.validate(tls.is_some())?;
+        let allow = cfg.allow_cidrs()?;
         let advertised = cfg
             .public_ip
             .unwrap_or_else(|| derive_public_ip(cfg.listen.ip()));
