@@ -11,6 +11,85 @@
 //! per-allocation token bucket. Every collection is bounded: allocations by `max_allocations`,
 //! users by allocations, permissions and channels by per-allocation limits.
 //!
+//! # Driving it
+//!
+//! A minimal blocking I/O layer over UDP (the real one, [`server`](super::server), does the
+//! same with tokio tasks, TCP and TLS): build the core from a config, feed it each datagram
+//! with the current time, and send what it answers.
+//!
+//! ```no_run
+//! use aula_relay::turn::core::{
+//!     AllocId, ClientAction, Core, CoreConfig, Family, FiveTuple, Now, PortRequest, RelayBinder,
+//!     Transport, PEER_HEADROOM, PEER_TAILROOM,
+//! };
+//! use std::net::{SocketAddr, UdpSocket};
+//! use std::time::Instant;
+//!
+//! /// Relay sockets for the core: here plain std sockets on any free port.
+//! struct Binder;
+//!
+//! impl RelayBinder for Binder {
+//!     type Handle = UdpSocket;
+//!     type Reserved = UdpSocket;
+//!     fn bind(
+//!         &mut self,
+//!         _id: AllocId,
+//!         _family: Family,
+//!         _port: PortRequest,
+//!     ) -> std::io::Result<(u16, UdpSocket, Option<UdpSocket>)> {
+//!         let socket = UdpSocket::bind("0.0.0.0:0")?;
+//!         Ok((socket.local_addr()?.port(), socket, None))
+//!     }
+//!     fn bind_reserved(&mut self, _id: AllocId, reserved: UdpSocket) -> std::io::Result<UdpSocket> {
+//!         Ok(reserved)
+//!     }
+//! }
+//!
+//! type TurnCore = Core<UdpSocket, UdpSocket>;
+//!
+//! /// Client datagrams: answers go back to the client, relayed data out of the relay socket.
+//! fn serve_clients(core: &mut TurnCore, listener: &UdpSocket) -> std::io::Result<()> {
+//!     let server = listener.local_addr()?;
+//!     let (mut buf, mut out) = (vec![0u8; 65536], Vec::new());
+//!     loop {
+//!         let (len, client) = listener.recv_from(&mut buf)?;
+//!         let ft = FiveTuple { transport: Transport::Udp, client, server };
+//!         match core.handle_client(&ft, &buf[..len], Now::system(), &mut out, &mut Binder) {
+//!             ClientAction::None => {}
+//!             ClientAction::Reply => drop(listener.send_to(&out, client)),
+//!             ClientAction::Relay { handle, peer, payload } => {
+//!                 drop(handle.send_to(&buf[payload], peer))
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! /// One peer datagram on allocation `id`'s relay socket, framed in place for its client.
+//! fn from_peer(
+//!     core: &mut TurnCore,
+//!     id: AllocId,
+//!     relay: &UdpSocket,
+//!     listener: &UdpSocket,
+//!     client: SocketAddr,
+//! ) -> std::io::Result<()> {
+//!     let mut buf = vec![0u8; PEER_HEADROOM + 65535 + PEER_TAILROOM];
+//!     let (len, peer) = relay.recv_from(&mut buf[PEER_HEADROOM..PEER_HEADROOM + 65535])?;
+//!     if let Some(frame) = core.handle_peer(id, peer, &mut buf, len, Instant::now()) {
+//!         listener.send_to(&buf[frame], client)?;
+//!     }
+//!     Ok(())
+//! }
+//!
+//! let mut core = TurnCore::new(
+//!     CoreConfig { secret: "the TURN REST secret".into(), ..CoreConfig::default() },
+//!     [7; 32], // the nonce key: random in a real server
+//! );
+//! // About once a second, elsewhere: drop the handles of expired allocations.
+//! drop(core.tick(Instant::now()));
+//! serve_clients(&mut core, &UdpSocket::bind("0.0.0.0:3478")?)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! The core's parts, one file each:
 //! - `table.rs`: the allocation table (slots, quotas, lifetimes, permissions, reservations);
 //! - `auth.rs`: stateless nonces and the long-term credential check;
