@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aula_relay::sfu::client::{Client, ClientStats, PublisherOptions};
-use aula_relay::sfu::{Allowed, Sfu, SfuConfig, SfuStats};
+use aula_relay::sfu::{Allowed, Counter, Sfu, SfuConfig, SfuStats};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -110,7 +110,12 @@ fn serve(bandwidth_estimation: bool, send_buffer_age: Duration) {
                     .map(|_| String::new()),
                 "T" => sfu.stats().await.map(|s| {
                     let h: Vec<String> = s.service_time_us.iter().map(u64::to_string).collect();
-                    format!("{} {} {}", s.subscribers, s.forwarded_packets, h.join(","))
+                    format!(
+                        "{} {} {}",
+                        s.subscribers,
+                        s[Counter::ForwardedPackets],
+                        h.join(",")
+                    )
                 }),
                 other => Ok(format!("unknown command {other}")),
             };
@@ -148,11 +153,9 @@ impl Remote {
     async fn stats(&self) -> SfuStats {
         let r = self.call("T".into()).await;
         let p: Vec<&str> = r.split(' ').collect();
-        let mut s = SfuStats {
-            subscribers: p[0].parse().unwrap(),
-            forwarded_packets: p[1].parse().unwrap(),
-            ..SfuStats::default()
-        };
+        let mut s = SfuStats::default();
+        s.subscribers = p[0].parse().unwrap();
+        s[Counter::ForwardedPackets] = p[1].parse().unwrap();
         for (i, v) in p[2].split(',').enumerate() {
             s.service_time_us[i] = v.parse().unwrap();
         }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aula_relay::sfu::client::{Client, ClientStats, PublisherOptions};
-use aula_relay::sfu::{Sfu, SfuConfig, SfuHandle};
+use aula_relay::sfu::{Counter, Sfu, SfuConfig, SfuHandle};
 use sfu_support::{wait_for, LOCALHOST};
 use tokio_util::sync::CancellationToken;
 
@@ -92,8 +92,8 @@ async fn a_subscriber_on_a_lossy_link_gets_the_low_layer_and_keeps_decoding() {
     );
     assert_eq!(bad.last_layer.load(Relaxed), 0, "{summary}");
     assert!(bad.layer_frames[0].load(Relaxed) >= 30, "{summary}");
-    assert!(stats.layer_switches >= 1, "{summary}");
-    assert!(stats.keyframe_requests[3] >= 1, "{summary}");
+    assert!(stats[Counter::LayerSwitches] >= 1, "{summary}");
+    assert!(stats[Counter::KeyframesForLayerSwitch] >= 1, "{summary}");
     assert_eq!(
         good.bad_frames.load(Relaxed) + bad.bad_frames.load(Relaxed),
         0
@@ -119,8 +119,11 @@ async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
         "wide: {}; narrow: {}; SFU downgrades (loss, bandwidth) {:?}, switches {}",
         sfu_support::summary(&wide),
         sfu_support::summary(&narrow),
-        stats.layer_downgrades,
-        stats.layer_switches
+        [
+            stats[Counter::DowngradesForLoss],
+            stats[Counter::DowngradesForBandwidth]
+        ],
+        stats[Counter::LayerSwitches]
     );
     println!("{summary}");
     assert_eq!(wide.last_layer.load(Relaxed), 1, "{summary}");
@@ -132,16 +135,16 @@ async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
     assert_eq!(narrow.last_layer.load(Relaxed), 0, "{summary}");
     assert!(narrow.layer_frames[0].load(Relaxed) >= 60, "{summary}");
     assert!(
-        stats.layer_downgrades[1] >= 1,
+        stats[Counter::DowngradesForBandwidth] >= 1,
         "the estimate moved it: {summary}"
     );
 
     // While the link stays narrow the SFU probes it again every few seconds; the probes find no
     // more room, so the subscriber stays on the low layer.
     let high_while_narrow = narrow.layer_frames[1].load(Relaxed);
-    let reprobes_before = sfu.stats().await.unwrap().bandwidth_reprobes;
+    let reprobes_before = sfu.stats().await.unwrap()[Counter::BandwidthReprobes];
     tokio::time::sleep(Duration::from_secs(9)).await;
-    let reprobes = sfu.stats().await.unwrap().bandwidth_reprobes - reprobes_before;
+    let reprobes = sfu.stats().await.unwrap()[Counter::BandwidthReprobes] - reprobes_before;
     let summary = format!(
         "narrow for 9 s more: {}; reprobes {reprobes}",
         sfu_support::summary(&narrow)

@@ -12,7 +12,7 @@ use tracing::debug;
 use super::core::SfuCore;
 use super::layers::{allocate, LayerPolicy};
 use super::peers::{PeerKey, PeerKind, Subscription};
-use super::stats::SfuStats;
+use super::stats::{Counter, SfuStats};
 
 /// The bandwidth estimate a subscriber starts with, before feedback refines it: above the top
 /// layers of a screen and a camera, so everyone starts on top (screen sharing favours resolution).
@@ -51,7 +51,7 @@ pub(super) fn reprobe(
         return false;
     };
     rtc.bwe().reset(Bitrate::bps(bps));
-    stats.bandwidth_reprobes += 1;
+    stats[Counter::BandwidthReprobes] += 1;
     true
 }
 
@@ -82,7 +82,7 @@ impl SfuCore {
         let before = out.chooser.target(layers);
         if let Some(target) = out.chooser.on_report(loss, layers, &policy) {
             if target < before {
-                self.stats.layer_downgrades[0] += 1;
+                self.stats[Counter::DowngradesForLoss] += 1;
             }
             debug!(
                 class,
@@ -157,7 +157,7 @@ impl SfuCore {
             let before = out.chooser.target(layers);
             if let Some(target) = out.chooser.set_bandwidth_cap(cap, layers) {
                 if target < before {
-                    self.stats.layer_downgrades[1] += 1;
+                    self.stats[Counter::DowngradesForBandwidth] += 1;
                 }
                 debug!(
                     class,

@@ -20,7 +20,7 @@ use super::bandwidth::{reprobe, BWE_START_BPS};
 use super::keyframe::{send_keyframe_request, KeyframeReason, Want};
 use super::limits::RequestRate;
 use super::peers::{Class, Peer, PeerKey, PeerKind, Role};
-pub use super::stats::SfuStats;
+pub use super::stats::{Counter, SfuStats};
 pub use super::tracks::Allowed;
 use super::tracks::{add_track_in, Source, TrackIn};
 use super::{SfuConfig, SfuError};
@@ -234,9 +234,7 @@ impl SfuCore {
 
     /// Records how long a received batch took to turn into sent datagrams.
     pub fn record_service_time(&mut self, d: std::time::Duration) {
-        let us = d.as_micros().max(1) as u64;
-        let i = (63 - us.leading_zeros() as usize).min(23);
-        self.stats.service_time_us[i] += 1;
+        self.stats.record_service_time(d);
     }
 
     /// The next notice for the signaling side.
@@ -298,8 +296,8 @@ impl SfuCore {
                     }
                     Ok(Output::Transmit(t)) => {
                         if let PeerKind::Subscriber(_) = p.kind {
-                            self.stats.forwarded_packets += 1;
-                            self.stats.forwarded_bytes += t.contents.len() as u64;
+                            self.stats[Counter::ForwardedPackets] += 1;
+                            self.stats[Counter::ForwardedBytes] += t.contents.len() as u64;
                         }
                         self.transmits.push_back(t);
                     }
@@ -416,7 +414,7 @@ impl SfuCore {
                     mid, nacks, loss, ..
                 } = s;
                 let prev = p.nacks_seen.insert(mid, nacks).unwrap_or(0);
-                self.stats.nacks_from_subscribers += nacks.saturating_sub(prev);
+                self.stats[Counter::NacksFromSubscribers] += nacks.saturating_sub(prev);
                 if let PeerKind::Subscriber(_) = p.kind {
                     self.on_loss_report(key, mid, loss.unwrap_or(0.0), now);
                 }
@@ -434,7 +432,7 @@ impl SfuCore {
             Event::MediaIngressStats(s) => {
                 let MediaIngressStats { mid, nacks, .. } = s;
                 let prev = p.nacks_seen.insert(mid, nacks).unwrap_or(0);
-                self.stats.nacks_to_publishers += nacks.saturating_sub(prev);
+                self.stats[Counter::NacksToPublishers] += nacks.saturating_sub(prev);
             }
             _ => {}
         }

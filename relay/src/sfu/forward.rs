@@ -10,6 +10,7 @@ use tracing::debug;
 use super::core::SfuCore;
 use super::keyframe::{KeyframeReason, Want};
 use super::peers::{PeerKey, PeerKind};
+use super::stats::Counter;
 use super::tracks::Source;
 
 impl SfuCore {
@@ -102,7 +103,7 @@ impl SfuCore {
                         continue;
                     }
                     if out.layer.is_some() {
-                        self.stats.layer_switches += 1;
+                        self.stats[Counter::LayerSwitches] += 1;
                     }
                     out.layer = Some(rid);
                     out.awaiting_keyframe = false;

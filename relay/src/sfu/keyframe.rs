@@ -15,10 +15,10 @@ use tracing::debug;
 
 use super::core::SfuCore;
 use super::peers::PeerKind;
-use super::stats::SfuStats;
+use super::stats::{Counter, SfuStats};
 use super::tracks::Source;
 
-/// Why the SFU asks for a keyframe (a metrics label).
+/// Why the SFU asks for a keyframe (each reason has its [`Counter`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyframeReason {
     /// A subscriber sent PLI or FIR.
@@ -29,18 +29,6 @@ pub enum KeyframeReason {
     Loss,
     /// A subscriber moves to another simulcast layer, which starts at a keyframe.
     LayerSwitch,
-}
-
-impl KeyframeReason {
-    /// The metrics label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            KeyframeReason::Subscriber => "subscriber",
-            KeyframeReason::NewSubscriber => "new_subscriber",
-            KeyframeReason::Loss => "loss",
-            KeyframeReason::LayerSwitch => "layer_switch",
-        }
-    }
 }
 
 /// At most one keyframe request per `min_interval`; later ones are coalesced and deferred.
@@ -128,15 +116,7 @@ pub(super) fn send_keyframe_request(
         return;
     };
     match writer.request_keyframe(rid, kind) {
-        Ok(()) => {
-            let i = match reason {
-                KeyframeReason::Subscriber => 0,
-                KeyframeReason::NewSubscriber => 1,
-                KeyframeReason::Loss => 2,
-                KeyframeReason::LayerSwitch => 3,
-            };
-            stats.keyframe_requests[i] += 1;
-        }
+        Ok(()) => stats[Counter::from(reason)] += 1,
         Err(e) => debug!(class, peer, "SFU: keyframe request failed: {e}"),
     }
 }

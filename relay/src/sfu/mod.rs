@@ -102,7 +102,7 @@ mod tracks;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-pub use self::core::{Allowed, SfuCore, SfuEvent, SfuStats};
+pub use self::core::{Allowed, Counter, SfuCore, SfuEvent, SfuStats};
 pub use self::server::{Sfu, SfuHandle};
 
 /// The reserved peer id the SFU would use in the signaling protocol (see the integration notes).

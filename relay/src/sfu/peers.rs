@@ -12,6 +12,7 @@ use tracing::info;
 
 use super::core::{SfuCore, SfuEvent};
 use super::negotiate::BROKEN;
+use super::stats::Counter;
 use super::tracks::{Allowed, TrackIn, TrackOut};
 use super::SfuError;
 #[cfg(doc)]
@@ -326,7 +327,7 @@ impl SfuCore {
                     class: p.class.clone(),
                     peer: p.id.clone(),
                 });
-                self.stats.expired += 1;
+                self.stats[Counter::Expired] += 1;
             }
             self.remove_key(key);
         }
