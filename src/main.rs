@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use aula_signaling::settings::{LoadOptions, Settings};
+use aula_config::settings::{LoadOptions, Settings};
 
 /// `println!` that never fails: with stdout closed (`aula serve | head -3`) the banner is lost,
 /// but the server keeps running and still stops on SIGTERM (`println!` would panic).

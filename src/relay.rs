@@ -4,9 +4,9 @@
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context;
+use aula_config::settings::Settings;
 use aula_relay::turn::{TurnConfig, TurnError, TurnServer};
 use aula_signaling::ice::IceProvider;
-use aula_signaling::settings::Settings;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
@@ -73,13 +73,12 @@ pub async fn start(
         return Ok(None);
     }
     if config.secret.is_empty() {
-        config.secret =
-            aula_signaling::secrets::load_or_create(&settings.data_dir, "turn_secret")?.0;
+        config.secret = aula_config::secrets::load_or_create(&settings.data_dir, "turn_secret")?.0;
     }
     // TURN clients may offer no ALPN or `stun.turn`, so the relay's TLS offers none.
     let tls = match config.tls_listen {
         Some(_) => Some(
-            aula_signaling::tls::server_config_with_alpn(&settings.tls, Vec::new())
+            aula_config::tls::server_config_with_alpn(&settings.tls, Vec::new())
                 .context("TURN over TLS needs a certificate")?,
         ),
         None => None,

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use aula_config::settings::LogFormat;
 use aula_signaling::server::{AdminKeySource, Server};
-use aula_signaling::settings::LogFormat;
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::ServeArgs;

@@ -3,8 +3,8 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use anyhow::Context;
+use aula_config::settings::SfuSettings;
 use aula_relay::sfu::{Sfu, SfuConfig, SfuHandle};
-use aula_signaling::settings::SfuSettings;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 

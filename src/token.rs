@@ -47,7 +47,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
     }
     let secret = match &settings.token_secret {
         Some(s) => s.clone(),
-        None => aula_signaling::secrets::load_or_create(&settings.data_dir, "token_secret")?.0,
+        None => aula_config::secrets::load_or_create(&settings.data_dir, "token_secret")?.0,
     };
     let ttl = args.ttl.unwrap_or(settings.token_ttl_secs);
     if ttl == 0 {

@@ -9,14 +9,14 @@
 //! - [`listener`]: the HTTP(S) accept loops: connection caps, idle and header timeouts.
 //! - [`fdlimit`]: the open-file limit the connection caps stay under.
 //! - [`hygiene`]: security headers, `no-store` and the `Host` allow-list on every response.
-//! - [`ice`], [`secrets`], [`ratelimit`], [`per_ip`], [`throttle`], [`metrics`]: small helpers of
-//!   the I/O layer.
+//! - [`ice`], [`ratelimit`], [`per_ip`], [`throttle`], [`metrics`]: small helpers of the I/O
+//!   layer.
 //! - [`protocol`]: the class protocol v1 (serde types; the JSON Schema is generated from them).
-//! - [`settings`]: the whole configuration and its layered loader (defaults, file, `AULA_*`, flags).
 //! - [`token`]: class tokens (HS256 JWTs: class, role, optional fixed name, expiry), clock passed in.
 //! - [`store`]: persistent class records in an embedded SQLite database in the data directory.
 //! - [`text`]: what display names (and chat) may contain: no control or invisible characters.
-//! - [`tls`]: rustls server configuration from a school's PEM files or a generated dev certificate.
+//!
+//! The configuration, generated secrets and TLS certificates are the process's, in `aula-config`.
 
 pub mod api;
 pub mod app;
@@ -29,15 +29,15 @@ pub mod metrics;
 pub mod per_ip;
 pub mod protocol;
 pub mod ratelimit;
-pub mod secrets;
 pub mod server;
-pub mod settings;
 pub mod sfu_bridge;
 pub mod state;
 pub mod store;
 pub mod text;
 pub mod throttle;
-pub mod tls;
 pub mod token;
 pub mod web;
 pub mod ws;
+
+// Random ids and tokens come from the same generator as the stored secrets.
+use aula_config::secrets;

@@ -22,13 +22,14 @@ use crate::hub::{Hub, HubLimits};
 use crate::hygiene::HostPolicy;
 use crate::ice::IceProvider;
 use crate::listener::{ConnGate, Serving, Timeouts};
-use crate::settings::Settings;
 use crate::state::{lock, Core};
 use crate::store::Store;
 use crate::throttle::IpThrottle;
 use crate::token::TokenKey;
 use crate::ws::ConnLimits;
-use crate::{api, metrics as m, secrets, web, ws};
+use crate::{api, metrics as m, web, ws};
+use aula_config::settings::{HttpSettings, Settings};
+use aula_config::{secrets, tls};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +44,7 @@ pub enum ServerError {
     #[error("cannot open the class database: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("TLS: {0}")]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] tls::TlsError),
     #[error("cannot secure the data directory {}: {source}", path.display())]
     DataDir {
         path: PathBuf,
@@ -142,7 +143,7 @@ impl Server {
             source,
         })?;
         let https = if settings.tls.enabled {
-            let config = crate::tls::server_config(&settings.tls)?;
+            let config = tls::server_config(&settings.tls)?;
             let addr = settings.tls.listen;
             let tcp = TcpListener::bind(addr)
                 .await
@@ -197,7 +198,7 @@ impl Server {
             tracker: TaskTracker::new(),
             next_conn: AtomicU64::new(0),
             sfu: sfu.clone(),
-            join_limits: settings.joining.limits(),
+            join_limits: (&settings.joining).into(),
         });
 
         let listening: Vec<SocketAddr> = std::iter::once(http_addr).chain(https_addr).collect();
@@ -302,7 +303,7 @@ const RESERVED_DESCRIPTORS: usize = 512;
 
 /// The connection caps (per IP, total): the configured ones, lowered so the total stays below the
 /// open-file limit and one address can take at most half of it.
-fn connection_caps(http: &crate::settings::HttpSettings) -> (usize, usize) {
+fn connection_caps(http: &HttpSettings) -> (usize, usize) {
     let total = match crate::fdlimit::soft_limit() {
         Some(limit) => {
             let room = (limit as usize)

@@ -45,15 +45,8 @@ pub enum Role {
     Student,
 }
 
-/// How media flows in a class. `auto` picks direct connections for small classes and the SFU above.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Topology {
-    P2p,
-    Sfu,
-    #[default]
-    Auto,
-}
+/// How media flows in a class (defined with the configuration, whose `sfu.default_topology` it is).
+pub use aula_config::Topology;
 
 /// How media flows in a class right now (the effective mode of its [`Topology`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use config::{Config, ConfigError, Environment, File, FileFormat};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::protocol::Topology;
+use crate::Topology;
 
 /// The configuration file read from the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "aula.toml";
@@ -419,21 +419,6 @@ impl Default for JoinSettings {
             join_burst_per_ip: 500,
             code_lookups_per_ip_per_sec: 10,
             code_lookup_burst_per_ip: 500,
-        }
-    }
-}
-
-impl JoinSettings {
-    /// The limiters these settings describe.
-    pub fn limits(&self) -> crate::per_ip::JoinLimits {
-        use crate::per_ip::PerIpLimiter;
-        crate::per_ip::JoinLimits {
-            joins: PerIpLimiter::new(self.joins_per_ip_per_sec, self.join_burst_per_ip).into(),
-            code_lookups: PerIpLimiter::new(
-                self.code_lookups_per_ip_per_sec,
-                self.code_lookup_burst_per_ip,
-            )
-            .into(),
         }
     }
 }
