@@ -2,6 +2,64 @@
 //! rules between them. No sockets and no clock: the caller passes datagrams and the time in
 //! ([`SfuCore::handle_receive`], [`SfuCore::handle_timeout`]) and takes datagrams out
 //! ([`SfuCore::poll_transmit`]) and the next deadline ([`SfuCore::poll_timeout`]).
+//!
+//! Publishing and subscribing ([`SfuCore::publish`], [`SfuCore::subscribe`] and
+//! [`SfuCore::accept_answer`]) are in `negotiate.rs`, the peers' tables in `peers.rs`, the
+//! per-packet path in `forward.rs`, layer choice by loss and bandwidth in `bandwidth.rs`, and
+//! keyframe requests in `keyframe.rs`.
+//!
+//! # Driving it
+//!
+//! The I/O layer ([`super::server`] with tokio and `sendmmsg`) does no more than this blocking
+//! loop: feed datagrams and the time in, send what comes out, wake at the core's deadline.
+//!
+//! ```no_run
+//! use std::io::ErrorKind;
+//! use std::net::UdpSocket;
+//! use std::time::{Duration, Instant};
+//!
+//! use aula_relay::sfu::{Allowed, SfuConfig, SfuCore, SfuEvent};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let socket = UdpSocket::bind("192.0.2.10:3479")?;
+//! // Every peer's ICE candidate: the address browsers send their media to.
+//! let mut core = SfuCore::new(SfuConfig::default(), socket.local_addr()?);
+//!
+//! // From signaling: a publisher's offer in, the SFU's answer back to the browser.
+//! # let offer_sdp = "";
+//! let answer = core.publish(Instant::now(), "class-1", "teacher", offer_sdp, Allowed::ALL)?;
+//! # drop(answer);
+//!
+//! let mut buf = [0u8; 2048];
+//! loop {
+//!     while let Some(t) = core.poll_transmit() {
+//!         socket.send_to(&t.contents, t.destination)?;
+//!     }
+//!     while let Some(event) = core.poll_event() {
+//!         // Offers to relay to subscribers, peers connected or dropped: tell signaling.
+//!         if let SfuEvent::Disconnected { class, peer } = event {
+//!             println!("{peer} of {class} left the SFU");
+//!         }
+//!     }
+//!     // Sleep until a datagram arrives or the core's next deadline passes.
+//!     let now = Instant::now();
+//!     let deadline = core.poll_timeout().unwrap_or(now + Duration::from_secs(1));
+//!     let wait = deadline.saturating_duration_since(now);
+//!     socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+//!     match socket.recv_from(&mut buf) {
+//!         Ok((n, from)) => {
+//!             core.handle_receive(Instant::now(), from, &buf[..n]);
+//!         }
+//!         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+//!         Err(e) => return Err(e.into()),
+//!     }
+//!     let now = Instant::now();
+//!     if core.poll_timeout().is_some_and(|t| t <= now) {
+//!         core.handle_timeout(now);
+//!     }
+//! }
+//! # }
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;

@@ -95,6 +95,7 @@ mod metrics;
 mod negotiate;
 mod peers;
 pub mod sdp_check;
+mod send_batch;
 pub mod server;
 mod stats;
 mod tracks;

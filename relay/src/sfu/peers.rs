@@ -253,8 +253,8 @@ impl SfuCore {
         }
     }
 
-    /// Forgets a peer whose str0m state a negotiation left broken (see [`guarded`]), without
-    /// touching that state again.
+    /// Forgets a peer whose str0m state a negotiation left broken (see
+    /// [`super::negotiate::guarded`]), without touching that state again.
     pub(super) fn drop_broken(&mut self, key: PeerKey, e: &SfuError) {
         if matches!(e, SfuError::Negotiation(m) if m == BROKEN) {
             if let Some(p) = self.peers.get_mut(&key) {

@@ -5,10 +5,9 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use str0m::net::Transmit;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -16,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::core::{Allowed, SfuCore, SfuEvent, SfuStats};
+use super::send_batch::{SendBatch, SEND_BATCH};
 use super::{metrics, SfuConfig, SfuError};
 
 /// Datagrams read in one go before the loop looks at commands and timers again.
@@ -394,61 +394,6 @@ async fn flush(socket: &UdpSocket, core: &mut SfuCore, batch: &mut SendBatch) {
                     done += 1;
                 }
             }
-        }
-    }
-}
-
-/// Datagrams handed to the kernel in one `sendmmsg` call.
-const SEND_BATCH: usize = 64;
-
-/// Reused buffers for `sendmmsg`, so a batch allocates nothing.
-#[derive(Default)]
-struct SendBatch {
-    items: Vec<Transmit>,
-    addrs: Vec<SockAddr>,
-    iovs: Vec<libc::iovec>,
-    hdrs: Vec<libc::mmsghdr>,
-}
-
-// SAFETY: the raw pointers in `iovs` and `hdrs` only live during `send`, which rebuilds them.
-unsafe impl Send for SendBatch {}
-
-impl SendBatch {
-    /// Sends `items[from..]` with one `sendmmsg`; returns how many the kernel took.
-    fn send(&mut self, fd: RawFd, from: usize) -> std::io::Result<usize> {
-        let items = &self.items[from..];
-        self.addrs.clear();
-        self.iovs.clear();
-        self.hdrs.clear();
-        self.addrs
-            .extend(items.iter().map(|t| SockAddr::from(t.destination)));
-        self.iovs.extend(items.iter().map(|t| libc::iovec {
-            iov_base: t.contents.as_ptr() as *mut libc::c_void,
-            iov_len: t.contents.len(),
-        }));
-        for (addr, iov) in self.addrs.iter().zip(self.iovs.iter_mut()) {
-            // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_name = addr.as_ptr() as *mut libc::c_void;
-            h.msg_hdr.msg_namelen = addr.len();
-            h.msg_hdr.msg_iov = iov as *mut libc::iovec;
-            h.msg_hdr.msg_iovlen = 1;
-            self.hdrs.push(h);
-        }
-        // SAFETY: every header points into `addrs`, `iovs` and `items`, which outlive the call
-        // and are not modified during it.
-        let n = unsafe {
-            libc::sendmmsg(
-                fd,
-                self.hdrs.as_mut_ptr(),
-                self.hdrs.len() as libc::c_uint,
-                0,
-            )
-        };
-        if n < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
         }
     }
 }

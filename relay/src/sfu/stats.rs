@@ -1,6 +1,6 @@
 //! The counters the SFU core keeps in plain integers: one [`Counter`] enum, one array indexed by
 //! it, and each counter's metric name and label declared beside it, so adding a counter is one
-//! line of [`counters!`]. [`super::metrics`] exports them.
+//! line of the `counters!` table below. [`super::metrics`] exports them.
 
 use std::ops::{Index, IndexMut};
 
