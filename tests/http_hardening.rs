@@ -6,14 +6,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aula_testkit::net::{closed_within, tcp_connect_from, LOCALHOST};
 use common::*;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
 
 fn aula() -> Command {
     Command::new(env!("CARGO_BIN_EXE_aula"))
@@ -21,7 +21,7 @@ fn aula() -> Command {
 
 /// A raw HTTP/1.1 exchange from a chosen source address: (status, lower-cased head, body).
 async fn raw(addr: SocketAddr, from: &str, request: &str) -> (u16, String, String) {
-    let mut s = connect_from(addr, from).await;
+    let mut s = tcp_connect_from(from.parse().unwrap(), addr).await;
     s.write_all(request.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
@@ -49,27 +49,6 @@ fn request(method: &str, path: &str, host: &str, key: Option<&str>, body: Option
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
-}
-
-async fn connect_from(addr: SocketAddr, from: &str) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0))
-        .unwrap();
-    socket.connect(addr).await.unwrap()
-}
-
-/// Whether the server closes `s` within `within` (reads end or fail).
-async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
-    let mut buf = [0u8; 512];
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
-            Err(_) => return false,
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
-            Ok(Ok(_)) => continue,
-        }
-    }
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
@@ -262,23 +241,8 @@ async fn every_response_carries_the_security_headers_and_tokens_are_not_cached()
 
 #[tokio::test]
 async fn hsts_is_sent_over_tls() {
-    let dir = temp_dir("hsts");
-    let aula = AulaBuilder::new(&dir)
-        .arg("--tls")
-        .env("AULA_TLS__LISTEN", "127.0.0.1:0")
-        .env(
-            "AULA_TLS__DEV_CERT_DIR",
-            dir.join("certs").to_str().unwrap(),
-        )
-        .start();
-    let tls = banner_value(&aula.stdout, "TLS:").unwrap();
-    let port = tls.rsplit(':').next().unwrap();
-    let out = Command::new("curl")
-        .args(["-sS", "-D", "-", "-o", "/dev/null", "--cacert"])
-        .arg(dir.join("certs/dev-cert.pem"))
-        .arg(format!("https://localhost:{port}/healthz"))
-        .output()
-        .expect("curl runs");
+    let aula = AulaBuilder::new(&temp_dir("hsts")).dev_tls().start();
+    let out = aula.curl_tls(&["-sS", "-D", "-", "-o", "/dev/null"], "/healthz");
     let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
     assert!(
         head.contains("strict-transport-security: max-age="),
@@ -302,7 +266,7 @@ async fn unknown_host_names_are_refused() {
     };
     // A rebinding page on evil.test reaches this server under its own name: refused.
     let first_line = |req: String| async move {
-        let mut s = connect_from(aula.addr, "127.0.0.1").await;
+        let mut s = tcp_connect_from(LOCALHOST, aula.addr).await;
         s.write_all(req.as_bytes()).await.unwrap();
         let mut buf = [0u8; 64];
         let n = tokio::time::timeout(WAIT, s.read(&mut buf))
@@ -421,13 +385,13 @@ async fn half_sent_and_silent_connections_are_closed() {
         .env("AULA_LIMITS__PING_INTERVAL_SECS", "1")
         .env("AULA_LIMITS__IDLE_TIMEOUT_SECS", "2")
         .start();
-    let mut silent = connect_from(aula.addr, "127.0.0.1").await;
-    let mut half = connect_from(aula.addr, "127.0.0.1").await;
+    let mut silent = tcp_connect_from(LOCALHOST, aula.addr).await;
+    let mut half = tcp_connect_from(LOCALHOST, aula.addr).await;
     half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x")
         .await
         .unwrap();
     // A request whose body never comes: the headers are in, so only the idle timeout applies.
-    let mut no_body = connect_from(aula.addr, "127.0.0.1").await;
+    let mut no_body = tcp_connect_from(LOCALHOST, aula.addr).await;
     no_body
         .write_all(b"POST /api/v1/join HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{")
         .await
@@ -467,31 +431,21 @@ async fn half_sent_and_silent_connections_are_closed() {
 
 #[tokio::test]
 async fn one_address_at_its_connection_cap_does_not_lock_out_others() {
-    let dir = temp_dir("conn-cap");
-    let aula = AulaBuilder::new(&dir)
-        .arg("--tls")
-        .env("AULA_TLS__LISTEN", "127.0.0.1:0")
-        .env(
-            "AULA_TLS__DEV_CERT_DIR",
-            dir.join("certs").to_str().unwrap(),
-        )
+    let aula = AulaBuilder::new(&temp_dir("conn-cap"))
+        .dev_tls()
         .env("AULA_HTTP__MAX_CONNECTIONS_PER_IP", "300")
         .start();
-    let tls: SocketAddr = banner_value(&aula.stdout, "TLS:")
-        .unwrap()
-        .trim_start_matches("https://")
-        .parse()
-        .unwrap();
+    let tls = aula.tls_addr();
     // One address holds its maximum: 150 silent sockets on each listener.
     let mut held = Vec::new();
     for i in 0..300 {
         let to = if i % 2 == 0 { aula.addr } else { tls };
-        held.push(connect_from(to, "127.0.0.1").await);
+        held.push(tcp_connect_from(LOCALHOST, to).await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Its next connection, on either listener, is closed at once.
     for to in [aula.addr, tls] {
-        let mut over = connect_from(to, "127.0.0.1").await;
+        let mut over = tcp_connect_from(LOCALHOST, to).await;
         assert!(
             closed_within(&mut over, Duration::from_secs(2)).await,
             "connection over the per-IP cap closed ({to})"
@@ -506,19 +460,10 @@ async fn one_address_at_its_connection_cap_does_not_lock_out_others() {
     )
     .await;
     assert_eq!(status, 200);
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--interface",
-            "127.0.0.2",
-            "--max-time",
-            "5",
-            "--cacert",
-        ])
-        .arg(dir.join("certs/dev-cert.pem"))
-        .arg(format!("https://localhost:{}/healthz", tls.port()))
-        .output()
-        .expect("curl runs");
+    let out = aula.curl_tls(
+        &["-sS", "--interface", "127.0.0.2", "--max-time", "5"],
+        "/healthz",
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         r#"{"status":"ok"}"#,
@@ -719,7 +664,7 @@ async fn the_open_file_limit_is_raised_and_the_caps_stay_below_it() {
         .unwrap();
     let mut held = Vec::new();
     for _ in 0..300 {
-        held.push(connect_from(addr, "127.0.0.1").await);
+        held.push(tcp_connect_from(LOCALHOST, addr).await);
     }
     let (status, _, _) = raw(
         addr,

@@ -49,32 +49,15 @@ impl Drop for Started {
 
 #[tokio::test]
 async fn tls_serves_https_and_wss_with_a_generated_development_certificate() {
-    let dir = temp_dir("tls");
-    let aula = AulaBuilder::new(&dir)
-        .arg("--tls")
-        .env("AULA_TLS__LISTEN", "127.0.0.1:0")
-        .env(
-            "AULA_TLS__DEV_CERT_DIR",
-            dir.join("certs").to_str().unwrap(),
-        )
-        .start();
-    let tls = banner_value(&aula.stdout, "TLS:").expect("TLS address printed");
-    let port = tls.rsplit(':').next().unwrap().to_string();
-    let cert = dir.join("certs/dev-cert.pem");
+    let aula = AulaBuilder::new(&temp_dir("tls")).dev_tls().start();
+    let port = aula.tls_addr().port().to_string();
+    let cert = aula.dev_cert();
     assert!(
         cert.is_file(),
         "the development certificate is generated into dev_cert_dir"
     );
 
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--cacert",
-            cert.to_str().unwrap(),
-            &format!("https://localhost:{port}/healthz"),
-        ])
-        .output()
-        .expect("curl runs");
+    let out = aula.curl_tls(&["-sS"], "/healthz");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         r#"{"status":"ok"}"#,

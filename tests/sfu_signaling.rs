@@ -1,17 +1,66 @@
 //! A class with the `sfu` topology, end to end: the real binary, the teacher publishing a
 //! synthetic video stream to the SFU through the signaling protocol, students subscribing the
 //! same way, over real sockets. The WebRTC peers are the headless str0m clients of
-//! `aula_relay::sfu::client`.
+//! `aula_testkit::sfu_client`.
 
 mod common;
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aula_relay::sfu::client::{Client as MediaClient, PublisherOptions};
+use aula_testkit::net::LOCALHOST;
+use aula_testkit::sfu_client::{Client as MediaClient, ClientStats, PublisherOptions};
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+
+/// Answers the SFU's `offer` (which `c` received) with a new synthetic client, which then runs
+/// as a subscriber until `stop`.
+async fn answer_with_media(
+    c: &mut Client,
+    offer: &Value,
+    epoch: Instant,
+    stop: &CancellationToken,
+) -> Arc<ClientStats> {
+    let mut media = MediaClient::bind(LOCALHOST, epoch).await.unwrap();
+    let answer = media.answer_offer(offer["sdp"].as_str().unwrap()).unwrap();
+    c.send(json!({"type": "answer", "to": "sfu", "sdp": answer}))
+        .await;
+    media.spawn_subscriber(stop.clone())
+}
+
+/// Sends `offer` to the SFU through `c`, applies the SFU's answer to `publisher` and runs it
+/// until `stop`.
+async fn publish_through(
+    c: &mut Client,
+    mut publisher: MediaClient,
+    offer: String,
+    opts: PublisherOptions,
+    stop: &CancellationToken,
+) -> Arc<ClientStats> {
+    c.send(json!({"type": "offer", "to": "sfu", "sdp": offer}))
+        .await;
+    let answer = c.expect("answer").await;
+    assert_eq!(answer["from"], "sfu");
+    publisher
+        .accept_answer(answer["sdp"].as_str().unwrap())
+        .unwrap();
+    publisher.spawn_publisher(opts, stop.clone())
+}
+
+/// Polls the metric `series` for up to 5 s until it equals `want`; returns its last value.
+async fn wait_for_metric(aula: &Aula, series: &str, want: f64) -> f64 {
+    let mut value = f64::MAX;
+    for _ in 0..50 {
+        value = aula.metric(series);
+        if value == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    value
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_teacher_publishes_once_and_every_student_receives_through_the_sfu() {
@@ -19,25 +68,17 @@ async fn a_teacher_publishes_once_and_every_student_receives_through_the_sfu() {
     let class = aula.create_class_with_topology("Assembly", "sfu");
     let stop = CancellationToken::new();
     let epoch = Instant::now();
-    let localhost = "127.0.0.1".parse().unwrap();
 
     let mut teacher = Client::join(&aula, class["teacher"]["token"].as_str().unwrap(), "T").await;
     assert_eq!(teacher.welcome["class"]["media"], "sfu");
-    let mut publisher = MediaClient::bind(localhost, epoch).await.unwrap();
+    let mut publisher = MediaClient::bind(LOCALHOST, epoch).await.unwrap();
     let opts = PublisherOptions {
         video_bps: 500_000,
         audio: false,
         ..Default::default()
     };
-    teacher
-        .send(json!({"type": "offer", "to": "sfu", "sdp": publisher.publish_offer(&opts)}))
-        .await;
-    let answer = teacher.expect("answer").await;
-    assert_eq!(answer["from"], "sfu");
-    publisher
-        .accept_answer(answer["sdp"].as_str().unwrap())
-        .unwrap();
-    let sent = publisher.spawn_publisher(opts, stop.clone());
+    let offer = publisher.publish_offer(&opts);
+    let sent = publish_through(&mut teacher, publisher, offer, opts, &stop).await;
 
     let mut students = Vec::new();
     for name in ["Ana", "Ben", "Carla"] {
@@ -49,11 +90,8 @@ async fn a_teacher_publishes_once_and_every_student_receives_through_the_sfu() {
         s.send(json!({"type": "subscribe"})).await;
         let offer = s.expect("offer").await;
         assert_eq!(offer["from"], "sfu");
-        let mut media = MediaClient::bind(localhost, epoch).await.unwrap();
-        let answer = media.answer_offer(offer["sdp"].as_str().unwrap()).unwrap();
-        s.send(json!({"type": "answer", "to": "sfu", "sdp": answer}))
-            .await;
-        students.push((s, media.spawn_subscriber(stop.clone())));
+        let got = answer_with_media(&mut s, &offer, epoch, &stop).await;
+        students.push((s, got));
     }
 
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -90,14 +128,7 @@ async fn a_teacher_publishes_once_and_every_student_receives_through_the_sfu() {
     // Leaving frees the student's SFU session.
     let (mut ana, _) = students.remove(0);
     ana.send(json!({"type": "leave"})).await;
-    let mut subscribers = f64::MAX;
-    for _ in 0..50 {
-        subscribers = aula.metric("aula_sfu_subscribers");
-        if subscribers == 2.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let subscribers = wait_for_metric(&aula, "aula_sfu_subscribers", 2.0).await;
     assert_eq!(subscribers, 2.0, "{}", aula.metrics());
     stop.cancel();
 }
@@ -119,7 +150,6 @@ async fn a_student_given_the_floor_publishes_through_the_sfu_until_the_teacher_r
     let class = aula.create_class_with_topology("Debate", "sfu");
     let stop = CancellationToken::new();
     let epoch = Instant::now();
-    let localhost = "127.0.0.1".parse().unwrap();
     let mut teacher = Client::join(&aula, class["teacher"]["token"].as_str().unwrap(), "T").await;
     let mut ana = Client::join(&aula, class["student"]["token"].as_str().unwrap(), "Ana").await;
     let opts = PublisherOptions {
@@ -129,7 +159,7 @@ async fn a_student_given_the_floor_publishes_through_the_sfu_until_the_teacher_r
     };
 
     // Without a right Ana cannot publish; an SFU call that fails later answers with the ref too.
-    let mut publisher = MediaClient::bind(localhost, epoch).await.unwrap();
+    let mut publisher = MediaClient::bind(LOCALHOST, epoch).await.unwrap();
     let offer = publisher.publish_offer(&opts);
     ana.send(json!({"type": "offer", "to": "sfu", "sdp": offer, "ref": 1}))
         .await;
@@ -143,13 +173,7 @@ async fn a_student_given_the_floor_publishes_through_the_sfu_until_the_teacher_r
         .send(json!({"type": "grant", "peer": ana.id, "share": true}))
         .await;
     ana.expect("peer_updated").await;
-    ana.send(json!({"type": "offer", "to": "sfu", "sdp": offer}))
-        .await;
-    let answer = ana.expect("answer").await;
-    publisher
-        .accept_answer(answer["sdp"].as_str().unwrap())
-        .unwrap();
-    let _sent = publisher.spawn_publisher(opts, stop.clone());
+    let _sent = publish_through(&mut ana, publisher, offer, opts, &stop).await;
 
     // The teacher watches through its own subscription: Ana's media is in its offer.
     teacher.send(json!({"type": "subscribe"})).await;
@@ -161,12 +185,7 @@ async fn a_student_given_the_floor_publishes_through_the_sfu_until_the_teacher_r
             .contains(&format!("aula.{}", ana.id)),
         "the m-line names Ana's stream"
     );
-    let mut media = MediaClient::bind(localhost, epoch).await.unwrap();
-    let answer = media.answer_offer(offer["sdp"].as_str().unwrap()).unwrap();
-    teacher
-        .send(json!({"type": "answer", "to": "sfu", "sdp": answer}))
-        .await;
-    let got = media.spawn_subscriber(stop.clone());
+    let got = answer_with_media(&mut teacher, &offer, epoch, &stop).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     while got.frames.load(Relaxed) < 30 {
         assert!(
@@ -184,14 +203,7 @@ async fn a_student_given_the_floor_publishes_through_the_sfu_until_the_teacher_r
     teacher
         .send(json!({"type": "grant", "peer": ana.id, "share": false}))
         .await;
-    let mut publishers = f64::MAX;
-    for _ in 0..50 {
-        publishers = aula.metric("aula_sfu_publishers");
-        if publishers == 0.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let publishers = wait_for_metric(&aula, "aula_sfu_publishers", 0.0).await;
     assert_eq!(publishers, 0.0, "{}", aula.metrics());
     let frames = got.frames.load(Relaxed);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -421,9 +433,7 @@ async fn an_offer_whose_payload_types_clash_is_refused_and_the_sfu_keeps_serving
     let b = aula.create_class_with_topology("B", "sfu");
     let mut teacher = Client::join(&aula, a["teacher"]["token"].as_str().unwrap(), "T").await;
     let epoch = Instant::now();
-    let mut publisher = MediaClient::bind("127.0.0.1".parse().unwrap(), epoch)
-        .await
-        .unwrap();
+    let mut publisher = MediaClient::bind(LOCALHOST, epoch).await.unwrap();
     let offer = publisher.publish_offer(&PublisherOptions::default());
     // Two VP9 formats with the same parameters: str0m asserted on it and the SFU task died,
     // for every class.

@@ -4,10 +4,8 @@
 //! The test installs the Debian package `coturn` when the tool is missing and it runs as root;
 //! otherwise it fails with instructions (it never skips silently).
 
-mod common;
-
 use aula_relay::turn::TurnConfig;
-use common::*;
+use aula_testkit::turn::*;
 use std::process::Command;
 
 fn ensure_uclient() {

@@ -15,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use aula_relay::sfu::{Allowed, SfuConfig, SfuCore};
+use aula_testkit::mutate::{byte_mutation, ByteMutation, BYTE_MUTATION_KINDS};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use str0m::change::SdpOffer;
@@ -89,11 +90,7 @@ fn core() -> SfuCore {
 
 #[derive(Debug, Clone)]
 enum Mutation {
-    Flip(usize, u8),
-    Set(usize, u8),
-    Truncate(usize),
-    Insert(usize, Vec<u8>),
-    Duplicate(usize, usize),
+    Bytes(ByteMutation),
     DropLine(usize),
     DupLine(usize),
     SwapLines(usize, usize),
@@ -132,21 +129,13 @@ const LINES: [&str; 14] = [
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
-        (any::<usize>(), 0u8..8).prop_map(|(p, b)| Mutation::Flip(p, b)),
-        (any::<usize>(), any::<u8>()).prop_map(|(p, v)| Mutation::Set(p, v)),
-        any::<usize>().prop_map(Mutation::Truncate),
-        (
-            any::<usize>(),
-            proptest::collection::vec(any::<u8>(), 1..16)
-        )
-            .prop_map(|(p, v)| Mutation::Insert(p, v)),
-        (any::<usize>(), 1usize..64).prop_map(|(p, n)| Mutation::Duplicate(p, n)),
-        any::<usize>().prop_map(Mutation::DropLine),
-        any::<usize>().prop_map(Mutation::DupLine),
-        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
-        (any::<usize>(), prop::sample::select(NUMBERS.to_vec()))
+        BYTE_MUTATION_KINDS => byte_mutation().prop_map(Mutation::Bytes),
+        1 => any::<usize>().prop_map(Mutation::DropLine),
+        1 => any::<usize>().prop_map(Mutation::DupLine),
+        1 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
+        1 => (any::<usize>(), prop::sample::select(NUMBERS.to_vec()))
             .prop_map(|(p, n)| Mutation::Number(p, n)),
-        (any::<usize>(), prop::sample::select(LINES.to_vec()))
+        1 => (any::<usize>(), prop::sample::select(LINES.to_vec()))
             .prop_map(|(p, l)| Mutation::Line(p, l)),
     ]
 }
@@ -155,19 +144,7 @@ fn apply(sdp: &mut Vec<u8>, m: &Mutation) {
     let n = sdp.len().max(1);
     let lines = || -> Vec<Vec<u8>> { sdp.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect() };
     match m {
-        Mutation::Flip(p, b) if !sdp.is_empty() => sdp[p % n] ^= 1 << b,
-        Mutation::Set(p, v) if !sdp.is_empty() => sdp[p % n] = *v,
-        Mutation::Truncate(p) => sdp.truncate(p % (n + 1)),
-        Mutation::Insert(p, v) => {
-            let at = p % (sdp.len() + 1);
-            sdp.splice(at..at, v.iter().copied());
-        }
-        Mutation::Duplicate(p, len) if !sdp.is_empty() => {
-            let at = p % n;
-            let end = (at + len).min(sdp.len());
-            let chunk = sdp[at..end].to_vec();
-            sdp.splice(end..end, chunk);
-        }
+        Mutation::Bytes(b) => b.apply(sdp),
         Mutation::DropLine(i) => {
             let mut l = lines();
             l.remove(i % l.len());
@@ -200,7 +177,6 @@ fn apply(sdp: &mut Vec<u8>, m: &Mutation) {
             l.insert(at, format!("{line}\r").into_bytes());
             *sdp = l.join(&b'\n');
         }
-        _ => {}
     }
 }
 

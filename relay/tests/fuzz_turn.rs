@@ -16,6 +16,7 @@ use aula_relay::turn::core::{
 };
 use aula_relay::turn::filter::PeerFilter;
 use aula_relay::turn::stun::{self, attr, method, Class, Message, MessageWriter};
+use aula_testkit::mutate::{byte_mutation, ByteMutation, BYTE_MUTATION_KINDS};
 use proptest::prelude::*;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -231,46 +232,21 @@ fn seeds(w: &World) -> Vec<Vec<u8>> {
 
 #[derive(Debug, Clone)]
 enum Mutation {
-    Flip(usize, u8),
-    Set(usize, u8),
-    Truncate(usize),
-    Insert(usize, Vec<u8>),
-    Duplicate(usize, usize),
+    Bytes(ByteMutation),
     /// Overwrite a 16-bit length at an attribute-ish position (message or attribute length).
     Length(usize, u16),
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
-        (any::<usize>(), 0u8..8).prop_map(|(p, b)| Mutation::Flip(p, b)),
-        (any::<usize>(), any::<u8>()).prop_map(|(p, v)| Mutation::Set(p, v)),
-        any::<usize>().prop_map(Mutation::Truncate),
-        (
-            any::<usize>(),
-            proptest::collection::vec(any::<u8>(), 1..16)
-        )
-            .prop_map(|(p, v)| Mutation::Insert(p, v)),
-        (any::<usize>(), 1usize..64).prop_map(|(p, n)| Mutation::Duplicate(p, n)),
-        (any::<usize>(), any::<u16>()).prop_map(|(p, v)| Mutation::Length(p, v)),
+        BYTE_MUTATION_KINDS => byte_mutation().prop_map(Mutation::Bytes),
+        1 => (any::<usize>(), any::<u16>()).prop_map(|(p, v)| Mutation::Length(p, v)),
     ]
 }
 
 fn apply(pkt: &mut Vec<u8>, m: &Mutation) {
-    let n = pkt.len().max(1);
     match m {
-        Mutation::Flip(p, b) if !pkt.is_empty() => pkt[p % n] ^= 1 << b,
-        Mutation::Set(p, v) if !pkt.is_empty() => pkt[p % n] = *v,
-        Mutation::Truncate(p) => pkt.truncate(p % (n + 1)),
-        Mutation::Insert(p, v) => {
-            let at = p % (pkt.len() + 1);
-            pkt.splice(at..at, v.iter().copied());
-        }
-        Mutation::Duplicate(p, len) if !pkt.is_empty() => {
-            let at = p % n;
-            let end = (at + len).min(pkt.len());
-            let chunk = pkt[at..end].to_vec();
-            pkt.splice(end..end, chunk);
-        }
+        Mutation::Bytes(b) => b.apply(pkt),
         Mutation::Length(p, v) if pkt.len() >= 4 => {
             // Message length (offset 2) or an attribute length (offsets 22, 26, ...).
             let at = if p % 3 == 0 { 2 } else { 22 + 4 * (p % 16) };
@@ -278,7 +254,7 @@ fn apply(pkt: &mut Vec<u8>, m: &Mutation) {
                 pkt[at..at + 2].copy_from_slice(&v.to_be_bytes());
             }
         }
-        _ => {}
+        Mutation::Length(..) => {}
     }
 }
 

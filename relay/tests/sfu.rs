@@ -1,15 +1,13 @@
 //! End-to-end SFU tests on loopback: headless str0m clients publish a synthetic VP8 + Opus stream
 //! through the SFU (real UDP, ICE, DTLS, SRTP) and subscribers check what they receive.
 
-mod sfu_support;
-
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aula_relay::sfu::client::{Client, ClientStats, PublisherOptions};
 use aula_relay::sfu::{Allowed, Counter, Sfu, SfuConfig, SfuError, SfuEvent, SfuHandle};
-use sfu_support::{wait_for, LOCALHOST};
+use aula_testkit::sfu::{wait_for, LOCALHOST};
+use aula_testkit::sfu_client::{Client, ClientStats, PublisherOptions};
 use tokio_util::sync::CancellationToken;
 
 async fn start() -> (SfuHandle, CancellationToken) {

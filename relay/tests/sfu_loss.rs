@@ -6,14 +6,12 @@
 //! ("Specified qdisc kind is unknown", and no modules to load), so a netem test could only fail
 //! there. The SFU still sees real gaps on a real socket and str0m's NACK/RTX machinery repairs them.
 
-mod sfu_support;
-
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use aula_relay::sfu::client::{Client, PublisherOptions};
 use aula_relay::sfu::{Counter, Sfu, SfuConfig};
-use sfu_support::{wait_for, LOCALHOST};
+use aula_testkit::sfu::{wait_for, LOCALHOST};
+use aula_testkit::sfu_client::{Client, PublisherOptions};
 use tokio_util::sync::CancellationToken;
 
 const LOSS_PERCENT: f64 = 4.0;

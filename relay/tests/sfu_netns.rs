@@ -9,8 +9,6 @@
 //! kind is unknown"); `tbf` is there. Random loss is covered by `sfu_loss.rs` (dropped in the
 //! test client).
 
-mod sfu_support;
-
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -18,9 +16,9 @@ use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use aula_relay::sfu::client::{Client, PublisherOptions};
 use aula_relay::sfu::{Counter, Sfu, SfuConfig};
-use sfu_support::{summary, wait_for};
+use aula_testkit::sfu::{summary, wait_for};
+use aula_testkit::sfu_client::{Client, PublisherOptions};
 use tokio_util::sync::CancellationToken;
 
 /// A network namespace joined to the host by a veth pair; removed on drop.

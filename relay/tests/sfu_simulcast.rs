@@ -7,16 +7,14 @@
 //! grows back (the SFU probes the link again every few seconds while it holds a subscriber
 //! down) and the subscriber returns to the high layer.
 
-mod sfu_support;
-
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aula_relay::sfu::client::{Client, ClientStats, PublisherOptions};
 use aula_relay::sfu::{Counter, Sfu, SfuConfig, SfuHandle};
-use sfu_support::{wait_for, LOCALHOST};
+use aula_testkit::sfu::{wait_for, LOCALHOST};
+use aula_testkit::sfu_client::{Client, ClientStats, PublisherOptions};
 use tokio_util::sync::CancellationToken;
 
 /// An SFU with a publisher of two simulcast layers in `class`, and a subscriber "wide" on a
@@ -78,8 +76,8 @@ async fn a_subscriber_on_a_lossy_link_gets_the_low_layer_and_keeps_decoding() {
     let stats = sfu.stats().await.unwrap();
     let summary = format!(
         "good: {}; bad: {}; publisher keyframes {}; SFU {stats:?}",
-        sfu_support::summary(&good),
-        sfu_support::summary(&bad),
+        aula_testkit::sfu::summary(&good),
+        aula_testkit::sfu::summary(&bad),
         teacher.keyframes_sent.load(Relaxed)
     );
     println!("{summary}");
@@ -117,8 +115,8 @@ async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
     let stats = sfu.stats().await.unwrap();
     let summary = format!(
         "wide: {}; narrow: {}; SFU downgrades (loss, bandwidth) {:?}, switches {}",
-        sfu_support::summary(&wide),
-        sfu_support::summary(&narrow),
+        aula_testkit::sfu::summary(&wide),
+        aula_testkit::sfu::summary(&narrow),
         [
             stats[Counter::DowngradesForLoss],
             stats[Counter::DowngradesForBandwidth]
@@ -147,7 +145,7 @@ async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
     let reprobes = sfu.stats().await.unwrap()[Counter::BandwidthReprobes] - reprobes_before;
     let summary = format!(
         "narrow for 9 s more: {}; reprobes {reprobes}",
-        sfu_support::summary(&narrow)
+        aula_testkit::sfu::summary(&narrow)
     );
     println!("{summary}");
     assert!(reprobes >= 2, "{summary}");
@@ -168,7 +166,7 @@ async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
             && narrow.layer_frames[1].load(Relaxed) >= high_before + 30
     })
     .await;
-    let summary = format!("narrow, widened: {}", sfu_support::summary(&narrow));
+    let summary = format!("narrow, widened: {}", aula_testkit::sfu::summary(&narrow));
     println!(
         "{summary}; back on the high layer after {:?}",
         started.elapsed()

@@ -11,19 +11,17 @@
 //! depacketizer and sample builder reassemble frames which are whole and intact
 //! ([`check_vp8_frame`]), starting at a keyframe and in order.
 
-mod sfu_support;
-
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aula_relay::sfu::client::{check_vp8_frame, Client, PublisherOptions};
 use aula_relay::sfu::{Sfu, SfuConfig};
+use aula_testkit::sfu::{wait_for, LOCALHOST};
+use aula_testkit::sfu_client::{check_vp8_frame, Client, PublisherOptions};
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_VP8;
 use rtc::rtp::codec::vp8::Vp8Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use sfu_support::{wait_for, LOCALHOST};
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;

@@ -1,11 +1,9 @@
 //! End-to-end tests of the TURN server with real sockets on 127.0.0.1.
 
-mod common;
-
 use aula_relay::credentials;
 use aula_relay::turn::stun::code;
 use aula_relay::turn::TurnConfig;
-use common::*;
+use aula_testkit::turn::*;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::UdpSocket;

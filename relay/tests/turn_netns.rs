@@ -6,11 +6,9 @@
 //!
 //! Needs root (network namespaces); without it the test says so and does nothing.
 
-mod common;
-
 use aula_relay::turn::stun::code;
 use aula_relay::turn::TurnConfig;
-use common::*;
+use aula_testkit::turn::*;
 use std::fs::File;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;

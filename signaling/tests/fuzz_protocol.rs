@@ -12,6 +12,7 @@
 use aula_signaling::hub::{ConnId, Effect, Hub, HubLimits, JoinRequest};
 use aula_signaling::protocol::{Role, Topology, CLIENT_MESSAGE_TYPES};
 use aula_signaling::ws;
+use aula_testkit::mutate::{byte_mutation, ByteMutation, BYTE_MUTATION_KINDS};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -138,11 +139,7 @@ fn check(conns: &[ConnId], effects: &[Effect]) {
 
 #[derive(Debug, Clone)]
 enum Mutation {
-    Flip(usize, u8),
-    Set(usize, u8),
-    Truncate(usize),
-    Insert(usize, Vec<u8>),
-    Duplicate(usize, usize),
+    Bytes(ByteMutation),
     /// A JSON token that changes a value's type or nesting.
     Token(usize, &'static str),
 }
@@ -166,41 +163,19 @@ const TOKENS: [&str; 14] = [
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
-        (any::<usize>(), 0u8..8).prop_map(|(p, b)| Mutation::Flip(p, b)),
-        (any::<usize>(), any::<u8>()).prop_map(|(p, v)| Mutation::Set(p, v)),
-        any::<usize>().prop_map(Mutation::Truncate),
-        (
-            any::<usize>(),
-            proptest::collection::vec(any::<u8>(), 1..16)
-        )
-            .prop_map(|(p, v)| Mutation::Insert(p, v)),
-        (any::<usize>(), 1usize..64).prop_map(|(p, n)| Mutation::Duplicate(p, n)),
-        (any::<usize>(), prop::sample::select(TOKENS.to_vec()))
+        BYTE_MUTATION_KINDS => byte_mutation().prop_map(Mutation::Bytes),
+        1 => (any::<usize>(), prop::sample::select(TOKENS.to_vec()))
             .prop_map(|(p, t)| Mutation::Token(p, t)),
     ]
 }
 
 fn apply(b: &mut Vec<u8>, m: &Mutation) {
-    let n = b.len().max(1);
     match m {
-        Mutation::Flip(p, bit) if !b.is_empty() => b[p % n] ^= 1 << bit,
-        Mutation::Set(p, v) if !b.is_empty() => b[p % n] = *v,
-        Mutation::Truncate(p) => b.truncate(p % (n + 1)),
-        Mutation::Insert(p, v) => {
-            let at = p % (b.len() + 1);
-            b.splice(at..at, v.iter().copied());
-        }
-        Mutation::Duplicate(p, len) if !b.is_empty() => {
-            let at = p % n;
-            let end = (at + len).min(b.len());
-            let chunk = b[at..end].to_vec();
-            b.splice(end..end, chunk);
-        }
+        Mutation::Bytes(bytes) => bytes.apply(b),
         Mutation::Token(p, t) => {
             let at = p % (b.len() + 1);
             b.splice(at..at, t.bytes());
         }
-        _ => {}
     }
 }
 

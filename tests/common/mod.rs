@@ -104,6 +104,15 @@ impl AulaBuilder {
         self
     }
 
+    /// Also serves HTTPS/WSS on an ephemeral port, with a development certificate generated into
+    /// `certs/` of the data directory ([`Aula::dev_cert`]).
+    pub fn dev_tls(self) -> Self {
+        let certs = self.data_dir.join("certs");
+        self.arg("--tls")
+            .env("AULA_TLS__LISTEN", "127.0.0.1:0")
+            .env("AULA_TLS__DEV_CERT_DIR", certs.to_str().unwrap())
+    }
+
     pub fn listen(mut self, addr: &str) -> Self {
         self.listen = addr.into();
         self
@@ -153,6 +162,35 @@ impl Aula {
 
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
+    }
+
+    /// The HTTPS listener of a server started with [`AulaBuilder::dev_tls`], from its banner.
+    pub fn tls_addr(&self) -> SocketAddr {
+        banner_value(&self.stdout, "TLS:")
+            .expect("TLS address printed")
+            .trim_start_matches("https://")
+            .parse()
+            .unwrap()
+    }
+
+    /// The development certificate of [`AulaBuilder::dev_tls`].
+    pub fn dev_cert(&self) -> PathBuf {
+        self.data_dir.join("certs/dev-cert.pem")
+    }
+
+    /// `curl ARGS --cacert DEV_CERT https://localhost:PORT{path}` against the HTTPS listener,
+    /// trusting only the development certificate.
+    pub fn curl_tls(&self, args: &[&str], path: &str) -> std::process::Output {
+        Command::new("curl")
+            .args(args)
+            .arg("--cacert")
+            .arg(self.dev_cert())
+            .arg(format!(
+                "https://localhost:{}{path}",
+                self.tls_addr().port()
+            ))
+            .output()
+            .expect("curl runs")
     }
 
     pub fn http(&self, path: &str) -> String {

@@ -12,9 +12,9 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 use super::Role;
-use crate::sfu::client::{check_vp8_frame, vp8_frame};
 use crate::sfu::{Allowed, SfuConfig, SfuError};
 use crate::sfu::{Counter, SfuCore};
+use aula_testkit::sfu_client::{check_vp8_frame, vp8_frame};
 
 const SFU_ADDR: &str = "10.0.0.1:5000";
 

@@ -81,11 +81,10 @@
 //!   [`SfuEvent::Disconnected`] tells the server to resubscribe or fall back to direct.
 //! - `peer_left`, `remove` and `end` call [`SfuHandle::remove`].
 //!
-//! The synthetic WebRTC client in [`client`] publishes fake VP8/Opus media and checks what
-//! subscribers receive; tests and the benchmark use it.
+//! The synthetic WebRTC client that publishes fake VP8/Opus media and checks what subscribers
+//! receive lives in the `aula-testkit` crate (tests and the load tool use it).
 
 mod bandwidth;
-pub mod client;
 pub mod core;
 mod forward;
 pub mod keyframe;

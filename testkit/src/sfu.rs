@@ -1,16 +1,12 @@
-//! Helpers shared by the SFU integration tests (`common` is the TURN tests' client).
+//! Helpers shared by the SFU integration tests: where peers listen, polling, summaries.
 
-// Each test binary compiles this module and uses part of it.
-#![allow(dead_code)]
-
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use aula_relay::sfu::client::ClientStats;
+use crate::sfu_client::ClientStats;
 
 /// Where the tests' SFU and synthetic peers listen.
-pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+pub use crate::net::LOCALHOST;
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it holds.
 pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {

@@ -1,86 +1,16 @@
 //! A small TURN client over UDP, TCP or TLS, built on the relay's own codec, for tests.
-#![allow(dead_code)]
 
-use aula_relay::credentials;
-use aula_relay::turn::stun::{self, attr, code, method, Class, Framing, Message, MessageWriter};
-use aula_relay::turn::{TurnConfig, TurnServer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aula_relay::credentials;
+use aula_relay::turn::stun::{self, attr, code, method, Class, Framing, Message, MessageWriter};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio_util::sync::CancellationToken;
 
-pub const SECRET: &str = "test-secret";
-pub const TIMEOUT: Duration = Duration::from_secs(5);
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-pub fn config() -> TurnConfig {
-    TurnConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        secret: SECRET.into(),
-        ..TurnConfig::default()
-    }
-}
-
-/// A TCP connection from `ip` to `server`.
-pub async fn tcp_connect_from(ip: std::net::IpAddr, server: SocketAddr) -> TcpStream {
-    let sock = if ip.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    }
-    .unwrap();
-    sock.bind(SocketAddr::new(ip, 0)).unwrap();
-    sock.connect(server).await.unwrap()
-}
-
-/// Whether the server closes `s` within `within` (reading and discarding whatever it sends).
-pub async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
-    let mut buf = [0u8; 1024];
-    let read = async {
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    };
-    tokio::time::timeout(within, read).await.is_ok()
-}
-
-pub struct Running {
-    pub server: TurnServer,
-    pub shutdown: CancellationToken,
-}
-
-pub async fn start(cfg: TurnConfig) -> Running {
-    start_tls(cfg, None).await
-}
-
-pub async fn start_tls(cfg: TurnConfig, tls: Option<Arc<rustls::ServerConfig>>) -> Running {
-    // With port 0 the TCP listener takes the number the kernel gave UDP, which another socket
-    // (e.g. a test's client connection) may hold: then try another pair, as `aula` does.
-    for _ in 0..8 {
-        let shutdown = CancellationToken::new();
-        match TurnServer::start(cfg.clone(), tls.clone(), shutdown.clone()).await {
-            Ok(server) => return Running { server, shutdown },
-            Err(aula_relay::turn::TurnError::Bind { proto: "TCP", .. })
-                if cfg.listen.port() == 0 =>
-            {
-                continue
-            }
-            Err(e) => panic!("server starts: {e}"),
-        }
-    }
-    panic!("server starts: no free TCP port matching a UDP one in 8 tries")
-}
+use super::{unix_now, SECRET, TIMEOUT};
+use crate::net::tcp_connect_from;
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
@@ -440,23 +370,4 @@ fn rand_seed() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64
-}
-
-/// A self-signed certificate for `localhost` and a rustls server config using it.
-pub fn tls_config() -> (
-    Arc<rustls::ServerConfig>,
-    rustls::pki_types::CertificateDer<'static>,
-) {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let der = cert.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![der.clone()], key)
-    .unwrap();
-    (Arc::new(cfg), der)
 }
