@@ -11,15 +11,9 @@
 //! - [`server`]: a thin tokio layer that owns the sockets, feeds every packet to the core under
 //!   one short mutex and sends what the core says.
 //!
-//! Messages are encoded by a small codec of our own ([`stun`]). We read the candidates first:
-//! webrtc-rs `turn` 0.17 is bug-fix-only, UDP-only, has no peer filter or quotas and refuses
-//! `expiry:user` names; `rtc-turn` is client-only; `turn-server` (turn-rs) is a whole server
-//! with its own config and licence/maturity questions, not a library to embed; the generic STUN
-//! codecs (`stun_codec`, `stun-rs`, `stun-types`) decode into owned attribute lists, which costs
-//! allocations on the ChannelData / Send / Data fast path. The subset a TURN server needs is
-//! small (header, TLV walk, XOR addresses, MESSAGE-INTEGRITY, FINGERPRINT), is checked against
-//! the RFC 5769 test vectors, and lets the relay path frame packets in place in a reused
-//! buffer with no per-packet allocation.
+//! Messages are encoded by a small codec of our own ([`stun`]), which lets the relay path frame
+//! packets in place with no per-packet allocation. Why a server and a codec of our own rather
+//! than a crate: `docs/decisions/0002-own-turn-server.md`.
 
 pub mod core;
 pub mod filter;
