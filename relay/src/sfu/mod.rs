@@ -1,33 +1,12 @@
 //! Selective forwarding unit: each publisher of a class (the teacher, and students given the floor)
 //! sends its streams once; the SFU forwards them to every other member of the class.
 //!
-//! # Stack choice: str0m
-//!
-//! Two Rust WebRTC stacks were read for this module: `webrtc` 0.21 (a thin async layer over the
-//! sans-IO `rtc` crates, `PeerConnectionBuilder` plus an event-handler trait, one driver task per
-//! peer connection) and [str0m](https://github.com/algesten/str0m) 0.25 (sans-IO, one `Rtc`
-//! value per peer, used in production as an SFU). We use **str0m**, because:
-//!
-//! - **Architecture rule.** Aula keeps protocol and state machines as plain types driven by a
-//!   thin I/O layer (the class hub, the TURN core). str0m *is* that shape: an `Rtc` takes
-//!   `Input::Receive`/`Input::Timeout` with the time passed in and yields `Output::Transmit`,
-//!   `Output::Event` and `Output::Timeout`. [`core::SfuCore`] holds every peer of every class as
-//!   plain values and is tested without sockets or clocks; [`server`] is only a UDP loop.
-//! - **One socket for all peers.** `Rtc::accepts` recognises the ICE ufrag of a STUN request, so
-//!   all publishers and subscribers share one UDP port, demultiplexed by remote address (learnt
-//!   from the first STUN binding). `webrtc` 0.21 wants its own driver and socket handling per
-//!   connection, which is the wrong shape for hundreds of subscribers on one core.
-//! - **It does the RTP work an SFU needs:** per-subscriber SRTP, a send buffer answering NACKs
-//!   with RTX, NACK generation towards the publisher, receiver/sender reports, PLI/FIR in both
-//!   directions, ICE-lite, and frames shared between subscribers as `Arc<[u8]>` (no copy per
-//!   subscriber).
-//! - **Licence:** MIT OR Apache-2.0 for str0m and its `is`, `dimpl`, `sctp-proto`, `str0m-proto`
-//!   crates. Crypto (DTLS, SRTP) comes from its `openssl` provider: the `openssl` crate
-//!   (Apache-2.0), `openssl-sys` (MIT) and the system's OpenSSL 3 (Apache-2.0); building needs
-//!   `libssl-dev`, running needs `libssl3`. The default aws-lc-rs provider, and the pure-Rust
-//!   provider of str0m 0.24 (whose `dimpl`/`rcgen` features pull in aws-lc-rs too), were rejected:
-//!   aws-lc adds ISC, BSD-3-Clause and OpenSSL-licence terms. str0m 0.24 is used because the
-//!   registry mirror lacks the provider crates 0.25 needs.
+//! Built on [str0m](https://github.com/algesten/str0m): sans-IO, one `Rtc` value per peer, so
+//! [`core::SfuCore`] holds every peer of every class as plain values, tested without sockets or
+//! clocks, and [`server`] is only a UDP loop; one UDP socket serves every peer (`Rtc::accepts`
+//! matches each STUN request's ICE ufrag). Crypto comes from str0m's `openssl` provider (building
+//! needs `libssl-dev`, running `libssl3`). Why str0m, and why that provider:
+//! `docs/decisions/0001-str0m-for-the-sfu.md`.
 //!
 //! # Model
 //!
