@@ -1,10 +1,10 @@
 //! The SFU as `aula serve` runs it in-process.
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context;
 use aula_config::settings::SfuSettings;
-use aula_relay::sfu::{Sfu, SfuConfig, SfuHandle};
+use aula_relay::sfu::{Sfu, SfuHandle};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
@@ -53,37 +53,9 @@ pub async fn start(
     if !settings.enabled {
         return Ok(None);
     }
-    let public_ip = settings.public_ip.or_else(|| {
-        settings
-            .listen
-            .ip()
-            .is_unspecified()
-            .then(|| fallback_ip.unwrap_or_else(outward_ip))
-    });
-    let config = SfuConfig {
-        listen: settings.listen,
-        public_ip,
-        max_subscribers: settings.max_subscribers,
-        max_subscribers_per_class: settings.max_subscribers_per_class,
-        offer_timeout: std::time::Duration::from_secs(settings.offer_timeout_secs),
-        subscribes_per_minute: settings.subscribes_per_minute,
-        max_publishers_per_class: settings.max_publishers_per_class,
-        bandwidth_estimation: settings.bandwidth_estimation,
-        ..SfuConfig::default()
-    };
+    let config = settings.to_runtime(fallback_ip);
     let sfu = Sfu::start(config, shutdown)
         .await
         .with_context(|| format!("cannot start the SFU on {}", settings.listen))?;
     Ok(Some(sfu))
-}
-
-/// The address of the interface that routes outwards (no packet is sent), else loopback.
-fn outward_ip() -> IpAddr {
-    UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| s.connect("192.0.2.1:9").map(|_| s))
-        .and_then(|s| s.local_addr())
-        .map(|a| a.ip())
-        .ok()
-        .filter(|ip| !ip.is_unspecified())
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }

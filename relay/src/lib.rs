@@ -1,12 +1,14 @@
 //! Aula's media relay.
 //!
 //! - [`credentials`]: TURN REST API credentials shared with signaling.
+//! - [`net`]: the outward address the TURN relay and the SFU advertise by default.
 //! - [`log_limit`]: a rate limit for log lines outside parties can trigger.
 //! - [`turn`]: the TURN server (UDP, TCP, TLS) with secure defaults.
 //! - [`sfu`]: the selective forwarding unit (str0m, one UDP socket) for large classes.
 
 pub mod credentials;
 pub mod log_limit;
+pub mod net;
 pub mod sfu;
 pub mod turn;
 

@@ -6,6 +6,7 @@
 //! - [`app`]: the state every handler shares; [`sfu_bridge`] carries SFU calls and answers.
 //! - [`hub`]: the sans-IO class state machine: classes, rosters, chat, teacher controls, resume.
 //! - [`state`]: carries the hub's effects out to connection queues; slow consumers are kicked.
+//! - `configured`: the runtime limits built from the settings sections (one source of defaults).
 //! - [`listener`]: the HTTP(S) accept loops: connection caps, idle and header timeouts.
 //! - [`fdlimit`]: the open-file limit the connection caps stay under.
 //! - [`hygiene`]: security headers, `no-store` and the `Host` allow-list on every response.
@@ -20,6 +21,7 @@
 
 pub mod api;
 pub mod app;
+mod configured;
 pub mod fdlimit;
 pub mod hub;
 pub mod hygiene;

@@ -35,20 +35,6 @@ impl JoinLimits {
     }
 }
 
-impl From<&aula_config::settings::JoinSettings> for JoinLimits {
-    /// The limiters of the `[joining]` section.
-    fn from(j: &aula_config::settings::JoinSettings) -> Self {
-        JoinLimits {
-            joins: PerIpLimiter::new(j.joins_per_ip_per_sec, j.join_burst_per_ip).into(),
-            code_lookups: PerIpLimiter::new(
-                j.code_lookups_per_ip_per_sec,
-                j.code_lookup_burst_per_ip,
-            )
-            .into(),
-        }
-    }
-}
-
 fn lock(m: &std::sync::Mutex<PerIpLimiter>) -> std::sync::MutexGuard<'_, PerIpLimiter> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -21,14 +21,13 @@ use crate::app::{unix_millis, App, MetricsRender};
 use crate::hub::{Hub, HubLimits};
 use crate::hygiene::HostPolicy;
 use crate::ice::IceProvider;
-use crate::listener::{ConnGate, Serving, Timeouts};
+use crate::listener::{ConnGate, Serving};
 use crate::state::{lock, Core};
 use crate::store::Store;
 use crate::throttle::IpThrottle;
 use crate::token::TokenKey;
-use crate::ws::ConnLimits;
 use crate::{api, metrics as m, web, ws};
-use aula_config::settings::{HttpSettings, Settings};
+use aula_config::settings::{public_url, HttpSettings, Settings};
 use aula_config::{secrets, tls};
 
 /// Why the server could not start.
@@ -105,26 +104,8 @@ impl Server {
         // SQLite's own files (the WAL and shared-memory index) exist only now.
         secure_data_dir(data_dir)?;
 
-        let l = &settings.limits;
-        let mut hub = Hub::new(HubLimits {
-            max_class_size: l.max_class_size,
-            teacher_seats: settings.joining.teacher_seats,
-            max_chat_len: l.max_chat_len,
-            chat_per_sec: l.chat_per_sec,
-            chat_burst: l.chat_burst,
-            chat_history: l.chat_history,
-            max_name_len: l.max_name_len,
-            max_sdp_bytes: l.max_sdp_bytes,
-            max_stats_links: 64,
-            max_stats_reason_len: l.max_stats_reason_len,
-            stats_interval_ms: l.stats_interval_ms,
-            signal_bytes_per_sec: l.signal_bytes_per_sec,
-            signal_burst_bytes: l.signal_burst_bytes,
-            resume_grace_ms: l.resume_grace_secs * 1000,
-            sfu: sfu.is_some(),
-            auto_sfu_above: settings.sfu.auto_above,
-        })
-        .with_peer_id_prefix(format!("p{}-", &secrets::generate()[..4]));
+        let mut hub = Hub::new(HubLimits::from_settings(settings, sfu.is_some()))
+            .with_peer_id_prefix(format!("p{}-", &secrets::generate()[..4]));
         let records = store.list()?;
         for record in &records {
             hub.add_class(record.id.clone(), record.name.clone(), record.topology);
@@ -154,10 +135,12 @@ impl Server {
         };
         let https_addr = https.as_ref().and_then(|(tcp, _)| tcp.local_addr().ok());
 
-        let public_url = match &settings.public_url {
-            Some(url) => url.trim_end_matches('/').to_string(),
-            None => default_public_url(https_addr.unwrap_or(http_addr), https_addr.is_some()),
-        };
+        // Links point at the address actually bound (the configured port may be 0).
+        let public_url = public_url(
+            settings.public_url.as_deref(),
+            https_addr.unwrap_or(http_addr),
+            https_addr.is_some(),
+        );
         let app = Arc::new(App {
             core: Arc::new(Mutex::new(Core::new(hub))),
             store: Mutex::new(store),
@@ -173,21 +156,9 @@ impl Server {
                 Duration::from_secs(3600),
             ),
             open_creation_max_classes: settings.http.open_creation_max_classes,
-            idempotency: crate::app::IdempotencyLimits {
-                ttl_secs: settings.http.idempotency_key_ttl_secs,
-                max_keys: settings.http.idempotency_keys_max,
-            },
+            idempotency: (&settings.http).into(),
             ice,
-            conn_limits: ConnLimits {
-                max_frame_bytes: l.max_frame_bytes,
-                messages_per_sec: l.messages_per_sec,
-                burst: l.burst,
-                send_queue_bytes: l.send_queue_bytes,
-                join_deadline: Duration::from_secs(l.join_deadline_secs),
-                idle_timeout: Duration::from_secs(l.idle_timeout_secs),
-                ping_interval: Duration::from_secs(l.ping_interval_secs),
-                slow_consumer_close: Duration::from_secs(l.slow_consumer_close_secs),
-            },
+            conn_limits: (&settings.limits).into(),
             public_url,
             allowed_origins: settings.allowed_origins.clone(),
             open_class_creation: settings.open_class_creation,
@@ -207,10 +178,7 @@ impl Server {
         let serving = Serving {
             router: router(app.clone(), hosts),
             gate: ConnGate::new(connection_caps.0, connection_caps.1),
-            timeouts: Timeouts {
-                header_read: Duration::from_secs(settings.http.header_read_timeout_secs),
-                idle: Duration::from_secs(settings.http.connection_idle_secs),
-            },
+            timeouts: (&settings.http).into(),
             shutdown: shutdown.clone(),
         };
         let tasks = TaskTracker::new();
@@ -283,17 +251,6 @@ impl Server {
         {
             tracing::warn!("some connections did not close within 5 s");
         }
-    }
-}
-
-/// Links point at the address actually bound (the configured port may be 0), as `localhost`
-/// when it is a loopback or wildcard address.
-fn default_public_url(addr: SocketAddr, tls: bool) -> String {
-    let scheme = if tls { "https" } else { "http" };
-    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
-        format!("{scheme}://localhost:{}", addr.port())
-    } else {
-        format!("{scheme}://{addr}")
     }
 }
 

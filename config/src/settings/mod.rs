@@ -143,6 +143,35 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// The base URL for links, without a trailing slash: `public_url` if set, otherwise derived
+    /// from `tls.listen` (when TLS is on) or `listen`, as [`public_url`] does.
+    pub fn public_url(&self) -> String {
+        let (addr, tls) = match self.tls.enabled {
+            true => (self.tls.listen, true),
+            false => (self.listen, false),
+        };
+        public_url(self.public_url.as_deref(), addr, tls)
+    }
+}
+
+/// The base URL for links, without a trailing slash: `configured` if given, otherwise that of
+/// `addr` (`https` when `tls`), with loopback and unspecified addresses as `localhost`, e.g.
+/// `http://localhost:8080`. The server passes the address it bound (the configured port may
+/// be 0); operator tools pass the configured one.
+pub fn public_url(configured: Option<&str>, addr: SocketAddr, tls: bool) -> String {
+    if let Some(url) = configured {
+        return url.trim_end_matches('/').to_string();
+    }
+    let scheme = if tls { "https" } else { "http" };
+    let host = match addr.ip() {
+        ip if ip.is_loopback() || ip.is_unspecified() => "localhost".to_string(),
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    format!("{scheme}://{host}:{}", addr.port())
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", try_from = "String")]

@@ -3,6 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
+
+use aula_relay::sfu::SfuConfig;
 
 use serde::{Deserialize, Serialize};
 
@@ -146,20 +149,53 @@ pub struct SfuSettings {
 }
 
 impl Default for SfuSettings {
+    /// The SFU's own knobs default to `SfuConfig::default()` (the relay crate cannot see this
+    /// one), so each is set in one place; the rest are what `aula serve` runs with.
     fn default() -> Self {
+        let sfu = SfuConfig::default();
         SfuSettings {
             enabled: true,
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3479),
             public_ip: None,
             auto_above: 4,
             default_topology: Topology::Auto,
-            max_subscribers: 500,
-            max_subscribers_per_class: 250,
-            offer_timeout_secs: 10,
-            subscribes_per_minute: 12,
+            max_subscribers: sfu.max_subscribers,
+            max_subscribers_per_class: sfu.max_subscribers_per_class,
+            offer_timeout_secs: sfu.offer_timeout.as_secs(),
+            subscribes_per_minute: sfu.subscribes_per_minute,
             log_lines_per_sec: 1,
-            max_publishers_per_class: 16,
-            bandwidth_estimation: true,
+            max_publishers_per_class: sfu.max_publishers_per_class,
+            bandwidth_estimation: sfu.bandwidth_estimation,
+        }
+    }
+}
+
+impl SfuSettings {
+    /// The address the SFU advertises: `public_ip`, else the `listen` IP when it is specific
+    /// (`None`: the SFU uses it), else `fallback` (the TURN relay's advertised address), else
+    /// the address of the interface routing outwards, else loopback.
+    pub fn advertised_ip(&self, fallback: Option<IpAddr>) -> Option<IpAddr> {
+        self.public_ip.or_else(|| {
+            self.listen.ip().is_unspecified().then(|| {
+                fallback
+                    .or_else(|| aula_relay::net::outward_ip(true))
+                    .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            })
+        })
+    }
+
+    /// The SFU's runtime configuration; `fallback_ip` as in [`SfuSettings::advertised_ip`].
+    pub fn to_runtime(&self, fallback_ip: Option<IpAddr>) -> SfuConfig {
+        SfuConfig {
+            listen: self.listen,
+            public_ip: self.advertised_ip(fallback_ip),
+            max_subscribers: self.max_subscribers,
+            max_subscribers_per_class: self.max_subscribers_per_class,
+            offer_timeout: Duration::from_secs(self.offer_timeout_secs),
+            subscribes_per_minute: self.subscribes_per_minute,
+            max_publishers_per_class: self.max_publishers_per_class,
+            bandwidth_estimation: self.bandwidth_estimation,
+            ..SfuConfig::default()
         }
     }
 }

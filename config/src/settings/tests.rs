@@ -311,3 +311,37 @@ fn example_file_parses_and_matches_defaults() {
         }
     }
 }
+
+#[test]
+fn the_sfu_section_converts_to_the_relays_config() {
+    let specific = SfuSettings {
+        listen: "10.0.0.5:3479".parse().unwrap(),
+        max_subscribers: 7,
+        offer_timeout_secs: 3,
+        ..SfuSettings::default()
+    };
+    let fallback: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    let config = specific.to_runtime(Some(fallback));
+    assert_eq!(config.listen, specific.listen);
+    assert_eq!(
+        config.public_ip, None,
+        "a specific listen IP is advertised itself"
+    );
+    assert_eq!(config.max_subscribers, 7);
+    assert_eq!(config.offer_timeout, std::time::Duration::from_secs(3));
+    // A wildcard listen address advertises the relay's address, or the configured one.
+    let wildcard = SfuSettings::default();
+    assert_eq!(
+        wildcard.to_runtime(Some(fallback)).public_ip,
+        Some(fallback)
+    );
+    let public: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+    let configured = SfuSettings {
+        public_ip: Some(public),
+        ..SfuSettings::default()
+    };
+    assert_eq!(
+        configured.to_runtime(Some(fallback)).public_ip,
+        Some(public)
+    );
+}

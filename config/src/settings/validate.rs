@@ -1,6 +1,6 @@
 //! Range and cross-field checks of a loaded configuration; every error names its key.
 
-use std::net::IpAddr;
+use aula_relay::turn::TurnError;
 
 use super::{Settings, SettingsError, MIN_ADMIN_KEY_LEN};
 
@@ -228,26 +228,18 @@ impl Settings {
             }
             _ => {}
         }
-        Ok(())
-    }
-
-    /// The base URL for links, without a trailing slash: `public_url` if set, otherwise derived
-    /// from `tls.listen` (when TLS is on) or `listen`. Loopback and unspecified addresses become
-    /// `localhost`, e.g. `http://localhost:8080`.
-    pub fn public_url(&self) -> String {
-        if let Some(url) = &self.public_url {
-            return url.trim_end_matches('/').to_string();
+        if self.turn.enabled {
+            // The relay's own checks, keyed `turn.*`, so a bad value stops the start here like
+            // any other. An empty secret is generated at start and a TLS listener gets the
+            // server's (or a development) certificate, so neither is refused here.
+            let mut turn = self.turn.clone();
+            if turn.secret.is_empty() {
+                turn.secret = "generated at start".into();
+            }
+            if let Err(TurnError::InvalidValue { key, message }) = turn.validate(true) {
+                return Err(SettingsError::invalid(key, message));
+            }
         }
-        let (scheme, addr) = if self.tls.enabled {
-            ("https", self.tls.listen)
-        } else {
-            ("http", self.listen)
-        };
-        let host = match addr.ip() {
-            ip if ip.is_loopback() || ip.is_unspecified() => "localhost".to_string(),
-            IpAddr::V4(ip) => ip.to_string(),
-            IpAddr::V6(ip) => format!("[{ip}]"),
-        };
-        format!("{scheme}://{host}:{}", addr.port())
+        Ok(())
     }
 }

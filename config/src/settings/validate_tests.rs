@@ -46,6 +46,15 @@ fn validate_names_the_key() {
         ),
         (|s| s.tls.cert = Some("c.pem".into()), "tls.key"),
         (|s| s.tls.key = Some("k.pem".into()), "tls.cert"),
+        (|s| s.turn.relay_port_min = 0, "turn.relay_port_min"),
+        (
+            |s| s.turn.max_allocations_per_ip = 0,
+            "turn.max_allocations_per_ip",
+        ),
+        (
+            |s| s.turn.allow_peers = vec!["10.0.0.0/99".into()],
+            "turn.allow_peers",
+        ),
     ];
     for (mutate, key) in cases {
         let mut s = Settings::default();

@@ -237,17 +237,22 @@ pub struct CoreConfig {
 }
 
 impl Default for CoreConfig {
+    /// The [`TurnConfig`](super::TurnConfig) defaults, so each is set in one place; the core's
+    /// own timers are set here. Bandwidth is unlimited and the advertised address loopback: the
+    /// server passes the configured ones.
     fn default() -> Self {
+        let turn = super::TurnConfig::default();
         CoreConfig {
-            realm: "aula".into(),
-            secret: String::new(),
-            max_allocations: 10_000,
-            max_allocations_per_user: 32,
-            max_allocations_per_class: 3000,
-            max_allocations_per_ip: 3000,
-            max_credential_ahead_secs: 660,
-            default_lifetime: Duration::from_secs(600),
-            max_lifetime: Duration::from_secs(3600),
+            realm: turn.realm,
+            secret: turn.secret,
+            max_allocations: turn.max_allocations,
+            max_allocations_per_user: turn.max_allocations_per_user,
+            max_allocations_per_class: turn.max_allocations_per_class,
+            max_allocations_per_ip: turn.max_allocations_per_ip,
+            max_credential_ahead_secs: turn.max_credential_lifetime_secs
+                + super::CREDENTIAL_CLOCK_SKEW_SECS,
+            default_lifetime: Duration::from_secs(turn.default_lifetime_secs),
+            max_lifetime: Duration::from_secs(turn.max_lifetime_secs),
             permission_lifetime: Duration::from_secs(300),
             channel_lifetime: Duration::from_secs(600),
             nonce_lifetime_secs: 600,
@@ -255,7 +260,7 @@ impl Default for CoreConfig {
             max_channels_per_allocation: 64,
             bandwidth_bytes_per_sec: 0,
             advertised: vec![IpAddr::from([127, 0, 0, 1])],
-            relay_ports: 49152..=65535,
+            relay_ports: turn.relay_port_min..=turn.relay_port_max,
             filter: PeerFilter::default(),
             software: concat!("aula-relay ", env!("CARGO_PKG_VERSION")).into(),
         }

@@ -76,30 +76,6 @@ pub struct HubLimits {
     pub auto_sfu_above: usize,
 }
 
-impl Default for HubLimits {
-    fn default() -> Self {
-        HubLimits {
-            max_class_size: 1000,
-            teacher_seats: 10,
-            max_chat_len: 2000,
-            chat_per_sec: 3,
-            chat_burst: 6,
-            chat_history: 100,
-            max_name_len: 64,
-            max_sdp_bytes: 32 * 1024,
-            max_stats_links: 64,
-            max_stats_reason_len: 200,
-            stats_interval_ms: 1000,
-            signal_bytes_per_sec: 32 * 1024,
-            signal_burst_bytes: 512 * 1024,
-            sfu: false,
-            auto_sfu_above: 4,
-
-            resume_grace_ms: 20_000,
-        }
-    }
-}
-
 /// Something the I/O layer must do, in order.
 // Effects live only until the I/O layer applies them, and nearly all are deliveries.
 #[allow(clippy::large_enum_variant)]

@@ -8,17 +8,7 @@ pub(super) fn derive_public_ip(listen: IpAddr) -> IpAddr {
     if !listen.is_unspecified() {
         return listen;
     }
-    let probe = |bind: &str, target: &str| -> Option<IpAddr> {
-        let s = std::net::UdpSocket::bind(bind).ok()?;
-        s.connect(target).ok()?;
-        let ip = s.local_addr().ok()?.ip();
-        (!ip.is_unspecified()).then_some(ip)
-    };
-    let found = if listen.is_ipv4() {
-        probe("0.0.0.0:0", "192.0.2.1:3478")
-    } else {
-        probe("[::]:0", "[2001:db8::1]:3478")
-    };
+    let found = crate::net::outward_ip(listen.is_ipv4());
     found.unwrap_or_else(|| {
         tracing::warn!(
             "cannot find a routable address; advertising 127.0.0.1 (set turn.public_ip)"
