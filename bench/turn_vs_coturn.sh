@@ -2,14 +2,14 @@
 # Aula's TURN relay vs coturn, side by side in one run, same machine, same load.
 #
 # Starts coturn (`turnserver`, TURN REST secret, loopback, no TLS/DTLS) and Aula's TURN
-# (relay/examples/turn_server.rs, release build) on two ports, runs the same coturn
+# (`aula relay`, release build) on two ports, runs the same coturn
 # `turnutils_uclient` client-to-client load against each (UDP, then TCP with -t) and prints
 # messages/s, Mbit/s, loss, server CPU seconds (utime+stime from /proc/PID/stat) and resident
 # memory per allocation (peak RSS growth / relay sockets in use).
 #
 # Usage: bench/turn_vs_coturn.sh [CLIENTS] [MESSAGES] [BYTES] [INTERVAL_MS]
 #   defaults: 50 1000 1000 20   (uclient -m 50 -n 1000 -l 1000 -z 20)
-# Env: AULA_THREADS=N runs Aula's runtime with N worker threads (1 = single-threaded);
+# Env: AULA_THREADS=N runs Aula's runtime with N worker threads (tokio's TOKIO_WORKER_THREADS);
 #      default: tokio's multi-threaded runtime with one worker per core.
 # Needs: root or the coturn package installed (apt-get install -y coturn), cargo.
 set -euo pipefail
@@ -36,9 +36,9 @@ if ! command -v turnutils_uclient >/dev/null || ! command -v turnserver >/dev/nu
   fi
 fi
 
-echo "building Aula's turn_server (release)..." >&2
-(cd "$ROOT" && cargo build -q --release -p aula-relay --example turn_server)
-AULA_BIN=$CARGO_TARGET_DIR/release/examples/turn_server
+echo "building aula (release)..." >&2
+(cd "$ROOT" && cargo build -q --release --bin aula)
+AULA_BIN=$CARGO_TARGET_DIR/release/aula
 
 PIDS=()
 cleanup() {
@@ -58,9 +58,10 @@ PIDS+=("$COTURN_PID")
 # Aula with its secure defaults except the loopback allow rule (uclient's peers are on
 # 127.0.0.1), a per-user quota large enough for one user name running every session, and a
 # credential lifetime of a day (uclient -W mints credentials that expire in 24 hours).
-"$AULA_BIN" --listen 127.0.0.1:"$AULA_PORT" --secret "$SECRET" --allow-peer 127.0.0.0/8 \
-  --max-per-user 100000 --max-credential-lifetime 86400 \
-  ${AULA_THREADS:+--threads "$AULA_THREADS"} >"$WORK/aula.log" 2>&1 &
+env AULA_TURN__MAX_ALLOCATIONS_PER_USER=100000 AULA_TURN__MAX_CREDENTIAL_LIFETIME_SECS=86400 \
+  ${AULA_THREADS:+TOKIO_WORKER_THREADS="$AULA_THREADS"} \
+  "$AULA_BIN" relay --data-dir "$WORK/aula-data" --turn-listen 127.0.0.1:"$AULA_PORT" \
+  --turn-secret "$SECRET" --turn-allow-peer 127.0.0.0/8 >"$WORK/aula.log" 2>&1 &
 AULA_PID=$!
 PIDS+=("$AULA_PID")
 sleep 1

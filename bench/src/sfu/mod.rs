@@ -1,0 +1,252 @@
+//! `sfu`: one ~1.5 Mbit/s synthetic VP8 stream — a screen share; `--audio on` adds 20 ms Opus
+//! packets, as a teacher's microphone would — to N subscribers on loopback, raising N until the
+//! SFU uses ≥ 90% of its core, loss passes 1%, or the full subscribers' p99 frame latency passes
+//! 200 ms.
+//!
+//! The SFU runs in a child process (this binary's hidden `sfu-server` subcommand) on a
+//! single-threaded runtime, so its CPU time and memory are measured alone (`/proc/<pid>/stat`,
+//! `VmRSS`). The load side runs here: one publisher, a few full subscribers that decrypt,
+//! depacketize and check every frame (end-to-end latency), and the rest count-only subscribers
+//! that complete ICE/DTLS and count RTP datagrams without decrypting them (cheap, so the load
+//! generator is not the bottleneck).
+//!
+//! ```text
+//! aula-loadtest sfu [--steps 50,100,200] [--seconds 5] [--full 4] [--bwe on|off] [--audio on|off] [--send-buffer-age-ms 1000]
+//! ```
+
+mod server;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use aula_relay::sfu::{SfuConfig, SfuStats};
+use aula_testkit::sfu_client::{Client, ClientStats, PublisherOptions};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use clap::{Args, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use server::{cpu_of, Remote};
+pub use server::{serve, ServeArgs};
+
+const CLASS: &str = "bench";
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    fn on(self) -> bool {
+        self == Switch::On
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Switch::On => "on",
+            Switch::Off => "off",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SfuArgs {
+    /// Subscriber counts to measure, in order (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "25,50,100,200,300,400,500,600,800,1000,1200,1500,2000"
+    )]
+    pub steps: Vec<usize>,
+    /// Length of each measurement window, in seconds.
+    #[arg(long, default_value_t = 5)]
+    pub seconds: u64,
+    /// Subscribers that decrypt and check every frame (the rest only count datagrams).
+    #[arg(long, default_value_t = 4)]
+    pub full: usize,
+    /// The SFU's bandwidth estimation (simulcast layer choice and probing).
+    #[arg(long, value_enum, default_value_t = Switch::On)]
+    pub bwe: Switch,
+    /// Add 20 ms Opus packets to the stream.
+    #[arg(long, value_enum, default_value_t = Switch::Off)]
+    pub audio: Switch,
+    /// How long the SFU keeps sent packets for retransmission (default: the SFU's).
+    #[arg(long, default_value_t = SfuConfig::default().send_buffer_age.as_millis() as u64)]
+    pub send_buffer_age_ms: u64,
+}
+
+fn quantile(v: &mut [u32], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 - 1.0) * q).round() as usize;
+    f64::from(v[i]) / 1000.0
+}
+
+fn hist_delta(a: &SfuStats, b: &SfuStats) -> SfuStats {
+    let mut d = SfuStats::default();
+    for i in 0..d.service_time_us.len() {
+        d.service_time_us[i] = b.service_time_us[i] - a.service_time_us[i];
+    }
+    d
+}
+
+/// Runs the benchmark and prints its table.
+pub async fn run(args: SfuArgs) -> Result<()> {
+    let SfuArgs {
+        steps,
+        seconds,
+        full,
+        bwe,
+        audio,
+        send_buffer_age_ms,
+    } = args;
+    let (remote, mut child) = Remote::spawn(bwe, send_buffer_age_ms)?;
+    let (bwe, audio) = (bwe.on(), audio.on());
+    let remote = Arc::new(remote);
+    let shutdown = CancellationToken::new();
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let epoch = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss0 = remote.rss_kib();
+
+    let mut teacher = Client::bind(ip, epoch).await.unwrap();
+    let opts = PublisherOptions {
+        audio,
+        ..PublisherOptions::default()
+    };
+    let offer = B64.encode(teacher.publish_offer(&opts));
+    let answer = remote.call(format!("P {CLASS} teacher {offer}")).await;
+    teacher
+        .accept_answer(&String::from_utf8(B64.decode(answer).unwrap()).unwrap())
+        .unwrap();
+    println!(
+        "stream: VP8 {} kbit/s at {} fps{}; bandwidth estimation {}; retransmission buffer {send_buffer_age_ms} ms; window {seconds} s; {full} full subscribers, the rest count-only",
+        opts.video_bps / 1000,
+        opts.fps,
+        if audio { " + Opus 20 ms" } else { "" },
+        if bwe { "on" } else { "off" },
+    );
+    let publisher = teacher.spawn_publisher(opts, shutdown.clone());
+
+    println!("| subscribers | SFU CPU (% of a core) | subscribers per core | loss | e2e frame latency p50 / p99 (ms) | SFU batch service time p50 / p99 (µs) | SFU RSS (MiB) | RSS per subscriber (KiB) | load-gen CPU (%) |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut subs: Vec<(Arc<ClientStats>, bool)> = Vec::new();
+    for n in steps {
+        // Connect the new subscribers, 25 at a time.
+        while subs.len() < n {
+            let batch = (n - subs.len()).min(25);
+            let mut tasks = Vec::new();
+            for _ in 0..batch {
+                let i = subs.len() + tasks.len();
+                let is_full = i < full;
+                let remote = remote.clone();
+                let stop = shutdown.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut c = Client::bind(ip, epoch).await.unwrap();
+                    if !is_full {
+                        c = c.count_only();
+                    }
+                    let peer = format!("s{i}");
+                    let offer = remote.call(format!("S {CLASS} {peer}")).await;
+                    let answer = c
+                        .answer_offer(&String::from_utf8(B64.decode(offer).unwrap()).unwrap())
+                        .unwrap();
+                    remote
+                        .call(format!("A {CLASS} {peer} {}", B64.encode(answer)))
+                        .await;
+                    (c.spawn_subscriber(stop), is_full)
+                }));
+            }
+            for t in tasks {
+                subs.push(t.await.unwrap());
+            }
+        }
+        let end = Instant::now() + Duration::from_secs(60);
+        while !subs.iter().all(|(s, _)| s.rtp_packets.load(Relaxed) > 0) && Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let connected = subs
+            .iter()
+            .filter(|(s, _)| s.rtp_packets.load(Relaxed) > 0)
+            .count();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+
+        // Measurement window.
+        let lat0: HashMap<usize, usize> = subs
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, f))| *f)
+            .map(|(i, (s, _))| (i, s.latencies_us.lock().unwrap().len()))
+            .collect();
+        let rx0: Vec<u64> = subs
+            .iter()
+            .map(|(s, _)| s.rtp_packets.load(Relaxed))
+            .collect();
+        let tx0 = publisher.rtp_sent.load(Relaxed);
+        let st0 = remote.stats().await;
+        let (cpu0, me0, t0) = (remote.cpu(), cpu_of("/proc/self/stat"), Instant::now());
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let (cpu1, me1, el) = (remote.cpu(), cpu_of("/proc/self/stat"), t0.elapsed());
+        let tx = publisher.rtp_sent.load(Relaxed) - tx0;
+        let st1 = remote.stats().await;
+        // Datagrams still in flight at the window's end arrive within a few ms.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let rx: u64 = subs
+            .iter()
+            .zip(&rx0)
+            .map(|((s, _), r0)| s.rtp_packets.load(Relaxed) - r0)
+            .sum();
+        let mut lat = Vec::new();
+        for (i, from) in lat0 {
+            lat.extend_from_slice(&subs[i].0.latencies_us.lock().unwrap()[from..]);
+        }
+        let mut lat_all = lat.clone();
+        let secs = el.as_secs_f64();
+        let cpu = (cpu1 - cpu0) / secs;
+        let expected = tx as f64 * n as f64;
+        let loss = (1.0 - rx as f64 / expected).max(0.0);
+        let h = hist_delta(&st0, &st1);
+        let rss = remote.rss_kib();
+        println!(
+            "| {n}{} | {:.0} | {:.0} | {:.2}% | {:.1} / {:.1} | {} / {} | {:.0} | {:.0} | {:.0} |",
+            if connected < n {
+                format!(" ({connected} connected)")
+            } else {
+                String::new()
+            },
+            cpu * 100.0,
+            n as f64 / cpu.max(0.001),
+            loss * 100.0,
+            quantile(&mut lat.clone(), 0.5),
+            quantile(&mut lat, 0.99),
+            h.service_time_quantile(0.5).unwrap_or(0),
+            h.service_time_quantile(0.99).unwrap_or(0),
+            rss as f64 / 1024.0,
+            rss.saturating_sub(rss0) as f64 / n as f64,
+            (me1 - me0) / secs * 100.0,
+        );
+        let p99 = quantile(&mut lat_all, 0.99);
+        if cpu >= 0.9 || loss > 0.01 || p99 > 200.0 {
+            let why = if loss > 0.01 {
+                "loss above 1%"
+            } else if cpu >= 0.9 {
+                "the SFU's core is saturated (≥ 90%)"
+            } else {
+                "p99 latency above 200 ms"
+            };
+            println!("stopped: {why}");
+            break;
+        }
+    }
+    shutdown.cancel();
+    let _ = child.kill().await;
+    Ok(())
+}
