@@ -1,6 +1,8 @@
 //! The `aula` binary: `aula serve` runs a whole classroom server in one process; the other
 //! subcommands are operator tools.
 
+#![deny(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -8,6 +8,8 @@
 //! The server runs as a separate process; `bench/signaling.sh` starts it and runs the first
 //! three. `sfu` starts the SFU itself, as a child process (`sfu-server`).
 
+#![deny(unsafe_code)]
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 

@@ -5,6 +5,8 @@
 //! - [`tls`]: rustls server configuration from a school's PEM files or a generated dev certificate.
 //! - [`Topology`]: how media flows in a class (a setting, and a field of the class protocol).
 
+#![deny(unsafe_code)]
+
 pub mod secrets;
 pub mod settings;
 pub mod tls;

@@ -6,6 +6,9 @@
 //! - [`turn`]: the TURN server (UDP, TCP, TLS) with secure defaults.
 //! - [`sfu`]: the selective forwarding unit (str0m, one UDP socket) for large classes.
 
+// `unsafe` lives only in `sfu::send_batch` (sendmmsg), which allows it for itself.
+#![deny(unsafe_code)]
+
 pub mod credentials;
 pub mod log_limit;
 pub mod net;

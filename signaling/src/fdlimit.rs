@@ -1,6 +1,10 @@
 //! The process's open-file limit (`RLIMIT_NOFILE`): every connection holds a descriptor, so the
 //! connection caps are kept below it, and the binary raises the soft limit to the hard one at
 //! start (systemd's default soft limit of 1024 is far below what a school needs).
+//!
+//! One of the two `unsafe` islands of the workspace (`getrlimit`/`setrlimit` through libc); the
+//! crate denies `unsafe_code` everywhere else.
+#![allow(unsafe_code)]
 
 /// The soft open-file limit, or `None` where it cannot be read (or is unlimited).
 pub fn soft_limit() -> Option<u64> {

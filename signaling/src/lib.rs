@@ -19,6 +19,9 @@
 //!
 //! The configuration, generated secrets and TLS certificates are the process's, in `aula-config`.
 
+// `unsafe` lives only in `fdlimit` (getrlimit/setrlimit), which allows it for itself.
+#![deny(unsafe_code)]
+
 pub mod api;
 pub mod app;
 mod configured;

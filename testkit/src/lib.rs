@@ -9,6 +9,8 @@
 //! - [`mutate`]: the byte mutations the fuzz tests apply to valid inputs.
 //! - [`net`]: TCP from a chosen source address, and waiting for the server to close.
 
+#![deny(unsafe_code)]
+
 pub mod mutate;
 pub mod net;
 pub mod sfu;
