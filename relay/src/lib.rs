@@ -10,7 +10,7 @@
 #![deny(unsafe_code)]
 
 pub mod credentials;
-pub mod log_limit;
+pub(crate) mod log_limit;
 pub mod net;
 pub mod sfu;
 pub mod turn;

@@ -66,15 +66,15 @@
 mod bandwidth;
 pub mod core;
 mod forward;
-pub mod keyframe;
-pub mod layers;
-pub mod limits;
+pub(crate) mod keyframe;
+pub(crate) mod layers;
+pub(crate) mod limits;
 mod metrics;
 mod negotiate;
 mod peers;
-pub mod sdp_check;
+pub(crate) mod sdp_check;
 mod send_batch;
-pub mod server;
+pub(crate) mod server;
 mod stats;
 mod tracks;
 

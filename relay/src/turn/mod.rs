@@ -18,7 +18,7 @@
 pub mod core;
 pub mod filter;
 pub mod metrics;
-pub mod server;
+pub(crate) mod server;
 pub mod stun;
 mod validate;
 
