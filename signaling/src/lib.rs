@@ -22,26 +22,26 @@
 // `unsafe` lives only in `fdlimit` (getrlimit/setrlimit), which allows it for itself.
 #![deny(unsafe_code)]
 
-pub mod api;
+pub(crate) mod api;
 pub mod app;
 mod configured;
 pub mod fdlimit;
 pub mod hub;
-pub mod hygiene;
+pub(crate) mod hygiene;
 pub mod ice;
-pub mod listener;
-pub mod metrics;
-pub mod per_ip;
+pub(crate) mod listener;
+pub(crate) mod metrics;
+pub(crate) mod per_ip;
 pub mod protocol;
-pub mod ratelimit;
+pub(crate) mod ratelimit;
 pub mod server;
-pub mod sfu_bridge;
-pub mod state;
+pub(crate) mod sfu_bridge;
+pub(crate) mod state;
 pub mod store;
 pub mod text;
-pub mod throttle;
+pub(crate) mod throttle;
 pub mod token;
-pub mod web;
+pub(crate) mod web;
 pub mod ws;
 
 // Random ids and tokens come from the same generator as the stored secrets.
