@@ -92,7 +92,9 @@ impl Store {
         Self::migrate(conn, path)
     }
 
-    /// An in-memory database, for tests of code that needs a store.
+    /// An in-memory database, for tests of code that needs a store (only this crate's tests use
+    /// it, so it is not built into the server).
+    #[cfg(test)]
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
             path: PathBuf::from(":memory:"),
