@@ -10,21 +10,22 @@ use aula_signaling::ice::IceProvider;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-/// TURN flags shared by `aula serve` and `aula relay` (each is also a `[turn]` config key).
+/// TURN flags shared by `aula serve` and `aula relay` (each is also a `[turn]` config key). Values
+/// are strings: the settings loader converts and checks them, naming the key, as it does the file.
 #[derive(Debug, Args, Default)]
 pub struct TurnArgs {
     /// TURN over UDP and TCP, e.g. 0.0.0.0:3478.
     #[arg(long, value_name = "ADDR:PORT")]
-    pub turn_listen: Option<SocketAddr>,
+    pub turn_listen: Option<String>,
     /// TURN over TLS, e.g. 0.0.0.0:5349 or :443 (uses the server's certificate).
     #[arg(long, value_name = "ADDR:PORT")]
-    pub turn_tls_listen: Option<SocketAddr>,
+    pub turn_tls_listen: Option<String>,
     /// The TURN REST API shared secret (default: generated into the data dir).
     #[arg(long, value_name = "SECRET")]
     pub turn_secret: Option<String>,
     /// The address the relay advertises to browsers.
     #[arg(long, value_name = "IP")]
-    pub turn_public_ip: Option<IpAddr>,
+    pub turn_public_ip: Option<String>,
     /// Allow relaying to peers in this network although it is private or loopback (repeatable).
     #[arg(long, value_name = "CIDR")]
     pub turn_allow_peer: Vec<String>,
@@ -34,26 +35,25 @@ pub struct TurnArgs {
 }
 
 impl TurnArgs {
-    /// Flags win over the configuration.
-    pub fn apply(&self, turn: &mut TurnConfig) {
-        if let Some(a) = self.turn_listen {
-            turn.listen = a;
-        }
-        if let Some(a) = self.turn_tls_listen {
-            turn.tls_listen = Some(a);
-        }
-        if let Some(s) = &self.turn_secret {
-            turn.secret = s.clone();
-        }
-        if let Some(ip) = self.turn_public_ip {
-            turn.public_ip = Some(ip);
-        }
+    /// The flags as settings overrides (they win over the file and the environment).
+    pub fn overrides(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut set = |key: &str, value: Option<&String>| {
+            if let Some(v) = value {
+                out.push((key.to_string(), v.clone()));
+            }
+        };
+        set("turn.listen", self.turn_listen.as_ref());
+        set("turn.tls_listen", self.turn_tls_listen.as_ref());
+        set("turn.secret", self.turn_secret.as_ref());
+        set("turn.public_ip", self.turn_public_ip.as_ref());
         if !self.turn_allow_peer.is_empty() {
-            turn.allow_peers = self.turn_allow_peer.clone();
+            out.push(("turn.allow_peers".into(), self.turn_allow_peer.join(",")));
         }
         if self.no_turn {
-            turn.enabled = false;
+            out.push(("turn.enabled".into(), "false".into()));
         }
+        out
     }
 }
 
@@ -63,15 +63,18 @@ pub struct RunningRelay {
     pub ice: IceProvider,
 }
 
-/// Starts the relay configured in `settings.turn` (secret generated on first run when empty).
+/// Starts the relay configured in `settings.turn` (secret generated on first run when empty);
+/// `sfu` is the in-process SFU's address, which the relay must reach although it is internal.
 pub async fn start(
     settings: &Settings,
+    sfu: Option<SocketAddr>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<RunningRelay>> {
     let mut config = settings.turn.clone();
     if !config.enabled {
         return Ok(None);
     }
+    config.allow_peer_addrs.extend(sfu);
     if config.secret.is_empty() {
         config.secret = aula_config::secrets::load_or_create(&settings.data_dir, "turn_secret")?.0;
     }
@@ -121,9 +124,9 @@ pub fn print_addresses(server: &TurnServer) {
 
 /// `aula relay`: the TURN relay alone.
 pub async fn run_alone(args: crate::RelayArgs) -> anyhow::Result<()> {
-    let mut settings = args.config.load(Vec::new())?;
-    args.turn.apply(&mut settings.turn);
-    settings.turn.enabled = true;
+    let mut overrides = args.turn.overrides();
+    overrides.push(("turn.enabled".into(), "true".into()));
+    let settings = args.config.load(overrides)?;
     crate::serve::init_logging(settings.log_format, settings.sfu.log_lines_per_sec);
     crate::serve::raise_open_file_limit();
     let shutdown = crate::shutdown_on_signals();
@@ -131,7 +134,9 @@ pub async fn run_alone(args: crate::RelayArgs) -> anyhow::Result<()> {
         Some(addr) => Some(serve_metrics(addr, shutdown.clone()).await?),
         None => None,
     };
-    let relay = start(&settings, shutdown).await?.expect("enabled above");
+    let relay = start(&settings, None, shutdown)
+        .await?
+        .expect("enabled above");
     say!("Aula relay is running.");
     print_addresses(&relay.server);
     if let Some(addr) = metrics {

@@ -27,9 +27,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.log_json {
         overrides.push(("log_format".to_string(), "json".to_string()));
     }
-    let mut settings = args.config.load(overrides)?;
-    args.turn.apply(&mut settings.turn);
-    args.sfu.apply(&mut settings.sfu);
+    overrides.extend(args.turn.overrides());
+    overrides.extend(args.sfu.overrides());
+    let settings = args.config.load(overrides)?;
     init_logging(settings.log_format, settings.sfu.log_lines_per_sec);
     raise_open_file_limit();
 
@@ -43,8 +43,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // relay must allow exactly the SFU's address although it is an internal one.
     let sfu = crate::sfu::start(&settings.sfu, settings.turn.public_ip, shutdown.clone()).await?;
     let sfu_addr = sfu.as_ref().map(|s| s.local_addr());
-    settings.turn.allow_peer_addrs.extend(sfu_addr);
-    let relay = crate::relay::start(&settings, shutdown.clone())
+    let relay = crate::relay::start(&settings, sfu_addr, shutdown.clone())
         .await
         .context("cannot start the TURN relay")?;
     let ice = relay.as_ref().map(|r| r.ice.clone()).unwrap_or_default();
