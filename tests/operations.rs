@@ -398,3 +398,79 @@ fn aula_relay_runs_the_turn_relay_alone_and_serves_its_metrics() {
     }
     assert!(relayed > 0.0, "no relayed packets in {url}");
 }
+
+#[test]
+fn a_bad_flag_is_refused_naming_its_key_like_a_bad_file_value() {
+    let dir = temp_dir("bad-flags");
+    for (flag, value, key) in [
+        ("--sfu-auto-above", "lots", "sfu.auto_above"),
+        ("--sfu-listen", "nowhere", "sfu.listen"),
+        ("--turn-public-ip", "not-an-ip", "turn.public_ip"),
+        ("--turn-allow-peer", "10.0.0.0/99", "turn.allow_peers"),
+    ] {
+        let out = aula()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                flag,
+                value,
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("invalid value for {key}: ")),
+            "{flag}: {err}"
+        );
+    }
+}
+
+/// The number of times `needle` occurs in `haystack`.
+fn occurrences(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+#[test]
+fn an_error_prints_its_cause_once() {
+    let dir = temp_dir("cause-once");
+    // A path under a regular file fails with "Not a directory" even for root.
+    let file = dir.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = aula()
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-turn", "--no-sfu"])
+        .arg("--data-dir")
+        .arg(file.join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("data directory"), "{err}");
+    assert_eq!(occurrences(&err, "Not a directory"), 1, "{err}");
+
+    // A certificate that cannot be read.
+    let cert = file.join("cert.pem");
+    let out = aula()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-turn",
+            "--no-sfu",
+            "--tls",
+        ])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("AULA_TLS__LISTEN", "127.0.0.1:0")
+        .env("AULA_TLS__CERT", &cert)
+        .env("AULA_TLS__KEY", &cert)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cert.pem"), "{err}");
+    assert_eq!(occurrences(&err, "Not a directory"), 1, "{err}");
+}

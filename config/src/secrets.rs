@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// A secret file could not be read or written.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {action} secret file {}: {source}", path.display())]
+#[error("cannot {action} secret file {}", path.display())]
 pub struct SecretError {
     action: &'static str,
     path: PathBuf,

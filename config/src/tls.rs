@@ -30,7 +30,7 @@ pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read (missing, unreadable).
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -45,17 +45,17 @@ pub enum TlsError {
     #[error("no private key found in {}", .0.display())]
     NoPrivateKey(PathBuf),
     /// rustls refused the pair (unsupported key type, key does not match the certificate, ...).
-    #[error("the certificate {} and key {} cannot be used: {source}", cert.display(), key.display())]
+    #[error("the certificate {} and key {} cannot be used", cert.display(), key.display())]
     Rejected {
         cert: PathBuf,
         key: PathBuf,
         source: rustls::Error,
     },
     /// The development certificate could not be generated.
-    #[error("cannot generate the development certificate: {0}")]
+    #[error("cannot generate the development certificate")]
     Generate(#[from] rcgen::Error),
     /// A file could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,

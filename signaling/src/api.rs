@@ -98,10 +98,23 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
+/// An error and its causes, `: `-separated: each error's text says only its own part.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!("class store: {e}");
-        ApiError::Internal(e.to_string())
+        let text = with_causes(&e);
+        tracing::error!("class store: {text}");
+        ApiError::Internal(text)
     }
 }
 

@@ -33,18 +33,18 @@ use aula_config::{secrets, tls};
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
     #[error(transparent)]
     Secret(#[from] secrets::SecretError),
-    #[error("cannot open the class database: {0}")]
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("TLS: {0}")]
+    #[error("TLS")]
     Tls(#[from] tls::TlsError),
-    #[error("cannot secure the data directory {}: {source}", path.display())]
+    #[error("cannot secure the data directory {}", path.display())]
     DataDir {
         path: PathBuf,
         source: std::io::Error,

@@ -36,13 +36,13 @@ pub struct ClassRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The directory for the database could not be created.
-    #[error("cannot create the directory {}: {source}", path.display())]
+    #[error("cannot create the directory {}", path.display())]
     CreateDir {
         path: PathBuf,
         source: std::io::Error,
     },
     /// The database could not be opened or set up.
-    #[error("cannot open the class database {}: {source}", path.display())]
+    #[error("cannot open the class database {}", path.display())]
     Open {
         path: PathBuf,
         source: rusqlite::Error,
@@ -57,7 +57,7 @@ pub enum StoreError {
     #[error("corrupt class record {id:?}: {message}")]
     Corrupt { id: String, message: String },
     /// Any other database error.
-    #[error("class database error: {0}")]
+    #[error("class database error")]
     Database(#[from] rusqlite::Error),
 }
 

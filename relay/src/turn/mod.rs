@@ -132,14 +132,14 @@ pub enum TurnError {
     /// A configuration value is unusable; `key` is its setting, e.g. `turn.relay_port_min`.
     #[error("invalid value for {key}: {message}")]
     InvalidValue { key: &'static str, message: String },
-    /// A listening socket cannot be bound.
+    /// A listening socket cannot be bound. `reason` says the cause once, in words (with a hint
+    /// for the usual ones); `io` is the error it came from, not repeated as a source.
     #[error("cannot bind TURN {proto} socket {addr}: {reason}")]
     Bind {
         proto: &'static str,
         addr: SocketAddr,
         reason: String,
-        #[source]
-        source: std::io::Error,
+        io: std::io::Error,
     },
 }
 
@@ -164,7 +164,7 @@ impl TurnError {
             proto,
             addr,
             reason,
-            source,
+            io: source,
         }
     }
 }
