@@ -64,7 +64,7 @@
 //! receive lives in the `aula-testkit` crate (tests and the load tool use it).
 
 mod bandwidth;
-pub mod core;
+pub(crate) mod core;
 mod forward;
 pub(crate) mod keyframe;
 pub(crate) mod layers;
