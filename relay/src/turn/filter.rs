@@ -112,7 +112,8 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// Whether the default policy (rules 1 and 4 of the module docs, without allow rules or the
-/// relay's own addresses) refuses `ip` as a peer.
+/// relay's own addresses) refuses `ip` as a peer. Only the tests ask this alone.
+#[cfg(test)]
 pub fn denied_by_default(ip: IpAddr) -> bool {
     match canonical(ip) {
         IpAddr::V4(v4) => denied_v4(v4),
