@@ -19,7 +19,7 @@
 //!
 //! The configuration, generated secrets and TLS certificates are the process's, in `aula-config`.
 
-// `unsafe` lives only in `fdlimit` (getrlimit/setrlimit), which allows it for itself.
+// No `unsafe` here: the open-file limit goes through the `rlimit` crate.
 #![deny(unsafe_code)]
 
 pub(crate) mod api;
