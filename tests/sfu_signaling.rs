@@ -459,3 +459,65 @@ async fn an_offer_whose_payload_types_clash_is_refused_and_the_sfu_keeps_serving
     let mut ben = Client::join(&aula, b["student"]["token"].as_str().unwrap(), "Ben").await;
     assert_eq!(subscribe(&mut ben, 1).await["type"], "offer");
 }
+
+/// Issue 12, item 12: the web client subscribes again whenever its receiving link fails. For a
+/// teacher who is sharing, that must replace only her receiving session: her broadcast is
+/// another session and the students keep getting its frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teacher_subscribing_again_keeps_her_broadcast_flowing() {
+    let aula = Aula::start(&temp_dir("sfu-resubscribe"));
+    let class = aula.create_class_with_topology("Assembly", "sfu");
+    let stop = CancellationToken::new();
+    let epoch = Instant::now();
+
+    let mut teacher = Client::join(&aula, class["teacher"]["token"].as_str().unwrap(), "T").await;
+    let mut publisher = MediaClient::bind(LOCALHOST, epoch).await.unwrap();
+    let opts = PublisherOptions {
+        video_bps: 500_000,
+        audio: false,
+        ..Default::default()
+    };
+    let offer = publisher.publish_offer(&opts);
+    let _sent = publish_through(&mut teacher, publisher, offer, opts, &stop).await;
+
+    let mut student = Client::join(&aula, class["student"]["token"].as_str().unwrap(), "Ana").await;
+    let offer = subscribe(&mut student, 1).await;
+    assert_eq!(offer["type"], "offer", "{offer}");
+    let got = answer_with_media(&mut student, &offer, epoch, &stop).await;
+
+    // Frames reach the student, before and after the teacher subscribes (twice, as a client
+    // whose receiving link failed twice would), each time answering the SFU's offer.
+    let frames_within = |want: u64, stats: &Arc<ClientStats>| {
+        let stats = stats.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let n = stats.frames.load(Relaxed);
+                if n >= want || Instant::now() > deadline {
+                    return n;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let before = frames_within(30, &got).await;
+    assert!(before >= 30, "the student got {before} frames before");
+    for reference in [2, 3] {
+        let offer = subscribe(&mut teacher, reference).await;
+        assert_eq!(offer["type"], "offer", "{offer}");
+        let _mine = answer_with_media(&mut teacher, &offer, epoch, &stop).await;
+    }
+    let mark = got.frames.load(Relaxed);
+    let after = frames_within(mark + 60, &got).await;
+    assert!(
+        after >= mark + 60,
+        "the student's frames stopped when the teacher subscribed again: {mark} then {after}"
+    );
+    assert_eq!(
+        aula.metric("aula_sfu_publishers"),
+        1.0,
+        "{}",
+        aula.metrics()
+    );
+    stop.cancel();
+}

@@ -62,8 +62,9 @@ async fn call(app: &Arc<App>, sfu: &SfuHandle, request: SfuRequest, reference: O
             conn,
             members,
         } => {
-            // A repeated subscribe replaces the old subscription (e.g. after its link failed).
-            let _ = sfu.remove(&class, &peer).await;
+            // A repeated subscribe replaces the old subscription (e.g. after its link failed);
+            // what the peer publishes (a teacher's share) is another session and stays.
+            let _ = sfu.unsubscribe(&class, &peer).await;
             match sfu.subscribe_bounded(&class, &peer, members).await {
                 Ok(sdp) => {
                     let offer = ServerMessage::Offer {

@@ -253,6 +253,18 @@ impl SfuCore {
         }
     }
 
+    /// Ends a peer's subscription only (it subscribes again after its receiving link failed);
+    /// its publishing stays. Returns whether it had a subscription.
+    pub fn unsubscribe(&mut self, class: &str, peer: &str) -> bool {
+        match self.key_of(class, peer, Role::Subscriber) {
+            Some(key) => {
+                self.remove_key(key);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Forgets a peer whose str0m state a negotiation left broken (see
     /// [`super::negotiate::guarded`]), without touching that state again.
     pub(super) fn drop_broken(&mut self, key: PeerKey, e: &SfuError) {

@@ -44,6 +44,11 @@ enum Command {
         peer: String,
         reply: oneshot::Sender<bool>,
     },
+    Unsubscribe {
+        class: String,
+        peer: String,
+        reply: oneshot::Sender<bool>,
+    },
     Subscribe {
         class: String,
         peer: String,
@@ -178,6 +183,17 @@ impl SfuHandle {
     pub async fn unpublish(&self, class: &str, peer: &str) -> Result<bool, SfuError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Unpublish {
+            class: class.into(),
+            peer: peer.into(),
+            reply,
+        };
+        self.call(cmd, rx).await
+    }
+
+    /// Ends a peer's subscription, keeping its publishing. Returns whether it subscribed.
+    pub async fn unsubscribe(&self, class: &str, peer: &str) -> Result<bool, SfuError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Unsubscribe {
             class: class.into(),
             peer: peer.into(),
             reply,
@@ -339,6 +355,9 @@ fn command(core: &mut SfuCore, cmd: Command) {
         }
         Command::Unpublish { class, peer, reply } => {
             let _ = reply.send(core.unpublish(&class, &peer));
+        }
+        Command::Unsubscribe { class, peer, reply } => {
+            let _ = reply.send(core.unsubscribe(&class, &peer));
         }
         Command::Subscribe {
             class,
