@@ -268,13 +268,14 @@ export class Room {
     const lock = $('btn-lock');
     lock.textContent = cls.locked ? 'Unlock class' : 'Lock class';
     lock.setAttribute('aria-pressed', String(!!cls.locked));
-    // class_updated with a new media mode (an `auto` class grew past the size for direct links):
-    // switch transports in place; what we publish is re-attached to the new one.
+    // class_updated with a new media mode (an `auto` class grew past the size for direct links,
+    // or a student was given the floor): switch transports in place; what we publish is
+    // re-attached to the new one.
     if (!fromWelcome && this.entered && this.transport && this.transport.kind !== mediaMode(cls)) {
       switchTransport(this);
       /** @type {Transport} */ (this.transport).syncPeers(this.peerList());
       addNote(mediaMode(cls) === 'sfu'
-        ? 'The class has grown: video now goes through the media server.'
+        ? 'Video and sound now go through the media server, so the whole class receives them.'
         : 'Video now goes directly between browsers.');
       this.renderAll();
     }

@@ -146,7 +146,8 @@ impl Hub {
     }
 
     /// `grant`: sets a student's right to speak and/or share; a revoked right stops what it
-    /// allowed, in the roster and at the SFU.
+    /// allowed, in the roster and at the SFU. Granting a right moves an `auto` class on direct
+    /// connections to the SFU, so that the whole class receives the student's media.
     pub(super) fn grant(
         &mut self,
         from: &Sender,
@@ -174,11 +175,22 @@ impl Hub {
         media.camera &= p.share;
         media.screen &= p.share;
         let info = member.info.clone();
-        let class = self.class(&from.loc.class);
         let mut effects = vec![Effect::Deliver {
-            to: class.connected_conns(),
+            to: self.class(&from.loc.class).connected_conns(),
             msg: ServerMessage::PeerUpdated { peer: info },
         }];
+        // Direct links carry a student's media only to the teacher: for the whole class to hear
+        // or see her, an `auto` class moves to the SFU (everyone switches, as when it grows).
+        // Told after the new rights, so clients re-render the roster with them already in place.
+        if speak == Some(true) || share == Some(true) {
+            if let Some(class) = self.switch_to_sfu(&from.loc.class) {
+                effects.push(Effect::Deliver {
+                    to: self.class(&from.loc.class).connected_conns(),
+                    msg: ServerMessage::ClassUpdated { class },
+                });
+            }
+        }
+        let class = self.class(&from.loc.class);
         // Enforced where the media flows, not only in the student's browser.
         if class.info.media == MediaMode::Sfu {
             effects.push(Effect::Sfu(SfuRequest::Permissions {

@@ -1213,6 +1213,78 @@ fn auto_classes_switch_to_the_sfu_once_when_they_grow() {
 }
 
 #[test]
+fn granting_a_student_speech_moves_an_auto_p2p_class_to_the_sfu() {
+    // Direct links carry a student's media only to the teacher: the whole class must hear her.
+    let setup = |sfu: bool, topology: Topology| {
+        let mut hub = Hub::new(HubLimits {
+            sfu,
+            ..HubLimits::default()
+        });
+        hub.add_class("a".into(), "Auto".into(), topology);
+        join(&mut hub, 1, "a", Role::Teacher, "T");
+        let (s, _) = join(&mut hub, 2, "a", Role::Student, "S1");
+        join(&mut hub, 3, "a", Role::Student, "S2");
+        assert_eq!(hub.class_info("a").unwrap().media, MediaMode::P2p);
+        (hub, s)
+    };
+    let grant = |peer: &PeerId, speak, share| ClientMessage::Grant {
+        peer: peer.clone(),
+        speak,
+        share,
+    };
+
+    let (mut hub, s) = setup(true, Topology::Auto);
+    let fx = hub.handle(1, grant(&s, Some(true), None), 0).unwrap();
+    assert_eq!(hub.class_info("a").unwrap().media, MediaMode::Sfu);
+    for c in [1, 2, 3] {
+        let msgs = to(c, &fx);
+        assert!(matches!(&msgs[0], ServerMessage::PeerUpdated { peer } if peer.permissions.speak));
+        assert!(
+            matches!(&msgs[1], ServerMessage::ClassUpdated { class } if class.media == MediaMode::Sfu),
+            "{c}: {msgs:?}"
+        );
+    }
+    // The SFU enforces the new rights from the start.
+    assert!(fx.contains(&Effect::Sfu(SfuRequest::Permissions {
+        class: "a".into(),
+        peer: s.clone(),
+        permissions: Permissions {
+            speak: true,
+            share: false
+        },
+    })));
+
+    // Share moves it too; a revocation alone does not.
+    let (mut hub, s) = setup(true, Topology::Auto);
+    let fx = hub.handle(1, grant(&s, Some(false), None), 0).unwrap();
+    assert_eq!(hub.class_info("a").unwrap().media, MediaMode::P2p);
+    assert!(!fx.iter().any(|e| matches!(
+        e,
+        Effect::Deliver {
+            msg: ServerMessage::ClassUpdated { .. },
+            ..
+        }
+    )));
+    hub.handle(1, grant(&s, None, Some(true)), 0).unwrap();
+    assert_eq!(hub.class_info("a").unwrap().media, MediaMode::Sfu);
+
+    // Without an SFU, or in a class that asked for direct connections, nothing moves.
+    for (sfu, topology) in [(false, Topology::Auto), (true, Topology::P2p)] {
+        let (mut hub, s) = setup(sfu, topology);
+        let fx = hub.handle(1, grant(&s, Some(true), Some(true)), 0).unwrap();
+        assert_eq!(hub.class_info("a").unwrap().media, MediaMode::P2p);
+        for c in [1, 2, 3] {
+            let msgs = to(c, &fx);
+            assert!(
+                matches!(&msgs[..], [ServerMessage::PeerUpdated { .. }]),
+                "{sfu} {topology:?}: {msgs:?}"
+            );
+        }
+        assert!(!fx.iter().any(|e| matches!(e, Effect::Sfu(_))));
+    }
+}
+
+#[test]
 fn names_with_hidden_characters_are_refused_and_duplicates_told_apart() {
     let mut hub = hub();
     join(&mut hub, 1, "c1", Role::Teacher, "Ms Rivera");
