@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use aula_config::settings::LogFormat;
+use aula_config::settings::{LogFormat, Settings};
 use aula_signaling::server::{AdminKeySource, Server};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
@@ -79,6 +79,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(addr) => say!("  SFU:       {addr} (UDP)"),
         None => say!("  SFU:       off"),
     }
+    if let Some(lines) = plain_http_warning(&settings, server.public_url()) {
+        for line in lines {
+            say!("{line}");
+        }
+    }
     say!("Press Ctrl-C to stop.");
     server.wait().await;
     if let Some(r) = relay {
@@ -86,6 +91,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     say!("Aula stopped.");
     Ok(())
+}
+
+/// The banner's warning when other computers would reach Aula over plain http only: browsers
+/// then refuse camera, microphone and screen sharing, and a classroom looks broken for no
+/// visible reason. None on loopback (browsers trust localhost) or with HTTPS in front.
+fn plain_http_warning(settings: &Settings, public_url: &str) -> Option<[&'static str; 4]> {
+    let secure = settings.tls.enabled || public_url.starts_with("https://");
+    if secure || settings.listen.ip().is_loopback() {
+        return None;
+    }
+    Some([
+        "  Warning:   plain http only: browsers on other computers will refuse camera, microphone",
+        "             and screen sharing (they allow them only over HTTPS or on localhost).",
+        "             Enable TLS: --tls with [tls] listen = \"0.0.0.0:8443\", cert and key (see",
+        "             aula.example.toml), or serve behind an HTTPS proxy and set public_url.",
+    ])
 }
 
 /// Raises the soft open-file limit to the hard one (every connection is a descriptor), and logs it.

@@ -474,3 +474,33 @@ fn an_error_prints_its_cause_once() {
     assert!(err.contains("cert.pem"), "{err}");
     assert_eq!(occurrences(&err, "Not a directory"), 1, "{err}");
 }
+
+const PLAIN_HTTP_WARNING: &str = "browsers on other computers will refuse camera, microphone";
+
+#[test]
+fn plain_http_on_a_wildcard_warns_and_links_to_the_outward_address() {
+    let dir = temp_dir("plain-http-wildcard");
+    let aula = AulaBuilder::new(&dir).listen("0.0.0.0:0").start();
+    let banner = aula.stdout.join("\n");
+    assert!(banner.contains(PLAIN_HTTP_WARNING), "{banner}");
+    assert!(banner.contains("aula.example.toml"), "says how: {banner}");
+    // `localhost` in a link would send every other computer to itself.
+    let open = banner_value(&aula.stdout, "Open:").expect("the banner prints a link");
+    assert!(!open.contains("localhost"), "{open}");
+    if let Some(ip) = aula_relay::net::outward_ip(true) {
+        assert!(open.starts_with(&format!("http://{ip}:")), "{open}");
+        let class = aula.create_class("Wildcard");
+        let link = class["student"]["url"].as_str().unwrap();
+        assert!(link.starts_with(&format!("http://{ip}:")), "{link}");
+    }
+}
+
+#[test]
+fn plain_http_on_loopback_does_not_warn() {
+    let dir = temp_dir("plain-http-loopback");
+    let aula = AulaBuilder::new(&dir).listen("127.0.0.1:0").start();
+    let banner = aula.stdout.join("\n");
+    assert!(!banner.contains(PLAIN_HTTP_WARNING), "{banner}");
+    let open = banner_value(&aula.stdout, "Open:").unwrap();
+    assert!(open.starts_with("http://localhost:"), "{open}");
+}

@@ -55,7 +55,8 @@ export function tempDir(prefix = 'aula-e2e-') {
 
 /**
  * Starts `aula serve` and resolves once it prints the address it listens on.
- * @param {{dataDir?: string, port?: number, extraArgs?: string[], adminKey?: string}} opts
+ * @param {{dataDir?: string, host?: string, port?: number, extraArgs?: string[], adminKey?: string}} opts
+ * `host`: the HTTP listen address (default 127.0.0.1).
  */
 export async function startServer(opts = {}) {
   // With --turn-listen …:0 the relay picks a UDP port and then binds TCP on the same number, which
@@ -73,7 +74,7 @@ async function startServerOnce(opts) {
   if (!existsSync(BIN)) throw new Error(`${BIN} does not exist; run \`cargo build\` at the repository root first`);
   const dataDir = opts.dataDir || tempDir();
   const adminKey = opts.adminKey || 'e2e-admin-key-0123456789';
-  const args = ['serve', '--listen', `127.0.0.1:${opts.port || 0}`, '--data-dir', dataDir, '--admin-key', adminKey];
+  const args = ['serve', '--listen', `${opts.host || '127.0.0.1'}:${opts.port || 0}`, '--data-dir', dataDir, '--admin-key', adminKey];
   const help = serveHelp();
   // TURN for the relay path: listen on loopback, and allow relaying to the interface addresses
   // where Chromium's host candidates live.

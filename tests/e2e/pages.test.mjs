@@ -133,6 +133,38 @@ describe('pages and messages', () => {
     assert.match(await fatalText(oldPage), /This browser is not supported/);
   });
 
+  it('over plain http on a LAN address the page says why sharing is off and how to fix it', async (t) => {
+    // Browsers allow screen, camera and microphone only over HTTPS or on localhost (127.0.0.0/8
+    // counts as local): the page must be opened by a non-loopback address of this machine.
+    const lan = (H.interfaceCidrs()[0] || '').split('/')[0];
+    if (!lan) return t.skip('this machine has no non-loopback IPv4 address');
+    const lanServer = await H.startServer({ host: lan });
+    const clients = [];
+    try {
+      assert.ok(lanServer.url.startsWith(`http://${lan}:`), lanServer.url);
+      const cls = await H.createClass(lanServer, 'Plain http');
+      const student = await H.openClient(browser, H.joinUrl(lanServer, cls.student.token), { name: 'Pat' });
+      const teacher = await H.openClient(browser, H.joinUrl(lanServer, cls.teacher.token), { name: 'Ms Lan' });
+      clients.push(student, teacher);
+      for (const c of [student, teacher]) {
+        assert.equal(await c.page.evaluate(() => window.isSecureContext), false, 'a LAN address over http');
+        const note = c.page.locator('#perm-note');
+        await note.filter({ hasText: 'HTTPS' }).waitFor();
+        const text = await note.innerText();
+        assert.match(text, /only over HTTPS or on this computer \(localhost\)/, text);
+        assert.match(text, /https:\/\//, `says what to do: ${text}`);
+        assert.doesNotMatch(text, /This browser cannot share a screen/, text);
+      }
+      assert.equal(await teacher.page.getByRole('button', { name: 'Share screen' }).count(), 0, 'no Share button');
+      const stage = await teacher.page.locator('#stage-empty').innerText();
+      assert.doesNotMatch(stage, /Press/, `the stage does not point at a missing button: ${stage}`);
+      await H.screenshot(teacher.page, 'teacher-plain-http-lan');
+    } finally {
+      for (const c of clients) await c.context.close();
+      await lanServer.stop();
+    }
+  });
+
   it('works at phone width without sideways scrolling', async () => {
     const cls = await H.createClass(server, 'Phone');
     const teacher = await open(H.joinUrl(server, cls.teacher.token), { name: 'Ms Phone' });

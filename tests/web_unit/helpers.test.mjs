@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ERROR_TEXT, isJoinRefusal, errorText, refusalTitle, refusedNotice, muted, reconnectText, capitalize, quantity,
+  shareBlockedText, INSECURE_MEDIA_TEXT, NO_SCREEN_SHARE_TEXT,
 } from '../../web-client/js/messages.js';
 import { tokenFromHash, tokenFromInput, peekClaims, isExpired } from '../../web-client/js/token.js';
 import { iceServersFor, relayErrors, gatheringProblem } from '../../web-client/js/ice.js';
@@ -15,6 +16,18 @@ import { SFU_PEER } from '../../web-client/js/sfu.js';
 import { slotsOf, publishInit } from '../../web-client/js/sfu-media.js';
 
 describe('messages', () => {
+  it('sharing blocked on plain http says the real reason (HTTPS or localhost) and the fix', () => {
+    // An insecure page has no getDisplayMedia either: the reason is the connection, not the browser.
+    assert.equal(shareBlockedText(false, false), INSECURE_MEDIA_TEXT);
+    assert.equal(shareBlockedText(false, true), INSECURE_MEDIA_TEXT);
+    assert.match(INSECURE_MEDIA_TEXT, /HTTPS/);
+    assert.match(INSECURE_MEDIA_TEXT, /localhost/);
+    assert.match(INSECURE_MEDIA_TEXT, /https:\/\//);
+    assert.doesNotMatch(INSECURE_MEDIA_TEXT, /This browser cannot/);
+    assert.equal(shareBlockedText(true, false), NO_SCREEN_SHARE_TEXT);
+    assert.equal(NO_SCREEN_SHARE_TEXT, 'This browser cannot share a screen.');
+    assert.equal(shareBlockedText(true, true), '');
+  });
   it('join refusals are left to the close that follows', () => {
     assert.equal(isJoinRefusal('class_locked', true), true);
     assert.equal(isJoinRefusal('rate_limited', false), true, 'before joining: a join refusal');

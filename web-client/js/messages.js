@@ -128,3 +128,23 @@ export function quantity(value, unit) {
   if (unit === '%') return `${(value * 100).toFixed(1)} %`;
   return `${Math.round(value)} ${unit}`;
 }
+
+/** Why screen, camera and microphone are off on a page opened over plain http from another computer. */
+export const INSECURE_MEDIA_TEXT = 'Screen sharing, camera and microphone are off: browsers allow them only over '
+  + 'HTTPS or on this computer (localhost), and this page was opened over plain http. Ask the person who runs '
+  + 'Aula to open it over https:// (the server\'s TLS settings), then use that link.';
+
+/** Why the Share button is missing (a browser without getDisplayMedia, e.g. on a phone). */
+export const NO_SCREEN_SHARE_TEXT = 'This browser cannot share a screen.';
+
+/**
+ * Why screen sharing cannot be offered here, or '' when it can: the real reason first (an insecure
+ * page has no getDisplayMedia either, but a new browser does not help there).
+ * @param {boolean} secure `window.isSecureContext`
+ * @param {boolean} canShare whether the browser has getDisplayMedia
+ * @returns {string}
+ */
+export function shareBlockedText(secure, canShare) {
+  if (!secure) return INSECURE_MEDIA_TEXT;
+  return canShare ? '' : NO_SCREEN_SHARE_TEXT;
+}

@@ -156,15 +156,20 @@ impl Settings {
 }
 
 /// The base URL for links, without a trailing slash: `configured` if given, otherwise that of
-/// `addr` (`https` when `tls`), with loopback and unspecified addresses as `localhost`, e.g.
-/// `http://localhost:8080`. The server passes the address it bound (the configured port may
-/// be 0); operator tools pass the configured one.
+/// `addr` (`https` when `tls`), e.g. `http://localhost:8080`. A loopback address is `localhost`;
+/// a wildcard one is the address that routes outwards (a link saying `localhost` would send
+/// every other computer to itself), or `localhost` when there is none. The server passes the
+/// address it bound (the configured port may be 0); operator tools pass the configured one.
 pub fn public_url(configured: Option<&str>, addr: SocketAddr, tls: bool) -> String {
     if let Some(url) = configured {
         return url.trim_end_matches('/').to_string();
     }
     let scheme = if tls { "https" } else { "http" };
-    let host = match addr.ip() {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() => aula_relay::net::outward_ip(ip.is_ipv4()).unwrap_or(ip),
+        ip => ip,
+    };
+    let host = match ip {
         ip if ip.is_loopback() || ip.is_unspecified() => "localhost".to_string(),
         IpAddr::V4(ip) => ip.to_string(),
         IpAddr::V6(ip) => format!("[{ip}]"),

@@ -76,6 +76,13 @@ fn public_url_derivation() {
         listen: "0.0.0.0:3000".parse().unwrap(),
         ..Settings::default()
     };
+    // A wildcard listen links to the outward address: `localhost` would send others to themselves.
+    let outward = match aula_relay::net::outward_ip(true) {
+        Some(ip) => format!("http://{ip}:3000"),
+        None => "http://localhost:3000".to_string(),
+    };
+    assert_eq!(s.public_url(), outward);
+    s.listen = "127.0.0.1:3000".parse().unwrap();
     assert_eq!(s.public_url(), "http://localhost:3000");
     s.listen = "192.168.1.5:3000".parse().unwrap();
     assert_eq!(s.public_url(), "http://192.168.1.5:3000");

@@ -4,6 +4,7 @@
 
 import { $, ask, fatal, toast } from './dom.js';
 import { supportsScreenShare } from '../media.js';
+import { shareBlockedText } from '../messages.js';
 
 /** @typedef {import('../room.js').Room} Room */
 /** @typedef {import('../protocol.js').Slot} Slot */
@@ -98,7 +99,10 @@ export function renderControls(room) {
   const notes = [];
   if (me.role === 'student' && !p.speak && !p.share) notes.push('The teacher can let you speak or share.');
   else if (me.role === 'student' && !p.speak) notes.push('The teacher can let you speak.');
-  if (p.share && !supportsScreenShare()) notes.push('This browser cannot share a screen.');
+  // Over plain http from another computer the browser gives no screen, camera or microphone at
+  // all: say so to everyone (a student may be allowed to share later), not only to sharers.
+  const blocked = shareBlockedText(window.isSecureContext, supportsScreenShare());
+  if (blocked && (p.share || !window.isSecureContext)) notes.push(blocked);
   if (room.forceRelay) notes.push(`Relay forced (?relay=${room.relayTransport || 'force'}): media goes through the server.`);
   $('perm-note').textContent = notes.join(' ');
 }

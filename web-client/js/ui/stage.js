@@ -5,6 +5,7 @@
 
 import { $, h, log, setVideo } from './dom.js';
 import { mayBe } from '../state.js';
+import { supportsScreenShare } from '../media.js';
 
 /** @typedef {import('../room.js').Room} Room */
 
@@ -71,7 +72,11 @@ export function renderStageMessage(room) {
   if (hasPicture) return;
   const t = me.role === 'teacher' ? null : st.stageTeacher();
   if (me.role === 'teacher') {
-    empty.textContent = hasTrack ? 'Starting your screen share…' : 'You are not sharing your screen. Press “Share screen” to show it to the class.';
+    // Without getDisplayMedia (plain http from another computer, or a phone) there is no Share
+    // button to press: the note under the buttons says why.
+    empty.textContent = hasTrack ? 'Starting your screen share…'
+      : supportsScreenShare() ? 'You are not sharing your screen. Press “Share screen” to show it to the class.'
+        : 'You are not sharing your screen: screen sharing is not available here (see the note under the buttons).';
   } else if (!t) {
     empty.textContent = 'Waiting for the teacher to join…';
   } else if (!t.media.screen) {
