@@ -6,20 +6,6 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './harness.mjs';
 
-const hasSfu = () => H.serveHelp().includes('--sfu-listen');
-
-// Records every RTCPeerConnection the page makes, so the test can read their inbound stats.
-const RECORD_PCS = () => {
-  const Native = window.RTCPeerConnection;
-  window.__pcs = [];
-  window.RTCPeerConnection = function RecordedPeerConnection(...args) {
-    const pc = new Native(...args);
-    window.__pcs.push(pc);
-    return pc;
-  };
-  window.RTCPeerConnection.prototype = Native.prototype;
-};
-
 /**
  * Audio bytes `page` has received on the track it plays as `peerId`'s microphone (0 while it
  * plays none, or plays it muted).
@@ -40,7 +26,7 @@ async function heardFrom(page, peerId) {
   }, peerId);
 }
 
-describe('auto class: a student allowed to speak is heard by the whole class', { skip: !hasSfu() && 'this aula has no SFU' }, () => {
+describe('auto class: a student allowed to speak is heard by the whole class', { skip: !H.hasSfu() && 'this aula has no SFU' }, () => {
   let server;
   let browser;
   let cls;
@@ -52,9 +38,9 @@ describe('auto class: a student allowed to speak is heard by the whole class', {
     server = await H.startServer();
     cls = await H.createClass(server, 'Small group', { topology: 'auto' });
     browser = await H.launchBrowser();
-    teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Rivera', initScript: RECORD_PCS });
-    ana = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ana', initScript: RECORD_PCS });
-    ben = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ben', initScript: RECORD_PCS });
+    teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Rivera', initScript: H.RECORD_PCS });
+    ana = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ana', initScript: H.RECORD_PCS });
+    ben = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ben', initScript: H.RECORD_PCS });
   });
 
   after(async () => {

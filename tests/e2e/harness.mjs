@@ -38,6 +38,24 @@ export function serveHelp() {
   return helpText;
 }
 
+/** Whether this `aula` runs an SFU (its `serve` knows `--sfu-listen`). */
+export const hasSfu = () => serveHelp().includes('--sfu-listen');
+
+/**
+ * An `initScript` for `openClient` that records every RTCPeerConnection the page makes in
+ * `window.__pcs`, so a test can read their stats or act as a modified client.
+ */
+export const RECORD_PCS = () => {
+  const Native = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = function RecordedPeerConnection(...args) {
+    const pc = new Native(...args);
+    window.__pcs.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+};
+
 /** CIDRs of this machine's non-loopback IPv4 interfaces: Chromium's host candidates live there. */
 export function interfaceCidrs() {
   const out = [];

@@ -7,18 +7,6 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './harness.mjs';
 
-// Records every RTCPeerConnection the page makes, so the test can act as a modified client.
-const RECORD_PCS = () => {
-  const Native = window.RTCPeerConnection;
-  window.__pcs = [];
-  window.RTCPeerConnection = function RecordedPeerConnection(...args) {
-    const pc = new Native(...args);
-    window.__pcs.push(pc);
-    return pc;
-  };
-  window.RTCPeerConnection.prototype = Native.prototype;
-};
-
 /** Bytes received so far on the page's connections, per kind. */
 async function received(page) {
   return page.evaluate(async () => {
@@ -59,8 +47,8 @@ describe('p2p rights: the teacher plays a student only while the server grants i
     server = await H.startServer();
     cls = await H.createClass(server, 'Direct', { topology: 'p2p' });
     browser = await H.launchBrowser();
-    teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Rivera', initScript: RECORD_PCS });
-    ana = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ana', initScript: RECORD_PCS });
+    teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Rivera', initScript: H.RECORD_PCS });
+    ana = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ana', initScript: H.RECORD_PCS });
     anaId = await ana.page.evaluate(() => window.aula.me.id);
   });
 

@@ -6,8 +6,6 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './harness.mjs';
 
-const hasSfu = () => H.serveHelp().includes('--sfu-listen');
-
 /** Page init script: the camera is captured at 640x480 (4:3) instead of the client's 16:9. */
 function fourByThreeCamera() {
   const md = navigator.mediaDevices;
@@ -62,7 +60,7 @@ async function sendingScreen(page) {
   return b;
 }
 
-describe('sfu: a teacher and five students in an sfu class', { skip: !hasSfu() && 'this aula has no SFU (--sfu-listen)' }, () => {
+describe('sfu: a teacher and five students in an sfu class', { skip: !H.hasSfu() && 'this aula has no SFU (--sfu-listen)' }, () => {
   let server;
   let browser;
   let cls;
@@ -179,7 +177,7 @@ describe('sfu: a teacher and five students in an sfu class', { skip: !hasSfu() &
   });
 });
 
-describe('sfu: a full SFU refuses a subscriber, and the page says so', { skip: !hasSfu() && 'this aula has no SFU' }, () => {
+describe('sfu: a full SFU refuses a subscriber, and the page says so', { skip: !H.hasSfu() && 'this aula has no SFU' }, () => {
   let server;
   let browser;
 
@@ -207,7 +205,7 @@ describe('sfu: a full SFU refuses a subscriber, and the page says so', { skip: !
   });
 });
 
-describe('sfu: an auto class switches to the SFU when it grows', { skip: !hasSfu() && 'this aula has no SFU' }, () => {
+describe('sfu: an auto class switches to the SFU when it grows', { skip: !H.hasSfu() && 'this aula has no SFU' }, () => {
   let server;
   let browser;
   let cls;
@@ -280,7 +278,7 @@ function noDirectLinks() {
   };
 }
 
-describe('sfu: an auto class moves to the SFU when a student\'s direct link cannot connect', { skip: !hasSfu() && 'this aula has no SFU' }, () => {
+describe('sfu: an auto class moves to the SFU when a student\'s direct link cannot connect', { skip: !H.hasSfu() && 'this aula has no SFU' }, () => {
   let server;
   let browser;
 

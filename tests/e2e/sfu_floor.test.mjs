@@ -7,8 +7,6 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as H from './harness.mjs';
 
-const hasSfu = () => H.serveHelp().includes('--sfu-listen');
-
 /** The width of the decoded video in the tile of `peerId`'s screen on `page` (0: none yet). */
 async function tileWidth(page, peerId) {
   return page.evaluate((key) => {
@@ -21,7 +19,7 @@ async function sfuPublishers(server) {
   return (await H.metricSum(server, /^aula_sfu_publishers$/)).sum;
 }
 
-describe('sfu: students given the floor and a second teacher publish through the SFU', { skip: !hasSfu() && 'this aula has no SFU' }, () => {
+describe('sfu: students given the floor and a second teacher publish through the SFU', { skip: !H.hasSfu() && 'this aula has no SFU' }, () => {
   let server;
   let browser;
   let cls;
