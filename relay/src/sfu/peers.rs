@@ -231,32 +231,26 @@ impl SfuCore {
     /// Disconnects and forgets a peer: its publishing and its subscription. Returns whether it
     /// had either.
     pub fn remove(&mut self, class: &str, peer: &str) -> bool {
-        let mut found = false;
-        for role in [Role::Publisher, Role::Subscriber] {
-            if let Some(key) = self.key_of(class, peer, role) {
-                self.remove_key(key);
-                found = true;
-            }
-        }
-        found
+        let published = self.remove_role(class, peer, Role::Publisher);
+        let subscribed = self.remove_role(class, peer, Role::Subscriber);
+        published || subscribed
     }
 
     /// Stops a peer's publishing only (its right to send was revoked); its subscription stays.
     /// Returns whether it published.
     pub fn unpublish(&mut self, class: &str, peer: &str) -> bool {
-        match self.key_of(class, peer, Role::Publisher) {
-            Some(key) => {
-                self.remove_key(key);
-                true
-            }
-            None => false,
-        }
+        self.remove_role(class, peer, Role::Publisher)
     }
 
     /// Ends a peer's subscription only (it subscribes again after its receiving link failed);
     /// its publishing stays. Returns whether it had a subscription.
     pub fn unsubscribe(&mut self, class: &str, peer: &str) -> bool {
-        match self.key_of(class, peer, Role::Subscriber) {
+        self.remove_role(class, peer, Role::Subscriber)
+    }
+
+    /// Ends one of a peer's two sessions; returns whether it had that one.
+    fn remove_role(&mut self, class: &str, peer: &str, role: Role) -> bool {
+        match self.key_of(class, peer, role) {
             Some(key) => {
                 self.remove_key(key);
                 true
