@@ -121,15 +121,16 @@ describe('classroom: teacher + three students', () => {
   });
 
   it('a raised hand reaches the teacher and can be lowered', async () => {
-    await students.ben.page.getByRole('button', { name: 'Raise hand' }).click();
-    await students.ben.page.getByRole('button', { name: 'Lower hand' }).waitFor();
+    const hand = students.ben.page.getByRole('button', { name: 'Raise hand' });
+    await hand.click();
+    await H.eventually(async () => (await hand.getAttribute('aria-pressed')) === 'true', { what: 'Raise hand pressed' });
     const row = teacher.page.locator('#roster li', { hasText: 'Ben' });
     await row.getByRole('img', { name: 'Hand raised' }).waitFor();
     await teacher.page.locator('.toast', { hasText: 'Ben raised a hand' }).waitFor();
     await H.screenshot(teacher.page, 'teacher-view');
     await H.screenshot(students.ana.page, 'student-view');
     await H.screenshot(students.carla.page, 'student-view-relay');
-    await students.ben.page.getByRole('button', { name: 'Lower hand' }).click();
+    await hand.click();
     await row.getByRole('img', { name: 'Hand raised' }).waitFor({ state: 'detached' });
   });
 

@@ -1,7 +1,7 @@
 // Test harness: starts the real `aula serve` binary and drives headless Chromium with playwright-core.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir, networkInterfaces } from 'node:os';
 import { join as pathJoin, resolve, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -213,8 +213,8 @@ export async function launchBrowser() {
  * Opens a join link in a fresh browser context, types the name and joins. Collects console
  * errors and page errors in `client.errors`. `initScript` runs in the page before its own scripts.
  */
-export async function openClient(browser, url, { name, viewport, initScript } = {}) {
-  const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 } });
+export async function openClient(browser, url, { name, viewport, initScript, colorScheme } = {}) {
+  const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 }, colorScheme: colorScheme || 'light' });
   if (initScript) await context.addInitScript(initScript);
   const page = await context.newPage();
   const errors = [];
@@ -291,6 +291,45 @@ export async function screenshot(page, name) {
   const path = pathJoin(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+let axeSource = null;
+
+/**
+ * Runs axe-core (tests/node_modules/axe-core) on the page as it is now, saves the full result as
+ * `tests/artifacts/axe-<label>.json`, and throws a readable list when any violation is `serious`
+ * or `critical` (minor and moderate ones are in the JSON). The page's Content-Security-Policy
+ * forbids injected <script> tags; `page.evaluate` runs the source through the DevTools protocol,
+ * which the policy does not cover. `opts.exclude`: CSS selectors axe skips (e.g. a third-party
+ * widget); `opts.rules`: axe rule options ({id: {enabled: false}}), to be used sparingly and said why.
+ * @param {import('playwright-core').Page} page
+ * @param {string} label a file-name-safe name for this view, e.g. `teacher-room-dark-1366`
+ * @param {{exclude?: string[], rules?: Record<string, {enabled: boolean}>}} [opts]
+ */
+export async function axeCheck(page, label, opts = {}) {
+  if (axeSource === null) axeSource = readFileSync(pathJoin(ROOT, 'tests', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(`${axeSource}\n;undefined`);
+  const result = await page.evaluate(async ({ exclude, rules }) => {
+    const context = exclude && exclude.length ? { exclude: exclude.map((s) => [s]) } : document;
+    const r = await window.axe.run(context, { resultTypes: ['violations', 'incomplete'], ...(rules ? { rules } : {}) });
+    return { url: r.url, timestamp: r.timestamp, testEngine: r.testEngine, testEnvironment: r.testEnvironment, violations: r.violations, incomplete: r.incomplete };
+  }, { exclude: opts.exclude || [], rules: opts.rules || null });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const safe = label.replace(/[^A-Za-z0-9_.-]+/g, '-');
+  writeFileSync(pathJoin(ARTIFACTS, `axe-${safe}.json`), JSON.stringify(result, null, 2));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  if (bad.length) {
+    const lines = [];
+    for (const v of bad) {
+      lines.push(`- [${v.impact}] ${v.id}: ${v.help} (${v.helpUrl})`);
+      for (const n of v.nodes.slice(0, 8)) {
+        lines.push(`    ${n.target.join(' ')}: ${(n.failureSummary || '').replace(/\s+/g, ' ').trim()}`);
+      }
+      if (v.nodes.length > 8) lines.push(`    … and ${v.nodes.length - 8} more`);
+    }
+    throw new Error(`axe: ${bad.length} serious/critical violation(s) on ${label} (full result: tests/artifacts/axe-${safe}.json)\n${lines.join('\n')}`);
+  }
+  return result;
 }
 
 /** Reads a counter family from /metrics: the sum of every sample whose name matches. */

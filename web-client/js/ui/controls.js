@@ -81,21 +81,21 @@ export function renderControls(room) {
   const st = room.media.state();
   const mic = $('btn-mic');
   mic.hidden = !p.speak;
+  // Toggles keep one name (what the visible text says) and tell their state with aria-pressed,
+  // drawn as a filled button with a check mark (style.css).
   mic.setAttribute('aria-pressed', String(st.mic));
-  mic.textContent = st.mic ? 'Microphone on' : 'Microphone off';
-  mic.setAttribute('aria-label', 'Microphone');
+  mic.title = st.mic ? 'Your microphone is on: press to turn it off (M)' : 'Turn your microphone on (M)';
   const cam = $('btn-camera');
   cam.hidden = !p.share;
   cam.setAttribute('aria-pressed', String(st.camera));
-  cam.textContent = st.camera ? 'Camera on' : 'Camera off';
-  cam.setAttribute('aria-label', 'Camera');
+  cam.title = st.camera ? 'Your camera is on: press to turn it off (V)' : 'Turn your camera on (V)';
   const share = $('btn-share');
   share.hidden = !p.share || !supportsScreenShare();
   share.textContent = st.screen ? 'Stop sharing' : 'Share screen';
   share.classList.toggle('active', st.screen);
   const hand = $('btn-hand');
-  hand.textContent = me.hand_raised ? 'Lower hand' : 'Raise hand';
-  hand.classList.toggle('active', me.hand_raised);
+  hand.setAttribute('aria-pressed', String(!!me.hand_raised));
+  hand.title = me.hand_raised ? 'Your hand is up: press to lower it (H)' : 'Raise your hand (H)';
   const notes = [];
   if (me.role === 'student' && !p.speak && !p.share) notes.push('The teacher can let you speak or share.');
   else if (me.role === 'student' && !p.speak) notes.push('The teacher can let you speak.');

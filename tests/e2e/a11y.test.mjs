@@ -1,0 +1,145 @@
+// axe-core on every view of the client, in light and dark, at laptop and phone size: zero serious
+// or critical violations (harness `axeCheck`; the full results land in tests/artifacts/axe-*.json).
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as H from './harness.mjs';
+
+const LAPTOP = { width: 1366, height: 768 };
+const PHONE = { width: 390, height: 844 };
+
+describe('accessibility (axe-core): every view, light and dark, 1366×768 and 390×844', () => {
+  let server;
+  let browser;
+  /** @type {Array<{context: import('playwright-core').BrowserContext}>} */
+  let opened = [];
+
+  before(async () => {
+    server = await H.startServer();
+    browser = await H.launchBrowser();
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  async function closeAll() {
+    for (const c of opened) await c.context.close().catch(() => {});
+    opened = [];
+  }
+
+  /** A token `aula token` mints with a 1-second lifetime (expired once we use it). */
+  function shortToken(classId) {
+    const out = execFileSync(H.BIN, ['token', '--data-dir', server.dataDir, '--class', classId, '--ttl', '1'], { encoding: 'utf8', cwd: server.dataDir });
+    const t = out.trim().split(/\s+/).find((w) => w.split('.').length === 3 && w.length > 40) || '';
+    assert.ok(t, 'aula token printed a token');
+    return t.replace(/^.*#token=/, '');
+  }
+
+  for (const colorScheme of ['light', 'dark']) {
+    for (const viewport of [LAPTOP, PHONE]) {
+      const tag = `${colorScheme}-${viewport.width}`;
+
+      it(`start page, join form and error pages (${tag})`, async () => {
+        const open = async (url, opts = {}) => {
+          const c = await H.openClient(browser, url, { viewport, colorScheme, ...opts });
+          opened.push(c);
+          return c;
+        };
+        const fatal = async (page, text) => page.locator('#fatal', { hasText: text }).waitFor();
+        try {
+          const home = await open(`${server.url}/`);
+          await home.page.getByLabel('Class name').waitFor();
+          await home.page.getByLabel('Admin key').waitFor({ state: 'visible' });
+          await H.axeCheck(home.page, `start-${tag}`);
+          await home.page.getByLabel('Class name').fill('Axe 5B');
+          await home.page.getByLabel('Admin key').fill(server.adminKey);
+          await home.page.getByRole('button', { name: 'Create a class' }).click();
+          await home.page.locator('#created').waitFor({ state: 'visible' });
+          await H.axeCheck(home.page, `start-created-${tag}`);
+
+          const cls = await H.createClass(server, 'Axe 5B');
+          const join = await open(H.joinUrl(server, cls.student.token));
+          await join.page.getByLabel('Your name').waitFor();
+          await H.axeCheck(join.page, `join-${tag}`);
+
+          const [hd, pl] = cls.student.token.split('.');
+          const forged = await open(H.joinUrl(server, `${hd}.${pl}.${'A'.repeat(43)}`));
+          await forged.page.getByLabel('Your name').fill('Eve');
+          await forged.page.getByRole('button', { name: 'Join', exact: true }).click();
+          await fatal(forged.page, 'This link does not work');
+          await H.axeCheck(forged.page, `error-forged-${tag}`);
+
+          const expiredToken = shortToken(cls.id);
+          await H.sleep(2100);
+          const expired = await open(H.joinUrl(server, expiredToken));
+          await fatal(expired.page, 'This link has expired');
+          await H.axeCheck(expired.page, `error-expired-${tag}`);
+
+          // Locked: a student knocking is refused (and the teacher sees the refusal).
+          const teacher = await open(H.joinUrl(server, cls.teacher.token), { name: 'Ms Axe' });
+          const ola = await open(H.joinUrl(server, cls.student.token), { name: 'Ola' });
+          await teacher.page.getByRole('button', { name: 'Lock class' }).click();
+          await teacher.page.getByRole('button', { name: 'Unlock class' }).waitFor();
+          const late = await open(H.joinUrl(server, cls.student.token));
+          await late.page.getByLabel('Your name').fill('Late Larry');
+          await late.page.getByRole('button', { name: 'Join', exact: true }).click();
+          await fatal(late.page, 'The class is locked');
+          await H.axeCheck(late.page, `error-locked-${tag}`);
+          await teacher.page.locator('#knock-note').waitFor({ state: 'visible' });
+          await H.axeCheck(teacher.page, `teacher-knock-${tag}`);
+
+          // Removed.
+          await teacher.page.getByRole('button', { name: 'Remove Ola' }).click();
+          await teacher.page.getByRole('dialog').getByRole('button', { name: 'Remove', exact: true }).click();
+          await fatal(ola.page, 'You were removed');
+          await H.axeCheck(ola.page, `error-removed-${tag}`);
+
+          // Ended.
+          await teacher.page.getByRole('button', { name: 'Unlock class' }).click();
+          await teacher.page.getByRole('button', { name: 'Lock class' }).waitFor();
+          const sam = await open(H.joinUrl(server, cls.student.token), { name: 'Sam' });
+          await teacher.page.getByRole('button', { name: 'End class' }).click();
+          await H.axeCheck(teacher.page, `teacher-end-dialog-${tag}`);
+          await teacher.page.getByRole('dialog').getByRole('button', { name: 'End class' }).click();
+          await fatal(sam.page, 'The class has ended');
+          await H.axeCheck(sam.page, `error-ended-${tag}`);
+        } finally {
+          await closeAll();
+        }
+      });
+
+      it(`teacher and student rooms (${tag})`, async () => {
+        try {
+          const cls = await H.createClass(server, `Axe room ${tag}`);
+          const teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Axe', viewport, colorScheme });
+          opened.push(teacher);
+          const student = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ola', viewport, colorScheme });
+          opened.push(student);
+          const other = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ben', viewport, colorScheme });
+          opened.push(other);
+          await teacher.page.locator('#roster', { hasText: 'Ben' }).waitFor();
+          // The student raises a hand, the teacher lets her speak, both write in the chat.
+          await student.page.getByRole('button', { name: 'Raise hand' }).click();
+          await student.page.locator('#btn-hand[aria-pressed="true"]').waitFor();
+          await teacher.page.locator('#roster .badge.hand').waitFor();
+          await teacher.page.getByRole('button', { name: 'Share screen' }).click();
+          await teacher.page.getByRole('button', { name: 'Stop sharing' }).waitFor();
+          await teacher.page.getByRole('textbox', { name: 'Message' }).fill('Welcome, everyone');
+          await teacher.page.getByRole('button', { name: 'Send' }).click();
+          await student.page.locator('#chat-log', { hasText: 'Welcome, everyone' }).waitFor();
+          await H.waitForFrames(student.page);
+          await H.axeCheck(teacher.page, `teacher-room-${tag}`);
+          await H.axeCheck(student.page, `student-room-${tag}`);
+          await H.screenshot(teacher.page, `a11y-teacher-${tag}`);
+          await H.screenshot(student.page, `a11y-student-${tag}`);
+          assert.deepEqual(H.unexpectedErrors([...teacher.errors, ...student.errors]), []);
+        } finally {
+          await closeAll();
+        }
+      });
+    }
+  }
+});
