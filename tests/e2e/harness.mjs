@@ -307,7 +307,11 @@ let axeSource = null;
  * @param {{exclude?: string[], rules?: Record<string, {enabled: boolean}>}} [opts]
  */
 export async function axeCheck(page, label, opts = {}) {
-  if (axeSource === null) axeSource = readFileSync(pathJoin(ROOT, 'tests', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  if (axeSource === null) {
+    const file = pathJoin(ROOT, 'tests', 'node_modules', 'axe-core', 'axe.min.js');
+    if (!existsSync(file)) throw new Error(`${file} is missing: run \`(cd tests && npm ci)\``);
+    axeSource = readFileSync(file, 'utf8');
+  }
   if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(`${axeSource}\n;undefined`);
   const result = await page.evaluate(async ({ exclude, rules }) => {
     const context = exclude && exclude.length ? { exclude: exclude.map((s) => [s]) } : document;

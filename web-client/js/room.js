@@ -14,6 +14,7 @@ import { renderStage, renderStageMessage, attachAudio, gateAudio } from './ui/st
 import { wireControls, renderControls } from './ui/controls.js';
 import { wireChat, addChat, addNote } from './ui/chat.js';
 import { renderStatus, renderConnectivity } from './ui/connectivity.js';
+import { wireShortcuts } from './ui/shortcuts.js';
 
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
 /** @typedef {import('./protocol.js').PeerInfo} PeerInfo */
@@ -211,6 +212,7 @@ export class Room {
     $('stage-camera').setAttribute('aria-label', 'Teacher camera');
     wireControls(this);
     wireChat(this);
+    wireShortcuts(() => !$('room').hidden);
     renderControls(this);
     for (const ev of ['resize', 'loadeddata', 'emptied']) $('stage-screen').addEventListener(ev, () => renderStageMessage(this));
     this.statsTimer = setInterval(() => this.statsTick(), STATS_EVERY_MS);
