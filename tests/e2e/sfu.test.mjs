@@ -35,7 +35,8 @@ async function linkPath(page, peer) {
  */
 async function screenCopies(page) {
   return page.evaluate(async () => {
-    const v = document.getElementById('stage-screen');
+    // The teacher's own screen plays in the small preview of her stage (never on her stage itself).
+    const v = document.getElementById('self-screen');
     const screen = v.srcObject && v.srcObject.getVideoTracks()[0];
     const per = await window.aula.outboundVideo();
     const id = screen && screen.id;
@@ -142,7 +143,8 @@ describe('sfu: a teacher and five students in an sfu class', { skip: !H.hasSfu()
 
   it('the teacher turns the camera on: it reaches students as the second video slot (simulcast)', async () => {
     await teacher.page.getByRole('button', { name: 'Camera' }).click();
-    const cam = students[0].page.locator('#stage-camera');
+    // Next to her shared screen, the teacher's camera is a tile of the gallery under the stage.
+    const cam = students[0].page.locator('#tiles figure', { hasText: "Ms Rivera's camera" }).locator('video');
     await H.eventually(() => cam.evaluate((v) => !v.hidden && v.videoWidth > 0), { what: "the teacher's camera on Ana's stage", timeoutMs: 20_000 });
     const size = await cam.evaluate((v) => `${v.videoWidth}x${v.videoHeight}`);
     const layers = await teacher.page.evaluate(async () => (await window.aula.outboundVideo())[0].streams.map((s) => s.rid));

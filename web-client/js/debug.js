@@ -2,6 +2,9 @@
 // The test hooks: `window.aula`, a read-only view of the room for the end-to-end tests
 // (tests/e2e/). Names and shapes here are what those tests read; keep them.
 
+import { stageView } from './ui/stage.js';
+import { speakingNow } from './ui/speaking.js';
+
 /** @typedef {import('./room.js').Room} Room */
 
 /**
@@ -22,6 +25,12 @@ export function debugView(room) {
     get classMedia() { return room.state.cls ? room.state.cls.media || 'p2p' : null; },
     get transportSwitches() { return room.transportSwitches; },
     get iceRenewals() { return room.iceRenewals; },
+    /** The stage: {main: {key, peer, slot, label, self} | null, presenting, pinned, tiles: [...]}. */
+    get stage() { return stageView(); },
+    /** Which slots we publish now, the screen's sound included. */
+    get publishing() { return Object.fromEntries(Object.entries(room.media.tracks).map(([k, v]) => [k, !!v])); },
+    /** Who is drawn as speaking now (peer ids, ours included). */
+    get speaking() { return speakingNow(); },
     /** The local ICE ufrag of each RTCPeerConnection (it changes with an ICE restart). */
     iceUfrags() {
       if (!room.transport) return [];

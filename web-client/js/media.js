@@ -38,10 +38,11 @@ export function supportsDevices() {
 export class LocalMedia extends EventTarget {
   constructor() {
     super();
-    /** @type {{screen: MediaStreamTrack | null, camera: MediaStreamTrack | null, mic: MediaStreamTrack | null}} */
-    this.tracks = { screen: null, camera: null, mic: null };
+    /** @type {{screen: MediaStreamTrack | null, camera: MediaStreamTrack | null, mic: MediaStreamTrack | null, screenAudio: MediaStreamTrack | null}} */
+    this.tracks = { screen: null, camera: null, mic: null, screenAudio: null };
   }
 
+  /** What we publish, as the `media` message says it (the screen's sound goes with the screen). */
   state() {
     return { mic: !!this.tracks.mic, camera: !!this.tracks.camera, screen: !!this.tracks.screen };
   }
@@ -53,12 +54,17 @@ export class LocalMedia extends EventTarget {
    */
   async start(slot) {
     if (this.tracks[slot]) return this.tracks[slot];
+    if (slot === 'screenAudio') throw new MediaError('The screen\'s sound starts with the screen.');
     let track;
+    /** @type {MediaStreamTrack | null} the sound of a shared tab (or of the whole screen, where the system offers it) */
+    let sound = null;
     try {
       if (slot === 'screen') {
         if (!supportsScreenShare()) throw new MediaError('This browser cannot share the screen (phones and tablets usually cannot).');
-        const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
+        // audio: the browser offers to share a tab's sound (a video with sound) along with it.
+        const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: true });
         track = stream.getVideoTracks()[0];
+        sound = stream.getAudioTracks()[0] || null;
         if ('contentHint' in track) track.contentHint = 'detail';
       } else {
         if (!supportsDevices()) {
@@ -82,6 +88,14 @@ export class LocalMedia extends EventTarget {
     });
     this.tracks[slot] = track;
     this.emit(slot, track);
+    if (sound) {
+      const s = sound;
+      s.addEventListener('ended', () => {
+        if (this.tracks.screenAudio === s) this.stop('screenAudio');
+      });
+      this.tracks.screenAudio = s;
+      this.emit('screenAudio', s);
+    }
     return track;
   }
 
@@ -90,6 +104,7 @@ export class LocalMedia extends EventTarget {
    */
   stop(slot) {
     const track = this.tracks[slot];
+    if (slot === 'screen') this.stop('screenAudio'); // the screen's sound goes with it
     if (!track) return;
     this.tracks[slot] = null;
     track.stop();

@@ -10,7 +10,12 @@ export const SFU_PEER = 'sfu';
 /** @typedef {'p2p' | 'sfu' | 'auto'} Topology */
 /** @typedef {'p2p' | 'sfu'} MediaMode */
 /** @typedef {'audio' | 'video' | 'all'} MuteKind */
-/** @typedef {'screen' | 'camera' | 'mic'} Slot */
+/**
+ * A media slot of a connection: the shared screen, the camera, the microphone, and the shared
+ * screen's sound (a tab's audio; it travels and is heard with the screen). Only the first three
+ * are in the `media` message.
+ * @typedef {'screen' | 'camera' | 'mic' | 'screenAudio'} Slot
+ */
 /** @typedef {'connecting' | 'direct' | 'relay_udp' | 'relay_tcp' | 'relay_tls' | 'sfu' | 'failed'} MediaPath */
 
 /** @typedef {{speak: boolean, share: boolean}} Permissions */

@@ -10,7 +10,7 @@ import { ERROR_TEXT, capitalize, errorText, isJoinRefusal, muted, refusalTitle }
 import { makeTransport, switchTransport, maybeFallBackToSfu } from './media-mode.js';
 import { $, show, fatal, toast, log, detail } from './ui/dom.js';
 import { renderRoster, renderRow, renderSelfIndicator, renderRemoved, showRefused } from './ui/roster.js';
-import { renderStage, renderStageMessage, attachAudio, gateAudio } from './ui/stage.js';
+import { renderStage, renderStageMessage, attachAudio, gateAudio, wireStage } from './ui/stage.js';
 import { wireControls, renderControls } from './ui/controls.js';
 import { wireChat, addChat, addNote } from './ui/chat.js';
 import { renderStatus, renderConnectivity } from './ui/connectivity.js';
@@ -209,12 +209,11 @@ export class Room {
     $('btn-lock').hidden = !teacher;
     $('btn-end').hidden = !teacher;
     $('connectivity').hidden = !teacher;
-    $('stage-camera').setAttribute('aria-label', 'Teacher camera');
     wireControls(this);
     wireChat(this);
     wireShortcuts(() => !$('room').hidden);
     renderControls(this);
-    for (const ev of ['resize', 'loadeddata', 'emptied']) $('stage-screen').addEventListener(ev, () => renderStageMessage(this));
+    wireStage(this);
     this.statsTimer = setInterval(() => this.statsTick(), STATS_EVERY_MS);
     this.onStatus({ state: 'connected' });
     $('main').focus();
@@ -347,7 +346,7 @@ export class Room {
    */
   onLocalMedia({ slot, track }) {
     if (this.transport) this.transport.setTrack(slot, track);
-    this.sendMedia();
+    if (slot !== 'screenAudio') this.sendMedia(); // the screen's sound is not in `media`
     renderControls(this);
     renderStage(this);
   }
@@ -384,7 +383,7 @@ export class Room {
   onRemoteTrack({ peer, slot, track }) {
     this.state.setRemoteTrack(peer, slot, track);
     if (track) track.addEventListener('unmute', () => renderStage(this));
-    if (slot === 'mic') attachAudio(this, peer, track);
+    if (slot === 'mic' || slot === 'screenAudio') attachAudio(this, peer, track, slot);
     renderStage(this);
   }
 

@@ -53,7 +53,7 @@ export function slotsOf(sdp) {
     const i = seen[key] || 0;
     seen[key] = i + 1;
     /** @type {Slot | null} */
-    const slot = kind === 'audio' ? (i === 0 ? 'mic' : null) : /** @type {Slot[]} */ (['screen', 'camera'])[i] || null;
+    const slot = /** @type {Slot[]} */ (kind === 'audio' ? ['mic', 'screenAudio'] : ['screen', 'camera'])[i] || null;
     if (slot) slots.set(mid, { peer, slot });
   }
   return slots;

@@ -8,10 +8,11 @@
 // - Receiving (everyone): sends {"type":"subscribe"}; the SFU offers one send-only m-line per
 //   track of every other publisher, with the msid stream id "aula.<peer id>"; we answer. A later
 //   offer from "sfu" (someone started publishing) is answered too. A publisher's m-lines of one
-//   kind keep its order: video 0 = screen, video 1 = camera, audio 0 = microphone.
+//   kind keep its order: video 0 = screen, video 1 = camera, audio 0 = microphone, audio 1 = the
+//   shared screen's sound (a tab's audio).
 // - Sending (a teacher at once; a student the teacher allowed to speak or share, once they turn
 //   something on): makes the offer, with three send-only transceivers in the fixed order screen
-//   (video), camera (video), microphone (audio); starting or stopping a share is a replaceTrack()
+//   (video), camera (video), microphone (audio), screen's sound (audio); starting or stopping a share is a replaceTrack()
 //   with no renegotiation. The camera and the screen are sent as simulcast layers (rids); the SFU
 //   picks one per receiver. The screen favours resolution (contentHint "detail",
 //   degradationPreference "maintain-resolution"). Several people may publish at once (two

@@ -17,7 +17,7 @@ const REPORT_FRESH_MS = 10_000;
 /** @typedef {import('./protocol.js').Permissions} Permissions */
 /** @typedef {import('./protocol.js').Welcome} Welcome */
 /** @typedef {{id: string, role: import('./protocol.js').Role, name: string, permissions: Permissions, hand_raised: boolean}} Me */
-/** @typedef {{screen?: MediaStreamTrack | null, camera?: MediaStreamTrack | null, mic?: MediaStreamTrack | null}} RemoteTracks */
+/** @typedef {{screen?: MediaStreamTrack | null, camera?: MediaStreamTrack | null, mic?: MediaStreamTrack | null, screenAudio?: MediaStreamTrack | null}} RemoteTracks */
 /** @typedef {LinkStats & {at: number}} Report a link report from the other end, with when it came */
 /** @typedef {{path: string, reason: string | null, bitrate_kbps?: number, loss?: number, rtt_ms?: number}} LinkView */
 /** @typedef {{state: string, text: string}} Indicator */

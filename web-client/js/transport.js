@@ -26,13 +26,16 @@ import { applyIceServers, iceServersFor } from './ice.js';
 /** @typedef {import('./protocol.js').IceServer} IceServer */
 /** @typedef {import('./protocol.js').LinkStats} LinkStats */
 /** @typedef {import('./protocol.js').ClientMessage} ClientMessage */
-/** @typedef {{screen: MediaStreamTrack | null, camera: MediaStreamTrack | null, mic: MediaStreamTrack | null}} Tracks */
+/** @typedef {{screen: MediaStreamTrack | null, camera: MediaStreamTrack | null, mic: MediaStreamTrack | null, screenAudio: MediaStreamTrack | null}} Tracks */
 
-/** The three media slots, in the order of their transceivers on every connection. */
-/** @type {Slot[]} */
-export const SLOTS = ['screen', 'camera', 'mic'];
+/**
+ * The media slots, in the order of their transceivers on every connection: the screen's sound
+ * (a shared tab's audio) comes last, so the first three keep their places.
+ * @type {Slot[]}
+ */
+export const SLOTS = ['screen', 'camera', 'mic', 'screenAudio'];
 /** @type {Record<Slot, 'audio' | 'video'>} */
-export const SLOT_KIND = { screen: 'video', camera: 'video', mic: 'audio' };
+export const SLOT_KIND = { screen: 'video', camera: 'video', mic: 'audio', screenAudio: 'audio' };
 /** A link disconnected this long is recovered (an ICE restart, or a new connection to the SFU). */
 const DISCONNECTED_GRACE_MS = 4000;
 
@@ -61,7 +64,7 @@ export class MediaTransport extends EventTarget {
     this.forceRelay = !!forceRelay;
     this.send = send;
     /** @type {Tracks} */
-    this.tracks = { screen: null, camera: null, mic: null, ...(tracks || {}) };
+    this.tracks = { screen: null, camera: null, mic: null, screenAudio: null, ...(tracks || {}) };
     this.log = log || (() => {});
   }
 

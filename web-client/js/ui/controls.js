@@ -50,7 +50,7 @@ export function wireControls(room) {
 /**
  * Starts or stops publishing a slot; a failure is explained in words.
  * @param {Room} room
- * @param {Slot} slot
+ * @param {'mic' | 'camera' | 'screen'} slot
  */
 async function toggle(room, slot) {
   if (room.media.tracks[slot]) {

@@ -1,63 +1,77 @@
 // @ts-check
-// The stage and what plays: the big screen video, the teacher's camera, our own camera, the tiles
-// of students' cameras and screens, the text over an empty stage, and the remote microphones (each
-// heard only while the server says that person may be heard).
+// The stage and what plays: the main picture (stage-plan.js decides: a pinned picture, else
+// whoever presents a screen, else a teacher's camera) with a label saying whose it is, the small
+// preview of our own screen while we present, the gallery of cameras under the stage (ours
+// mirrored and labelled "You") with a Pin button each, the text over an empty stage, and the
+// remote microphones (each heard only while the server says that person may be heard).
 
 import { $, h, log, setVideo } from './dom.js';
 import { mayBe } from '../state.js';
 import { supportsScreenShare } from '../media.js';
+import { planStage, maySend } from '../stage-plan.js';
+import { startSpeakingIndicator, draw as drawSpeaking } from './speaking.js';
 
 /** @typedef {import('../room.js').Room} Room */
+/** @typedef {import('../stage-plan.js').Picture} Picture */
+/** @typedef {import('../stage-plan.js').StagePlan} StagePlan */
+
+/** The picture this page pinned to its stage ("<peer>:<slot>"), only for itself. */
+let pinned = /** @type {string | null} */ (null);
+/** @type {StagePlan | null} the stage as last drawn */
+let plan = null;
 
 /**
- * Puts the right tracks on the stage and the tiles.
+ * Pins a picture to our stage (null: unpin); only this page's view changes.
+ * @param {Room} room
+ * @param {string | null} key
+ */
+export function pin(room, key) {
+  pinned = key;
+  renderStage(room);
+}
+
+/** What the stage shows now (for the test hooks): main picture, gallery and pin. */
+export function stageView() {
+  if (!plan) return null;
+  const brief = (/** @type {Picture | null} */ x) => (x ? { key: x.key, peer: x.peer, slot: x.slot, label: x.label, self: x.self } : null);
+  return { main: brief(plan.main), presenting: !!plan.presenting, pinned: plan.pinned ? pinned : null, tiles: plan.tiles.map(brief) };
+}
+
+/**
+ * Puts the right tracks on the stage and the gallery: a pinned picture, else whoever presents a
+ * screen, else a teacher's camera fills the stage; our own screen is a small preview.
  * @param {Room} room
  */
 export function renderStage(room) {
   const st = room.state;
   if (!st.me) return;
+  const me = st.me;
+  plan = planStage({
+    me, peers: st.peers.values(), remote: st.remote,
+    local: { screen: room.media.tracks.screen, camera: room.media.tracks.camera }, pin: pinned,
+  });
+  if (pinned && !plan.pinned) pinned = null; // the pinned picture is gone
+  const { main, presenting } = plan;
+  room.floorOnStage = main && main.slot === 'screen' && main.role === 'student' ? main.peer : null;
   const screen = $('stage-screen');
-  const cam = $('stage-camera');
-  const self = $('self-camera');
-  /** @type {MediaStreamTrack | null | undefined} */
-  let screenTrack = null;
-  /** @type {MediaStreamTrack | null | undefined} */
-  let camTrack = null;
-  let label = 'Shared screen';
-  const other = st.stageTeacher();
-  /** @type {import('../protocol.js').PeerInfo | null} a student whose screen is on the stage */
-  let floor = null;
-  if (st.me.role === 'teacher' && (room.media.tracks.screen || !(other && other.media.screen))) {
-    screenTrack = room.media.tracks.screen;
-    label = 'Your shared screen';
-  } else {
-    // A student's stage, or a teacher's while another teacher shares.
-    const t = other;
-    const r = t && st.remote.get(t.id);
-    if (t && r) {
-      if (t.media.screen) screenTrack = r.screen || null;
-      if (t.media.camera) camTrack = r.camera || null;
-      label = `${t.name}'s screen`;
-    }
-    // No teacher's screen: a student with the floor who shares takes the stage (students'
-    // screens reach everyone through the SFU).
-    floor = st.me.role === 'student' && !screenTrack ? st.stageStudent() : null;
-    if (floor) {
-      screenTrack = (st.remote.get(floor.id) || {}).screen;
-      label = `${floor.name}'s screen`;
-    }
-  }
-  room.floorOnStage = floor ? floor.id : null;
-  setVideo(screen, screenTrack, label);
-  setVideo(cam, camTrack, 'Teacher camera');
-  setVideo(self, room.media.tracks.camera, 'Your camera');
-  if (screenTrack && !room.timings.firstFrame && st.me.role !== 'teacher') watchFirstFrame(room, screen);
+  setVideo(screen, main && main.track, main ? main.label : 'Shared screen');
+  // Our own camera is shown mirrored, as in a mirror; anything else as it is.
+  screen.classList.toggle('mirror', !!(main && main.self));
+  const label = $('stage-label');
+  label.hidden = !main;
+  $('stage-label-text').textContent = main ? main.label : '';
+  label.dataset.peer = main ? main.peer : '';
+  $('stage-unpin').hidden = !plan.pinned;
+  const preview = $('self-screen');
+  setVideo(preview, presenting && presenting.track, 'Preview of your shared screen');
+  $('self-preview').hidden = !presenting;
+  if (main && !main.self && me.role !== 'teacher' && !room.timings.firstFrame) watchFirstFrame(room, screen);
   renderStageMessage(room);
-  renderTiles(room);
+  renderTiles(room, plan);
 }
 
 /**
- * The text over the stage while there is no picture: why, in words.
+ * The text over the stage while there is no picture: why, in words; or that we are presenting.
  * @param {Room} room
  */
 export function renderStageMessage(room) {
@@ -65,27 +79,47 @@ export function renderStageMessage(room) {
   const me = /** @type {NonNullable<Room['state']['me']>} */ (st.me);
   const screen = $('stage-screen');
   const empty = $('stage-empty');
+  const text = $('stage-empty-text');
+  const main = plan && plan.main;
   const hasTrack = !screen.hidden;
   const hasPicture = hasTrack && screen.videoWidth > 0;
   empty.hidden = hasPicture;
   empty.classList.toggle('over', hasTrack);
   if (hasPicture) return;
-  const t = me.role === 'teacher' ? null : st.stageTeacher();
+  if (plan && plan.presenting) {
+    text.textContent = 'You are presenting your screen to the class.';
+    return;
+  }
+  if (main) {
+    const l = st.linkOf(st.linkPeerOf(main.peer, room.transport));
+    text.textContent = l && l.path === 'failed'
+      ? `${main.label} cannot reach you: ${l.reason || 'no network path worked'}.`
+      : `Connecting to ${main.label}…`;
+    return;
+  }
   if (me.role === 'teacher') {
+    const cam = !!room.media.tracks.camera;
     // Without getDisplayMedia (plain http from another computer, or a phone) there is no Share
     // button to press: the note under the buttons says why.
-    empty.textContent = hasTrack ? 'Starting your screen share…'
-      : supportsScreenShare() ? 'You are not sharing your screen. Press “Share screen” to show it to the class.'
-        : 'You are not sharing your screen: screen sharing is not available here (see the note under the buttons).';
-  } else if (!t) {
-    empty.textContent = 'Waiting for the teacher to join…';
-  } else if (!t.media.screen) {
-    empty.textContent = 'The teacher is not sharing a screen right now.';
+    if (!supportsScreenShare()) {
+      text.textContent = cam ? 'The class sees your camera. Screen sharing is not available here (see the note under the buttons).'
+        : 'Nobody is presenting. Screen sharing is not available here (see the note under the buttons).';
+    } else {
+      text.textContent = cam ? 'The class sees your camera. Press “Share screen” to present your screen instead.'
+        : 'Nobody is presenting. Press “Share screen” to show your screen to the class.';
+    }
+    return;
+  }
+  const t = st.stageTeacher();
+  if (!t) {
+    text.textContent = 'Waiting for the teacher to join…';
+  } else if (!t.media.screen && !t.media.camera) {
+    text.textContent = 'Nobody is presenting right now.';
   } else {
     const l = st.linkOf(st.linkPeerOf(t.id, room.transport));
-    empty.textContent = l && l.path === 'failed'
-      ? `The teacher's screen cannot reach you: ${l.reason || 'no network path worked'}.`
-      : 'Connecting to the teacher\'s screen…';
+    text.textContent = l && l.path === 'failed'
+      ? `${t.name}'s ${t.media.screen ? 'screen' : 'camera'} cannot reach you: ${l.reason || 'no network path worked'}.`
+      : `Connecting to ${t.name}'s ${t.media.screen ? 'screen' : 'camera'}…`;
   }
 }
 
@@ -107,57 +141,80 @@ function watchFirstFrame(room, video) {
 }
 
 /**
- * Students' cameras and screens, when they share: on the teacher's view, and, through the SFU
- * (which forwards a student with the floor to everyone), on every student's view too.
+ * The gallery under the stage: every camera that is on (ours mirrored, labelled "You") and any
+ * screen that is not on the stage, each with a Pin button. It sits beside the stage, never over it.
  * @param {Room} room
+ * @param {StagePlan} p
  */
-function renderTiles(room) {
-  const st = room.state;
-  const me = /** @type {NonNullable<Room['state']['me']>} */ (st.me);
+function renderTiles(room, p) {
   const tiles = $('tiles');
-  const want = [];
-  if (me.role === 'teacher' || (room.transport && room.transport.kind === 'sfu')) {
-    for (const p of st.peers.values()) {
-      // A student's picture only with the right to share, whatever its browser sends.
-      if (p.role !== 'student' || !mayBe(p, 'share')) continue;
-      const onStage = room.floorOnStage === p.id;
-      const r = st.remote.get(p.id) || {};
-      if (p.media.screen && r.screen && !onStage) want.push({ key: `${p.id}:screen`, track: r.screen, label: `${p.name}'s screen` });
-      if (p.media.camera && r.camera) want.push({ key: `${p.id}:camera`, track: r.camera, label: `${p.name}'s camera` });
-    }
-  }
-  const keep = new Set(want.map((w) => w.key));
+  const keep = new Set(p.tiles.map((w) => w.key));
   tiles.querySelectorAll('figure').forEach((/** @type {HTMLElement} */ f) => {
     if (!keep.has(f.dataset.key || '')) f.remove();
   });
-  for (const w of want) {
+  p.tiles.forEach((w, i) => {
+    /** @type {HTMLElement | null} */
     let fig = tiles.querySelector(`figure[data-key="${CSS.escape(w.key)}"]`);
     if (!fig) {
-      fig = h('figure', { 'data-key': w.key },
-        h('video', { autoplay: true, playsInline: true, muted: true }),
-        h('figcaption', {}, w.label));
-      tiles.append(fig);
+      const ownScreen = w.self && w.slot === 'screen';
+      fig = /** @type {HTMLElement} */ (h('figure', { class: 'tile', 'data-key': w.key, 'data-peer': w.peer, 'data-slot': w.slot },
+        h('video', { autoplay: true, playsInline: true, muted: true, class: w.self && w.slot === 'camera' ? 'mirror' : null }),
+        h('figcaption', {}, h('span', { class: 'tile-name' }, w.caption),
+          // Our own screen cannot fill our stage (it would show itself): no Pin.
+          ownScreen ? null : h('button', {
+            type: 'button', class: 'small pin', 'aria-pressed': 'false',
+            onclick: () => pin(room, pinned === w.key ? null : w.key),
+          }, 'Pin', h('span', { class: 'sr-only' }, ` ${w.label}`)))));
     }
-    setVideo(fig.querySelector('video'), w.track, w.label);
-  }
-  tiles.hidden = want.length === 0;
+    if (tiles.children[i] !== fig) tiles.insertBefore(fig, tiles.children[i] || null);
+    setVideo(/** @type {HTMLVideoElement} */ (fig.querySelector('video')), w.track, w.label);
+  });
+  tiles.hidden = p.tiles.length === 0;
+  tiles.querySelectorAll('button.pin').forEach((/** @type {Element} */ b) => {
+    const fig = /** @type {HTMLElement} */ (b.closest('figure'));
+    b.setAttribute('aria-pressed', String(pinned === fig.dataset.key));
+  });
+  drawSpeaking(room);
 }
 
 /**
- * Plays a peer's microphone track in its own <audio> (removed when the track is gone).
+ * Wires the stage's own buttons (once, on entering the room).
+ * @param {Room} room
+ */
+export function wireStage(room) {
+  $('stage-unpin').addEventListener('click', () => pin(room, null));
+  for (const ev of ['resize', 'loadeddata', 'emptied']) $('stage-screen').addEventListener(ev, () => renderStageMessage(room));
+  startSpeakingIndicator(room);
+}
+
+/**
+ * The <audio> that plays a peer's microphone (`data-peer`) or a peer's screen sound
+ * (`data-screen-audio`: a shared tab's audio).
+ * @param {string} peer
+ * @param {'mic' | 'screenAudio'} slot
+ * @returns {HTMLAudioElement | null}
+ */
+function audioOf(peer, slot) {
+  const attr = slot === 'mic' ? 'data-peer' : 'data-screen-audio';
+  return document.querySelector(`audio[${attr}="${CSS.escape(peer)}"]`);
+}
+
+/**
+ * Plays a peer's microphone or screen sound in its own <audio> (removed when the track is gone).
  * @param {Room} room
  * @param {string} peer
  * @param {MediaStreamTrack | null} track
+ * @param {'mic' | 'screenAudio'} [slot]
  */
-export function attachAudio(room, peer, track) {
-  /** @type {HTMLAudioElement | null} */
-  let el = document.querySelector(`audio[data-peer="${CSS.escape(peer)}"]`);
+export function attachAudio(room, peer, track, slot = 'mic') {
+  let el = audioOf(peer, slot);
   if (!track) {
     if (el) el.remove();
     return;
   }
   if (!el) {
-    el = /** @type {HTMLAudioElement} */ (h('audio', { class: 'remote-audio', 'data-peer': peer, autoplay: true }));
+    const attr = slot === 'mic' ? 'data-peer' : 'data-screen-audio';
+    el = /** @type {HTMLAudioElement} */ (h('audio', { class: 'remote-audio', [attr]: peer, autoplay: true }));
     $('room').append(el);
   }
   el.srcObject = new MediaStream([track]);
@@ -166,16 +223,24 @@ export function attachAudio(room, peer, track) {
 
 /**
  * Plays a peer's microphone only while the server says it may be heard (a teacher, or a student
- * holding `speak`): in a direct class the sender's browser is all that stops a student without
- * the right, and a modified one does not, so the receiving end holds the line too.
+ * holding `speak`), and a peer's screen sound only while that peer may share and shares a screen:
+ * in a direct class the sender's browser is all that stops a student without the right, and a
+ * modified one does not, so the receiving end holds the line too.
  * @param {Room} room
  * @param {string} peerId
  */
 export function gateAudio(room, peerId) {
-  /** @type {HTMLAudioElement | null} */
-  const el = document.querySelector(`audio[data-peer="${CSS.escape(peerId)}"]`);
+  const peer = room.state.peers.get(peerId);
+  gate(audioOf(peerId, 'mic'), mayBe(peer, 'speak'));
+  gate(audioOf(peerId, 'screenAudio'), !!peer && !!peer.media.screen && maySend(peer, 'screen'));
+}
+
+/**
+ * @param {HTMLAudioElement | null} el
+ * @param {boolean} audible
+ */
+function gate(el, audible) {
   if (!el || !el.srcObject) return;
-  const audible = mayBe(room.state.peers.get(peerId), 'speak');
   for (const t of /** @type {MediaStream} */ (el.srcObject).getAudioTracks()) t.enabled = audible;
   el.muted = !audible;
   if (!audible) {
