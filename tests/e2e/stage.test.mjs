@@ -147,6 +147,9 @@ async function anaPresents({ teacher, ana, others, shot }) {
   await H.screenshot(teacher.page, `stage-${shot}-teacher`);
   await H.screenshot(others[0].page, `stage-${shot}-classmate`);
   await H.screenshot(ana.page, `stage-${shot}-presenter`);
+  await H.axeCheck(teacher.page, `stage-${shot}-teacher`);
+  await H.axeCheck(others[0].page, `stage-${shot}-classmate`);
+  await H.axeCheck(ana.page, `stage-${shot}-presenter`);
 }
 
 describe('stage: an sfu class', { skip: !H.hasSfu() && 'this aula has no SFU' }, () => {
@@ -182,7 +185,7 @@ describe('stage: an sfu class', { skip: !H.hasSfu() && 'this aula has no SFU' },
   });
 
   it('(c) at 390×844 the camera tiles never cover the shared screen', async () => {
-    dan = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Dan', viewport: PHONE, initScript: H.RECORD_PCS });
+    dan = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Dan', viewport: PHONE, initScript: H.RECORD_PCS, colorScheme: 'dark' });
     await press(teacher, /^Camera/);
     await grant(teacher, 'Ben', 'share');
     await press(ben, /^Camera/);
@@ -199,6 +202,7 @@ describe('stage: an sfu class', { skip: !H.hasSfu() && 'this aula has no SFU' },
     const overflow = await dan.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `no sideways scrolling (${overflow} px)`);
     await H.screenshot(dan.page, 'stage-phone-shared-screen');
+    await H.axeCheck(dan.page, 'stage-phone-shared-screen');
   });
 
   it('(b) the teacher on camera without sharing is the main picture for students', async () => {
@@ -213,6 +217,8 @@ describe('stage: an sfu class', { skip: !H.hasSfu() && 'this aula has no SFU' },
     await H.screenshot(cleo.page, 'stage-teacher-camera-student');
     await H.screenshot(dan.page, 'stage-teacher-camera-phone');
     await H.screenshot(teacher.page, 'stage-teacher-camera-teacher');
+    await H.axeCheck(cleo.page, 'stage-teacher-camera-student');
+    await H.axeCheck(teacher.page, 'stage-teacher-camera-teacher');
   });
 
   it('(d) the self view is mirrored and labelled "You"', async () => {
@@ -238,6 +244,7 @@ describe('stage: an sfu class', { skip: !H.hasSfu() && 'this aula has no SFU' },
     await cleo.page.locator('#tiles figure', { hasText: "Ms Rivera's camera" }).waitFor();
     assert.equal((await stageInfo(ana.page)).label, "Ms Rivera's camera");
     await H.screenshot(cleo.page, 'stage-pinned');
+    await H.axeCheck(cleo.page, 'stage-pinned');
     await cleo.page.getByRole('button', { name: 'Unpin' }).click();
     await waitForStage(cleo.page, "Ms Rivera's camera");
   });
