@@ -15,6 +15,16 @@ async function tileWidth(page, peerId) {
   }, `${peerId}:screen`);
 }
 
+/** An `initScript` counting the `subscribe` messages the page sends, in `window.__subscribes`. */
+const COUNT_SUBSCRIBES = () => {
+  window.__subscribes = 0;
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function countingSend(data) {
+    if (typeof data === 'string' && /"type":"subscribe"/.test(data)) window.__subscribes += 1;
+    return send.call(this, data);
+  };
+};
+
 async function sfuPublishers(server) {
   return (await H.metricSum(server, /^aula_sfu_publishers$/)).sum;
 }
@@ -73,7 +83,7 @@ describe('sfu: students given the floor and a second teacher publish through the
   });
 
   it('a second teacher shares while the first does not: the first teacher and the students see it', async () => {
-    second = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Mr Okafor' });
+    second = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Mr Okafor', initScript: COUNT_SUBSCRIBES });
     await second.page.getByRole('button', { name: 'Share screen' }).click();
     await second.page.getByRole('button', { name: 'Stop sharing' }).waitFor();
     for (const viewer of [teacher, ana, ben]) {
@@ -96,6 +106,44 @@ describe('sfu: students given the floor and a second teacher publish through the
     console.log(`second teacher's new SFU connection: Ana decodes 30 more frames ${Date.now() - restarted} ms after the restart`);
     await H.sleep(1200); // the metrics are exported once a second
     assert.equal(await sfuPublishers(server), 2, 'the new session replaced the old one: each teacher publishes once');
+  });
+
+  it('the sharing teacher subscribes again (her receiving link rebuilt): the students keep decoding', async () => {
+    // Issue 12, item 12: a repeated `subscribe` used to end the sender's publishing session too
+    // (a watching student went from 153 frames per 5 s to 0).
+    /** Frames `page` decodes over `ms`, sampled every 250 ms, and its longest stall. */
+    const watch = async (page, ms) => {
+      const first = (await H.stageVideo(page)).framesDecoded;
+      let last = first;
+      let lastRise = Date.now();
+      let stall = 0;
+      for (const end = Date.now() + ms; Date.now() < end;) {
+        await H.sleep(250);
+        const now = (await H.stageVideo(page)).framesDecoded;
+        if (now > last) {
+          last = now;
+          lastRise = Date.now();
+        }
+        stall = Math.max(stall, Date.now() - lastRise);
+      }
+      return { frames: last - first, stall };
+    };
+    const before = await watch(ana.page, 3000);
+    assert.ok(before.frames > 5, `Ana decodes the second teacher's screen before (${JSON.stringify(before)})`);
+    for (let i = 1; i <= 3; i++) {
+      const sent = await second.page.evaluate(() => window.__subscribes);
+      assert.equal(await second.page.evaluate(() => window.aula.restartSfuLink('receiving')), true);
+      await H.eventually(async () => (await second.page.evaluate(() => window.__subscribes)) === sent + 1,
+        { what: `the second teacher's subscribe ${i}` });
+      const [a, b] = await Promise.all([watch(ana.page, 5000), watch(ben.page, 5000)]);
+      console.log(`5 s after re-subscribe ${i}: Ana ${JSON.stringify(a)}, Ben ${JSON.stringify(b)} (before, 3 s: ${JSON.stringify(before)})`);
+      for (const [name, w] of [['Ana', a], ['Ben', b]]) {
+        assert.ok(w.frames > 10, `${name} keeps decoding after the teacher's re-subscribe ${i} (${JSON.stringify(w)})`);
+        assert.ok(w.stall < 3500, `${name}'s video never stalls 3.5 s (of 5) after the teacher's re-subscribe ${i} (${JSON.stringify(w)})`);
+      }
+    }
+    await H.sleep(1200); // the metrics are exported once a second
+    assert.equal(await sfuPublishers(server), 2, 'each teacher still publishes once');
   });
 
   it('no console errors on any page', () => {
