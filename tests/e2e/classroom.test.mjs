@@ -68,8 +68,10 @@ describe('classroom: teacher + three students', () => {
         return link && link.path === 'failed' ? link : null;
       }, { what: "Carla's failed link" });
       assert.match(l.reason, /offers no relay/);
-      const row = teacher.page.locator('#conn-rows tr', { hasText: 'Carla' });
-      await H.eventually(async () => /Failed[\s\S]*offers no relay/.test(await row.innerText()), { what: 'failure reason on the panel' });
+      await H.eventually(async () => {
+        const r = await H.connectivityRow(teacher.page, 'Carla');
+        return r.path === 'failed' && /Not connected/.test(r.verdict) && /Failed[\s\S]*offers no relay/.test(r.numbers);
+      }, { what: 'failure reason on the panel' });
       t.skip('this server offers no TURN relay (GET /api/v1/ice-servers has no turn: URL); checked the failure report instead');
       return;
     }
@@ -79,9 +81,14 @@ describe('classroom: teacher + three students', () => {
     assert.match(path, /^relay_(udp|tcp|tls)$/, 'Carla reports a relayed path');
     timings.push({ who: 'Carla', path, ms: Math.round(last.timings.firstFrame - last.timings.joinClicked) });
     assert.equal(await linkPath(students.ben.page), 'direct', 'Ben stays direct');
-    const rows = teacher.page.locator('#conn-rows');
-    await H.eventually(async () => /Relay/.test(await rows.locator('tr', { hasText: 'Carla' }).innerText()), { what: 'Carla relayed on the panel' });
-    await H.eventually(async () => /Direct/.test(await rows.locator('tr', { hasText: 'Ben' }).innerText()), { what: 'Ben direct on the panel' });
+    await H.eventually(async () => {
+      const r = await H.connectivityRow(teacher.page, 'Carla');
+      return /^relay_/.test(r.path) && /relay server/.test(r.verdict) && /Relay \((UDP|TCP|TLS)\)/.test(r.numbers);
+    }, { what: 'Carla relayed on the panel' });
+    await H.eventually(async () => {
+      const r = await H.connectivityRow(teacher.page, 'Ben');
+      return r.path === 'direct' && /straight between the two computers/.test(r.verdict) && /Direct/.test(r.numbers);
+    }, { what: 'Ben direct on the panel' });
     const m = await H.eventually(async () => {
       const r = await H.metricSum(server, /^aula_turn_relayed_bytes_total$/);
       return r.sum > 0 ? r : null;
@@ -100,8 +107,10 @@ describe('classroom: teacher + three students', () => {
       assert.ok(last.width > 0 && last.framesDecoded > 0, 'Dev decodes frames');
       assert.equal(await linkPath(dev.page), 'relay_tcp');
       timings.push({ who: 'Dev', path: 'relay_tcp', ms: Math.round(last.timings.firstFrame - last.timings.joinClicked) });
-      const row = teacher.page.locator('#conn-rows tr', { hasText: 'Dev' });
-      await H.eventually(async () => /Relay \(TCP\)/.test(await row.innerText()), { what: 'Dev relayed over TCP on the panel' });
+      await H.eventually(async () => {
+        const r = await H.connectivityRow(teacher.page, 'Dev');
+        return r.path === 'relay_tcp' && /relay server, the slower way/.test(r.verdict) && /Relay \(TCP\)/.test(r.numbers);
+      }, { what: 'Dev relayed over TCP on the panel' });
       assert.deepEqual(dev.errors, []);
     } finally {
       await dev.page.getByRole('button', { name: 'Leave' }).click();

@@ -359,3 +359,16 @@ export function unexpectedErrors(errors, allow = []) {
 }
 
 export { sleep };
+
+/**
+ * The teacher's connectivity row for a student (web-client/js/ui/connectivity.js): the link's
+ * path and verdict level (data attributes), the verdict in words, and the numbers in its details.
+ */
+export async function connectivityRow(page, name) {
+  return page.locator('#conn-rows tr', { hasText: name }).evaluate((tr) => ({
+    path: tr.dataset.path,
+    level: tr.dataset.level,
+    verdict: tr.querySelector('.verdict-line').innerText,
+    numbers: tr.querySelector('details dl').textContent,
+  }));
+}

@@ -131,11 +131,11 @@ describe('sfu: a teacher and five students in an sfu class', { skip: !H.hasSfu()
   });
 
   it('the teacher\'s connectivity panel shows every student on the media server', async () => {
-    const rows = teacher.page.locator('#conn-rows');
     for (const s of students) {
-      await H.eventually(async () => /Media server/.test(await rows.locator('tr', { hasText: s.name }).innerText()), {
-        what: `${s.name} on the media server in the panel`, timeoutMs: 10_000,
-      });
+      await H.eventually(async () => {
+        const r = await H.connectivityRow(teacher.page, s.name);
+        return r.path === 'sfu' && /through the school's media server/.test(r.verdict) && /Media server/.test(r.numbers);
+      }, { what: `${s.name} on the media server in the panel`, timeoutMs: 10_000 });
     }
     await H.screenshot(teacher.page, 'teacher-view-sfu');
     await H.screenshot(students[0].page, 'student-view-sfu');
@@ -170,8 +170,10 @@ describe('sfu: a teacher and five students in an sfu class', { skip: !H.hasSfu()
     const path = await linkPath(fay.page, 'sfu');
     assert.match(path, /^relay_(udp|tcp|tls)$/);
     timings.push({ who: 'Fay', what: `join → frame (SFU, ${path})`, ms: Math.round(last.timings.firstFrame - last.timings.joinClicked) });
-    const row = teacher.page.locator('#conn-rows tr', { hasText: 'Fay' });
-    await H.eventually(async () => /Relay/.test(await row.innerText()), { what: 'Fay relayed on the panel' });
+    await H.eventually(async () => {
+      const r = await H.connectivityRow(teacher.page, 'Fay');
+      return /^relay_/.test(r.path) && /relay server/.test(r.verdict) && /Relay/.test(r.numbers);
+    }, { what: 'Fay relayed on the panel' });
   });
 
   it('no console errors on any page', () => {

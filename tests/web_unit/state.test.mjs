@@ -70,12 +70,15 @@ describe('mergeLinks', () => {
 });
 
 describe('describeLink', () => {
-  it('colours and words per path', () => {
-    assert.deepEqual(describeLink({ path: 'direct', reason: null, rtt_ms: 12.4 }), { state: 'good', text: 'Media: Direct, 12 ms' });
-    assert.deepEqual(describeLink({ path: 'sfu', reason: null }), { state: 'good', text: 'Media: Media server' });
-    assert.deepEqual(describeLink({ path: 'relay_tls', reason: null }), { state: 'relay', text: 'Media: Relay (TLS)' });
-    assert.deepEqual(describeLink({ path: 'failed', reason: 'UDP blocked', rtt_ms: 5 }), { state: 'bad', text: 'Media: Failed (UDP blocked)' });
-    assert.deepEqual(describeLink({ path: 'connecting', reason: null }), { state: 'wait', text: 'Media: Connecting' });
+  it('colours and plain words per verdict (verdict.js)', () => {
+    assert.deepEqual(describeLink({ path: 'direct', reason: null, rtt_ms: 12.4 }), { state: 'good', text: 'Good connection, straight between the two computers' });
+    assert.deepEqual(describeLink({ path: 'sfu', reason: null }), { state: 'good', text: 'Good connection, through the school\'s media server' });
+    assert.deepEqual(describeLink({ path: 'relay_udp', reason: null }), { state: 'relay', text: 'Good connection, through the school\'s relay server' });
+    assert.match(describeLink({ path: 'relay_tls', reason: null }).text, /^Good connection, through the school's relay server, the slower way/);
+    assert.deepEqual(describeLink({ path: 'failed', reason: 'UDP blocked', rtt_ms: 5 }),
+      { state: 'bad', text: 'Not connected: no way through the network worked, so sound and video cannot arrive' });
+    assert.deepEqual(describeLink({ path: 'sfu', reason: null, loss: 0.08 }), { state: 'weak', text: 'Weak connection: video is stuttering: 8% lost' });
+    assert.deepEqual(describeLink({ path: 'connecting', reason: null }), { state: 'wait', text: 'Connecting sound and video…' });
   });
 });
 
@@ -190,14 +193,14 @@ describe('ClassState', () => {
     assert.deepEqual(st.indicator(student, p2pWith()), { state: 'online', text: 'Online' });
     assert.deepEqual(st.indicator(student, p2pWith('p2')), { state: 'wait', text: 'Connecting media' });
     st.myLinks.set('p2', { peer: 'p2', path: 'direct', rtt_ms: 20 });
-    assert.deepEqual(st.indicator(student, p2pWith('p2')), { state: 'good', text: 'Media: Direct, 20 ms' });
+    assert.deepEqual(st.indicator(student, p2pWith('p2')), { state: 'good', text: 'Good connection, straight between the two computers' });
     // Through the SFU a teacher reads each student's report; a teacher is not linked to teachers.
     assert.equal(st.hasMediaLink(student, sfu), true);
     assert.equal(st.hasMediaLink(st.peers.get('p0'), sfu), false);
     st.myLinks.clear();
     assert.equal(st.indicator(student, sfu, 0).state, 'wait');
     st.takeReport('p2', [{ peer: 'sfu', path: 'relay_udp' }], true, 0);
-    assert.deepEqual(st.indicator(student, sfu, 1000), { state: 'relay', text: 'Media: Relay (UDP)' });
+    assert.deepEqual(st.indicator(student, sfu, 1000), { state: 'relay', text: 'Good connection, through the school\'s relay server' });
   });
 
   it('a student\'s own indicator follows its link to the teacher, or to the SFU', () => {
@@ -207,9 +210,10 @@ describe('ClassState', () => {
     st.status = 'connected';
     assert.deepEqual(st.selfIndicator(p2pWith('p0')), { state: 'online', text: 'Connected' });
     st.myLinks.set('p0', { peer: 'p0', path: 'failed', reason: 'no relay' });
-    assert.deepEqual(st.selfIndicator(p2pWith('p0')), { state: 'bad', text: 'Media: Failed (no relay)' });
+    assert.deepEqual(st.selfIndicator(p2pWith('p0')), { state: 'bad', text: 'Not connected: the school\'s relay server could not be used, so sound and video cannot arrive' });
+    assert.deepEqual(st.selfLink(p2pWith('p0')), { path: 'failed', reason: 'no relay', bitrate_kbps: undefined, loss: undefined, rtt_ms: undefined });
     st.myLinks.set('sfu', { peer: 'sfu', path: 'sfu' });
     assert.equal(st.linkPeerOf('p0', sfu), 'sfu');
-    assert.deepEqual(st.selfIndicator(sfu), { state: 'good', text: 'Media: Media server' });
+    assert.deepEqual(st.selfIndicator(sfu), { state: 'good', text: 'Good connection, through the school\'s media server' });
   });
 });

@@ -148,3 +148,63 @@ export function shareBlockedText(secure, canShare) {
   if (!secure) return INSECURE_MEDIA_TEXT;
   return canShare ? '' : NO_SCREEN_SHARE_TEXT;
 }
+
+/** A connection verdict's word (verdict.js decides the level). */
+export const VERDICT_LABEL = {
+  good: 'Good',
+  weak: 'Weak',
+  bad: 'Not connected',
+  wait: 'Connecting',
+};
+
+/** How sound and video travel, in plain words, by the path of the link (stats.js). */
+export const ROUTE_TEXT = {
+  direct: 'straight between the two computers',
+  sfu: 'through the school\'s media server',
+  relay_udp: 'through the school\'s relay server',
+  relay_tcp: 'through the school\'s relay server, the slower way (this network blocks the faster one)',
+  relay_tls: 'through the school\'s relay server, the slower way (this network lets only web pages through)',
+};
+
+/** Why a link is weak or down, and what to do, in plain words. */
+export const VERDICT_TEXT = {
+  connecting: 'setting up sound and video',
+  offline: 'lost touch with the class; Aula is reconnecting',
+  offlineAdvice: 'If this lasts more than a minute, check the Wi-Fi or the network cable.',
+  interrupted: 'the connection dropped for a moment; Aula is trying to recover it',
+  failed: 'no way through the network worked, so sound and video cannot arrive',
+  failedRelay: 'the school\'s relay server could not be used, so sound and video cannot arrive',
+  failedAdvice: 'Ask the person who looks after Aula or the school network; the details below tell them what failed.',
+  slowAdvice: 'Close other programs, tabs and videos that use the internet, or move nearer the Wi-Fi.',
+};
+
+/**
+ * "video is stuttering: 8% lost": the loss as a whole percentage (one decimal below 1 %).
+ * @param {number} loss 0..1
+ * @returns {string}
+ */
+export function lossText(loss) {
+  const pct = loss * 100;
+  return `video is stuttering: ${pct < 1 ? pct.toFixed(1) : Math.round(pct)}% lost`;
+}
+
+/**
+ * "replies arrive late: 650 ms round trip".
+ * @param {number} ms
+ * @returns {string}
+ */
+export function delayText(ms) {
+  return `sound and video arrive late: ${Math.round(ms)} ms there and back`;
+}
+
+/**
+ * A verdict as one sentence: for the status pill and the roster's dot.
+ * @param {{level: string, reason: string}} v
+ * @returns {string}
+ */
+export function verdictSentence({ level, reason }) {
+  if (level === 'wait') return 'Connecting sound and video…';
+  if (level === 'good') return `Good connection, ${reason}`;
+  if (level === 'weak') return `Weak connection: ${reason}`;
+  return `Not connected: ${reason}`;
+}

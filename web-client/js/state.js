@@ -4,8 +4,9 @@
 // the roster's order, a link's verdict, a person's indicator). Pure: no DOM, no sockets; time is
 // passed in. The page (room.js) feeds it server messages and renders from it.
 
-import { PATH_LABEL } from './stats.js';
 import { SFU_PEER } from './protocol.js';
+import { verdict } from './verdict.js';
+import { verdictSentence } from './messages.js';
 
 /** A report from the other end of a link counts for this long. */
 const REPORT_FRESH_MS = 10_000;
@@ -82,17 +83,15 @@ export function mergeLinks(mine, theirs, now) {
 }
 
 /**
- * A link's dot and words: green direct or through the SFU, blue relayed, red failed, amber else.
+ * A link's dot and words (verdict.js): green good, blue good through the relay, amber weak or
+ * connecting, red not connected.
  * @param {LinkView} l
  * @returns {Indicator}
  */
 export function describeLink(l) {
-  const label = /** @type {Record<string, string>} */ (PATH_LABEL)[l.path] || l.path;
-  const state = l.path === 'direct' ? 'good' : l.path.startsWith('relay') ? 'relay' : l.path === 'failed' ? 'bad' : l.path === 'sfu' ? 'good' : 'wait';
-  let text = `Media: ${label}`;
-  if (l.rtt_ms != null && state !== 'bad') text += `, ${Math.round(l.rtt_ms)} ms`;
-  if (l.reason && state === 'bad') text += ` (${l.reason})`;
-  return { state, text };
+  const v = verdict(l);
+  const state = v.level === 'good' ? (l.path.startsWith('relay') ? 'relay' : 'good') : v.level;
+  return { state, text: verdictSentence(v) };
 }
 
 /**
@@ -329,13 +328,22 @@ export class ClassState {
    */
   selfIndicator(transport, now = Date.now()) {
     if (this.status !== 'connected') return { state: 'offline', text: 'Reconnecting' };
-    if (this.me && this.me.role === 'student') {
-      const t = this.stageTeacher();
-      if (t && this.hasMediaLink(t, transport)) {
-        const l = this.linkOf(this.linkPeerOf(t.id, transport), now);
-        if (l) return describeLink(l);
-      }
-    }
+    const l = this.selfLink(transport, now);
+    if (l) return describeLink(l);
     return { state: 'online', text: 'Connected' };
+  }
+
+  /**
+   * A student's media link to the teacher (directly, or to the SFU) as best known; null for a
+   * teacher, or before there is one.
+   * @param {TransportView} transport
+   * @param {number} [now]
+   * @returns {LinkView | null}
+   */
+  selfLink(transport, now = Date.now()) {
+    if (!this.me || this.me.role !== 'student') return null;
+    const t = this.stageTeacher();
+    if (!t || !this.hasMediaLink(t, transport)) return null;
+    return this.linkOf(this.linkPeerOf(t.id, transport), now);
   }
 }

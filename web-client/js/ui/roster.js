@@ -3,6 +3,7 @@
 // controls (grant speak/share, mute, remove); the list of people removed this session; the
 // notice of refused joins; and the connection banner's media verdict for ourselves.
 
+import { renderPill } from './connectivity.js';
 import { $, h, ask, toast, roleBadge } from './dom.js';
 import { refusedNotice } from '../messages.js';
 
@@ -122,11 +123,7 @@ export function renderSelfIndicator(room) {
   const st = room.state;
   if (!room.entered || !st.me) return;
   renderRow(room, st.me.id);
-  const el = $('conn');
-  if (st.status !== 'connected') return;
-  const ind = st.selfIndicator(room.transport);
-  el.dataset.state = ind.state;
-  el.textContent = ind.text === 'Connected' ? 'Connected' : `Connected · ${ind.text}`;
+  renderPill(room);
 }
 
 /**
