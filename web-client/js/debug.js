@@ -69,6 +69,16 @@ export function debugView(room) {
     },
     async frames() { return room.transport ? (await room.transport.collectStats()).frames : {}; },
     /**
+     * The id of the track this page receives for a peer's slot ("screen", "camera", "mic"), or
+     * null: a test finds its inbound-rtp stats (trackIdentifier) and the element that shows it.
+     * @param {string} peer
+     * @param {import('./protocol.js').Slot} slot
+     */
+    remoteTrackId(peer, slot) {
+      const track = (room.state.remote.get(peer) || {})[slot];
+      return track ? track.id : null;
+    },
+    /**
      * Rebuilds an SFU link on a fresh connection, exactly as after a link failure ("sending" or
      * "receiving"); returns false outside SFU mode. For tests of the recovery path.
      * @param {'sending' | 'receiving'} which

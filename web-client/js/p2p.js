@@ -1,12 +1,17 @@
 // @ts-check
-// The peer-to-peer media transport: one RTCPeerConnection per teacher–student pair. The surface
-// every media transport offers the page is described in transport.js.
+// The peer-to-peer media transport: one RTCPeerConnection per teacher–student pair, and — while a
+// student holds a right (speak or share) — one per pair of that student and each classmate (a
+// *floor link*), so the whole class hears and sees a student the teacher gave the floor. The
+// surface every media transport offers the page is described in transport.js.
 //
 // Who offers: the teacher end of each pair is the "impolite" peer of perfect negotiation and makes
 // the first offer, with three transceivers in a fixed order — screen (video), camera (video),
 // microphone (audio) — so every slot is known by its transceiver's position, and publishing later
 // is a replaceTrack() without renegotiation. The student end is "polite", answers, and turns the
-// transceivers to sendrecv so it can publish too once allowed. Either end may renegotiate (ICE
+// transceivers to sendrecv so it can publish too once allowed. Between two students (a floor
+// link) the smaller id offers, as between two teachers; each end sends only what it publishes
+// (a student without a right publishes nothing), and each page plays a student only while the
+// server says she may be heard or seen (ui/stage.js). Either end may renegotiate (ICE
 // restart); collisions resolve by perfect negotiation. Relay forcing is local: each end that has
 // ?relay=force uses iceTransportPolicy "relay", which makes that end's media go through TURN no
 // matter what the other end does.
@@ -17,18 +22,53 @@ import { MediaLink, MediaTransport, SLOTS, SLOT_KIND, isStopped, localSdp } from
 
 export { SLOTS };
 
-/** @typedef {{id: string, role: string}} Party a peer as far as who connects and offers goes */
+/**
+ * @typedef {{id: string, role: string, permissions?: import('./protocol.js').Permissions | null}} Party
+ * a peer as far as who connects and offers goes
+ */
 /** @typedef {import('./protocol.js').Slot} Slot */
 
 /**
- * Which pairs get a connection: every pair with a teacher in it.
+ * Students link to each other (floor links) only in a class of at most this many students: the
+ * server refuses their signaling beyond it (MAX_FLOOR_LINK_STUDENTS in signaling/src/hub/signal.rs,
+ * docs/protocol.md). A student with the floor holds at most this many minus one floor links.
+ */
+export const FLOOR_LINK_MAX_STUDENTS = 30;
+
+/**
+ * Whether a peer holds any right a teacher grants (speak, share, …).
+ * @param {Party} p
+ * @returns {boolean}
+ */
+export function holdsRight(p) {
+  return !!p.permissions && Object.values(p.permissions).some(Boolean);
+}
+
+/**
+ * Which pairs get a connection: every pair with a teacher in it, and two students while one of
+ * them holds a right, in a class of at most FLOOR_LINK_MAX_STUDENTS students.
+ * @param {Party} me
+ * @param {Party} peer
+ * @param {number} [students] students in the class, us included
+ * @returns {boolean}
+ */
+export function shouldConnect(me, peer, students = 0) {
+  if (me.role === 'teacher' || peer.role === 'teacher') return true;
+  return students <= FLOOR_LINK_MAX_STUDENTS && (holdsRight(me) || holdsRight(peer));
+}
+
+/**
+ * Whether the link between two peers is a floor link (two students).
  * @param {Party} me
  * @param {Party} peer
  * @returns {boolean}
  */
-export function shouldConnect(me, peer) {
-  return me.role === 'teacher' || peer.role === 'teacher';
+export function isFloorLink(me, peer) {
+  return me.role === 'student' && peer.role === 'student';
 }
+
+/** The `ref` of a floor link's signals: the server refuses them once the floor is over. */
+const FLOOR_REF = 'p2p-floor';
 
 /**
  * The impolite end (makes the first offer): the teacher; between two teachers, the smaller id.
@@ -65,6 +105,8 @@ class PeerLink extends MediaLink {
     /** @type {P2PTransport} */
     this.t = transport;
     this.polite = !isImpolite(transport.me, peer);
+    /** A link between two students, there while one of them holds a right. */
+    this.floor = isFloorLink(transport.me, peer);
     this.makingOffer = false;
     this.ignoreOffer = false;
     /** @type {RTCIceCandidateInit[]} */
@@ -99,7 +141,16 @@ class PeerLink extends MediaLink {
    * @param {RTCIceCandidate} candidate
    */
   onLocalCandidate(candidate) {
-    this.t.send({ type: 'candidate', to: this.peer, candidate: candidate.toJSON() });
+    this.signal({ type: 'candidate', to: this.peer, candidate: candidate.toJSON() });
+  }
+
+  /**
+   * Sends a signal of this link; a floor link's carry FLOOR_REF, so a refusal that raced with
+   * the end of the floor is recognised (P2PTransport.handleError).
+   * @param {import('./protocol.js').ClientMessage} msg
+   */
+  signal(msg) {
+    this.t.send(this.floor ? { ...msg, ref: FLOOR_REF } : msg);
   }
 
   addTransceivers() {
@@ -126,7 +177,7 @@ class PeerLink extends MediaLink {
       this.makingOffer = true;
       await pc.setLocalDescription();
       if (pc !== this.pc) return;
-      this.t.send({ type: 'offer', to: this.peer, sdp: localSdp(pc) });
+      this.signal({ type: 'offer', to: this.peer, sdp: localSdp(pc) });
     } catch (err) {
       this.t.log('offer failed', err);
     } finally {
@@ -164,7 +215,7 @@ class PeerLink extends MediaLink {
       this.prepareAnswerSide();
       await pc.setLocalDescription();
       if (pc !== this.pc) return;
-      this.t.send({ type: 'answer', to: this.peer, sdp: localSdp(pc) });
+      this.signal({ type: 'answer', to: this.peer, sdp: localSdp(pc) });
     }
   }
 
@@ -220,7 +271,7 @@ class PeerLink extends MediaLink {
     if (pc.connectionState === 'connected') return;
     if (!this.polite && pc.signalingState === 'have-local-offer' && pc.localDescription) {
       // Our offer may have been lost while the other end was away: send it again.
-      this.t.send({ type: 'offer', to: this.peer, sdp: localSdp(pc) });
+      this.signal({ type: 'offer', to: this.peer, sdp: localSdp(pc) });
       return;
     }
     if (!this.polite && pc.getTransceivers().length === 0) this.addTransceivers();
@@ -283,24 +334,31 @@ class PeerLink extends MediaLink {
 
 export class P2PTransport extends MediaTransport {
   /**
-   * @param {import('./transport.js').TransportOptions} opts
+   * @param {import('./transport.js').TransportOptions & {permissions?: import('./protocol.js').Permissions | null}} opts
    */
   constructor(opts) {
     super('p2p', opts);
     /** @type {'p2p'} */
     this.kind = 'p2p';
+    /** @type {Party} us, with our rights (they decide our floor links) */
+    this.me = { ...opts.me, permissions: opts.permissions || null };
     /** @type {Map<string, PeerLink>} */
     this.links = new Map();
+    /** @type {Party[]} everyone else, as last synced */
+    this.peers = [];
   }
 
   /**
-   * Creates links for new peers we connect to, closes links of peers that left.
+   * Creates links for new peers we connect to, closes links of peers that left (or whose floor
+   * link ended: nobody of the pair holds a right any more, or the class grew too large).
    * @param {Party[]} peers
    */
   syncPeers(peers) {
+    this.peers = peers;
+    const students = peers.filter((p) => p.role === 'student').length + (this.me.role === 'student' ? 1 : 0);
     const wanted = new Set();
     for (const p of peers) {
-      if (!shouldConnect(this.me, p)) continue;
+      if (!shouldConnect(this.me, p, students)) continue;
       wanted.add(p.id);
       if (!this.links.has(p.id)) this.links.set(p.id, new PeerLink(this, p));
     }
@@ -348,8 +406,15 @@ export class P2PTransport extends MediaTransport {
     link.restartIce();
   }
 
-  /** Direct links need nothing: a revoked right's tracks are stopped by the page. */
-  setPermissions() {}
+  /**
+   * Our rights changed: floor links to every classmate open while we hold one, and close when
+   * the last is revoked (a revoked right's tracks are stopped by the page).
+   * @param {import('./protocol.js').Permissions} permissions
+   */
+  setPermissions(permissions) {
+    this.me = { ...this.me, permissions };
+    this.syncPeers(this.peers);
+  }
 
   /**
    * @param {string} peerId
@@ -363,9 +428,16 @@ export class P2PTransport extends MediaTransport {
     for (const link of this.links.values()) link.kick();
   }
 
-  /** Server errors are not about direct links. */
-  handleError() {
-    return false;
+  /**
+   * A floor link's signal refused: the floor ended (or the class moved) while it was on its way;
+   * the roster update that says so closes the link. Other errors are not about direct links.
+   * @param {import('./protocol.js').ErrorMsg} err
+   * @returns {boolean}
+   */
+  handleError(err) {
+    if (err.ref !== FLOOR_REF) return false;
+    this.log('floor link signal refused', err.code, err.message);
+    return true;
   }
 
   /** Every RTCPeerConnection of this transport (one per link). */

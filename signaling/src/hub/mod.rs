@@ -38,6 +38,7 @@ use crate::protocol::{
 };
 
 use self::class::{Class, Member, PeerLocation, RefusalNotices};
+pub use self::signal::MAX_FLOOR_LINK_STUDENTS;
 
 /// A connection, as numbered by the I/O layer.
 pub type ConnId = u64;
@@ -454,3 +455,6 @@ fn starting_media(topology: Topology, sfu: bool) -> MediaMode {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod floor_tests;

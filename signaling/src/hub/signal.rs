@@ -1,13 +1,25 @@
 //! WebRTC signaling: offers, answers and candidates relayed to one peer of the sender's class
 //! (within a byte budget per sender), or turned into requests of the SFU when addressed to it.
+//!
+//! Who may signal whom: a teacher and anyone of the class, always. Two students only for a
+//! *floor link* — in a class on direct connections with at most [`MAX_FLOOR_LINK_STUDENTS`]
+//! students, while one of the two holds a right (speak, or share): the student given the floor
+//! links directly to each classmate, so the whole class hears and sees her (docs/decisions/0008).
 
-use crate::protocol::{ErrorCode, MediaMode, PeerId, ServerMessage, SFU_PEER_ID};
+use crate::protocol::{
+    ErrorCode, MediaMode, PeerId, Permissions, Role, ServerMessage, SFU_PEER_ID,
+};
 
 use super::class::PeerLocation;
 use super::{Effect, Hub, Refusal, Sender, SfuRequest};
 
 /// Longest candidate relayed, as JSON.
 const MAX_CANDIDATE_BYTES: usize = 4096;
+
+/// Students link to each other directly (floor links) only in a class of at most this many
+/// students, so a student given the floor holds at most this many minus one of them. The web
+/// client has the same number (`FLOOR_LINK_MAX_STUDENTS` in p2p.js).
+pub const MAX_FLOOR_LINK_STUDENTS: usize = 30;
 
 impl Hub {
     /// An `offer`: to the SFU it publishes the sender's media; to a peer it is relayed.
@@ -150,11 +162,35 @@ impl Hub {
             ));
         }
         // A peer waiting for a resume misses this; it renegotiates when it is back.
-        Ok(self
-            .member_conn(&from.loc, to)?
+        let conn = self.member_conn(&from.loc, to)?;
+        self.check_link(from, to)?;
+        Ok(conn
             .map(|c| Effect::Deliver { to: vec![c], msg })
             .into_iter()
             .collect())
+    }
+
+    /// Whether the sender may negotiate a direct link with `to` (a member of its class): a
+    /// teacher with anyone; two students only for a floor link (see the module's doc).
+    fn check_link(&self, from: &Sender, to: &str) -> Result<(), Refusal> {
+        let class = self.class(&from.loc.class);
+        let target = &class.members[&self.peers[to].key];
+        if from.role == Role::Teacher || target.info.role == Role::Teacher {
+            return Ok(());
+        }
+        let holds_a_right = |p: Permissions| p != Permissions::default();
+        let floor = holds_a_right(self.member(&from.loc).info.permissions)
+            || holds_a_right(target.info.permissions);
+        let direct = class.info.media == MediaMode::P2p;
+        let small = class.count(Role::Student) <= MAX_FLOOR_LINK_STUDENTS;
+        if floor && direct && small {
+            return Ok(());
+        }
+        let message = format!(
+            "students link directly only while one of them may speak or share, in a class on \
+             direct connections of at most {MAX_FLOOR_LINK_STUDENTS} students"
+        );
+        Err(Refusal::new(ErrorCode::Forbidden, message))
     }
 
     /// Spends `bytes` of the sender's budget for messages forwarded to specific peers, so one
