@@ -37,7 +37,8 @@ const playing = (a) => !!a && !a.muted && !a.paused && a.enabled > 0;
 
 /**
  * `peerId`'s screen on `page`: frames decoded on the track received for it (inbound-rtp), and
- * the visible video element showing it (its decoded and rendered width), or null without one.
+ * whether a visible video element shows it, its decoded width and the widest element's rendered
+ * width; null while the page receives no screen from that peer.
  */
 async function screenOf(page, peerId) {
   return page.evaluate(async (id) => {
@@ -50,9 +51,10 @@ async function screenOf(page, peerId) {
         if (s.type === 'inbound-rtp' && s.kind === 'video' && s.trackIdentifier === trackId) frames += s.framesDecoded || 0;
       });
     }
-    const v = [...document.querySelectorAll('video')].find((el) => !el.hidden && el.srcObject
+    const shown = [...document.querySelectorAll('video')].filter((el) => !el.hidden && el.videoWidth > 0 && el.srcObject
       && el.srcObject.getVideoTracks().some((t) => t.id === trackId));
-    return { frames, shown: !!v && v.videoWidth > 0, videoWidth: v ? v.videoWidth : 0, rendered: v ? Math.round(v.getBoundingClientRect().width) : 0 };
+    const widths = shown.map((el) => Math.round(el.getBoundingClientRect().width));
+    return { frames, shown: shown.length > 0, videoWidth: shown.length ? shown[0].videoWidth : 0, rendered: Math.max(0, ...widths) };
   }, peerId);
 }
 
@@ -181,7 +183,20 @@ function floorScenario(label, start, topology) {
         return s && s.shown && s.frames > first.frames + 5 ? s : null;
       }, { what: `${c.name} decoding more of Ana's screen` });
       console.log(`${label}: ${c.name} decodes Ana's screen, ${later.videoWidth} px wide, shown ${later.rendered} px`);
+      // Whoever presents fills the stage: at 1366×768 at least 640 px wide.
+      if (c !== cleo) assert.ok(later.rendered >= 640, `${c.name} shows Ana's screen ${later.rendered} px wide (≥ 640)`);
     }
+    // The views with the presenting student, the pill's and the panel's details open, in light and dark.
+    await ben.page.getByText('Connection details').click();
+    await teacher.page.locator('#conn-rows summary', { hasText: 'Details for Ana' }).click();
+    for (const scheme of ['light', 'dark']) {
+      for (const c of [teacher, ben, cleo]) {
+        await c.page.emulateMedia({ colorScheme: scheme });
+        await H.axeCheck(c.page, `p2p-floor-${label}-${c.name}-${scheme}`);
+      }
+    }
+    for (const c of [teacher, ben, cleo]) await c.page.emulateMedia({ colorScheme: 'light' });
+    await ben.page.getByText('Connection details').click();
     await H.screenshot(teacher.page, `p2p-floor-${label}-teacher-1366`);
     await H.screenshot(ben.page, `p2p-floor-${label}-student-1366`);
     await H.screenshot(cleo.page, `p2p-floor-${label}-student-390`);
