@@ -96,10 +96,11 @@ function floorScenario(label, start, topology) {
   let ben;
   let cleo;
   let anaId;
+  let cls;
 
   before(async () => {
     server = await start();
-    const cls = await H.createClass(server, 'Small group', { topology });
+    cls = await H.createClass(server, 'Small group', { topology });
     browser = await H.launchBrowser();
     const open = (token, name, viewport) => H.openClient(browser, H.joinUrl(server, token), { name, viewport, initScript: H.RECORD_PCS });
     teacher = await open(cls.teacher.token, 'Ms Rivera', WIDE);
@@ -165,6 +166,20 @@ function floorScenario(label, start, topology) {
     for (const c of [ben, cleo]) {
       assert.ok((await linkedTo(c.page)).includes(anaId), `${c.name} holds a floor link with Ana`);
       assert.equal(await c.page.evaluate(() => window.aula.media), 'p2p', `${c.name} stays on direct links`);
+    }
+  });
+
+  it('a classmate who joins while Ana may speak hears her too', async () => {
+    const dan = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Dan', viewport: WIDE, initScript: H.RECORD_PCS });
+    try {
+      const a = await H.eventually(async () => {
+        const x = await heard(dan.page, anaId);
+        return playing(x) && x.bytes > 2000 ? x : null;
+      }, { what: "Dan, joining late, playing Ana's microphone", timeoutMs: 20_000 });
+      assert.ok(a.bytes > 2000);
+      assert.deepEqual(H.unexpectedErrors(dan.errors), [], "console errors on Dan's page");
+    } finally {
+      await dan.context.close();
     }
   });
 
