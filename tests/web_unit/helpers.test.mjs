@@ -11,7 +11,7 @@ import {
 import { tokenFromHash, tokenFromInput, peekClaims, isExpired } from '../../web-client/js/token.js';
 import { iceServersFor, relayErrors, gatheringProblem } from '../../web-client/js/ice.js';
 import { selectedPair, pathOf, LinkSampler } from '../../web-client/js/stats.js';
-import { shouldConnect, isImpolite } from '../../web-client/js/p2p.js';
+import { shouldConnect, isImpolite, holdsRight, floorNotice, FLOOR_LINK_MAX_STUDENTS } from '../../web-client/js/p2p.js';
 import { SFU_PEER } from '../../web-client/js/sfu.js';
 import { slotsOf, publishInit } from '../../web-client/js/sfu-media.js';
 
@@ -143,6 +143,22 @@ describe('who connects and who offers (p2p)', () => {
     assert.equal(shouldConnect(s2, t1), true);
     assert.equal(shouldConnect(t1, s2), true);
     assert.equal(shouldConnect(s2, { id: 'p3', role: 'student' }), false);
+  });
+  it('two students connect by a floor link while one holds a right, in a class of at most 30', () => {
+    const granted = { id: 'p3', role: 'student', name: 'Ana', permissions: { speak: true, share: false } };
+    const plain = { id: 'p4', role: 'student', permissions: { speak: false, share: false } };
+    assert.equal(FLOOR_LINK_MAX_STUDENTS, 30);
+    assert.equal(holdsRight(granted), true);
+    assert.equal(holdsRight(plain), false);
+    assert.equal(holdsRight({ id: 'p5', role: 'student', permissions: { speak: false, camera: false, screen: true } }), true, 'any right counts');
+    assert.equal(shouldConnect(plain, granted, 3), true);
+    assert.equal(shouldConnect(granted, plain, 30), true);
+    assert.equal(shouldConnect(granted, plain, 31), false, 'not in a class of 31 students');
+    assert.equal(shouldConnect(plain, { ...plain, id: 'p5' }, 3), false, 'no right between them');
+    assert.equal(isImpolite({ ...plain, id: 'p2' }, { ...granted, id: 'p10' }), true, 'the smaller id offers');
+    assert.equal(floorNotice(plain, granted, 30), null);
+    assert.match(floorNotice(plain, granted, 31), /^Only teachers receive Ana: .* more than 30 students/);
+    assert.equal(floorNotice(granted, granted, 31), null, 'once, when she gains her first right');
   });
   it('the teacher offers; between teachers the smaller id by number', () => {
     assert.equal(isImpolite(t1, s2), true);

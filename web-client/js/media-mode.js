@@ -3,7 +3,7 @@
 // the server's SFU, sfu.js), switching between them in place when the class's media mode changes,
 // and a student's fallback to the SFU when its direct link to the teacher does not connect.
 
-import { P2PTransport } from './p2p.js';
+import { P2PTransport, floorNotice } from './p2p.js';
 import { SfuTransport } from './sfu.js';
 import { mediaMode } from './state.js';
 import { log, toast, detail } from './ui/dom.js';
@@ -68,6 +68,22 @@ export function switchTransport(room) {
   room.state.forgetLinks();
   dropRemoteAudio();
   room.transport = makeTransport(room, null);
+}
+
+/**
+ * A teacher on direct links is told when a student she lets speak or share reaches only the
+ * teachers (a class too large for floor links, see p2p.js).
+ * @param {Room} room
+ * @param {import('./protocol.js').PeerInfo | undefined} before
+ * @param {import('./protocol.js').PeerInfo} peer
+ */
+export function noteFloorReach(room, before, peer) {
+  const t = room.transport;
+  const me = room.state.me;
+  if (!t || t.kind !== 'p2p' || !me || me.role !== 'teacher') return;
+  const students = room.peerList().filter((p) => p.role === 'student').length;
+  const notice = floorNotice(before, peer, students);
+  if (notice) toast(notice, 'info');
 }
 
 /**

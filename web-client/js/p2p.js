@@ -23,7 +23,7 @@ import { MediaLink, MediaTransport, SLOTS, SLOT_KIND, isStopped, localSdp } from
 export { SLOTS };
 
 /**
- * @typedef {{id: string, role: string, permissions?: import('./protocol.js').Permissions | null}} Party
+ * @typedef {{id: string, role: string, name?: string, permissions?: import('./protocol.js').Permissions | null}} Party
  * a peer as far as who connects and offers goes
  */
 /** @typedef {import('./protocol.js').Slot} Slot */
@@ -55,6 +55,21 @@ export function holdsRight(p) {
 export function shouldConnect(me, peer, students = 0) {
   if (me.role === 'teacher' || peer.role === 'teacher') return true;
   return students <= FLOOR_LINK_MAX_STUDENTS && (holdsRight(me) || holdsRight(peer));
+}
+
+/**
+ * For a teacher of a direct class: the notice due when a student gains her first right in a class
+ * too large for floor links (she is then heard and seen by the teachers only), else null.
+ * @param {Party | undefined} before the student as we knew her
+ * @param {Party} now the student now
+ * @param {number} students students in the class
+ * @returns {string | null}
+ */
+export function floorNotice(before, now, students) {
+  if (now.role !== 'student' || students <= FLOOR_LINK_MAX_STUDENTS) return null;
+  if (!holdsRight(now) || (before && holdsRight(before))) return null;
+  return `Only teachers receive ${now.name || 'this student'}: in a class on direct connections with more than `
+    + `${FLOOR_LINK_MAX_STUDENTS} students, students are not linked to each other. For a large class, use the media server (topology "auto" or "sfu").`;
 }
 
 /**

@@ -7,7 +7,7 @@ import { Signaling, wsUrl, CLOSE } from './signaling.js';
 import { LocalMedia } from './media.js';
 import { ClassState, mediaMode, clipReasons } from './state.js';
 import { ERROR_TEXT, capitalize, errorText, isJoinRefusal, muted, refusalTitle } from './messages.js';
-import { makeTransport, switchTransport, maybeFallBackToSfu } from './media-mode.js';
+import { makeTransport, switchTransport, maybeFallBackToSfu, noteFloorReach } from './media-mode.js';
 import { $, show, fatal, toast, log, detail } from './ui/dom.js';
 import { renderRoster, renderRow, renderSelfIndicator, renderRemoved, showRefused } from './ui/roster.js';
 import { renderStage, renderStageMessage, attachAudio, gateAudio, wireStage } from './ui/stage.js';
@@ -234,6 +234,7 @@ export class Room {
       return;
     }
     const old = this.state.upsertPeer(peer);
+    noteFloorReach(this, old, peer);
     gateAudio(this, peer.id);
     if (this.transport) {
       this.transport.syncPeers(this.peerList());
