@@ -240,3 +240,41 @@ describe('p2p class: a student given the floor reaches every classmate over floo
 describe('a server without an SFU: an auto class stays direct and the floor still reaches everyone', () => {
   floorScenario('no-sfu', () => H.startServer(H.hasSfu() ? { extraArgs: ['--no-sfu'] } : {}), 'auto');
 });
+
+describe('a direct class of 31 students: no floor links, and the teacher is told why', () => {
+  let server;
+  let browser;
+  let teacher;
+  let crowd;
+
+  before(async () => {
+    server = await H.startServer();
+    const cls = await H.createClass(server, 'Assembly', { topology: 'p2p' });
+    browser = await H.launchBrowser();
+    teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Rivera', viewport: WIDE });
+    // 31 scripted students: WebSockets from one page of the server's origin, joined by name.
+    crowd = await browser.newPage();
+    await crowd.goto(`${server.url}/`);
+    await crowd.evaluate(async (token) => {
+      window.sockets = await Promise.all(Array.from({ length: 31 }, (_, i) => new Promise((resolve, reject) => {
+        const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/ws`);
+        ws.onopen = () => ws.send(JSON.stringify({ type: 'join', token, name: `Pupil ${i + 1}` }));
+        ws.onmessage = (e) => { if (JSON.parse(e.data).type === 'welcome') resolve(ws); };
+        ws.onerror = reject;
+      })));
+    }, cls.student.token);
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  it('granting a student a right says only teachers receive her', async () => {
+    await teacher.page.locator('#people-count', { hasText: '32' }).waitFor({ timeout: 15_000 });
+    await setRight(teacher, 'Pupil 7', 'speak', true);
+    await teacher.page.locator('.toast', { hasText: 'Only teachers receive Pupil 7' }).waitFor({ timeout: 10_000 });
+    await H.screenshot(teacher.page, 'p2p-floor-31-teacher-1366');
+    assert.deepEqual(H.unexpectedErrors(teacher.errors), []);
+  });
+});
