@@ -249,6 +249,24 @@ describe('stage: an sfu class', { skip: !H.hasSfu() && 'this aula has no SFU' },
     await waitForStage(cleo.page, "Ms Rivera's camera");
   });
 
+  it('the teacher puts Ben in the spotlight for everyone, and ends it', async () => {
+    assert.equal(await cleo.page.getByRole('button', { name: /^Spotlight/ }).count(), 0, 'students have no Spotlight button');
+    await teacher.page.getByRole('button', { name: 'Spotlight Ben' }).click();
+    for (const viewer of [ana, cleo, dan, teacher]) {
+      const st = await waitForStage(viewer.page, "Ben's camera");
+      await viewer.page.locator('#stage-spotlight').waitFor();
+      if (viewer.page.viewportSize().width === LAPTOP.width) assert.ok(st.clientWidth >= 640, `${viewer.name}: ${st.clientWidth} px`);
+    }
+    // Ben's own page is as before: the teacher's camera, his own mirrored view in the gallery.
+    assert.equal((await stageInfo(ben.page)).label, "Ms Rivera's camera");
+    await H.screenshot(ana.page, 'stage-spotlight-student');
+    await H.screenshot(teacher.page, 'stage-spotlight-teacher');
+    await H.axeCheck(teacher.page, 'stage-spotlight-teacher');
+    await teacher.page.getByRole('button', { name: 'End spotlight' }).click();
+    for (const viewer of [ana, cleo]) await waitForStage(viewer.page, "Ms Rivera's camera");
+    assert.equal(await ana.page.locator('#stage-spotlight').isHidden(), true);
+  });
+
   it('the speaking indicator outlines whoever is heard', async () => {
     const teacherId = await teacher.page.evaluate(() => window.aula.me.id);
     await press(teacher, /^Microphone/);

@@ -86,6 +86,25 @@ describe('planStage', () => {
     assert.equal(gone.pinned, false);
   });
 
+  it("the spotlight puts that person's screen, else camera, on every other stage; a pin still wins", () => {
+    const t = peer('Teach', 'teacher', { media: media({ screen: true }) });
+    const b = peer('Ben', 'student', { permissions: { speak: true, share: true }, media: media({ camera: true }) });
+    const a = peer('Ana', 'student', { permissions: { speak: true, share: true }, media: media({ camera: true }) });
+    const remote = new Map([['Teach', { screen: track(1) }], ['Ben', { camera: track(5) }], ['Ana', { camera: track(6) }]]);
+    const p = planStage({ me: studentMe, peers: [t, b, a], remote, local: none, spotlight: 'Ben' });
+    assert.equal(p.main.key, 'Ben:camera');
+    assert.equal(p.spotlit, true);
+    const pinnedAna = planStage({ me: studentMe, peers: [t, b, a], remote, local: none, spotlight: 'Ben', pin: 'Ana:camera' });
+    assert.equal(pinnedAna.main.key, 'Ana:camera');
+    assert.equal(pinnedAna.spotlit, false);
+    // Ben himself sees the class as usual; a spotlight on someone without a picture changes nothing.
+    const ben = planStage({ me: { id: 'Ben', name: 'Ben', role: 'student' }, peers: [t, a], remote, local: { screen: null, camera: track(5) }, spotlight: 'Ben' });
+    assert.equal(ben.main.key, 'Teach:screen');
+    const nobody = planStage({ me: studentMe, peers: [t], remote, local: none, spotlight: 'Gone' });
+    assert.equal(nobody.main.key, 'Teach:screen');
+    assert.equal(nobody.spotlit, false);
+  });
+
   it('labels', () => {
     assert.equal(pictureLabel('Sam', 'screen', false), "Sam's screen");
     assert.equal(pictureLabel('Sam', 'camera', true), 'You');

@@ -39,6 +39,7 @@ export const SFU_PEER = 'sfu';
  * @property {boolean} locked
  * @property {Topology} topology
  * @property {MediaMode} [media] absent from an older server: `p2p`
+ * @property {string} [spotlight] the member a teacher put in the spotlight for everyone (absent: nobody)
  */
 
 /** @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer */

@@ -270,6 +270,7 @@ export class Room {
     const lock = $('btn-lock');
     lock.textContent = cls.locked ? 'Unlock class' : 'Lock class';
     lock.setAttribute('aria-pressed', String(!!cls.locked));
+    if (this.entered) renderStage(this); // the spotlight may have changed
     // class_updated with a new media mode (an `auto` class grew past the size for direct links,
     // or a student was given the floor): switch transports in place; what we publish is
     // re-attached to the new one.

@@ -31,6 +31,8 @@
  * @property {Picture | null} presenting our own screen while it is not pinned away: the stage
  *   says "You are presenting" with a small preview, unless someone else's screen is the main picture
  * @property {boolean} pinned whether `main` is there because we pinned it
+ * @property {boolean} spotlit whether `main` is there because a teacher put that person in the
+ *   spotlight for everyone (`class.spotlight`)
  */
 
 /**
@@ -93,9 +95,10 @@ function galleryOrder(a, b) {
  * @param {Map<string, Tracks>} input.remote the tracks we receive, by peer
  * @param {{screen: MediaStreamTrack | null, camera: MediaStreamTrack | null}} input.local what we publish
  * @param {string | null} [input.pin] the key of the picture we pinned
+ * @param {string | null} [input.spotlight] the member in the spotlight for everyone
  * @returns {StagePlan}
  */
-export function planStage({ me, peers, remote, local, pin = null }) {
+export function planStage({ me, peers, remote, local, pin = null, spotlight = null }) {
   /** @type {Picture[]} */
   const others = [];
   const list = [...peers];
@@ -122,6 +125,13 @@ export function planStage({ me, peers, remote, local, pin = null }) {
     main = pinnedPic;
     pinned = true;
   }
+  // The spotlight (a teacher's choice for everyone): that person's screen, else camera.
+  let spotlit = false;
+  if (!main && spotlight && spotlight !== me.id) {
+    const theirs = others.filter((x) => x.peer === spotlight);
+    main = theirs.find((x) => x.slot === 'screen') || theirs[0] || null;
+    spotlit = !!main;
+  }
   const screens = byRole(others.filter((x) => x.slot === 'screen'));
   const myScreen = mine.find((x) => x.slot === 'screen') || null;
   if (!main && screens.length) main = screens[0];
@@ -132,5 +142,5 @@ export function planStage({ me, peers, remote, local, pin = null }) {
     main = byRole(others.filter((x) => x.slot === 'camera' && x.role === 'teacher'))[0] || null;
   }
   const tiles = byRole(all.filter((x) => x !== main && x !== presenting));
-  return { main, tiles, presenting, pinned };
+  return { main, tiles, presenting, pinned, spotlit };
 }

@@ -28,6 +28,7 @@ mod class;
 mod controls;
 mod session;
 mod signal;
+mod spotlight;
 mod stats;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -274,6 +275,7 @@ impl Hub {
                 locked: false,
                 topology,
                 media: starting_media(topology, self.limits.sfu),
+                spotlight: None,
             },
             members: BTreeMap::new(),
             chat: VecDeque::new(),
@@ -370,6 +372,7 @@ impl Hub {
             ClientMessage::Lock { locked } => self.lock(&from, locked),
             ClientMessage::End {} => self.end(&from),
             ClientMessage::Grant { peer, speak, share } => self.grant(&from, peer, speak, share),
+            ClientMessage::Spotlight { peer } => self.spotlight(&from, peer),
         }
     }
 

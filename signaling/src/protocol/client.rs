@@ -85,6 +85,12 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         share: Option<bool>,
     },
+    /// Teacher only: put a member in the spotlight for everyone (`peer`), or end it (no `peer`).
+    /// Everyone gets `class_updated` with `class.spotlight`.
+    Spotlight {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<PeerId>,
+    },
     /// In `sfu` mode: ask for the class's media from the SFU. The server answers with an
     /// `offer` from `sfu`, to be answered with an `answer` to `sfu`. Sending it again replaces
     /// the subscription (e.g. after the SFU link failed).
@@ -96,7 +102,7 @@ pub enum ClientMessage {
 }
 
 /// Every `type` a client may send, as on the wire.
-pub const CLIENT_MESSAGE_TYPES: [&str; 17] = [
+pub const CLIENT_MESSAGE_TYPES: [&str; 18] = [
     "join",
     "offer",
     "answer",
@@ -111,6 +117,7 @@ pub const CLIENT_MESSAGE_TYPES: [&str; 17] = [
     "lock",
     "end",
     "grant",
+    "spotlight",
     "subscribe",
     "ping",
     "leave",
@@ -134,6 +141,7 @@ impl ClientMessage {
             ClientMessage::Lock { .. } => "lock",
             ClientMessage::End {} => "end",
             ClientMessage::Grant { .. } => "grant",
+            ClientMessage::Spotlight { .. } => "spotlight",
             ClientMessage::Subscribe {} => "subscribe",
             ClientMessage::Ping {} => "ping",
             ClientMessage::Leave {} => "leave",

@@ -117,6 +117,11 @@ pub struct ClassInfo {
     /// How media flows now. An `auto` class starts `p2p` and switches once to `sfu` when it
     /// grows past the server's size for direct connections; it never switches back in a session.
     pub media: MediaMode,
+    /// The member a teacher put in the spotlight for everyone (`spotlight`): every other page
+    /// shows that person's screen, else camera, as its main picture. Absent: nobody. It names an
+    /// id, so it follows a member who resumes; a member who left simply shows nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spotlight: Option<PeerId>,
 }
 
 /// A STUN/TURN server for `RTCPeerConnection`'s `iceServers`, with credentials bound to this peer.

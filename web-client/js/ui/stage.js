@@ -34,7 +34,7 @@ export function pin(room, key) {
 export function stageView() {
   if (!plan) return null;
   const brief = (/** @type {Picture | null} */ x) => (x ? { key: x.key, peer: x.peer, slot: x.slot, label: x.label, self: x.self } : null);
-  return { main: brief(plan.main), presenting: !!plan.presenting, pinned: plan.pinned ? pinned : null, tiles: plan.tiles.map(brief) };
+  return { main: brief(plan.main), presenting: !!plan.presenting, pinned: plan.pinned ? pinned : null, spotlit: plan.spotlit, tiles: plan.tiles.map(brief) };
 }
 
 /**
@@ -49,6 +49,7 @@ export function renderStage(room) {
   plan = planStage({
     me, peers: st.peers.values(), remote: st.remote,
     local: { screen: room.media.tracks.screen, camera: room.media.tracks.camera }, pin: pinned,
+    spotlight: (st.cls && st.cls.spotlight) || null,
   });
   if (pinned && !plan.pinned) pinned = null; // the pinned picture is gone
   const { main, presenting } = plan;
@@ -58,10 +59,14 @@ export function renderStage(room) {
   // Our own camera is shown mirrored, as in a mirror; anything else as it is.
   screen.classList.toggle('mirror', !!(main && main.self));
   const label = $('stage-label');
-  label.hidden = !main;
+  const spot = st.cls && st.cls.spotlight;
+  label.hidden = !main && !(me.role === 'teacher' && spot);
   $('stage-label-text').textContent = main ? main.label : '';
   label.dataset.peer = main ? main.peer : '';
   $('stage-unpin').hidden = !plan.pinned;
+  $('stage-spotlight').hidden = !plan.spotlit;
+  // A teacher ends the spotlight from here (the spotlit picture is on her stage, not a tile).
+  $('stage-spotlight-end').hidden = !(me.role === 'teacher' && spot);
   const preview = $('self-screen');
   setVideo(preview, presenting && presenting.track, 'Preview of your shared screen');
   $('self-preview').hidden = !presenting;
@@ -148,6 +153,8 @@ function watchFirstFrame(room, video) {
  */
 function renderTiles(room, p) {
   const tiles = $('tiles');
+  const teacher = !!room.state.me && room.state.me.role === 'teacher';
+  const spot = (room.state.cls && room.state.cls.spotlight) || null;
   const keep = new Set(p.tiles.map((w) => w.key));
   tiles.querySelectorAll('figure').forEach((/** @type {HTMLElement} */ f) => {
     if (!keep.has(f.dataset.key || '')) f.remove();
@@ -164,7 +171,12 @@ function renderTiles(room, p) {
           ownScreen ? null : h('button', {
             type: 'button', class: 'small pin', 'aria-pressed': 'false',
             onclick: () => pin(room, pinned === w.key ? null : w.key),
-          }, 'Pin', h('span', { class: 'sr-only' }, ` ${w.label}`)))));
+          }, 'Pin', h('span', { class: 'sr-only' }, ` ${w.label}`)),
+          // A teacher may put anyone else in the spotlight for the whole class.
+          teacher && !w.self ? h('button', {
+            type: 'button', class: 'small pin spotlight', 'aria-pressed': 'false',
+            onclick: () => room.signaling.send({ type: 'spotlight', peer: w.peer }),
+          }, 'Spotlight', h('span', { class: 'sr-only' }, ` ${w.name}`)) : null)));
     }
     if (tiles.children[i] !== fig) tiles.insertBefore(fig, tiles.children[i] || null);
     setVideo(/** @type {HTMLVideoElement} */ (fig.querySelector('video')), w.track, w.label);
@@ -172,7 +184,8 @@ function renderTiles(room, p) {
   tiles.hidden = p.tiles.length === 0;
   tiles.querySelectorAll('button.pin').forEach((/** @type {Element} */ b) => {
     const fig = /** @type {HTMLElement} */ (b.closest('figure'));
-    b.setAttribute('aria-pressed', String(pinned === fig.dataset.key));
+    const on = b.classList.contains('spotlight') ? spot === fig.dataset.peer : pinned === fig.dataset.key;
+    b.setAttribute('aria-pressed', String(on));
   });
   drawSpeaking(room);
 }
@@ -183,6 +196,7 @@ function renderTiles(room, p) {
  */
 export function wireStage(room) {
   $('stage-unpin').addEventListener('click', () => pin(room, null));
+  $('stage-spotlight-end').addEventListener('click', () => room.signaling.send({ type: 'spotlight' }));
   for (const ev of ['resize', 'loadeddata', 'emptied']) $('stage-screen').addEventListener(ev, () => renderStageMessage(room));
   startSpeakingIndicator(room);
 }
