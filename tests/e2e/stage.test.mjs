@@ -293,6 +293,8 @@ describe('stage: a direct (p2p) class', () => {
   let browser;
   let teacher;
   let ana;
+  let ben;
+  let cleo;
 
   before(async () => {
     server = await H.startServer();
@@ -300,11 +302,20 @@ describe('stage: a direct (p2p) class', () => {
     browser = await H.launchBrowser();
     teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Rivera', viewport: LAPTOP, initScript: H.RECORD_PCS });
     ana = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ana', viewport: LAPTOP, initScript: H.RECORD_PCS });
+    ben = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Ben', viewport: LAPTOP });
+    cleo = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Cleo', viewport: LAPTOP });
   });
 
   after(async () => {
     if (browser) await browser.close();
     if (server) await server.stop();
+  });
+
+  it('(a) Ana presents on direct links: her screen fills the stage for the teacher and both classmates', async () => {
+    await anaPresents({ teacher, ana, others: [ben, cleo], shot: 'p2p' });
+    for (const c of [teacher, ana, ben, cleo]) assert.equal(await c.page.evaluate(() => window.aula.media), 'p2p', `${c.name} still on direct links`);
+    await press(ana, 'Stop sharing');
+    for (const c of [teacher, ben, cleo]) await H.eventually(() => c.page.locator('#stage-screen').isHidden(), { what: `Ana's screen gone from ${c.name}'s stage` });
   });
 
   it('the teacher shares a tab with its sound: the student sees it on the stage and hears it', async () => {
@@ -326,7 +337,7 @@ describe('stage: a direct (p2p) class', () => {
   });
 
   it('no console errors on any page', () => {
-    for (const c of [teacher, ana]) assert.deepEqual(c.errors, [], `console errors on ${c.name}'s page`);
+    for (const c of [teacher, ana, ben, cleo]) assert.deepEqual(c.errors, [], `console errors on ${c.name}'s page`);
   });
 });
 
