@@ -11,6 +11,9 @@ use crate::listener::Timeouts;
 use crate::per_ip::{JoinLimits, PerIpLimiter};
 use crate::ws::ConnLimits;
 
+/// How long someone may wait to be let in (a bound, not a setting): half an hour.
+const MAX_WAIT_MS: u64 = 30 * 60 * 1000;
+
 /// Most links one `stats` report may carry (a protocol bound, not a setting).
 const MAX_STATS_LINKS: usize = 64;
 
@@ -36,6 +39,9 @@ impl HubLimits {
             resume_grace_ms: l.resume_grace_secs * 1000,
             sfu,
             auto_sfu_above: settings.sfu.auto_above,
+            // As many may wait as the class has seats: enough for everyone to knock at once.
+            max_waiting: l.max_class_size,
+            max_wait_ms: MAX_WAIT_MS,
         }
     }
 }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::{unix_millis, App, MetricsRender};
-use crate::hub::{Hub, HubLimits};
+use crate::hub::{ClassSnapshot, Hub, HubLimits};
 use crate::hygiene::HostPolicy;
 use crate::ice::IceProvider;
 use crate::listener::{ConnGate, Serving};
@@ -110,6 +110,7 @@ impl Server {
         for record in &records {
             hub.add_class(record.id.clone(), record.name.clone(), record.topology);
         }
+        restore_live_classes(&mut hub, &store)?;
         metrics::gauge!(m::CLASSES).set(records.len() as f64);
 
         let http =
@@ -251,6 +252,9 @@ impl Server {
         {
             tracing::warn!("some connections did not close within 5 s");
         }
+        // The last word on the live state, once every connection has closed.
+        lock(&self.app.core).hub.mark_all_dirty();
+        save_live_state(&self.app).await;
     }
 }
 
@@ -359,21 +363,88 @@ fn router(app: Arc<App>, hosts: HostPolicy) -> Router {
         ))
 }
 
-/// Once a second: expire resume grace periods and refresh gauges.
+/// Once a second: expire resume grace periods, refresh gauges, and save the live state of the
+/// classes that changed (so a crash loses at most about a second of it).
 async fn tick_loop(app: Arc<App>) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = app.shutdown.cancelled() => return,
             _ = every.tick() => {
-                let mut core = lock(&app.core);
-                let effects = core.hub.tick(unix_millis());
-                app.apply(&mut core, effects);
-                metrics::gauge!(m::PEERS).set(core.hub.peer_count() as f64);
-                metrics::gauge!(m::CLASSES).set(core.hub.class_count() as f64);
+                {
+                    let mut core = lock(&app.core);
+                    let effects = core.hub.tick(unix_millis());
+                    app.apply(&mut core, effects);
+                    metrics::gauge!(m::PEERS).set(core.hub.peer_count() as f64);
+                    metrics::gauge!(m::CLASSES).set(core.hub.class_count() as f64);
+                }
+                save_live_state(&app).await;
             }
         }
     }
+}
+
+/// Writes the snapshots of the classes whose live state changed to the store (made under the
+/// hub's lock, written outside it). A failed write is logged and tried again on the next tick.
+async fn save_live_state(app: &Arc<App>) {
+    let (ids, states) = {
+        let mut core = lock(&app.core);
+        let ids = core.hub.take_dirty();
+        let states: Vec<(String, Option<String>)> = ids
+            .iter()
+            .map(|id| {
+                let json = core
+                    .hub
+                    .snapshot(id)
+                    .map(|s| serde_json::to_string(&s).expect("a class snapshot serializes"));
+                (id.clone(), json)
+            })
+            .collect();
+        (ids, states)
+    };
+    if states.is_empty() {
+        return;
+    }
+    let writer = app.clone();
+    let saved = tokio::task::spawn_blocking(move || {
+        let store = writer.store.lock().unwrap_or_else(|p| p.into_inner());
+        store.save_live(&states, unix_millis())
+    })
+    .await;
+    match saved {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!("cannot save the live state of {} classes: {e}", ids.len());
+            let mut core = lock(&app.core);
+            for id in ids {
+                core.hub.mark_dirty(&id);
+            }
+        }
+        Err(e) => tracing::warn!("saving the live state failed: {e}"),
+    }
+}
+
+/// Puts back the live state saved before a restart (a class whose state cannot be read starts
+/// empty, with a warning).
+fn restore_live_classes(hub: &mut Hub, store: &Store) -> Result<(), ServerError> {
+    let now = unix_millis();
+    let mut restored = 0;
+    for (id, json) in store.live_states()? {
+        match serde_json::from_str::<ClassSnapshot>(&json) {
+            Ok(snapshot) => {
+                if hub.restore(&id, snapshot, now) {
+                    restored += 1;
+                } else {
+                    tracing::warn!(class = %id, "a saved class state of another version was not restored");
+                }
+            }
+            Err(e) => tracing::warn!(class = %id, "cannot read the saved class state: {e}"),
+        }
+    }
+    if restored > 0 {
+        tracing::info!("restored the live state of {restored} classes");
+    }
+    Ok(())
 }
 
 /// The data dir's database path (for operator tools).

@@ -1,5 +1,6 @@
 //! Persistent class records in an embedded SQLite database (in the data directory), so class links
-//! survive a restart. Only the records live here; live state (rosters, chat) stays in memory.
+//! survive a restart, and each live class's saved state (the hub's snapshot: members and their
+//! resume identities, lock, rights, hands, recent chat), so its clients resume after a restart.
 //!
 //! The API is synchronous: the server calls it from `spawn_blocking` or holds the [`Store`] behind a
 //! mutex ([`Store`] is `Send`, not `Sync`). The database runs in WAL mode with a busy timeout, and
@@ -17,7 +18,7 @@ use crate::protocol::{ClassId, Topology};
 pub const DATABASE_FILE: &str = "aula.sqlite3";
 
 /// The schema version this code writes and reads.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// A class as stored: what must survive a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +149,54 @@ impl Store {
             )
             .map_err(open_err)?;
         }
+        if version < 3 {
+            // Version 3: each class's live state, as the hub's snapshot in JSON, so a restart
+            // (even a crash) gives every client its identity back.
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS live_classes (
+                     class_id TEXT PRIMARY KEY NOT NULL,
+                     state    TEXT NOT NULL,
+                     saved_at INTEGER NOT NULL
+                 );
+                 PRAGMA user_version = 3;
+                 COMMIT;",
+            )
+            .map_err(open_err)?;
+        }
         Ok(Store { conn })
+    }
+
+    /// Saves (replacing) the live state of classes, and deletes that of the `None` ones, in one
+    /// transaction. `saved_at` is Unix milliseconds.
+    pub fn save_live(
+        &self,
+        states: &[(ClassId, Option<String>)],
+        saved_at: u64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        for (id, state) in states {
+            match state {
+                Some(state) => tx.execute(
+                    "INSERT OR REPLACE INTO live_classes (class_id, state, saved_at)
+                     VALUES (?1, ?2, ?3)",
+                    params![id, state, to_sql_int(saved_at)],
+                )?,
+                None => tx.execute("DELETE FROM live_classes WHERE class_id = ?1", params![id])?,
+            };
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every saved live state: (class id, state), for classes that still exist.
+    pub fn live_states(&self) -> Result<Vec<(ClassId, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT l.class_id, l.state FROM live_classes l JOIN classes c ON c.id = l.class_id
+             ORDER BY l.class_id",
+        )?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The class an earlier request of `caller` created with `key`, if the key was stored at or
@@ -261,8 +309,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes a class. Returns whether it existed.
+    /// Removes a class and its saved live state. Returns whether it existed.
     pub fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.conn
+            .execute("DELETE FROM live_classes WHERE class_id = ?1", params![id])?;
         let n = self
             .conn
             .execute("DELETE FROM classes WHERE id = ?1", params![id])?;
@@ -404,6 +454,32 @@ mod tests {
         let store = Store::open(&path).unwrap();
         assert_eq!(store.get("persist").unwrap(), Some(r.clone()));
         assert_eq!(store.list().unwrap(), vec![r]);
+    }
+
+    #[test]
+    fn live_state_is_saved_replaced_and_deleted_with_its_class() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE_FILE);
+        {
+            let store = Store::open(&path).unwrap();
+            store.insert(&record("a", 1, Topology::Auto)).unwrap();
+            store.insert(&record("b", 2, Topology::Auto)).unwrap();
+            let save = |id: &str, state: Option<&str>| (id.to_string(), state.map(str::to_string));
+            store
+                .save_live(&[save("a", Some("{1}")), save("b", Some("{2}"))], 10)
+                .unwrap();
+            store.save_live(&[save("a", Some("{3}"))], 11).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let pairs = |v: Vec<(String, String)>| v;
+        assert_eq!(
+            pairs(store.live_states().unwrap()),
+            vec![("a".into(), "{3}".into()), ("b".into(), "{2}".into())]
+        );
+        store.save_live(&[("b".into(), None)], 12).unwrap();
+        assert_eq!(store.live_states().unwrap().len(), 1);
+        assert!(store.delete("a").unwrap());
+        assert!(store.live_states().unwrap().is_empty());
     }
 
     #[test]

@@ -123,6 +123,9 @@ struct Connection {
     conn: ConnId,
     limits: ConnLimits,
     joined: bool,
+    /// Waiting to be let in (the hub answered `join` with `waiting`): only `ping`, `leave` and a
+    /// second `join` once admitted mean anything; the idle timeout applies, not the join deadline.
+    waiting: bool,
     rate: RateLimiter,
     strikes: u32,
     /// The client's address, for the per-address join limit.
@@ -140,6 +143,7 @@ impl Connection {
             conn,
             limits,
             joined: false,
+            waiting: false,
             rate,
             strikes: 0,
             ip,
@@ -227,7 +231,7 @@ impl Connection {
                     };
                     // Any frame, pongs included, shows the client is alive.
                     last_frame = tokio::time::Instant::now();
-                                        let was_joined = self.joined;
+                                        let was_joined = self.joined || self.waiting;
                     let next = match frame {
                         // Boxed: joins and errors are rare, and inlining them would make every
                         // idle connection's task bigger.
@@ -242,7 +246,7 @@ impl Connection {
                                         if let Next::Close(code, reason) = next {
                         break Some((code, reason));
                     }
-                    if self.joined && !was_joined {
+                    if (self.joined || self.waiting) && !was_joined {
                         timer.as_mut().reset(self.next_wake(last_frame + self.limits.idle_timeout));
                     }
                 }
@@ -250,12 +254,12 @@ impl Connection {
                     let now = tokio::time::Instant::now();
                     self.renew_ice_if_due(now);
                     // The timer is moved forward lazily, when it fires, rather than on every frame.
-                    let deadline = if self.joined { last_frame + self.limits.idle_timeout } else { join_deadline };
+                    let deadline = if self.joined || self.waiting { last_frame + self.limits.idle_timeout } else { join_deadline };
                     if deadline > now {
                         timer.as_mut().reset(self.next_wake(deadline));
                         continue;
                     }
-                    let (code, close, message) = if self.joined {
+                    let (code, close, message) = if self.joined || self.waiting {
                         (ErrorCode::IdleTimeout, close_code::IDLE_TIMEOUT, "nothing received for too long")
                     } else {
                         (ErrorCode::JoinTimeout, close_code::JOIN_TIMEOUT, "no join within the join deadline")
@@ -344,7 +348,8 @@ impl Connection {
         };
         m::message_in(msg.kind());
 
-        if !self.joined {
+        let waiting_message = self.waiting && !matches!(msg, ClientMessage::Join { .. });
+        if !self.joined && !waiting_message {
             return match msg {
                 ClientMessage::Join {
                     token,
@@ -396,9 +401,12 @@ impl Connection {
         // join (including bad tokens) takes from this address's bucket.
         let spared = match &claims {
             Ok(c) if c.role == Role::Teacher => true,
-            Ok(c) => lock(&self.app.core)
-                .hub
-                .would_resume(&c.class, c.role, msg.resume.as_deref()),
+            Ok(c) => {
+                let core = lock(&self.app.core);
+                core.hub
+                    .would_resume(&c.class, c.role, msg.resume.as_deref())
+                    || core.hub.would_admit(self.conn)
+            }
             Err(_) => false,
         };
         if !spared && !self.app.join_limits.allow_join(self.ip) {
@@ -439,6 +447,7 @@ impl Connection {
             new_resume_token: crate::secrets::generate(),
             browser: msg.browser,
             personal_token,
+            now_ms: now,
         };
         let ice = &self.app.ice;
         let result = {
@@ -449,11 +458,17 @@ impl Connection {
             joined.map(|j| {
                 self.app.apply(&mut core, j.effects);
                 metrics::gauge!(m::PEERS).set(core.hub.peer_count() as f64);
-                (j.peer, j.resumed)
+                (j.peer, j.resumed, j.waiting)
             })
         };
         match result {
-            Ok((peer, resumed)) => {
+            Ok((_, _, true)) => {
+                self.waiting = true;
+                tracing::info!(role = ?claims.role, "waiting to be let in");
+                Next::Continue
+            }
+            Ok((peer, resumed, false)) => {
+                self.waiting = false;
                 self.joined = true;
                 if let Some(every) = self.app.ice.renew_after() {
                     let identity = format!("{}/{peer}", claims.class);

@@ -1,5 +1,6 @@
 // Who gets into a class, as a teacher sees it in real headless Chromium: the role badge comes
-// from the server's `role` (a name cannot fake it), refused and knocking joins show in the roster,
+// from the server's `role` (a name cannot fake it), a student knocking at a locked class waits and
+// shows in the teacher's waiting list, refused joins show in the roster,
 // and a removed student stays out (same browser, same link) until the teacher readmits them.
 
 import { describe, it, before, after } from 'node:test';
@@ -43,20 +44,29 @@ describe('joining: roles, knocking, removal and readmit', () => {
     await H.screenshot(teacher.page, 'teacher-roster-badge');
   });
 
-  it('the teacher sees a student knocking at the locked class', async () => {
+  it('the teacher sees a student knocking at the locked class, and can turn her away', async () => {
     await teacher.page.getByRole('button', { name: 'Lock class' }).click();
     await teacher.page.getByRole('button', { name: 'Unlock class' }).waitFor();
     const zoe = await H.openClient(browser, H.joinUrl(server, cls.student.token));
     await zoe.page.getByLabel('Your name').fill('Zoe');
     await zoe.page.getByRole('button', { name: 'Join', exact: true }).click();
-    const fatal = zoe.page.locator('#fatal');
-    await fatal.waitFor({ state: 'visible' });
-    assert.match(await fatal.innerText(), /The class is locked/);
-    const note = teacher.page.locator('#knock-note');
-    await note.waitFor({ state: 'visible' });
-    assert.match(await note.innerText(), /Zoe could not join: the class is locked/);
+    // She is not refused: she waits, and the teacher sees her waiting.
+    const waiting = zoe.page.locator('#waiting');
+    await waiting.waitFor({ state: 'visible' });
+    assert.match(await waiting.innerText(), /Waiting for the teacher to let you in/);
+    assert.match(await waiting.innerText(), /The teacher has locked the class/);
+    const knock = teacher.page.locator('#waiting-room');
+    await knock.waitFor({ state: 'visible' });
+    assert.match(await knock.innerText(), /Zoe/);
     await teacher.page.getByRole('button', { name: 'Unlock class' }).click();
     await teacher.page.getByRole('button', { name: 'Lock class' }).waitFor();
+    // Unlocking lets nobody in by itself; the teacher declines her.
+    assert.ok(await waiting.isVisible(), 'still waiting after the unlock');
+    await teacher.page.getByRole('button', { name: 'Decline Zoe' }).click();
+    const fatal = zoe.page.locator('#fatal');
+    await fatal.waitFor({ state: 'visible' });
+    assert.match(await fatal.innerText(), /The teacher did not let you in/);
+    await knock.waitFor({ state: 'hidden' });
     await zoe.context.close();
   });
 

@@ -92,7 +92,7 @@ describe('pages and messages', () => {
     assert.match(await fatalText(e.page), /This link has expired/);
   });
 
-  it('a locked class turns new students away, and ending the class tells everyone', async () => {
+  it('a locked class makes new students wait, and ending the lesson tells everyone', async () => {
     const cls = await H.createClass(server, 'Lockable');
     const teacher = await open(H.joinUrl(server, cls.teacher.token), { name: 'Mr Lee' });
     const student = await open(H.joinUrl(server, cls.student.token), { name: 'Ola' });
@@ -101,12 +101,20 @@ describe('pages and messages', () => {
     const late = await open(H.joinUrl(server, cls.student.token));
     await late.page.getByLabel('Your name').fill('Late Larry');
     await late.page.getByRole('button', { name: 'Join', exact: true }).click();
-    assert.match(await fatalText(late.page), /The class is locked/);
+    // Not refused: he waits, and the teacher sees him.
+    const waiting = late.page.locator('#waiting');
+    await waiting.waitFor({ state: 'visible' });
+    assert.match(await waiting.innerText(), /The teacher has locked the class/);
+    await teacher.page.locator('#waiting-list li', { hasText: 'Late Larry' }).waitFor();
 
     await teacher.page.getByRole('button', { name: 'End class' }).click();
     await teacher.page.getByRole('dialog').getByRole('button', { name: 'End class' }).click();
-    const text = await fatalText(student.page);
-    assert.match(text, /The class has ended/);
+    // Everyone is told: the lesson has ended, until the teacher starts the class again.
+    for (const c of [student, late]) {
+      const w = c.page.locator('#waiting');
+      await H.eventually(async () => /This lesson has ended/.test(await w.innerText()), { what: `${c.name || 'Late Larry'} sees the lesson ended` });
+    }
+    await teacher.page.locator('#ended', { hasText: 'The lesson has ended' }).waitFor();
     await H.screenshot(student.page, 'student-class-ended');
   });
 

@@ -1,5 +1,6 @@
 // Kill (and separately gracefully stop) the server mid-class, start it again on the same port and
-// data dir: the clients reconnect on their own and the student's video resumes within 10 s.
+// data dir: the clients reconnect on their own, resume with their own ids, and the student's
+// video resumes within 10 s.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,12 +39,13 @@ describe('reconnect after a server restart', () => {
   for (const signal of ['SIGKILL', 'SIGTERM']) {
     it(`after ${signal} and a restart, clients reconnect and video resumes within 10 s`, async () => {
       const before = await student.page.evaluate(() => window.aula.welcomes);
+      const ids = await Promise.all([teacher, student].map((c) => c.page.evaluate(() => window.aula.me.id)));
       const { port, dataDir, adminKey } = server;
       const stoppedAt = Date.now();
       await server.stop(signal);
       server = await H.startServer({ port, dataDir, adminKey });
       const upAt = Date.now();
-      // The student is back in the class (a new identity: the server forgot live state) ...
+      // The student is back in the class (resumed: the server kept the live state) ...
       await H.eventually(async () => {
         const s = await student.page.evaluate(() => ({ status: window.aula.status, welcomes: window.aula.welcomes }));
         return s.status === 'connected' && s.welcomes > before;
@@ -55,6 +57,8 @@ describe('reconnect after a server restart', () => {
         const connected = Object.values(links).some((l) => l.connection === 'connected');
         return connected && v.width > 0 && v.framesDecoded > 0;
       }, { what: 'video on the new link', timeoutMs: RESUME_BUDGET_MS, everyMs: 100 });
+      const after = await Promise.all([teacher, student].map((c) => c.page.evaluate(() => window.aula.me.id)));
+      assert.deepEqual(after, ids, 'both resumed with their own ids');
       const { last } = await H.waitForFrames(student.page, 5000);
       const resumeMs = Date.now() - stoppedAt;
       results.push({ signal, downMs: upAt - stoppedAt, resumeMs, afterUpMs: Date.now() - upAt });

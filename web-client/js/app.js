@@ -5,7 +5,8 @@
 
 import { tokenFromHash } from './token.js';
 import { startPage, joinPage } from './pages.js';
-import { fatal } from './ui/dom.js';
+import { $, fatal } from './ui/dom.js';
+import { takeAutoJoin, autoStart } from './ui/ended.js';
 
 /** Whether this browser has what the classroom needs. */
 function browserSupported() {
@@ -18,9 +19,22 @@ function boot() {
     return;
   }
   const token = tokenFromHash(window.location.hash);
-  if (token) joinPage(token);
-  else startPage();
+  if (token) {
+    joinPage(token);
+    // Rejoin, or a teacher's "Start the class again": the page reloaded to join by itself.
+    const auto = takeAutoJoin(token);
+    const form = $('join-form');
+    if (auto && form && !$('join').hidden) {
+      if (!$('join-name').readOnly) $('join-name').value = auto.name;
+      autoStart.pending = auto.start;
+      form.requestSubmit();
+    }
+  } else {
+    startPage();
+  }
+  // Another link opened in this tab (or the same one again after leaving, see ui/ended.js).
   window.addEventListener('hashchange', () => window.location.reload());
+  window.addEventListener('popstate', () => window.location.reload());
 }
 
 boot();

@@ -10,6 +10,8 @@ export const ERROR_TEXT = {
   class_locked: 'The teacher has locked this class. Ask them to unlock it, then try again.',
   class_full: 'This class is full.',
   removed: 'The teacher removed you from this class. Only the teacher can let you back in.',
+  declined: 'The teacher did not let you in. If you think this is a mistake, ask your teacher.',
+  waiting_timeout: 'Nobody let you in for half an hour, so the server stopped waiting. You can knock again.',
   join_rate_limited: 'Too many people are joining from your network right now. Try again in a few seconds.',
   invalid_name: 'Please choose a name of 1 to 64 characters, without invisible or control characters.',
   forbidden: 'You are not allowed to do that.',
@@ -20,7 +22,7 @@ export const ERROR_TEXT = {
 };
 
 /** Error codes that refuse a join: the 4001 close that follows explains them. */
-const JOIN_REFUSALS = ['invalid_token', 'token_expired', 'class_not_found', 'class_locked', 'class_full', 'invalid_name', 'removed'];
+const JOIN_REFUSALS = ['invalid_token', 'token_expired', 'class_not_found', 'class_locked', 'class_full', 'invalid_name', 'removed', 'declined', 'waiting_timeout'];
 
 /**
  * Whether an `error` refuses our join (then the close that follows explains it, not a toast).
@@ -53,6 +55,8 @@ export function refusalTitle(code) {
     : code === 'class_locked' ? 'The class is locked'
     : code === 'class_full' ? 'The class is full'
     : code === 'removed' ? 'You were removed from this class'
+    : code === 'declined' ? 'The teacher did not let you in'
+    : code === 'waiting_timeout' ? 'Nobody let you in'
     : code === 'class_not_found' ? 'This class does not exist'
     : 'You could not join';
 }

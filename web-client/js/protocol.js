@@ -37,6 +37,8 @@ export const SFU_PEER = 'sfu';
  * @property {string} id
  * @property {string} name
  * @property {boolean} locked
+ * @property {boolean} [waiting_room] new students wait until a teacher admits them
+ * @property {boolean} [ended] the lesson ended; students wait for a teacher's `start`
  * @property {Topology} topology
  * @property {MediaMode} [media] absent from an older server: `p2p`
  * @property {string} [spotlight] the member a teacher put in the spotlight for everyone (absent: nobody)
@@ -45,6 +47,14 @@ export const SFU_PEER = 'sfu';
 /** @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer */
 /** @typedef {{id: string, name: string, role: Role}} RemovedPeer */
 /** @typedef {{id: number, from: string, name: string, text: string, time: number}} ChatEntry */
+
+/** @typedef {'locked' | 'waiting_room' | 'ended'} WaitReason */
+/** @typedef {{id: string, name: string, since: number, reason: WaitReason}} WaitingPeer */
+/**
+ * One person in a lesson's attendance.
+ * @typedef {{id: string, name: string, role: Role, joined: number, left: number, present_secs: number}} Attendance
+ */
+/** @typedef {{started: number, ended: number, attendance: Attendance[]}} LessonSummary */
 
 /**
  * A link report (`stats.links[]`), as measured here or reported by the other end.
@@ -72,6 +82,7 @@ export const SFU_PEER = 'sfu';
  * @property {Permissions} permissions
  * @property {boolean} hand_raised
  * @property {ChatEntry[]} chat
+ * @property {LessonSummary} [summary] to a teacher while the lesson has ended
  */
 
 /** @typedef {{type: 'peer_joined' | 'peer_updated', peer: PeerInfo}} PeerJoined */
@@ -83,7 +94,10 @@ export const SFU_PEER = 'sfu';
 /** @typedef {{type: 'mute', by: string, kind: MuteKind}} Mute */
 /** @typedef {{type: 'stats', from: string, links: LinkStats[]}} Stats */
 /** @typedef {{type: 'class_updated', class: ClassInfo}} ClassUpdated */
-/** @typedef {{type: 'removed' | 'class_ended', reason: string}} Notice */
+/** @typedef {{type: 'removed' | 'class_ended', reason: string, summary?: LessonSummary}} Notice */
+/** @typedef {{type: 'waiting', reason: WaitReason, class_name: string}} Waiting */
+/** @typedef {{type: 'admitted'}} Admitted */
+/** @typedef {{type: 'waiting_list', waiting: WaitingPeer[]}} WaitingList */
 /** @typedef {{type: 'join_refused', name?: string, code: string, count: number}} JoinRefused */
 /** @typedef {{type: 'removed_list', removed: RemovedPeer[]}} RemovedList */
 /** @typedef {{type: 'pong'}} Pong */
@@ -93,7 +107,8 @@ export const SFU_PEER = 'sfu';
 /**
  * Every message the server sends.
  * @typedef {Welcome | PeerJoined | PeerLeft | Description | Candidate | Chat | Hand | Mute | Stats
- *   | ClassUpdated | Notice | JoinRefused | RemovedList | Pong | IceServers | ErrorMsg} ServerMessage
+ *   | ClassUpdated | Notice | JoinRefused | RemovedList | Pong | IceServers | ErrorMsg
+ *   | Waiting | Admitted | WaitingList} ServerMessage
  */
 
 /**

@@ -15,6 +15,8 @@ import { wireControls, renderControls } from './ui/controls.js';
 import { wireChat, addChat, addNote } from './ui/chat.js';
 import { renderStatus, renderConnectivity } from './ui/connectivity.js';
 import { wireShortcuts } from './ui/shortcuts.js';
+import { showWaiting, renderWaitingList, wireWaitingRoom, renderWaitingToggle } from './ui/waiting.js';
+import { showTeacherEnded, showLeft, rejoin, forgetLink, autoStart } from './ui/ended.js';
 
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
 /** @typedef {import('./protocol.js').PeerInfo} PeerInfo */
@@ -60,6 +62,13 @@ export class Room {
     /** @type {string | null} a student whose screen is on the stage */
     this.floorOnStage = null;
     this.watchingFirstFrame = false;
+    /** @type {import('./protocol.js').WaitingPeer[]} who waits to be let in (teachers) */
+    this.waitingList = [];
+    /** @type {import('./protocol.js').LessonSummary | null} from `class_ended` (teachers) */
+    this.summary = null;
+    /** @type {import('./protocol.js').Welcome | null} a teacher's welcome to an ended lesson */
+    this.endedWelcome = null;
+    this.left = false;
     this.signaling = new Signaling({ url: wsUrl(), token: this.token, name: this.claims.name ? undefined : this.name });
   }
 
@@ -89,11 +98,23 @@ export class Room {
 
   /**
    * The signaling connection closed for good: say why.
-   * @param {{code: number, error?: {code?: string, message?: string} | null, notice?: {reason?: string} | null}} info
+   * @param {{code: number, error?: {code?: string, message?: string} | null, notice?: {reason?: string, summary?: import('./protocol.js').LessonSummary} | null}} info
    */
   onFatal({ code, error, notice }) {
     this.stopEverything();
-    if (code === CLOSE.REMOVED) {
+    if (this.left) return;
+    // Opening the class link again in this tab must reload the page (see ui/ended.js).
+    forgetLink();
+    const teacher = !!this.state.me && this.state.me.role === 'teacher';
+    const ended = code === CLOSE.CLASS_ENDED && !(notice && /deleted/.test(notice.reason || ''));
+    if (ended && teacher) {
+      showTeacherEnded(this, (notice && notice.summary) || this.summary, { connected: false });
+    } else if (ended) {
+      // The class stays: join again, and wait on "This lesson has ended" until it starts again.
+      rejoin({ token: this.token, name: this.name });
+    } else if (code === CLOSE.JOIN_REFUSED && error && error.code === 'waiting_timeout') {
+      showLeft(this, { title: 'Nobody let you in', text: ERROR_TEXT.waiting_timeout, label: 'Knock again' });
+    } else if (code === CLOSE.REMOVED) {
       fatal('You were removed from the class', (notice && notice.reason) || 'The teacher removed you from the class.');
     } else if (code === CLOSE.CLASS_ENDED) {
       fatal('The class has ended', (notice && notice.reason) ? `${capitalize(notice.reason)}.` : 'The teacher ended the class.');
@@ -140,8 +161,13 @@ export class Room {
       case 'join_refused': return showRefused(msg);
       case 'removed_list': return renderRemoved(this, msg.removed);
       case 'ice_servers': return this.onIceServers(msg.ice_servers);
-      case 'removed':
+      case 'waiting': return showWaiting(this, msg);
+      case 'waiting_list': return renderWaitingList(this, msg.waiting);
       case 'class_ended':
+        this.summary = msg.summary || null;
+        return undefined; // the close that follows shows the end screen
+      case 'admitted': // signaling.js joins again on the same connection
+      case 'removed':
       case 'pong':
         return undefined; // the close that follows explains removed / class_ended
       case 'error': return this.onError(msg);
@@ -164,6 +190,20 @@ export class Room {
    * @param {import('./protocol.js').Welcome} w
    */
   onWelcome(w) {
+    if (w.class.ended && !this.entered) {
+      // A teacher opened the link of an ended lesson: the end screen, until she starts it again.
+      this.state.welcome(w);
+      this.state.cls = w.class;
+      this.welcomes += 1;
+      this.endedWelcome = w;
+      if (autoStart.pending) {
+        autoStart.pending = false;
+        this.signaling.send({ type: 'start' });
+      } else {
+        showTeacherEnded(this, w.summary, { connected: true });
+      }
+      return;
+    }
     this.timings.welcome = this.timings.welcome || performance.now();
     const firstTime = !this.entered;
     // Not resumed: the server does not know us any more (e.g. it restarted and forgot live state),
@@ -208,6 +248,8 @@ export class Room {
     $('btn-hand').hidden = teacher;
     $('btn-lock').hidden = !teacher;
     $('btn-end').hidden = !teacher;
+    wireWaitingRoom(this);
+    if (this.state.cls) renderWaitingToggle(this.state.cls);
     $('connectivity').hidden = !teacher;
     wireControls(this);
     wireChat(this);
@@ -264,7 +306,15 @@ export class Room {
    * @param {{fromWelcome?: boolean}} [opts]
    */
   onClass(cls, { fromWelcome = false } = {}) {
+    if (this.endedWelcome && !cls.ended && !this.entered) {
+      // The lesson started again: in we go, as if welcomed now.
+      const w = { ...this.endedWelcome, class: cls };
+      this.endedWelcome = null;
+      this.onWelcome(w);
+      return;
+    }
     this.state.cls = cls;
+    renderWaitingToggle(cls);
     $('title').textContent = cls.locked ? `${cls.name} (locked)` : cls.name;
     document.title = `${cls.name} · Aula`;
     const lock = $('btn-lock');
@@ -415,6 +465,14 @@ export class Room {
     renderStage(this);
     renderConnectivity(this);
     renderSelfIndicator(this);
+  }
+
+  /** Leaves the class (or the waiting room) for good: "You left the class", with Rejoin. */
+  leave() {
+    this.left = true;
+    this.signaling.leave();
+    this.stopEverything();
+    showLeft(this);
   }
 
   stopEverything() {

@@ -71,6 +71,8 @@ export class Signaling extends EventTarget {
     this.attempt = 0;
     this.closedForGood = false;
     this.joined = false;
+    /** Waiting to be let in (the server answered `waiting`): only ping and leave go out. */
+    this.waiting = false;
     /** @type {import('./protocol.js').ErrorMsg | null} the last `error`, to explain a 4001 close */
     this.lastError = null;
     /** @type {import('./protocol.js').Notice | null} `removed` / `class_ended`, to explain 4002 / 4003 */
@@ -90,16 +92,11 @@ export class Signaling extends EventTarget {
     const ws = new WebSocket(this.url);
     this.ws = ws;
     this.joined = false;
+    this.waiting = false;
     this.emit('status', { state: this.attempt === 0 ? 'connecting' : 'reconnecting', attempt: this.attempt });
     ws.onopen = () => {
       if (ws !== this.ws) return;
-      /** @type {import('./protocol.js').ClientMessage} */
-      const join = { type: 'join', token: this.token };
-      if (this.name) join.name = this.name;
-      if (this.resumeToken) join.resume = this.resumeToken;
-      const browser = browserId();
-      if (browser) join.browser = browser;
-      ws.send(JSON.stringify(join));
+      this.sendJoin(ws);
     };
     ws.onmessage = (ev) => {
       if (ws !== this.ws) return;
@@ -109,7 +106,15 @@ export class Signaling extends EventTarget {
       } catch {
         return;
       }
-      if (msg.type === 'welcome') {
+      if (msg.type === 'waiting') {
+        // Not in yet, but connected: keep the connection alive while a teacher decides.
+        this.waiting = true;
+        this.attempt = 0;
+        this.startPing();
+      } else if (msg.type === 'admitted') {
+        this.sendJoin(ws); // let in: the same join again, on this connection
+      } else if (msg.type === 'welcome') {
+        this.waiting = false;
         this.joined = true;
         this.attempt = 0;
         this.resumeToken = msg.resume_token;
@@ -127,10 +132,25 @@ export class Signaling extends EventTarget {
       this.stopPing();
       this.ws = null;
       this.joined = false;
+      this.waiting = false;
       this.onClosed(ev.code, ev.reason);
     };
     // Errors are always followed by close; nothing to do here.
     ws.onerror = () => {};
+  }
+
+  /**
+   * Sends `join` (with our resume token, if any) on a connection.
+   * @param {WebSocket} ws
+   */
+  sendJoin(ws) {
+    /** @type {import('./protocol.js').ClientMessage} */
+    const join = { type: 'join', token: this.token };
+    if (this.name) join.name = this.name;
+    if (this.resumeToken) join.resume = this.resumeToken;
+    const browser = browserId();
+    if (browser) join.browser = browser;
+    ws.send(JSON.stringify(join));
   }
 
   /**
@@ -173,7 +193,8 @@ export class Signaling extends EventTarget {
    * @returns {boolean}
    */
   send(msg) {
-    if (!this.ws || !this.joined || this.ws.readyState !== WebSocket.OPEN) return false;
+    const allowed = this.joined || (this.waiting && (msg.type === 'ping' || msg.type === 'leave'));
+    if (!this.ws || !allowed || this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(msg));
     return true;
   }

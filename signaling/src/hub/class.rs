@@ -1,9 +1,11 @@
-//! The state the hub keeps per class and per member: roster, chat, removals, refused joins.
+//! The state the hub keeps per class and per member: roster, chat, removals, refused joins, the
+//! waiting room and the lesson's attendance.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::protocol::{
-    ChatEntry, ClassId, ClassInfo, ErrorCode, LinkStats, PeerInfo, RemovedPeer, Role, ServerMessage,
+    Attendance, ChatEntry, ClassId, ClassInfo, ErrorCode, LessonSummary, LinkStats, PeerId,
+    PeerInfo, RemovedPeer, Role, ServerMessage, WaitReason, WaitingPeer,
 };
 use crate::ratelimit::Bucket;
 
@@ -57,6 +59,93 @@ pub(super) struct RefusalNotices {
     pub(super) last_sent_ms: Option<u64>,
 }
 
+/// Someone waiting to be let in: a student's join that waits for a teacher (or for `start`).
+#[derive(Debug)]
+pub(super) struct Waiter {
+    pub(super) conn: ConnId,
+    pub(super) name: String,
+    pub(super) since: u64,
+    pub(super) reason: WaitReason,
+    /// When a teacher let them in: their connection is to send `join` again.
+    pub(super) admitted_at: Option<u64>,
+}
+
+impl Waiter {
+    pub(super) fn id(key: u64) -> String {
+        format!("w{key}")
+    }
+}
+
+/// Most people one lesson's attendance lists; later arrivals are not recorded.
+pub(super) const MAX_ATTENDANCE: usize = 300;
+
+/// The lesson in progress: when it started and who took part.
+#[derive(Debug, Default)]
+pub(super) struct Lesson {
+    pub(super) started: Option<u64>,
+    pub(super) attendance: Vec<Present>,
+}
+
+/// One attendee of the lesson in progress.
+#[derive(Debug, Clone)]
+pub(super) struct Present {
+    pub(super) entry: Attendance,
+    /// Connected since then (None while away).
+    pub(super) since: Option<u64>,
+}
+
+impl Lesson {
+    /// Someone joined (or resumed) at `now`.
+    pub(super) fn arrived(&mut self, info: &PeerInfo, now: u64) {
+        self.started.get_or_insert(now);
+        if let Some(p) = self.attendance.iter_mut().find(|p| p.entry.id == info.id) {
+            p.since.get_or_insert(now);
+            return;
+        }
+        if self.attendance.len() >= MAX_ATTENDANCE {
+            return;
+        }
+        self.attendance.push(Present {
+            entry: Attendance {
+                id: info.id.clone(),
+                name: info.name.clone(),
+                role: info.role,
+                joined: now,
+                left: now,
+                present_secs: 0,
+            },
+            since: Some(now),
+        });
+    }
+
+    /// Someone's connection went away (or they left) at `now`.
+    pub(super) fn departed(&mut self, peer: &PeerId, now: u64) {
+        if let Some(p) = self.attendance.iter_mut().find(|p| &p.entry.id == peer) {
+            Self::close(p, now);
+        }
+    }
+
+    fn close(p: &mut Present, now: u64) {
+        if let Some(since) = p.since.take() {
+            p.entry.present_secs += now.saturating_sub(since) / 1000;
+            p.entry.left = now;
+        }
+    }
+
+    /// Ends the lesson at `now`: its summary, and a fresh lesson in its place.
+    pub(super) fn finish(&mut self, now: u64) -> LessonSummary {
+        let mut lesson = std::mem::take(self);
+        for p in &mut lesson.attendance {
+            Self::close(p, now);
+        }
+        LessonSummary {
+            started: lesson.started.unwrap_or(now),
+            ended: now,
+            attendance: lesson.attendance.into_iter().map(|p| p.entry).collect(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Class {
     pub(super) info: ClassInfo,
@@ -67,6 +156,11 @@ pub(super) struct Class {
     /// Removed this session, oldest first.
     pub(super) removed: Vec<Ban>,
     pub(super) refusals: RefusalNotices,
+    /// Waiting to be let in, by the hub's waiter number (oldest first).
+    pub(super) waiting: BTreeMap<u64, Waiter>,
+    pub(super) lesson: Lesson,
+    /// The summary of the lesson that ended last, for teachers while the class is ended.
+    pub(super) last_summary: Option<LessonSummary>,
 }
 
 impl Class {
@@ -94,6 +188,33 @@ impl Class {
         Some(Effect::Deliver {
             to,
             msg: ServerMessage::RemovedList { removed },
+        })
+    }
+
+    /// Who waits for a teacher (not those waiting for the lesson to start, nor those already let
+    /// in), as teachers see them.
+    pub(super) fn waiting_peers(&self) -> Vec<WaitingPeer> {
+        self.waiting
+            .iter()
+            .filter(|(_, w)| w.admitted_at.is_none() && w.reason != WaitReason::Ended)
+            .map(|(k, w)| WaitingPeer {
+                id: Waiter::id(*k),
+                name: w.name.clone(),
+                since: w.since,
+                reason: w.reason,
+            })
+            .collect()
+    }
+
+    /// The waiting list for these connections (teachers); `always` sends it even when empty.
+    pub(super) fn waiting_list(&self, to: Vec<ConnId>, always: bool) -> Option<Effect> {
+        let waiting = self.waiting_peers();
+        if to.is_empty() || (waiting.is_empty() && !always) {
+            return None;
+        }
+        Some(Effect::Deliver {
+            to,
+            msg: ServerMessage::WaitingList { waiting },
         })
     }
 

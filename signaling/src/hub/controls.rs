@@ -139,10 +139,11 @@ impl Hub {
         }])
     }
 
-    /// `end`: ends the class for everyone.
-    pub(super) fn end(&mut self, from: &Sender) -> Result<Vec<Effect>, Refusal> {
+    /// `end`: ends the lesson for everyone; the class waits for a teacher's `start`.
+    pub(super) fn end(&mut self, from: &Sender, now_ms: u64) -> Result<Vec<Effect>, Refusal> {
         from.teacher_only("end the class")?;
-        Ok(self.end_session(&from.loc.class, "the teacher ended the class"))
+        self.now_ms = self.now_ms.max(now_ms);
+        Ok(self.end_session(&from.loc.class, "the teacher ended the lesson", true))
     }
 
     /// `grant`: sets a student's right to speak and/or share; a revoked right stops what it

@@ -23,6 +23,7 @@ fn join(hub: &mut Hub, conn: ConnId, role: Role, name: &str) -> PeerId {
         new_resume_token: format!("rt-{name}"),
         browser: None,
         personal_token: None,
+        now_ms: 0,
     };
     let no_ice = |_: &PeerId| Vec::<IceServer>::new();
     hub.join(conn, req, no_ice).expect("join succeeds").peer

@@ -21,6 +21,9 @@
 //!   remove and readmit, lock, end, grant);
 //! - `chat.rs`: the class chat and its history;
 //! - `stats.rs`: connection-quality reports relayed to teachers;
+//! - `waiting.rs`: the waiting room (admit, decline, admit all) and starting an ended lesson;
+//! - `snapshot.rs`: the live state of a class as a serializable snapshot, so a restarted server
+//!   gives every client its identity back;
 //! - `class.rs`: the state kept per class and per member.
 
 mod chat;
@@ -28,8 +31,12 @@ mod class;
 mod controls;
 mod session;
 mod signal;
+mod snapshot;
 mod spotlight;
 mod stats;
+mod waiting;
+
+pub use self::snapshot::ClassSnapshot;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -38,7 +45,7 @@ use crate::protocol::{
     ServerMessage, Topology,
 };
 
-use self::class::{Class, Member, PeerLocation, RefusalNotices};
+use self::class::{Class, Lesson, Member, PeerLocation, RefusalNotices};
 pub use self::signal::MAX_FLOOR_LINK_STUDENTS;
 
 /// A connection, as numbered by the I/O layer.
@@ -76,6 +83,10 @@ pub struct HubLimits {
     pub sfu: bool,
     /// An `auto` class switches to the SFU when it has more students than this.
     pub auto_sfu_above: usize,
+    /// Most people waiting to be let in to one class.
+    pub max_waiting: usize,
+    /// How long someone may wait to be let in before the server gives up (`waiting_timeout`).
+    pub max_wait_ms: u64,
 }
 
 /// Something the I/O layer must do, in order.
@@ -165,6 +176,8 @@ pub struct JoinRequest {
     pub browser: Option<String>,
     /// Names the token when it is one person's (it fixes a name), so a removal refuses it.
     pub personal_token: Option<String>,
+    /// When the join arrived, Unix milliseconds (for the waiting room and the attendance).
+    pub now_ms: u64,
 }
 
 /// The outcome of a successful join.
@@ -173,6 +186,9 @@ pub struct Joined {
     pub peer: PeerId,
     /// True when the join resumed an earlier identity (its `welcome` says so too).
     pub resumed: bool,
+    /// True when the student waits to be let in (`waiting` instead of `welcome`); `peer` is
+    /// then empty and the connection stays open without being a member.
+    pub waiting: bool,
     pub effects: Vec<Effect>,
 }
 
@@ -199,8 +215,9 @@ pub struct Joined {
 ///     new_resume_token: "a fresh random token".into(),
 ///     browser: None,
 ///     personal_token: None,
+///     now_ms: 1_700_000_000_000,
 /// };
-/// let now_ms = 1_700_000_000_000; // read by the I/O layer; the hub has no clock
+/// let now_ms = request.now_ms; // read by the I/O layer; the hub has no clock
 /// match hub.join(conn, request, |_peer| Vec::new()) {
 ///     Ok(joined) => route(joined.effects),
 ///     Err(refusal) => route(hub.join_refused("c1", None, refusal.code, now_ms)),
@@ -242,6 +259,13 @@ pub struct Hub {
     next_peer: u64,
     /// Starts every peer id, so ids from before a restart are never reused.
     peer_id_prefix: String,
+    /// Connections waiting to be let in: their class and waiter number.
+    waiting_conns: HashMap<ConnId, (ClassId, u64)>,
+    next_waiter: u64,
+    /// Classes whose live state changed since [`Hub::take_dirty`] last ran.
+    dirty: HashSet<ClassId>,
+    /// The latest time the I/O layer passed in.
+    now_ms: u64,
 }
 
 impl Hub {
@@ -273,6 +297,8 @@ impl Hub {
                 id,
                 name,
                 locked: false,
+                waiting_room: false,
+                ended: false,
                 topology,
                 media: starting_media(topology, self.limits.sfu),
                 spotlight: None,
@@ -282,6 +308,9 @@ impl Hub {
             next_chat_id: 1,
             removed: Vec::new(),
             refusals: RefusalNotices::default(),
+            waiting: BTreeMap::new(),
+            lesson: Lesson::default(),
+            last_summary: None,
         });
     }
 
@@ -290,8 +319,10 @@ impl Hub {
         if !self.classes.contains_key(id) {
             return None;
         }
-        let effects = self.end_session(id, "the class was deleted");
+        let mut effects = self.end_session(id, "the class was deleted", false);
+        effects.extend(self.turn_away_waiting(id));
         self.classes.remove(id);
+        self.dirty.insert(id.to_string());
         Some(effects)
     }
 
@@ -341,7 +372,14 @@ impl Hub {
         msg: ClientMessage,
         now_ms: u64,
     ) -> Result<Vec<Effect>, Refusal> {
+        self.now_ms = self.now_ms.max(now_ms);
+        if self.waiting_conns.contains_key(&conn) {
+            return self.handle_waiting(conn, msg);
+        }
         let from = self.sender(conn)?;
+        if changes_live_state(&msg) {
+            self.dirty.insert(from.loc.class.clone());
+        }
         match msg {
             ClientMessage::Join { .. } => Err(Refusal::new(
                 ErrorCode::AlreadyJoined,
@@ -370,7 +408,12 @@ impl Hub {
             ClientMessage::Remove { peer, reason } => self.remove(&from, &peer, reason),
             ClientMessage::Readmit { peer } => self.readmit(&from, &peer),
             ClientMessage::Lock { locked } => self.lock(&from, locked),
-            ClientMessage::End {} => self.end(&from),
+            ClientMessage::End {} => self.end(&from, now_ms),
+            ClientMessage::Start {} => self.start(&from, now_ms),
+            ClientMessage::WaitingRoom { enabled } => self.set_waiting_room(&from, enabled),
+            ClientMessage::Admit { id } => self.admit(&from, &id, now_ms),
+            ClientMessage::Decline { id } => self.decline(&from, &id),
+            ClientMessage::AdmitAll {} => self.admit_all(&from, now_ms),
             ClientMessage::Grant { peer, speak, share } => self.grant(&from, peer, speak, share),
             ClientMessage::Spotlight { peer } => self.spotlight(&from, peer),
         }
@@ -448,6 +491,21 @@ impl Sender {
     }
 }
 
+/// Whether a message can change what a restarted server must remember of the class (the
+/// roster, rights, hands, chat, settings), so the class's snapshot is saved again.
+fn changes_live_state(msg: &ClientMessage) -> bool {
+    !matches!(
+        msg,
+        ClientMessage::Ping {}
+            | ClientMessage::Offer { .. }
+            | ClientMessage::Answer { .. }
+            | ClientMessage::Candidate { .. }
+            | ClientMessage::Stats { .. }
+            | ClientMessage::Subscribe {}
+            | ClientMessage::Mute { .. }
+    )
+}
+
 /// The media mode a class starts its session in.
 fn starting_media(topology: Topology, sfu: bool) -> MediaMode {
     match topology {
@@ -456,6 +514,8 @@ fn starting_media(topology: Topology, sfu: bool) -> MediaMode {
     }
 }
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod tests;
 

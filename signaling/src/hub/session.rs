@@ -3,7 +3,7 @@
 
 use crate::protocol::{
     close_code, ClassInfo, ErrorCode, IceServer, MediaMode, MediaState, PeerId, PeerInfo,
-    Permissions, Role, ServerMessage, Topology, PROTOCOL_VERSION,
+    Permissions, Role, ServerMessage, Topology, WaitReason, PROTOCOL_VERSION,
 };
 
 use super::class::{Class, Member, PeerLocation, RefusalNotices, Traffic};
@@ -34,6 +34,9 @@ impl Hub {
                 "this connection already joined",
             ));
         }
+        self.now_ms = self.now_ms.max(req.now_ms);
+        // A waiting connection joins again once a teacher let it in; before, it just waits.
+        let admitted = self.take_admitted(conn, &req.class)?;
         let class = self.classes.get(&req.class).ok_or_else(|| {
             Refusal::new(
                 ErrorCode::ClassNotFound,
@@ -63,14 +66,27 @@ impl Hub {
             .resumable(&req.class, req.role, req.resume.as_deref())
             .cloned()
         {
-            return Ok(self.resume(conn, peer, req.new_resume_token, ice_servers));
+            if admitted {
+                // Let in from the waiting room, then found to hold a live identity after all.
+                self.dirty.insert(req.class.clone());
+            }
+            return Ok(self.resume(conn, peer, req.new_resume_token, req.now_ms, ice_servers));
         }
 
-        if req.role == Role::Student && class.info.locked {
-            return Err(Refusal::new(
-                ErrorCode::ClassLocked,
-                "the teacher has locked this class",
-            ));
+        if req.role == Role::Student && !admitted {
+            let info = &class.info;
+            let reason = if info.ended {
+                Some(WaitReason::Ended)
+            } else if info.locked {
+                Some(WaitReason::Locked)
+            } else if info.waiting_room {
+                Some(WaitReason::WaitingRoom)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return self.wait(conn, req, reason);
+            }
         }
         // Teachers have seats of their own: students filling the class never keep them out.
         let (seats, what) = match req.role {
@@ -125,6 +141,9 @@ impl Hub {
         );
         self.conns.insert(conn, id.clone());
         self.resume_tokens.insert(req.new_resume_token, id.clone());
+        let class = self.class_mut(&req.class);
+        class.lesson.arrived(&info, req.now_ms);
+        self.dirty.insert(req.class.clone());
         let switched = self.switch_to_sfu_if_large(&req.class);
 
         let welcome = self.welcome(&id, false, ice_servers(&id));
@@ -133,7 +152,9 @@ impl Hub {
             msg: welcome,
         }];
         if is_teacher {
-            effects.extend(self.class(&req.class).removed_list(vec![conn]));
+            let class = self.class(&req.class);
+            effects.extend(class.removed_list(vec![conn]));
+            effects.extend(class.waiting_list(vec![conn], false));
         }
         if !others.is_empty() {
             if let Some(class) = switched {
@@ -151,6 +172,7 @@ impl Hub {
         Ok(Joined {
             peer: id,
             resumed: false,
+            waiting: false,
             effects,
         })
     }
@@ -201,16 +223,20 @@ impl Hub {
         conn: ConnId,
         peer: PeerId,
         new_resume_token: String,
+        now_ms: u64,
         ice_servers: impl FnOnce(&PeerId) -> Vec<IceServer>,
     ) -> Joined {
         let loc = self.peers[&peer].clone();
+        self.dirty.insert(loc.class.clone());
         let member = self.member_mut(&loc);
         let old_conn = member.conn.replace(conn);
         let old_token = std::mem::replace(&mut member.resume_token, new_resume_token.clone());
         member.disconnected_at = None;
         let was_connected = std::mem::replace(&mut member.info.connected, true);
         let info = member.info.clone();
-        let others = self.class(&loc.class).connected_conns_except(loc.key);
+        let class = self.class_mut(&loc.class);
+        class.lesson.arrived(&info, now_ms);
+        let others = class.connected_conns_except(loc.key);
         let mut effects = Vec::new();
         if let Some(old) = old_conn {
             self.conns.remove(&old);
@@ -230,7 +256,9 @@ impl Hub {
             msg: welcome,
         });
         if info.role == Role::Teacher {
-            effects.extend(self.class(&loc.class).removed_list(vec![conn]));
+            let class = self.class(&loc.class);
+            effects.extend(class.removed_list(vec![conn]));
+            effects.extend(class.waiting_list(vec![conn], false));
         }
         if !was_connected && !others.is_empty() {
             effects.push(Effect::Deliver {
@@ -241,6 +269,7 @@ impl Hub {
         Joined {
             peer,
             resumed: true,
+            waiting: false,
             effects,
         }
     }
@@ -272,12 +301,16 @@ impl Hub {
             permissions: me.info.permissions,
             hand_raised: me.info.hand_raised,
             chat: class.chat.iter().cloned().collect(),
+            summary: class
+                .last_summary
+                .clone()
+                .filter(|_| class.info.ended && me.info.role == Role::Teacher),
         }
     }
 
     /// The display name a join asks for, by the one rule for names ([`crate::text::display_name`],
     /// which the admin API and `aula token` apply to a token's fixed name too).
-    fn valid_name(&self, name: Option<&str>) -> Result<String, Refusal> {
+    pub(super) fn valid_name(&self, name: Option<&str>) -> Result<String, Refusal> {
         crate::text::display_name(name.unwrap_or(""), self.limits.max_name_len)
             .map_err(|e| Refusal::new(ErrorCode::InvalidName, e.to_string()))
     }
@@ -301,6 +334,10 @@ impl Hub {
 
     /// A connection went away without `leave`: its peer waits `resume_grace_ms` for a resume.
     pub fn disconnected(&mut self, conn: ConnId, now_ms: u64) -> Vec<Effect> {
+        self.now_ms = self.now_ms.max(now_ms);
+        if let Some((class, key)) = self.waiting_conns.remove(&conn) {
+            return self.stop_waiting(&class, key);
+        }
         let Some(peer) = self.conns.remove(&conn) else {
             return Vec::new();
         };
@@ -320,6 +357,8 @@ impl Hub {
         member.disconnected_at = Some(now_ms);
         member.info.connected = false;
         let info = member.info.clone();
+        class.lesson.departed(&info.id, now_ms);
+        self.dirty.insert(loc.class.clone());
         let others = class.connected_conns();
         if others.is_empty() {
             return Vec::new();
@@ -377,6 +416,7 @@ impl Hub {
 
     /// Drops peers whose resume grace has run out. Call about once a second.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Effect> {
+        self.now_ms = self.now_ms.max(now_ms);
         let grace = self.limits.resume_grace_ms;
         let expired: Vec<PeerId> = self
             .classes
@@ -397,6 +437,7 @@ impl Hub {
                 effects.extend(Self::report_refusals(class, now_ms));
             }
         }
+        effects.extend(self.expire_waiting(now_ms));
         effects.extend(self.forward_waiting_stats(now_ms));
         effects
     }
@@ -427,6 +468,8 @@ impl Hub {
         if let Some(conn) = member.conn {
             self.conns.remove(&conn);
         }
+        class.lesson.departed(&member.info.id, self.now_ms);
+        self.dirty.insert(loc.class.clone());
         let mut effects = Vec::new();
         if class.info.media == MediaMode::Sfu {
             let (class, peer) = (loc.class.clone(), peer.to_string());
@@ -443,17 +486,25 @@ impl Hub {
         effects
     }
 
-    /// Ends a class's live session: everyone is told and disconnected; the class stays joinable.
-    pub(super) fn end_session(&mut self, class_id: &str, reason: &str) -> Vec<Effect> {
+    /// Ends a class's lesson: everyone is told and disconnected, teachers with the lesson's
+    /// summary. With `ended`, the class then waits for a teacher's `start`: students opening its
+    /// link wait, and so do those who were knocking.
+    pub(super) fn end_session(&mut self, class_id: &str, reason: &str, ended: bool) -> Vec<Effect> {
+        let now = self.now_ms;
         let Some(class) = self.classes.get_mut(class_id) else {
             return Vec::new();
         };
+        self.dirty.insert(class_id.to_string());
+        let summary = class.lesson.finish(now);
         let members = std::mem::take(&mut class.members);
         class.chat.clear();
         // Removals last for the session; the next lesson starts with a clean slate.
         class.removed.clear();
         class.refusals = RefusalNotices::default();
         class.info.locked = false;
+        class.info.spotlight = None;
+        class.info.ended = ended;
+        class.last_summary = Some(summary.clone());
         let sfu_removals: Vec<Effect> = if class.info.media == MediaMode::Sfu {
             members
                 .values()
@@ -466,28 +517,62 @@ impl Hub {
             Vec::new()
         };
         class.info.media = starting_media(class.info.topology, self.limits.sfu);
-        let conns: Vec<ConnId> = members.values().filter_map(|m| m.conn).collect();
+        let mut effects = Vec::new();
+        if ended {
+            // Whoever was knocking now waits for the next lesson instead.
+            let class_name = class.info.name.clone();
+            for w in class.waiting.values_mut() {
+                w.reason = WaitReason::Ended;
+                w.admitted_at = None;
+                effects.push(Effect::Deliver {
+                    to: vec![w.conn],
+                    msg: ServerMessage::Waiting {
+                        reason: WaitReason::Ended,
+                        class_name: class_name.clone(),
+                    },
+                });
+            }
+        }
+        let (mut teachers, mut students) = (Vec::new(), Vec::new());
         for m in members.values() {
             self.peers.remove(&m.info.id);
             self.resume_tokens.remove(&m.resume_token);
             if let Some(c) = m.conn {
                 self.conns.remove(&c);
+                match m.info.role {
+                    Role::Teacher => teachers.push(c),
+                    Role::Student => students.push(c),
+                }
             }
         }
-        let mut effects = Vec::new();
-        if !conns.is_empty() {
+        if !teachers.is_empty() {
             effects.push(Effect::Deliver {
-                to: conns.clone(),
+                to: teachers.clone(),
                 msg: ServerMessage::ClassEnded {
                     reason: reason.to_string(),
+                    summary: Some(summary),
                 },
             });
         }
-        effects.extend(conns.into_iter().map(|conn| Effect::Close {
-            conn,
-            code: close_code::CLASS_ENDED,
-            reason: "class ended".into(),
-        }));
+        if !students.is_empty() {
+            effects.push(Effect::Deliver {
+                to: students.clone(),
+                msg: ServerMessage::ClassEnded {
+                    reason: reason.to_string(),
+                    summary: None,
+                },
+            });
+        }
+        effects.extend(
+            teachers
+                .into_iter()
+                .chain(students)
+                .map(|conn| Effect::Close {
+                    conn,
+                    code: close_code::CLASS_ENDED,
+                    reason: "class ended".into(),
+                }),
+        );
         effects.extend(sfu_removals);
         effects
     }

@@ -58,6 +58,7 @@ mod tests {
             new_resume_token: format!("rt-{name}-{class}"),
             browser: None,
             personal_token: None,
+            now_ms: 0,
         };
         let j = hub.join(conn, req, no_ice).expect("join succeeds");
         (j.peer, j.effects)

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use proptest::prelude::*;
 
 use super::*;
-use crate::protocol::{close_code, IceServer, LinkStats, MediaMode, MuteKind, SFU_PEER_ID};
+use crate::protocol::{
+    close_code, IceServer, LinkStats, MediaMode, MuteKind, WaitReason, SFU_PEER_ID,
+};
 
 fn hub() -> Hub {
     let mut hub = Hub::new(HubLimits {
@@ -28,6 +30,7 @@ fn req(class: &str, role: Role, name: &str) -> JoinRequest {
         new_resume_token: format!("rt-{name}-{class}"),
         browser: None,
         personal_token: None,
+        now_ms: 0,
     }
 }
 
@@ -381,10 +384,15 @@ fn lock_full_and_names() {
         .handle(1, ClientMessage::Lock { locked: true }, 0)
         .unwrap();
     assert!(matches!(&to(1, &fx)[0], ServerMessage::ClassUpdated { class } if class.locked));
-    let err = hub
-        .join(2, req("c1", Role::Student, "A"), no_ice)
-        .unwrap_err();
-    assert_eq!(err.code, ErrorCode::ClassLocked);
+    // A locked class lets no newcomer straight in: she waits, and the teacher sees her.
+    let j = hub.join(2, req("c1", Role::Student, "A"), no_ice).unwrap();
+    assert!(j.waiting && j.peer.is_empty());
+    assert!(matches!(
+        &to(2, &j.effects)[0],
+        ServerMessage::Waiting { reason: WaitReason::Locked, class_name } if class_name == "Maths"
+    ));
+    assert_eq!(hub.roster("c1").unwrap().len(), 1);
+    hub.disconnected(2, 0);
     join(&mut hub, 3, "c1", Role::Teacher, "T2");
     hub.handle(1, ClientMessage::Lock { locked: false }, 0)
         .unwrap();
@@ -572,7 +580,20 @@ fn end_and_delete_close_everyone() {
         assert_eq!(closed(c, &fx), Some(close_code::CLASS_ENDED));
     }
     assert_eq!(hub.peer_count(), 0);
-    // The class stays joinable for the next lesson, with a fresh chat.
+    // The class stays; until a teacher starts it again, a student opening its link waits.
+    let j = hub.join(3, req("c1", Role::Student, "A"), no_ice).unwrap();
+    assert!(matches!(
+        &to(3, &j.effects)[0],
+        ServerMessage::Waiting {
+            reason: WaitReason::Ended,
+            ..
+        }
+    ));
+    let (_, fx) = join(&mut hub, 5, "c1", Role::Teacher, "T");
+    assert!(matches!(&to(5, &fx)[0], ServerMessage::Welcome { class, .. } if class.ended));
+    let fx = hub.handle(5, ClientMessage::Start {}, 0).unwrap();
+    assert!(matches!(&to(3, &fx)[0], ServerMessage::Admitted {}));
+    // The next lesson has a fresh chat.
     let (_, fx) = join(&mut hub, 3, "c1", Role::Student, "A");
     assert!(matches!(&to(3, &fx)[0], ServerMessage::Welcome { chat, .. } if chat.is_empty()));
     let fx = hub.remove_class("c1").unwrap();
@@ -813,9 +834,17 @@ impl World {
                     new_resume_token: format!("tok{}", self.counter),
                     browser: None,
                     personal_token: None,
+                    now_ms: self.now,
                 };
                 let origin = CLASSES[class as usize];
                 match self.hub.join(conn, r, no_ice) {
+                    Ok(j) if j.waiting => {
+                        // Waiting at a locked or ended class: this client gives up.
+                        self.apply(j.effects, Some(origin))?;
+                        let fx = self.hub.disconnected(conn, self.now);
+                        self.apply(fx, Some(origin))?;
+                        self.views.remove(&conn);
+                    }
                     Ok(j) => self.apply(j.effects, Some(origin))?,
                     Err(_) => {
                         if self.hub.peer_of(conn).is_none() {
@@ -855,6 +884,7 @@ impl World {
                     new_resume_token: format!("tok{}", self.counter),
                     browser: None,
                     personal_token: None,
+                    now_ms: self.now,
                 };
                 let j = self.hub.join(conn, r, no_ice);
                 prop_assert!(j.is_ok(), "resume of a live peer failed: {:?}", j.err());
@@ -1189,6 +1219,7 @@ fn auto_classes_switch_to_the_sfu_once_when_they_grow() {
     assert_eq!(hub.class_info("a").unwrap().media, MediaMode::P2p);
     // A student whose direct link failed asks to subscribe: the auto class moves to the SFU.
     join(&mut hub, 6, "a", Role::Teacher, "T");
+    hub.handle(6, ClientMessage::Start {}, 0).unwrap();
     join(&mut hub, 5, "a", Role::Student, "S4");
     let fx = hub.handle(5, ClientMessage::Subscribe {}, 0).unwrap();
     assert!(

@@ -75,8 +75,25 @@ pub enum ClientMessage {
     Lock {
         locked: bool,
     },
-    /// Teacher only: end the class for everyone.
+    /// Teacher only: end the lesson for everyone. The class stays: students who open its link
+    /// wait ("This lesson has ended") until a teacher sends `start`.
     End {},
+    /// Teacher only: start an ended lesson again; students waiting for it are let in.
+    Start {},
+    /// Teacher only: turn the class's waiting room on or off (new students wait to be admitted).
+    WaitingRoom {
+        enabled: bool,
+    },
+    /// Teacher only: let one waiting person in (an id from `waiting_list`).
+    Admit {
+        id: String,
+    },
+    /// Teacher only: turn one waiting person away.
+    Decline {
+        id: String,
+    },
+    /// Teacher only: let everyone waiting in.
+    AdmitAll {},
     /// Teacher only: set a student's right to speak and/or share. Omitted fields stay as they are.
     Grant {
         peer: PeerId,
@@ -102,7 +119,7 @@ pub enum ClientMessage {
 }
 
 /// Every `type` a client may send, as on the wire.
-pub const CLIENT_MESSAGE_TYPES: [&str; 18] = [
+pub const CLIENT_MESSAGE_TYPES: [&str; 23] = [
     "join",
     "offer",
     "answer",
@@ -116,6 +133,11 @@ pub const CLIENT_MESSAGE_TYPES: [&str; 18] = [
     "readmit",
     "lock",
     "end",
+    "start",
+    "waiting_room",
+    "admit",
+    "decline",
+    "admit_all",
     "grant",
     "spotlight",
     "subscribe",
@@ -140,6 +162,11 @@ impl ClientMessage {
             ClientMessage::Readmit { .. } => "readmit",
             ClientMessage::Lock { .. } => "lock",
             ClientMessage::End {} => "end",
+            ClientMessage::Start {} => "start",
+            ClientMessage::WaitingRoom { .. } => "waiting_room",
+            ClientMessage::Admit { .. } => "admit",
+            ClientMessage::Decline { .. } => "decline",
+            ClientMessage::AdmitAll {} => "admit_all",
             ClientMessage::Grant { .. } => "grant",
             ClientMessage::Spotlight { .. } => "spotlight",
             ClientMessage::Subscribe {} => "subscribe",

@@ -29,12 +29,16 @@ pub enum ErrorCode {
     ClassNotFound,
     /// The class is locked to new students.
     ClassLocked,
-    /// The class has reached its maximum size.
+    /// The class has reached its maximum size (or its waiting room holds as many as it may).
     ClassFull,
     /// The display name is empty or too long.
     InvalidName,
     /// A teacher removed you from this class; only a teacher can let you back in this session.
     Removed,
+    /// A teacher did not let you in from the waiting room.
+    Declined,
+    /// Nobody let you in from the waiting room in time; try again later.
+    WaitingTimeout,
     /// A chat line with a control character other than newline, or a bidi override.
     InvalidText,
     /// Only a teacher may do this.
@@ -61,7 +65,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and metrics.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::BadJson,
         ErrorCode::BadMessage,
         ErrorCode::UnknownType,
@@ -76,6 +80,8 @@ impl ErrorCode {
         ErrorCode::ClassFull,
         ErrorCode::InvalidName,
         ErrorCode::Removed,
+        ErrorCode::Declined,
+        ErrorCode::WaitingTimeout,
         ErrorCode::InvalidText,
         ErrorCode::Forbidden,
         ErrorCode::UnknownPeer,
@@ -105,6 +111,8 @@ impl ErrorCode {
             ErrorCode::ClassFull => "class_full",
             ErrorCode::InvalidName => "invalid_name",
             ErrorCode::Removed => "removed",
+            ErrorCode::Declined => "declined",
+            ErrorCode::WaitingTimeout => "waiting_timeout",
             ErrorCode::InvalidText => "invalid_text",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::UnknownPeer => "unknown_peer",

@@ -111,8 +111,16 @@ pub struct PeerInfo {
 pub struct ClassInfo {
     pub id: ClassId,
     pub name: String,
-    /// A locked class admits no new students (teachers and resuming peers still get in).
+    /// A locked class lets no new student straight in: newcomers wait until a teacher admits
+    /// them (teachers and resuming peers still get in). Ends with the lesson.
     pub locked: bool,
+    /// The class's waiting room ("admit students"): every new student waits until a teacher
+    /// admits them. A class setting a teacher toggles in the room; it stays across lessons.
+    #[serde(default)]
+    pub waiting_room: bool,
+    /// The teacher ended the lesson: students wait until a teacher starts it again (`start`).
+    #[serde(default)]
+    pub ended: bool,
     pub topology: Topology,
     /// How media flows now. An `auto` class starts `p2p` and switches once to `sfu` when it
     /// grows past the server's size for direct connections; it never switches back in a session.
@@ -141,6 +149,55 @@ pub struct RemovedPeer {
     pub id: PeerId,
     pub name: String,
     pub role: Role,
+}
+
+/// Why a newcomer waits instead of joining (see `waiting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitReason {
+    /// The teacher locked the class.
+    Locked,
+    /// The class has its waiting room on: every new student is let in by a teacher.
+    WaitingRoom,
+    /// The lesson has ended; the student gets in when a teacher starts it again.
+    Ended,
+}
+
+/// Someone waiting to be let in, as teachers see them in `waiting_list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WaitingPeer {
+    /// Names this waiting person for `admit` and `decline` (not a peer id: they have none yet).
+    pub id: String,
+    pub name: String,
+    /// When they started waiting, milliseconds since the Unix epoch (server time).
+    pub since: u64,
+    pub reason: WaitReason,
+}
+
+/// One person in a lesson's attendance (see `LessonSummary`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Attendance {
+    pub id: PeerId,
+    pub name: String,
+    pub role: Role,
+    /// When they first joined this lesson, Unix milliseconds.
+    pub joined: u64,
+    /// When they were last seen (left, dropped, or the lesson ended), Unix milliseconds.
+    pub left: u64,
+    /// Seconds they were connected in all.
+    pub present_secs: u64,
+}
+
+/// What a lesson was, for the teacher's end screen: sent with `class_ended` to teachers, and in
+/// a teacher's `welcome` while the lesson has ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LessonSummary {
+    /// When the lesson started (its first join, or `start`), Unix milliseconds.
+    pub started: u64,
+    /// When it ended, Unix milliseconds.
+    pub ended: u64,
+    /// Everyone who took part, in order of arrival (at most a few hundred entries).
+    pub attendance: Vec<Attendance>,
 }
 
 /// A chat line as the server stored and relayed it.

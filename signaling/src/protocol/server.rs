@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ChatEntry, ClassInfo, ErrorCode, IceServer, LinkStats, MuteKind, PeerId, PeerInfo, Permissions,
-    RemovedPeer, Role,
+    ChatEntry, ClassInfo, ErrorCode, IceServer, LessonSummary, LinkStats, MuteKind, PeerId,
+    PeerInfo, Permissions, RemovedPeer, Role, WaitReason, WaitingPeer,
 };
 
 /// Messages the server sends.
@@ -29,6 +29,9 @@ pub enum ServerMessage {
         hand_raised: bool,
         /// The most recent chat lines, oldest first.
         chat: Vec<ChatEntry>,
+        /// To a teacher while the lesson has ended (`class.ended`): the last lesson's summary.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        summary: Option<LessonSummary>,
     },
     PeerJoined {
         peer: PeerInfo,
@@ -92,9 +95,27 @@ pub enum ServerMessage {
     RemovedList {
         removed: Vec<RemovedPeer>,
     },
-    /// The class ended; the connection closes next.
+    /// The lesson ended; the connection closes next (close 4003). Teachers get the lesson's
+    /// `summary`. The class stays: its links then wait for a teacher's `start`.
     ClassEnded {
         reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        summary: Option<LessonSummary>,
+    },
+    /// Answers a student's `join` instead of `welcome` when she must wait to be let in. The
+    /// connection stays open (send `ping` to keep it; `leave` to give up); `admitted` or an
+    /// `error` (`declined`, `waiting_timeout`) follows.
+    Waiting {
+        reason: WaitReason,
+        class_name: String,
+    },
+    /// To a waiting connection: a teacher let you in. Send the same `join` again on this
+    /// connection; it is admitted past the lock and the waiting room.
+    Admitted {},
+    /// Sent to teachers: everyone waiting to be let in, oldest first, after every change and
+    /// after a teacher's `welcome` when it is not empty.
+    WaitingList {
+        waiting: Vec<WaitingPeer>,
     },
     Pong {},
     /// Fresh `ice_servers` for this peer, sent before the ones it holds expire (by default every
@@ -133,6 +154,9 @@ impl ServerMessage {
             ServerMessage::JoinRefused { .. } => "join_refused",
             ServerMessage::RemovedList { .. } => "removed_list",
             ServerMessage::ClassEnded { .. } => "class_ended",
+            ServerMessage::Waiting { .. } => "waiting",
+            ServerMessage::Admitted {} => "admitted",
+            ServerMessage::WaitingList { .. } => "waiting_list",
             ServerMessage::Pong {} => "pong",
             ServerMessage::IceServers { .. } => "ice_servers",
             ServerMessage::Error { .. } => "error",

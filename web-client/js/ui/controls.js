@@ -2,7 +2,7 @@
 // The classroom's buttons: microphone, camera, screen share, hand, fullscreen, sound, lock, end,
 // leave — wired once on entering, and redrawn from our rights and what we publish.
 
-import { $, ask, fatal, toast } from './dom.js';
+import { $, ask, toast } from './dom.js';
 import { supportsScreenShare } from '../media.js';
 import { shareBlockedText } from '../messages.js';
 
@@ -37,13 +37,21 @@ export function wireControls(room) {
     room.signaling.send({ type: 'lock', locked: !(room.state.cls && room.state.cls.locked) });
   });
   $('btn-end').addEventListener('click', async () => {
-    const ok = await ask({ title: 'End the class for everyone?', text: 'Everybody is disconnected and the links stop working for this session.', ok: 'End class' });
+    const ok = await ask({
+      title: 'End the lesson for everyone?',
+      text: 'Everyone leaves the class now. Students who open the link see "This lesson has ended" until you start the class again; the class and its links stay.',
+      ok: 'End class',
+    });
     if (ok) room.signaling.send({ type: 'end' });
   });
-  $('btn-leave').addEventListener('click', () => {
-    room.signaling.leave();
-    room.stopEverything();
-    fatal('You left the class', 'Open the class link again to rejoin.');
+  $('btn-leave').addEventListener('click', async () => {
+    const teacher = room.state.me && room.state.me.role === 'teacher';
+    const ok = await ask({
+      title: 'Leave the class?',
+      text: teacher ? 'The lesson goes on without you; you can rejoin with your link.' : 'You can rejoin with the same link.',
+      ok: 'Leave',
+    });
+    if (ok) room.leave();
   });
 }
 

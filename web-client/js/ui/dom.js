@@ -47,10 +47,10 @@ export function h(tag, attrs = {}, ...children) {
 
 /**
  * Shows one of the page's views.
- * @param {'home' | 'join' | 'room' | 'fatal'} section
+ * @param {'home' | 'join' | 'room' | 'fatal' | 'waiting' | 'ended'} section
  */
 export function show(section) {
-  for (const id of ['home', 'join', 'room', 'fatal']) $(id).hidden = id !== section;
+  for (const id of ['home', 'join', 'room', 'fatal', 'waiting', 'ended']) $(id).hidden = id !== section;
   document.body.dataset.view = section;
 }
 
