@@ -78,7 +78,7 @@ describe('accessibility (axe-core): every view, light and dark, 1366×768 and 39
           await fatal(expired.page, 'This link has expired');
           await H.axeCheck(expired.page, `error-expired-${tag}`);
 
-          // Locked: a student knocking is refused (and the teacher sees the refusal).
+          // Locked: a student knocking waits (and the teacher sees her in the waiting list).
           const teacher = await open(H.joinUrl(server, cls.teacher.token), { name: 'Ms Axe' });
           const ola = await open(H.joinUrl(server, cls.student.token), { name: 'Ola' });
           await teacher.page.getByRole('button', { name: 'Lock class' }).click();
@@ -86,9 +86,9 @@ describe('accessibility (axe-core): every view, light and dark, 1366×768 and 39
           const late = await open(H.joinUrl(server, cls.student.token));
           await late.page.getByLabel('Your name').fill('Late Larry');
           await late.page.getByRole('button', { name: 'Join', exact: true }).click();
-          await fatal(late.page, 'The class is locked');
-          await H.axeCheck(late.page, `error-locked-${tag}`);
-          await teacher.page.locator('#knock-note').waitFor({ state: 'visible' });
+          await late.page.locator('#waiting', { hasText: 'The teacher has locked the class' }).waitFor();
+          await H.axeCheck(late.page, `waiting-locked-${tag}`);
+          await teacher.page.locator('#waiting-room', { hasText: 'Late Larry' }).waitFor();
           await H.axeCheck(teacher.page, `teacher-knock-${tag}`);
 
           // Removed.
@@ -104,8 +104,10 @@ describe('accessibility (axe-core): every view, light and dark, 1366×768 and 39
           await teacher.page.getByRole('button', { name: 'End class' }).click();
           await H.axeCheck(teacher.page, `teacher-end-dialog-${tag}`);
           await teacher.page.getByRole('dialog').getByRole('button', { name: 'End class' }).click();
-          await fatal(sam.page, 'The class has ended');
+          await sam.page.locator('#waiting', { hasText: 'This lesson has ended' }).waitFor();
           await H.axeCheck(sam.page, `error-ended-${tag}`);
+          await teacher.page.locator('#ended', { hasText: 'The lesson has ended' }).waitFor();
+          await H.axeCheck(teacher.page, `teacher-ended-${tag}`);
         } finally {
           await closeAll();
         }

@@ -67,12 +67,14 @@ describe('waiting room, end and start, leave and rejoin, restart', () => {
     assert.match(await waiting.innerText(), /Waiting for the teacher to let you in…/);
     assert.ok(await zoe.page.getByRole('button', { name: 'Leave' }).isVisible(), 'a Leave button');
     await screenshots(zoe.page, 'lifecycle-student-waiting');
+    await H.axeCheck(zoe.page, 'lifecycle-student-waiting');
 
     const panel = teacher.page.locator('#waiting-room');
     await panel.waitFor({ state: 'visible' });
     assert.match(await panel.innerText(), /Zoe/);
     assert.match(await panel.innerText(), /waiting just now/);
     await screenshots(teacher.page, 'lifecycle-teacher-waiting-list');
+    await H.axeCheck(teacher.page, 'lifecycle-teacher-waiting-list');
     await teacher.page.getByRole('button', { name: 'Admit Zoe' }).click();
     await zoe.page.locator('#room').waitFor({ state: 'visible' });
     await teacher.page.locator('#roster li', { hasText: 'Zoe' }).waitFor();
@@ -85,6 +87,7 @@ describe('waiting room, end and start, leave and rejoin, restart', () => {
     await fatal.waitFor({ state: 'visible' });
     assert.match(await fatal.innerText(), /The teacher did not let you in/);
     await H.screenshot(bo.page, 'lifecycle-student-declined-phone');
+    await H.axeCheck(bo.page, 'lifecycle-student-declined');
 
     const cy = await knock(browser, H.joinUrl(server, cls.student.token), 'Cy');
     const di = await knock(browser, H.joinUrl(server, cls.student.token), 'Di');
@@ -121,6 +124,7 @@ describe('waiting room, end and start, leave and rejoin, restart', () => {
       assert.equal(await teacher.page.locator('#summary-rows th', { hasText: name }).count(), 1, `${name} in the summary`);
     }
     await screenshots(teacher.page, 'lifecycle-teacher-end-summary');
+    await H.axeCheck(teacher.page, 'lifecycle-teacher-end-summary');
 
     // Students: "This lesson has ended", and no way in until the teacher starts it again.
     for (const s of [ana, bo]) {
@@ -128,6 +132,7 @@ describe('waiting room, end and start, leave and rejoin, restart', () => {
       await H.eventually(async () => /This lesson has ended/.test(await w.innerText()), { what: `${s.name} sees the lesson ended` });
     }
     await screenshots(ana.page, 'lifecycle-student-lesson-ended');
+    await H.axeCheck(ana.page, 'lifecycle-student-lesson-ended');
     const late = await knock(browser, H.joinUrl(server, cls.student.token), 'Cleo');
     clients.push(late);
     const lateWait = late.page.locator('#waiting');
@@ -167,6 +172,7 @@ describe('waiting room, end and start, leave and rejoin, restart', () => {
     await dialog.waitFor({ state: 'visible' });
     assert.match(await dialog.innerText(), /Leave the class\?/);
     await H.screenshot(eva.page, 'lifecycle-leave-confirm-phone');
+    await H.axeCheck(eva.page, 'lifecycle-leave-confirm');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     assert.ok(await eva.page.locator('#room').isVisible(), 'Cancel keeps her in the class');
 
@@ -177,6 +183,7 @@ describe('waiting room, end and start, leave and rejoin, restart', () => {
     assert.match(await left.innerText(), /You left the class/);
     await teacher.page.locator('#roster li', { hasText: 'Eva' }).waitFor({ state: 'detached' });
     await screenshots(eva.page, 'lifecycle-student-left');
+    await H.axeCheck(eva.page, 'lifecycle-student-left');
 
     await eva.page.getByRole('button', { name: 'Rejoin' }).click();
     await eva.page.locator('#room').waitFor({ state: 'visible' });
