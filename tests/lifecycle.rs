@@ -236,6 +236,7 @@ async fn restart_keeps_the_live_class(signal: &str) {
         )
         .await;
         assert_eq!(c.welcome["resumed"], true, "{signal}: {} resumes", names[i]);
+        assert_eq!(c.welcome["server_restarted"], true, "{signal}: told of the restart");
         assert_eq!(c.id, ids[i], "{signal}: {} keeps the id", names[i]);
         welcomes.push(c);
     }

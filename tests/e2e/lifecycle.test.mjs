@@ -247,6 +247,27 @@ describe('waiting room, end and start, leave and rejoin, restart', () => {
     });
   }
 
+  it('an sfu class: after SIGKILL the student decodes the teacher\'s screen again within 10 s of the restart', async () => {
+    const cls = await H.createClass(server, 'Restart SFU', { topology: 'sfu' });
+    const teacher = await open(H.joinUrl(server, cls.teacher.token), { name: 'Ms Sfu', viewport: LAPTOP });
+    const student = await open(H.joinUrl(server, cls.student.token), { name: 'Sol', viewport: LAPTOP });
+    await teacher.page.getByRole('button', { name: 'Share screen' }).click();
+    await H.waitForFrames(student.page);
+    const id = await student.page.evaluate(() => window.aula.me.id);
+    await H.sleep(1500);
+    const { port, dataDir, adminKey } = server;
+    await server.stop('SIGKILL');
+    server = await H.startServer({ port, dataDir, adminKey });
+    const upAt = Date.now();
+    await H.eventually(async () => (await student.page.evaluate(() => window.aula.status)) === 'connected', { what: 'the student back', timeoutMs: 10_000, everyMs: 100 });
+    assert.equal(await student.page.evaluate(() => window.aula.me.id), id, 'the same id');
+    // Frames on a new link to the SFU (the old one died with the server).
+    const before = (await H.stageVideo(student.page)).framesDecoded;
+    await H.eventually(async () => (await H.stageVideo(student.page)).framesDecoded > before + 10, { what: 'frames from the new SFU', timeoutMs: 10_000, everyMs: 100 });
+    console.log(`sfu class: frames again ${Date.now() - upAt} ms after the server was back`);
+    assert.ok(Date.now() - upAt < 10_000);
+  });
+
   it('no unexpected console errors', () => {
     for (const c of clients) {
       assert.deepEqual(H.unexpectedErrors(c.errors, OUTAGE_NOISE), [], `console errors on ${c.name}'s page`);

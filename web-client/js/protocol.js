@@ -83,6 +83,7 @@ export const SFU_PEER = 'sfu';
  * @property {boolean} hand_raised
  * @property {ChatEntry[]} chat
  * @property {LessonSummary} [summary] to a teacher while the lesson has ended
+ * @property {boolean} [server_restarted] first resume after a restart: rebuild the SFU links
  */
 
 /** @typedef {{type: 'peer_joined' | 'peer_updated', peer: PeerInfo}} PeerJoined */

@@ -211,8 +211,15 @@ export class Room {
     const newIdentity = this.state.welcome(w);
     this.welcomes += 1;
     this.onClass(w.class, { fromWelcome: true });
+    if (!newIdentity && w.server_restarted && this.transport && this.transport.kind === 'sfu') {
+      // The server restarted and kept our place, but our sessions with its SFU died with it:
+      // rebuild them now rather than wait for the old links to time out.
+      this.transport.close();
+      this.transport = null;
+      this.state.forgetLinks();
+    }
     if (newIdentity && this.transport) {
-      // The server forgot us (e.g. it restarted): everybody has new ids, so rebuild every link.
+      // The server forgot us (its resume grace ran out): ids may be reused, so rebuild every link.
       this.transport.close();
       this.transport = null;
       this.state.forgetLinks();

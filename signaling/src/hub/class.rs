@@ -20,6 +20,9 @@ pub(super) struct Member {
     pub(super) browser: Option<String>,
     pub(super) personal_token: Option<String>,
     pub(super) traffic: Traffic,
+    /// Restored from a snapshot after a restart and not resumed since: its media sessions with
+    /// the SFU died with the old process.
+    pub(super) restored: bool,
 }
 
 /// What a peer has sent lately, for its rate limits.

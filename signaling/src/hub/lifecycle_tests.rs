@@ -418,6 +418,7 @@ fn a_snapshot_restores_identities_rights_hands_lock_and_chat_after_a_restart() {
         let role = if i == 0 { Role::Teacher } else { Role::Student };
         let mut r = req(role, "whatever", 11_000);
         r.resume = Some(token.clone());
+        r.new_resume_token = format!("rt-after-{i}");
         assert!(after.would_resume("c1", role, Some(token)));
         let j = after.join(conn, r, no_ice).unwrap();
         assert!(j.resumed && !j.waiting, "{peer} resumes");
@@ -430,10 +431,11 @@ fn a_snapshot_restores_identities_rights_hands_lock_and_chat_after_a_restart() {
                 hand_raised,
                 chat,
                 class,
+                server_restarted,
                 ..
             } => {
                 assert_eq!(id, peer);
-                assert!(*resumed);
+                assert!(*resumed && *server_restarted);
                 assert!(class.locked);
                 let texts: Vec<&str> = chat.iter().map(|c| c.text.as_str()).collect();
                 assert_eq!(texts, vec!["two", "three", "four"], "the bounded history");
@@ -447,16 +449,28 @@ fn a_snapshot_restores_identities_rights_hands_lock_and_chat_after_a_restart() {
             other => panic!("expected welcome, got {other:?}"),
         }
     }
+    // Only the first resume after the restart says so.
+    let mut again = req(Role::Teacher, "whatever", 11_500);
+    again.resume = Some(resume_token(&after, &t));
+    let j = after.join(150, again, no_ice).unwrap();
+    assert!(matches!(
+        &to(150, &j.effects)[0],
+        ServerMessage::Welcome {
+            server_restarted: false,
+            resumed: true,
+            ..
+        }
+    ));
     // Chat ids go on from where they were.
     let fx = send(
         &mut after,
-        100,
+        150,
         ClientMessage::Chat {
             text: "five".into(),
         },
         12_000,
     );
-    assert!(matches!(&to(100, &fx)[0], ServerMessage::Chat { entry } if entry.id == 5));
+    assert!(matches!(&to(150, &fx)[0], ServerMessage::Chat { entry } if entry.id == 5));
     // The removed student is still refused; a newcomer still waits.
     let mut cy = req(Role::Student, "Cy", 12_000);
     cy.browser = Some("b-Cy".into());
@@ -473,13 +487,13 @@ fn a_snapshot_restores_identities_rights_hands_lock_and_chat_after_a_restart() {
     // A new peer gets a new id that cannot collide with the restored ones.
     send(
         &mut after,
-        100,
+        150,
         ClientMessage::Lock { locked: false },
         12_000,
     );
     send(
         &mut after,
-        100,
+        150,
         ClientMessage::WaitingRoom { enabled: false },
         12_000,
     );

@@ -130,6 +130,7 @@ impl Hub {
                 browser: req.browser,
                 personal_token: req.personal_token,
                 traffic: Traffic::default(),
+                restored: false,
             },
         );
         self.peers.insert(
@@ -251,6 +252,7 @@ impl Hub {
         self.conns.insert(conn, peer.clone());
 
         let welcome = self.welcome(&peer, true, ice_servers(&peer));
+        self.member_mut(&loc).restored = false;
         effects.push(Effect::Deliver {
             to: vec![conn],
             msg: welcome,
@@ -301,6 +303,7 @@ impl Hub {
             permissions: me.info.permissions,
             hand_raised: me.info.hand_raised,
             chat: class.chat.iter().cloned().collect(),
+            server_restarted: me.restored,
             summary: class
                 .last_summary
                 .clone()

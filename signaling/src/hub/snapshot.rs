@@ -204,6 +204,7 @@ impl Hub {
                     browser: m.browser,
                     personal_token: m.personal_token,
                     traffic: Traffic::default(),
+                    restored: true,
                 },
             );
         }

@@ -29,6 +29,10 @@ pub enum ServerMessage {
         hand_raised: bool,
         /// The most recent chat lines, oldest first.
         chat: Vec<ChatEntry>,
+        /// True on the first resume after a server restart: the peer's media sessions with the
+        /// SFU are gone (direct links between browsers are not), so rebuild them.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        server_restarted: bool,
         /// To a teacher while the lesson has ended (`class.ended`): the last lesson's summary.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         summary: Option<LessonSummary>,
