@@ -15,7 +15,7 @@ import { wireControls, renderControls } from './ui/controls.js';
 import { wireChat, addChat, addNote } from './ui/chat.js';
 import { renderStatus, renderConnectivity } from './ui/connectivity.js';
 import { wireShortcuts } from './ui/shortcuts.js';
-import { showWaiting, renderWaitingList, wireWaitingRoom, renderWaitingToggle } from './ui/waiting.js';
+import { showWaiting, renderWaitingList, wireWaitingRoom, renderWaitingToggle, refreshWaitingTimes } from './ui/waiting.js';
 import { showTeacherEnded, showLeft, rejoin, forgetLink, autoStart } from './ui/ended.js';
 
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
@@ -450,6 +450,7 @@ export class Room {
 
   /** Every STATS_EVERY_MS: measure our links, report them, and redraw the indicators. */
   async statsTick() {
+    if (this.waitingList.length) refreshWaitingTimes();
     if (!this.transport) return;
     maybeFallBackToSfu(this);
     const t = this.transport;

@@ -72,20 +72,42 @@ export function renderWaitingList(room, waiting) {
   const panel = $('waiting-room');
   const list = $('waiting-list');
   const before = list.children.length;
+  // A keyboard user on an Admit / Decline button keeps her place when the list changes.
+  const focused = /** @type {HTMLElement | null} */ (document.activeElement);
+  const row = focused && list.contains(focused) ? focused.closest('li') : null;
+  const focusAt = row ? [...list.children].indexOf(row) : -1;
+  const focusLabel = focused ? focused.textContent : '';
   panel.hidden = waiting.length === 0;
   $('waiting-count').textContent = `(${waiting.length})`;
   $('admit-all').hidden = waiting.length < 2;
   const now = Date.now();
   list.replaceChildren(...waiting.map((w) => h('li', { class: 'waiter', 'data-id': w.id },
     h('span', { class: 'name' }, w.name),
-    h('span', { class: 'hint' }, h('time', { datetime: new Date(w.since).toISOString(), title: formatTime(w.since) }, `waiting ${waitedFor(w.since, now)}`)),
+    h('span', { class: 'hint' }, h('time', { datetime: new Date(w.since).toISOString(), title: formatTime(w.since), 'data-since': String(w.since) }, `waiting ${waitedFor(w.since, now)}`)),
     h('span', { class: 'actions' },
       h('button', { type: 'button', class: 'small primary', 'aria-label': `Admit ${w.name}`, onclick: () => room.signaling.send({ type: 'admit', id: w.id }) }, 'Admit'),
       h('button', { type: 'button', class: 'small', 'aria-label': `Decline ${w.name}`, onclick: () => room.signaling.send({ type: 'decline', id: w.id }) }, 'Decline')))));
+  if (focusAt >= 0) {
+    const next = list.children[Math.min(focusAt, list.children.length - 1)];
+    const buttons = next ? [...next.querySelectorAll('button')] : [];
+    const target = buttons.find((b) => b.textContent === focusLabel) || buttons[0] || $('btn-waiting-room');
+    target.focus();
+  }
   if (waiting.length > before) {
     const newest = waiting[waiting.length - 1];
     $('waiting-announce').textContent = `${newest.name} is waiting to join.`;
   }
+}
+
+/**
+ * Brings "waiting 3 minutes" up to date without redrawing the list (called every few seconds).
+ */
+export function refreshWaitingTimes() {
+  const now = Date.now();
+  document.querySelectorAll('#waiting-list time[data-since]').forEach((t) => {
+    const el = /** @type {HTMLElement} */ (t);
+    el.textContent = `waiting ${waitedFor(Number(el.dataset.since), now)}`;
+  });
 }
 
 /**
