@@ -123,6 +123,28 @@ async fn the_waiting_room_lets_students_in_one_by_one_or_all_at_once() {
 }
 
 #[tokio::test]
+async fn a_waiting_connection_that_stops_answering_times_out_with_a_clear_error() {
+    let dir = temp_dir("lifecycle-idle");
+    let aula = AulaBuilder::new(&dir)
+        .env("AULA_LIMITS__IDLE_TIMEOUT_SECS", "2")
+        .env("AULA_LIMITS__PING_INTERVAL_SECS", "1")
+        .start();
+    let class = aula.create_class_with_topology("Idle", "p2p");
+    let (tt, st) = (token(&class, "teacher"), token(&class, "student"));
+    let mut teacher = Client::join(&aula, tt, "Ms Rivera").await;
+    teacher.send(json!({"type": "lock", "locked": true})).await;
+    teacher.expect("class_updated").await;
+    let (mut zoe, first) = knock(&aula, st, "Zoe", json!({})).await;
+    assert_eq!(first["type"], "waiting");
+    assert_eq!(names(&teacher.expect("waiting_list").await), ["Zoe"]);
+    // Her connection goes dead: nothing is read from it, so not even the server's pings are
+    // answered. It is closed, and she is off the list.
+    assert!(names(&teacher.expect("waiting_list").await).is_empty());
+    zoe.expect_error("idle_timeout").await;
+    assert_eq!(zoe.expect_close().await, 4006);
+}
+
+#[tokio::test]
 async fn end_sends_teachers_a_summary_and_students_wait_until_the_class_starts_again() {
     let dir = temp_dir("lifecycle-end");
     let aula = Aula::start(&dir);
@@ -236,7 +258,10 @@ async fn restart_keeps_the_live_class(signal: &str) {
         )
         .await;
         assert_eq!(c.welcome["resumed"], true, "{signal}: {} resumes", names[i]);
-        assert_eq!(c.welcome["server_restarted"], true, "{signal}: told of the restart");
+        assert_eq!(
+            c.welcome["server_restarted"], true,
+            "{signal}: told of the restart"
+        );
         assert_eq!(c.id, ids[i], "{signal}: {} keeps the id", names[i]);
         welcomes.push(c);
     }

@@ -542,3 +542,24 @@ fn only_changes_of_what_a_restart_keeps_mark_a_class_dirty() {
     assert_eq!(hub.take_dirty(), vec!["c1".to_string()]);
     assert_eq!(hub.snapshot("c1"), None, "its saved state is to be deleted");
 }
+
+#[test]
+fn the_attendance_of_a_lesson_is_bounded() {
+    let mut hub = hub();
+    join(&mut hub, 1, Role::Teacher, "Ms T", 0);
+    for i in 0..400u64 {
+        let conn = 10 + i;
+        join(&mut hub, conn, Role::Student, &format!("S{i}"), i);
+        send(&mut hub, conn, ClientMessage::Leave {}, i);
+    }
+    let fx = send(&mut hub, 1, ClientMessage::End {}, 1_000);
+    let summary = to(1, &fx)
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::ClassEnded { summary, .. } => summary,
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(summary.attendance.len(), class::MAX_ATTENDANCE);
+    assert_eq!(summary.attendance[0].name, "Ms T");
+}
