@@ -387,26 +387,29 @@ async fn tick_loop(app: Arc<App>) {
 /// Writes the snapshots of the classes whose live state changed to the store (made under the
 /// hub's lock, written outside it). A failed write is logged and tried again on the next tick.
 async fn save_live_state(app: &Arc<App>) {
-    let (ids, states) = {
+    // Copied under the lock; encoded and written outside it, so a large class never holds up
+    // the hub for its JSON.
+    let (ids, snapshots) = {
         let mut core = lock(&app.core);
         let ids = core.hub.take_dirty();
-        let states: Vec<(String, Option<String>)> = ids
-            .iter()
-            .map(|id| {
-                let json = core
-                    .hub
-                    .snapshot(id)
-                    .map(|s| serde_json::to_string(&s).expect("a class snapshot serializes"));
-                (id.clone(), json)
-            })
-            .collect();
-        (ids, states)
+        let snapshots: Vec<_> = ids.iter().map(|id| core.hub.snapshot(id)).collect();
+        (ids, snapshots)
     };
-    if states.is_empty() {
+    if ids.is_empty() {
         return;
     }
     let writer = app.clone();
+    let pending = ids.clone();
     let saved = tokio::task::spawn_blocking(move || {
+        let states: Vec<(String, Option<String>)> = pending
+            .into_iter()
+            .zip(snapshots)
+            .map(|(id, snapshot)| {
+                let json = snapshot
+                    .map(|s| serde_json::to_string(&s).expect("a class snapshot serializes"));
+                (id, json)
+            })
+            .collect();
         let store = writer.store.lock().unwrap_or_else(|p| p.into_inner());
         store.save_live(&states, unix_millis())
     })
