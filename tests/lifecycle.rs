@@ -175,6 +175,13 @@ async fn end_sends_teachers_a_summary_and_students_wait_until_the_class_starts_a
     assert_eq!(first["type"], "waiting");
     assert_eq!(first["reason"], "ended");
     ana.expect_silence(Duration::from_millis(300)).await;
+    let path = format!("/api/v1/classes/{}", class["id"].as_str().unwrap());
+    let (status, detail) = http(&aula, "GET", &path, None, Some(ADMIN_KEY));
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(
+        (&detail["ended"], &detail["waiting"]),
+        (&json!(true), &json!(1))
+    );
     let mut teacher = Client::join(&aula, tt, "Ms Rivera").await;
     assert_eq!(teacher.welcome["class"]["ended"], true);
     assert_eq!(

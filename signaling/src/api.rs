@@ -203,6 +203,12 @@ pub struct ClassSummary {
     /// People in the class now (including those waiting to resume).
     peers: usize,
     locked: bool,
+    /// The class's waiting room is on: new students wait to be let in.
+    waiting_room: bool,
+    /// The lesson ended and no teacher has started it again.
+    ended: bool,
+    /// People waiting to be let in (or for the lesson to start) now.
+    waiting: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -537,6 +543,9 @@ fn summary(hub: &crate::hub::Hub, r: ClassRecord) -> ClassSummary {
     ClassSummary {
         peers: hub.roster(&r.id).map(|p| p.len()).unwrap_or(0),
         locked: hub.class_info(&r.id).map(|c| c.locked).unwrap_or(false),
+        waiting_room: hub.class_info(&r.id).is_some_and(|c| c.waiting_room),
+        ended: hub.class_info(&r.id).is_some_and(|c| c.ended),
+        waiting: hub.waiting_in(&r.id),
         id: r.id,
         name: r.name,
         topology: r.topology,

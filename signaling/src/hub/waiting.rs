@@ -21,6 +21,11 @@ impl Hub {
             .is_some_and(|w| w.admitted_at.is_some())
     }
 
+    /// How many wait to be let in to one class (or for its lesson to start).
+    pub fn waiting_in(&self, class: &str) -> usize {
+        self.classes.get(class).map_or(0, |c| c.waiting.len())
+    }
+
     /// How many wait to be let in, in every class.
     pub fn waiting_count(&self) -> usize {
         self.waiting_conns.len()
