@@ -212,6 +212,11 @@ describe('waiting room, end and start, leave and rejoin, restart', () => {
       await dana.page.locator('#chat-log li', { hasText: `Before the ${signal}` }).waitFor();
       await teacher.page.getByRole('button', { name: 'Lock class' }).click();
       await teacher.page.getByRole('button', { name: 'Unlock class' }).waitFor();
+      // Someone is knocking when the server goes down.
+      const wendy = await knock(browser, H.joinUrl(server, cls.student.token), 'Wendy');
+      clients.push(wendy);
+      await wendy.page.locator('#waiting').waitFor({ state: 'visible' });
+      await teacher.page.locator('#waiting-list li', { hasText: 'Wendy' }).waitFor();
       const ids = {
         teacher: await teacher.page.evaluate(() => window.aula.me.id),
         dana: await dana.page.evaluate(() => window.aula.me.id),
@@ -238,6 +243,9 @@ describe('waiting room, end and start, leave and rejoin, restart', () => {
       const other = await open(H.joinUrl(server, cls.teacher.token), { name: 'Ms Second', viewport: LAPTOP });
       await other.page.locator('#chat-log li', { hasText: `Before the ${signal}` }).waitFor();
       assert.equal(await dana.page.locator('#chat-log li', { hasText: `Before the ${signal}` }).count(), 1, 'the chat line once');
+      // She is still waiting (her page knocked again), and the teacher sees her again.
+      assert.ok(await wendy.page.locator('#waiting').isVisible(), 'Wendy still waits');
+      await teacher.page.locator('#waiting-list li', { hasText: 'Wendy' }).waitFor();
       // The lock too: a newcomer waits.
       const late = await knock(browser, H.joinUrl(server, cls.student.token), 'Late Larry');
       clients.push(late);
