@@ -1,6 +1,6 @@
 //! The admin REST API under `/api/v1`, plus `/metrics`.
 //!
-//! Every route but `info`, `join` and open class creation (when enabled) needs
+//! Every route but `info`, `join`, `join-info` and open class creation (when enabled) needs
 //! `Authorization: Bearer <admin key>`; an address that sends a wrong key too often gets 429 for
 //! a while. Errors are JSON: `{"error": {"code": "...", "message": "..."}}` with the codes listed
 //! in [`ApiError`].
@@ -30,6 +30,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/classes/{id}/tokens", post(create_token))
         .route("/ice-servers", get(ice_servers))
         .route("/join", post(join_by_code))
+        .route("/join-info", post(join_info))
         .route("/info", get(info))
 }
 
@@ -57,8 +58,26 @@ pub enum ApiError {
     /// Open class creation has reached `[http] open_creation_max_classes`.
     #[error("this server already holds {0} classes, the most that can be created without the admin key; ask your school's Aula administrator")]
     ClassLimit(usize),
+    /// A class link's token that is forged, damaged or expired (401 `invalid_token` /
+    /// `token_expired`, the codes a `join` with it would get).
+    #[error("{}", token_text(.0))]
+    Token(crate::token::TokenError),
+    /// A genuine token for a class that was deleted (404 `class_not_found`).
+    #[error("this class no longer exists")]
+    ClassGone,
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn token_text(e: &crate::token::TokenError) -> &'static str {
+    match e {
+        crate::token::TokenError::Expired { .. } => {
+            "this link has expired; ask your teacher for a new one"
+        }
+        crate::token::TokenError::Invalid => {
+            "this link is not valid: it is damaged, or from another server"
+        }
+    }
 }
 
 impl ApiError {
@@ -72,6 +91,8 @@ impl ApiError {
             }
             ApiError::ClassLimit(_) => (StatusCode::FORBIDDEN, "class_limit"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Token(e) => (StatusCode::UNAUTHORIZED, e.code().as_str()),
+            ApiError::ClassGone => (StatusCode::NOT_FOUND, "class_not_found"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -483,6 +504,62 @@ async fn join_by_code(
             id: record.id,
             name: record.name,
         }),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinInfoRequest {
+    token: String,
+}
+
+/// What a class link leads to, before joining: the join form shows the class name.
+#[derive(Debug, Serialize)]
+pub struct JoinInfo {
+    class: ClassRef,
+    role: Role,
+    /// The display name the token fixes, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    expires_at: u64,
+}
+
+/// Tokens are a few hundred bytes; anything much longer is not one.
+const MAX_TOKEN_LEN: usize = 4096;
+
+/// `POST /api/v1/join-info`: the class name and role for a class link's token, without joining
+/// (the join form shows them). The token travels in the body, never in a URL, and is never
+/// logged. Forged or expired tokens get the codes a `join` would (`invalid_token`,
+/// `token_expired`). Limited per address like class-code lookups.
+async fn join_info(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    body: Result<Json<JoinInfoRequest>, JsonRejection>,
+) -> Result<Json<JoinInfo>, ApiError> {
+    if !app.join_limits.allow_code_lookup(addr.ip()) {
+        return Err(ApiError::RateLimited(
+            "too many class-link lookups from your network; try again in a few seconds".into(),
+        ));
+    }
+    let Json(req) = body?;
+    if req.token.len() > MAX_TOKEN_LEN {
+        return Err(ApiError::Token(crate::token::TokenError::Invalid));
+    }
+    let claims = app
+        .tokens
+        .verify(req.token.trim(), unix_millis() / 1000)
+        .map_err(ApiError::Token)?;
+    let record = lock_store(&app)
+        .get(&claims.class)?
+        .ok_or(ApiError::ClassGone)?;
+    Ok(Json(JoinInfo {
+        class: ClassRef {
+            id: record.id,
+            name: record.name,
+        },
+        role: claims.role,
+        name: claims.name,
+        expires_at: claims.exp,
     }))
 }
 

@@ -2,6 +2,8 @@
 // Local media: what this browser publishes (screen, camera, microphone), with failures turned
 // into messages a person understands.
 
+import { openDevice } from './device-prefs.js';
+
 /** @typedef {import('./protocol.js').Slot} Slot */
 
 /** A failure to start local media, with a message a person understands. */
@@ -72,10 +74,8 @@ export class LocalMedia extends EventTarget {
             ? 'This browser cannot use a camera or microphone.'
             : 'Camera and microphone need a secure (https) connection to this server.');
         }
-        const constraints = slot === 'camera'
-          ? { video: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } } }
-          : { audio: { echoCancellation: true, noiseSuppression: true } };
-        const stream = await navigator.mediaDevices.getUserMedia(constraints);
+        // The camera or microphone chosen on the join form or in the Devices dialog.
+        const stream = await openDevice(slot);
         track = slot === 'camera' ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
       }
     } catch (err) {
@@ -97,6 +97,34 @@ export class LocalMedia extends EventTarget {
       this.emit('screenAudio', s);
     }
     return track;
+  }
+
+  /**
+   * Switches a live camera or microphone to the device now chosen (device-prefs.js): the new
+   * track takes the old one's place ("change": the transports replace the track they send,
+   * without renegotiating). Nothing happens when the slot is off; throws a MediaError.
+   * @param {'camera' | 'mic'} slot
+   */
+  async switchDevice(slot) {
+    const old = this.tracks[slot];
+    if (!old) return;
+    let track;
+    try {
+      const stream = await openDevice(slot);
+      track = slot === 'camera' ? stream.getVideoTracks()[0] : stream.getAudioTracks()[0];
+    } catch (err) {
+      throw new MediaError(explain(err, slot === 'mic' ? 'microphone' : slot));
+    }
+    if (this.tracks[slot] !== old) {
+      track.stop(); // turned off (or switched again) meanwhile
+      return;
+    }
+    track.addEventListener('ended', () => {
+      if (this.tracks[slot] === track) this.stop(slot);
+    });
+    this.tracks[slot] = track;
+    this.emit(slot, track);
+    old.stop();
   }
 
   /**

@@ -7,6 +7,7 @@ import { ERROR_TEXT } from './messages.js';
 import { Room } from './room.js';
 import { debugView } from './debug.js';
 import { $, show, fatal, toast } from './ui/dom.js';
+import { DevicePanel } from './ui/devices.js';
 
 /**
  * A student token for a typed class code (the class id), or null when there is no such class.
@@ -124,8 +125,60 @@ export function startPage() {
   });
 }
 
+/** Where the join form keeps a name the person asked it to remember. */
+const NAME_KEY = 'aula.name';
+
 /**
- * The join form for a class link's token: the name, then the classroom.
+ * The name remembered in this browser, or ''.
+ * @returns {string}
+ */
+function rememberedName() {
+  try {
+    return localStorage.getItem(NAME_KEY) || '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Remembers a name, or forgets it (name null).
+ * @param {string | null} name
+ */
+function rememberName(name) {
+  try {
+    if (name) localStorage.setItem(NAME_KEY, name);
+    else localStorage.removeItem(NAME_KEY);
+  } catch {
+    /* private mode */
+  }
+}
+
+/**
+ * Asks the server what a class link leads to (class name, role) without joining. Null when the
+ * server cannot be asked; `{error}` with the join error code when it refuses the token.
+ * @param {string} token
+ * @returns {Promise<{class: {id: string, name: string}, role: string, name?: string} | {error: string} | null>}
+ */
+async function joinInfo(token) {
+  try {
+    const res = await fetch('/api/v1/join-info', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token }),
+    });
+    const body = await res.json().catch(() => null);
+    if (res.ok && body && body.class) return body;
+    const code = body && body.error && body.error.code;
+    if (['invalid_token', 'token_expired', 'class_not_found'].includes(code)) return { error: code };
+    return null; // rate limited or a server fault: the join itself will say
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The join form for a class link's token: the class name, the name (remembered only when asked:
+ * computers in a school are shared), a camera and microphone check, then the classroom.
  * @param {string} token
  */
 export function joinPage(token) {
@@ -143,23 +196,51 @@ export function joinPage(token) {
   $('join-role').textContent = role === 'teacher'
     ? 'You are joining as the teacher.'
     : 'You are joining as a student.';
+  joinInfo(token).then((info) => {
+    if (!info || document.body.dataset.view !== 'join') return;
+    if ('error' in info) {
+      const title = { invalid_token: 'This link does not work', token_expired: 'This link has expired', class_not_found: 'This class does not exist any more' }[info.error] || 'This link does not work';
+      fatal(title, /** @type {Record<string, string>} */ (ERROR_TEXT)[info.error] || ERROR_TEXT.invalid_token);
+      return;
+    }
+    $('join-title').textContent = `Join ${info.class.name}`;
+    $('title').textContent = info.class.name;
+    document.title = `${info.class.name} · Aula`;
+  });
   const nameInput = $('join-name');
+  const forget = $('join-forget');
+  const remember = $('join-remember');
   if (claims.name) {
     nameInput.value = claims.name;
     nameInput.readOnly = true;
+    remember.closest('label').hidden = true;
   } else {
-    nameInput.value = localStorage.getItem('aula.name') || '';
+    // A name is kept only if its owner ticked "Remember my name"; whoever comes next on a
+    // shared computer sees it with "Not you? Clear", which forgets it.
+    const kept = rememberedName();
+    nameInput.value = kept;
+    remember.checked = !!kept;
+    forget.hidden = !kept;
   }
+  forget.addEventListener('click', () => {
+    rememberName(null);
+    nameInput.value = '';
+    remember.checked = false;
+    forget.hidden = true;
+    nameInput.focus();
+  });
+  const devices = new DevicePanel($('join-devices-panel'), { prefix: 'join-dev' });
+  $('join-devices').addEventListener('toggle', () => {
+    if ($('join-devices').open) devices.start();
+    else devices.stop();
+  });
   nameInput.focus();
   $('join-form').addEventListener('submit', (/** @type {Event} */ e) => {
     e.preventDefault();
     const name = nameInput.value.trim();
     if (!name) return;
-    try {
-      localStorage.setItem('aula.name', name);
-    } catch {
-      /* private mode */
-    }
+    if (!claims.name) rememberName(remember.checked ? name : null);
+    devices.stop();
     $('join-button').disabled = true;
     $('join-msg').textContent = '';
     const room = new Room({ token, name, claims });

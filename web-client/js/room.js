@@ -17,6 +17,7 @@ import { renderStatus, renderConnectivity } from './ui/connectivity.js';
 import { wireShortcuts } from './ui/shortcuts.js';
 import { showWaiting, renderWaitingList, wireWaitingRoom, renderWaitingToggle, refreshWaitingTimes } from './ui/waiting.js';
 import { showTeacherEnded, showLeft, rejoin, forgetLink, autoStart } from './ui/ended.js';
+import { wireDevicesDialog, followSpeakerChoice } from './ui/devices.js';
 
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
 /** @typedef {import('./protocol.js').PeerInfo} PeerInfo */
@@ -261,6 +262,8 @@ export class Room {
     wireControls(this);
     wireChat(this);
     wireShortcuts(() => !$('room').hidden);
+    wireDevicesDialog(this);
+    followSpeakerChoice();
     renderControls(this);
     wireStage(this);
     this.statsTimer = setInterval(() => this.statsTick(), STATS_EVERY_MS);
