@@ -83,7 +83,7 @@ async fn a_teacher_publishes_once_and_every_student_receives_through_the_sfu() {
     let mut students = Vec::new();
     for name in ["Ana", "Ben", "Carla"] {
         let mut s = Client::join(&aula, class["student"]["token"].as_str().unwrap(), name).await;
-        // A student cannot publish to the SFU without the share right.
+        // A student cannot publish to the SFU without a right to speak, show a camera or share.
         s.send(json!({"type": "offer", "to": "sfu", "sdp": "v=0"}))
             .await;
         s.expect_error("forbidden").await;
@@ -168,11 +168,20 @@ async fn a_student_given_the_floor_publishes_through_the_sfu_until_the_teacher_r
         .await;
     assert_eq!(ana.expect_error("media_unavailable").await["ref"], "late");
 
-    // The teacher gives Ana the floor (share): she publishes her screen through the SFU.
+    // The teacher lets Ana show her camera only: she may publish, but her screen (her first
+    // video) is not forwarded; the old combined `share` right is refused in words.
     teacher
-        .send(json!({"type": "grant", "peer": ana.id, "share": true}))
+        .send(json!({"type": "grant", "peer": ana.id, "share": true, "ref": "old"}))
         .await;
-    ana.expect("peer_updated").await;
+    assert_eq!(teacher.expect_error("bad_message").await["ref"], "old");
+    teacher
+        .send(json!({"type": "grant", "peer": ana.id, "camera": true}))
+        .await;
+    let updated = ana.expect("peer_updated").await;
+    assert_eq!(
+        updated["peer"]["permissions"],
+        json!({"speak": false, "camera": true, "screen": false})
+    );
     let _sent = publish_through(&mut ana, publisher, offer, opts, &stop).await;
 
     // The teacher watches through its own subscription: Ana's media is in its offer.
@@ -186,6 +195,17 @@ async fn a_student_given_the_floor_publishes_through_the_sfu_until_the_teacher_r
         "the m-line names Ana's stream"
     );
     let got = answer_with_media(&mut teacher, &offer, epoch, &stop).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        got.frames.load(Relaxed),
+        0,
+        "a screen is not forwarded on the camera right"
+    );
+
+    // Now the screen too: it reaches the teacher.
+    teacher
+        .send(json!({"type": "grant", "peer": ana.id, "screen": true}))
+        .await;
     let deadline = Instant::now() + Duration::from_secs(15);
     while got.frames.load(Relaxed) < 30 {
         assert!(
@@ -201,7 +221,7 @@ async fn a_student_given_the_floor_publishes_through_the_sfu_until_the_teacher_r
     // Revoked: the server ends her publishing session in the SFU (not only her browser
     // stopping its tracks), so nothing more reaches the class.
     teacher
-        .send(json!({"type": "grant", "peer": ana.id, "share": false}))
+        .send(json!({"type": "grant", "peer": ana.id, "camera": false, "screen": false}))
         .await;
     let publishers = wait_for_metric(&aula, "aula_sfu_publishers", 0.0).await;
     assert_eq!(publishers, 0.0, "{}", aula.metrics());

@@ -98,7 +98,7 @@ async fn call(app: &Arc<App>, sfu: &SfuHandle, request: SfuRequest, reference: O
             permissions,
         } => {
             let allowed = allowed(permissions);
-            if allowed.audio || allowed.video {
+            if allowed.any() {
                 let _ = sfu.set_allowed(&class, &peer, allowed).await;
             } else {
                 // No right left to send anything: end the publishing session.
@@ -115,7 +115,8 @@ async fn call(app: &Arc<App>, sfu: &SfuHandle, request: SfuRequest, reference: O
 fn allowed(p: Permissions) -> Allowed {
     Allowed {
         audio: p.speak,
-        video: p.share,
+        camera: p.camera,
+        screen: p.screen,
     }
 }
 

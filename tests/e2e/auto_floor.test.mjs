@@ -51,7 +51,7 @@ describe('auto class: a student allowed to speak is heard by the whole class', {
   it('granted speech, Ana turns on her microphone: the teacher and Ben both receive it', async () => {
     for (const c of [teacher, ana, ben]) assert.equal(await c.page.evaluate(() => window.aula.media), 'p2p', `${c.name} starts on direct links`);
     const anaId = await ana.page.evaluate(() => window.aula.me.id);
-    await teacher.page.getByLabel('Allow Ana to speak').check();
+    await H.setRights(teacher.page, 'Ana', { speak: true });
     const mic = ana.page.getByRole('button', { name: 'Microphone' });
     await mic.waitFor({ state: 'visible', timeout: 10_000 });
     await mic.click();

@@ -235,6 +235,23 @@ export async function joinAs(client, name) {
   await page.locator('#room').waitFor({ state: 'visible', timeout: 10_000 });
 }
 
+/**
+ * On a teacher's page, sets a student's rights from the roster: `rights` is any of
+ * `{speak, camera, screen}` (true grants, false revokes, absent stays). Use this rather than
+ * the roster's controls directly, so tests keep working when the roster's markup changes.
+ */
+export async function setRights(page, name, rights) {
+  const labels = {
+    speak: `Allow ${name} to speak`,
+    camera: `Allow ${name} to show a camera`,
+    screen: `Allow ${name} to share the screen`,
+  };
+  for (const [right, on] of Object.entries(rights)) {
+    if (on === undefined) continue;
+    await page.getByLabel(labels[right], { exact: true }).setChecked(on);
+  }
+}
+
 /** Video stats of the large stage video: size, decoded frames and the page's join timings. */
 export async function stageVideo(page) {
   return page.evaluate(async () => {

@@ -88,14 +88,14 @@ describe('p2p rights: the teacher plays a student only while the server grants i
   });
 
   it('after the teacher grants speech, her microphone plays', async () => {
-    await teacher.page.getByLabel('Allow Ana to speak').check();
+    await H.setRights(teacher.page, 'Ana', { speak: true });
     const audio = await H.eventually(async () => {
       const a = await audioOf(teacher.page, anaId);
       return a && !a.muted && !a.paused && a.enabledLive === 1 ? a : null;
     }, { what: "the teacher's page playing Ana's microphone", timeoutMs: 10_000 });
     assert.ok(audio);
     // Revoked again: silent again.
-    await teacher.page.getByLabel('Allow Ana to speak').uncheck();
+    await H.setRights(teacher.page, 'Ana', { speak: false });
     await H.eventually(async () => {
       const a = await audioOf(teacher.page, anaId);
       return a === null || (a.muted && a.paused && a.enabledLive === 0);

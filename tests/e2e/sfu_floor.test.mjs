@@ -52,10 +52,10 @@ describe('sfu: students given the floor and a second teacher publish through the
     if (server) await server.stop();
   });
 
-  it('Ana, allowed to share, shares her screen: the teacher and Ben see it', async () => {
+  it('Ana, allowed to share the screen, shares it: the teacher and Ben see it', async () => {
     const share = ana.page.getByRole('button', { name: 'Share screen' });
     assert.equal(await share.isVisible(), false, 'no share button without the right');
-    await teacher.page.getByLabel('Allow Ana to share').check();
+    await H.setRights(teacher.page, 'Ana', { screen: true });
     await share.waitFor({ state: 'visible', timeout: 10_000 });
     await share.click();
     await ana.page.getByRole('button', { name: 'Stop sharing' }).waitFor();
@@ -73,7 +73,7 @@ describe('sfu: students given the floor and a second teacher publish through the
 
   it('revoking the right stops her share everywhere, and the server ends her publishing', async () => {
     const anaId = await ana.page.evaluate(() => window.aula.me.id);
-    await teacher.page.getByLabel('Allow Ana to share').uncheck();
+    await H.setRights(teacher.page, 'Ana', { screen: false });
     await ana.page.getByRole('button', { name: 'Share screen' }).waitFor({ state: 'hidden', timeout: 10_000 });
     for (const viewer of [teacher, ben]) {
       await H.eventually(() => viewer.page.locator('#stage-screen').isHidden(), { what: `Ana's screen gone from ${viewer.name}'s stage` });

@@ -195,3 +195,17 @@ describe('the SFU offer\'s m-lines (sfu.js)', () => {
     assert.equal(publishInit('camera').sendEncodings[0].maxBitrate, 150_000, 'each call gets its own copy');
   });
 });
+
+describe('rights in words', () => {
+  it('says which rights were granted, and which a student may still be given', async () => {
+    const { grantedText, rightsNote, listWords } = await import('../../web-client/js/messages.js');
+    const none = { speak: false, camera: false, screen: false };
+    assert.equal(listWords(['a', 'b', 'c']), 'a, b and c');
+    assert.equal(grantedText(none, { ...none, camera: true }), 'The teacher lets you turn your camera on now.');
+    assert.equal(grantedText(none, { speak: true, camera: false, screen: true }), 'The teacher lets you speak and share your screen now.');
+    assert.equal(grantedText({ ...none, camera: true }, { ...none, camera: true }), '');
+    assert.equal(rightsNote(none), 'The teacher can let you speak, turn on a camera or share a screen.');
+    assert.equal(rightsNote({ ...none, camera: true }), 'The teacher can let you speak and share a screen.');
+    assert.equal(rightsNote({ speak: true, camera: true, screen: true }), '');
+  });
+});

@@ -6,7 +6,7 @@ import {
   ClassState, mayBe, mediaMode, mergeLinks, describeLink, rosterOrder, clipReasons,
 } from '../../web-client/js/state.js';
 
-const perms = (speak = false, share = false) => ({ speak, share });
+const perms = (speak = false, camera = false, screen = false) => ({ speak, camera, screen });
 const media = (m = {}) => ({ mic: false, camera: false, screen: false, ...m });
 function peer(id, role, extra = {}) {
   return { id, name: id.toUpperCase(), role, hand_raised: false, permissions: perms(), media: media(), connected: true, ...extra };
@@ -27,8 +27,11 @@ describe('mayBe', () => {
     assert.equal(mayBe(peer('t', 'teacher'), 'speak'), true);
     assert.equal(mayBe(peer('s', 'student'), 'speak'), false);
     assert.equal(mayBe(peer('s', 'student', { permissions: perms(true, false) }), 'speak'), true);
-    assert.equal(mayBe(peer('s', 'student', { permissions: perms(true, false) }), 'share'), false);
-    assert.equal(mayBe(undefined, 'share'), false);
+    assert.equal(mayBe(peer('s', 'student', { permissions: perms(true, false) }), 'camera'), false);
+    assert.equal(mayBe(peer('s', 'student', { permissions: perms(false, true) }), 'camera'), true);
+    assert.equal(mayBe(peer('s', 'student', { permissions: perms(false, true) }), 'screen'), false, 'a camera is not a screen');
+    assert.equal(mayBe(peer('s', 'student', { permissions: perms(false, false, true) }), 'screen'), true);
+    assert.equal(mayBe(undefined, 'screen'), false);
   });
 });
 
@@ -129,9 +132,9 @@ describe('ClassState', () => {
   it('our own update returns the rights we had', () => {
     const st = new ClassState();
     st.welcome(welcome());
-    const before = st.updateMe(peer('p1', 'student', { permissions: perms(true, true), hand_raised: true }));
+    const before = st.updateMe(peer('p1', 'student', { permissions: perms(true, true, true), hand_raised: true }));
     assert.deepEqual(before, perms());
-    assert.deepEqual(st.me.permissions, perms(true, true));
+    assert.deepEqual(st.me.permissions, perms(true, true, true));
     assert.equal(st.me.hand_raised, true);
   });
 
@@ -168,13 +171,15 @@ describe('ClassState', () => {
     assert.equal(st.stageTeacher(), null);
   });
 
-  it('a student on the stage shares a screen we receive and holds the right to share', () => {
+  it('a student on the stage shares a screen we receive and holds the right to share a screen', () => {
     const st = new ClassState();
     const sharing = peer('s', 'student', { media: media({ screen: true }) });
     st.welcome(welcome({ peers: [sharing] }));
     st.setRemoteTrack('s', 'screen', 'track');
     assert.equal(st.stageStudent(), null, 'no right to share');
     st.upsertPeer({ ...sharing, permissions: perms(false, true) });
+    assert.equal(st.stageStudent(), null, 'the camera right does not show a screen');
+    st.upsertPeer({ ...sharing, permissions: perms(false, false, true) });
     assert.equal(st.stageStudent().id, 's');
   });
 

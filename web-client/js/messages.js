@@ -212,3 +212,40 @@ export function verdictSentence({ level, reason }) {
   if (level === 'weak') return `Weak connection: ${reason}`;
   return `Not connected: ${reason}`;
 }
+
+/** The words for each right a teacher grants, as a student reads them. */
+const RIGHT_WORDS = { speak: 'speak', camera: 'turn your camera on', screen: 'share your screen' };
+
+/**
+ * A list in words: "a", "a and b", "a, b and c".
+ * @param {string[]} items
+ * @returns {string}
+ */
+export function listWords(items) {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+/**
+ * What a student is told when the teacher grants rights: '' when nothing new was granted.
+ * @param {import('./protocol.js').Permissions} before
+ * @param {import('./protocol.js').Permissions} now
+ * @returns {string}
+ */
+export function grantedText(before, now) {
+  const rights = /** @type {Array<keyof typeof RIGHT_WORDS>} */ (['speak', 'camera', 'screen']);
+  const granted = rights.filter((r) => now[r] && !before[r]).map((r) => RIGHT_WORDS[r]);
+  return granted.length ? `The teacher lets you ${listWords(granted)} now.` : '';
+}
+
+/**
+ * The note under a student's buttons about the rights it does not hold ('' when it holds all).
+ * @param {import('./protocol.js').Permissions} p
+ * @returns {string}
+ */
+export function rightsNote(p) {
+  const rights = /** @type {Array<keyof typeof RIGHT_WORDS>} */ (['speak', 'camera', 'screen']);
+  const missing = rights.filter((r) => !p[r]).map((r) => RIGHT_WORDS[r].replace('your ', 'a '));
+  if (missing.length === rights.length) return 'The teacher can let you speak, turn on a camera or share a screen.';
+  return missing.length ? `The teacher can let you ${listWords(missing)}.` : '';
+}

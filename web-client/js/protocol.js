@@ -18,7 +18,8 @@ export const SFU_PEER = 'sfu';
  */
 /** @typedef {'connecting' | 'direct' | 'relay_udp' | 'relay_tcp' | 'relay_tls' | 'sfu' | 'failed'} MediaPath */
 
-/** @typedef {{speak: boolean, share: boolean}} Permissions */
+/** What a student may publish: `speak` the microphone, `camera` a camera, `screen` a screen share. */
+/** @typedef {{speak: boolean, camera: boolean, screen: boolean}} Permissions */
 /** @typedef {{mic: boolean, camera: boolean, screen: boolean}} MediaState */
 
 /**

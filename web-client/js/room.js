@@ -6,7 +6,7 @@
 import { Signaling, wsUrl, CLOSE } from './signaling.js';
 import { LocalMedia } from './media.js';
 import { ClassState, mediaMode, clipReasons } from './state.js';
-import { ERROR_TEXT, capitalize, errorText, isJoinRefusal, muted, refusalTitle } from './messages.js';
+import { ERROR_TEXT, capitalize, errorText, grantedText, isJoinRefusal, muted, refusalTitle } from './messages.js';
 import { makeTransport, switchTransport, maybeFallBackToSfu, noteFloorReach } from './media-mode.js';
 import { $, show, fatal, toast, log, detail } from './ui/dom.js';
 import { renderRoster, renderRow, renderSelfIndicator, renderRemoved, showRefused } from './ui/roster.js';
@@ -426,13 +426,11 @@ export class Room {
     const p = me.permissions;
     if (this.transport) this.transport.setPermissions(p);
     if (!p.speak) this.media.stop('mic');
-    if (!p.share) {
-      this.media.stop('camera');
-      this.media.stop('screen');
-    }
+    if (!p.camera) this.media.stop('camera');
+    if (!p.screen) this.media.stop('screen');
     if (before && me.role === 'student') {
-      if (p.speak && !before.speak) toast('The teacher lets you speak now.');
-      if (p.share && !before.share) toast('The teacher lets you share your camera and screen now.');
+      const granted = grantedText(before, p);
+      if (granted) toast(granted);
     }
   }
 

@@ -10,7 +10,7 @@
 //   offer from "sfu" (someone started publishing) is answered too. A publisher's m-lines of one
 //   kind keep its order: video 0 = screen, video 1 = camera, audio 0 = microphone, audio 1 = the
 //   shared screen's sound (a tab's audio).
-// - Sending (a teacher at once; a student the teacher allowed to speak or share, once they turn
+// - Sending (a teacher at once; a student the teacher allowed to speak, show a camera or share a screen, once they turn
 //   something on): makes the offer, with three send-only transceivers in the fixed order screen
 //   (video), camera (video), microphone (audio), screen's sound (audio); starting or stopping a share is a replaceTrack()
 //   with no renegotiation. The camera and the screen are sent as simulcast layers (rids); the SFU
@@ -52,7 +52,7 @@ export class SfuTransport extends MediaTransport {
     const { me, permissions, notify, subscribed } = opts;
     /** @type {'sfu'} */
     this.kind = 'sfu';
-    this.permissions = me.role === 'teacher' ? { speak: true, share: true } : { speak: false, share: false, ...(permissions || {}) };
+    this.permissions = me.role === 'teacher' ? { speak: true, camera: true, screen: true } : { speak: false, camera: false, screen: false, ...(permissions || {}) };
     this.notify = notify || (() => {});
     this.closed = false;
     this.receiving = new Channel(this, 'subscriber');
@@ -65,7 +65,7 @@ export class SfuTransport extends MediaTransport {
   }
 
   mayPublish() {
-    return !!(this.permissions.speak || this.permissions.share);
+    return !!(this.permissions.speak || this.permissions.camera || this.permissions.screen);
   }
 
   startSending() {

@@ -26,10 +26,11 @@ const REPORT_FRESH_MS = 10_000;
 /** @typedef {{kind: string, links: Map<string, unknown>} | null} TransportView */
 
 /**
- * Whether the server says `peer` may be heard (`right` "speak") or seen ("share"): a teacher
- * always, a student only while holding the right. Unknown peers may not.
+ * Whether the server says `peer` may be heard (`right` "speak") or seen on camera ("camera") or
+ * sharing a screen ("screen"): a teacher always, a student only while holding the right. Unknown
+ * peers may not.
  * @param {PeerInfo | null | undefined} peer
- * @param {'speak' | 'share'} right
+ * @param {keyof Permissions} right
  * @returns {boolean}
  */
 export function mayBe(peer, right) {
@@ -257,7 +258,7 @@ export class ClassState {
    */
   stageStudent() {
     return [...this.peers.values()].find((p) => p.role === 'student' && p.media.screen
-      && mayBe(p, 'share') && (this.remote.get(p.id) || {}).screen) || null;
+      && mayBe(p, 'screen') && (this.remote.get(p.id) || {}).screen) || null;
   }
 
   /**

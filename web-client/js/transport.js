@@ -6,7 +6,7 @@
 // A media transport is the seam between the class UI and how media travels. The UI only calls:
 //   transport.syncPeers(peers)           the roster changed (PeerInfo[] of everyone else)
 //   transport.setTrack(slot, track|null) publish or stop the local "screen" | "camera" | "mic"
-//   transport.setPermissions({speak, share}) our rights changed (the tracks are stopped by the UI)
+//   transport.setPermissions({speak, camera, screen}) our rights changed (the UI stops the tracks)
 //   transport.setIceServers(iceServers)  fresh TURN credentials (`ice_servers`)
 //   transport.handleSignal(msg)          an offer / answer / candidate from the server
 //   transport.handleError(err)           a server error; true when it was about this transport

@@ -444,11 +444,25 @@ fn media_a_publisher_is_not_allowed_to_send_is_not_forwarded() {
     w.auto_answer = true;
     let no_video = Allowed {
         audio: true,
-        video: false,
+        camera: false,
+        screen: false,
     };
-    let student = w.publisher_as("student", no_video).unwrap();
+    // The publisher's only video is its first: the screen. The camera right does not cover it.
+    let camera_only = Allowed {
+        audio: true,
+        camera: true,
+        screen: false,
+    };
+    let student = w.publisher_as("student", camera_only).unwrap();
     let viewer = w.subscriber("viewer");
     w.settle();
+    w.run_for(Duration::from_secs(1));
+    assert_eq!(
+        w.frames_from(viewer, student).len(),
+        0,
+        "a screen is not forwarded on the camera right"
+    );
+    assert!(w.sfu.set_allowed(w.now, "c", "student", no_video));
     w.run_for(Duration::from_secs(1));
     assert_eq!(w.frames_from(viewer, student).len(), 0, "video not allowed");
 

@@ -16,13 +16,22 @@ use super::tracks::Source;
 impl SfuCore {
     /// Every subscriber's video from publisher `index` waits for that publisher's next keyframe.
     pub(super) fn restart_video_of(&mut self, class: &str, index: usize) {
+        self.restart_videos_of(class, index, None);
+    }
+
+    /// As [`Self::restart_video_of`], for only these of the publisher's video tracks (by their
+    /// index among its videos) when `only` says so.
+    pub(super) fn restart_videos_of(&mut self, class: &str, index: usize, only: Option<&[usize]>) {
         let Some(c) = self.classes.get(class) else {
             return;
         };
         for s in &c.subscribers {
             if let Some(PeerKind::Subscriber(sub)) = self.peers.get_mut(s).map(|p| &mut p.kind) {
                 for t in &mut sub.tracks_out {
-                    if t.source.publisher == index && t.source.kind == MediaKind::Video {
+                    if t.source.publisher == index
+                        && t.source.kind == MediaKind::Video
+                        && only.is_none_or(|o| o.contains(&t.source.index))
+                    {
                         t.awaiting_keyframe = true;
                         t.layer = None;
                     }
@@ -44,7 +53,7 @@ impl SfuCore {
         };
         let class_id = p.class.clone();
         let kind = track.kind;
-        if !publishing.allowed.kind(kind) {
+        if !publishing.allowed.track(kind, track.index) {
             return;
         }
         let source = Source {

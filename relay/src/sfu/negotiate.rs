@@ -134,15 +134,17 @@ impl SfuCore {
             unreachable!("by_name keys publishers by their role");
         };
         let before = std::mem::replace(&mut publishing.allowed, allowed);
-        if allowed.video && !before.video {
+        // The video tracks allowed now and not before (a camera, a screen, or both).
+        let videos: Vec<usize> = publishing
+            .tracks_in
+            .iter()
+            .filter(|t| t.kind == MediaKind::Video)
+            .filter(|t| allowed.track(t.kind, t.index) && !before.track(t.kind, t.index))
+            .map(|t| t.index)
+            .collect();
+        if !videos.is_empty() {
             let index = publishing.index;
-            let videos: Vec<usize> = publishing
-                .tracks_in
-                .iter()
-                .filter(|t| t.kind == MediaKind::Video)
-                .map(|t| t.index)
-                .collect();
-            self.restart_video_of(class, index);
+            self.restart_videos_of(class, index, Some(&videos));
             for i in videos {
                 let source = Source {
                     publisher: index,

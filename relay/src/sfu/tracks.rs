@@ -19,21 +19,33 @@ use super::layers::LayerChooser;
 pub struct Allowed {
     /// Microphone.
     pub audio: bool,
-    /// Camera and screen.
-    pub video: bool,
+    /// Camera (the publisher's video 1).
+    pub camera: bool,
+    /// Screen (the publisher's video 0).
+    pub screen: bool,
 }
 
 impl Allowed {
     /// Everything (a teacher).
     pub const ALL: Allowed = Allowed {
         audio: true,
-        video: true,
+        camera: true,
+        screen: true,
     };
 
-    pub(super) fn kind(self, kind: MediaKind) -> bool {
-        match kind {
-            MediaKind::Audio => self.audio,
-            MediaKind::Video => self.video,
+    /// Whether anything may be sent on.
+    pub fn any(self) -> bool {
+        self.audio || self.camera || self.screen
+    }
+
+    /// Whether the publisher's track of `kind` with this index among its tracks of the kind may
+    /// be sent on (video 0 = screen, video 1 = camera; any further video needs both rights).
+    pub(super) fn track(self, kind: MediaKind, index: usize) -> bool {
+        match (kind, index) {
+            (MediaKind::Audio, _) => self.audio,
+            (MediaKind::Video, 0) => self.screen,
+            (MediaKind::Video, 1) => self.camera,
+            (MediaKind::Video, _) => self.screen && self.camera,
         }
     }
 }

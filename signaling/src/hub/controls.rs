@@ -31,18 +31,18 @@ impl Hub {
         screen: bool,
     ) -> Result<Vec<Effect>, Refusal> {
         let member = self.member_mut(&from.loc);
-        let p = member.info.permissions;
-        if (mic && !p.speak) || ((camera || screen) && !p.share) {
+        let media = MediaState {
+            mic,
+            camera,
+            screen,
+        };
+        if !member.info.permissions.allow(media) {
             return Err(Refusal::new(
                 ErrorCode::Forbidden,
                 "the teacher has not allowed you to publish this",
             ));
         }
-        member.info.media = MediaState {
-            mic,
-            camera,
-            screen,
-        };
+        member.info.media = media;
         let info = member.info.clone();
         Ok(vec![Effect::Deliver {
             to: self.class(&from.loc.class).connected_conns(),
@@ -146,17 +146,29 @@ impl Hub {
         Ok(self.end_session(&from.loc.class, "the teacher ended the lesson", true))
     }
 
-    /// `grant`: sets a student's right to speak and/or share; a revoked right stops what it
-    /// allowed, in the roster and at the SFU. Granting a right moves an `auto` class on direct
-    /// connections to the SFU, so that the whole class receives the student's media.
+    /// `grant`: sets a student's rights to speak, to show a camera and to share a screen; a
+    /// revoked right stops what it allowed, in the roster and at the SFU. Granting a right moves
+    /// an `auto` class on direct connections to the SFU, so that the whole class receives the
+    /// student's media.
     pub(super) fn grant(
         &mut self,
         from: &Sender,
         peer: PeerId,
-        speak: Option<bool>,
-        share: Option<bool>,
+        rights: GrantRights,
     ) -> Result<Vec<Effect>, Refusal> {
         from.teacher_only("grant rights")?;
+        if rights.legacy_share {
+            return Err(Refusal::new(
+                ErrorCode::BadMessage,
+                "share was split into camera and screen: grant {peer, camera?, screen?}",
+            ));
+        }
+        let GrantRights {
+            speak,
+            camera,
+            screen,
+            ..
+        } = rights;
         self.member_conn(&from.loc, &peer)?;
         let target = self.peers[&peer].clone();
         let member = self.member_mut(&target);
@@ -168,13 +180,14 @@ impl Hub {
         }
         let p = &mut member.info.permissions;
         p.speak = speak.unwrap_or(p.speak);
-        p.share = share.unwrap_or(p.share);
+        p.camera = camera.unwrap_or(p.camera);
+        p.screen = screen.unwrap_or(p.screen);
         // Revoking a right stops what it allowed; the client is told through peer_updated.
         let p = *p;
         let media = &mut member.info.media;
         media.mic &= p.speak;
-        media.camera &= p.share;
-        media.screen &= p.share;
+        media.camera &= p.camera;
+        media.screen &= p.screen;
         let info = member.info.clone();
         let mut effects = vec![Effect::Deliver {
             to: self.class(&from.loc.class).connected_conns(),
@@ -183,7 +196,7 @@ impl Hub {
         // Direct links carry a student's media only to the teacher: for the whole class to hear
         // or see her, an `auto` class moves to the SFU (everyone switches, as when it grows).
         // Told after the new rights, so clients re-render the roster with them already in place.
-        if speak == Some(true) || share == Some(true) {
+        if [speak, camera, screen].contains(&Some(true)) {
             if let Some(class) = self.switch_to_sfu(&from.loc.class) {
                 effects.push(Effect::Deliver {
                     to: self.class(&from.loc.class).connected_conns(),
@@ -226,4 +239,13 @@ impl Hub {
         };
         class.removed.push(ban);
     }
+}
+
+/// The rights a `grant` sets (None: unchanged), and whether it still used the old `share`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct GrantRights {
+    pub(super) speak: Option<bool>,
+    pub(super) camera: Option<bool>,
+    pub(super) screen: Option<bool>,
+    pub(super) legacy_share: bool,
 }

@@ -33,6 +33,8 @@ fn grant(hub: &mut Hub, teacher: ConnId, peer: &PeerId, on: bool) -> Vec<Effect>
     let msg = ClientMessage::Grant {
         peer: peer.clone(),
         speak: Some(on),
+        camera: None,
+        screen: None,
         share: None,
     };
     hub.handle(teacher, msg, 0).expect("the teacher grants")
@@ -42,7 +44,9 @@ fn grant_share(hub: &mut Hub, teacher: ConnId, peer: &PeerId, on: bool) {
     let msg = ClientMessage::Grant {
         peer: peer.clone(),
         speak: None,
-        share: Some(on),
+        camera: Some(on),
+        screen: Some(on),
+        share: None,
     };
     hub.handle(teacher, msg, 0).expect("the teacher grants");
 }

@@ -338,6 +338,8 @@ fn busy_class(hub: &mut Hub) -> (PeerId, PeerId, PeerId) {
     let grant = ClientMessage::Grant {
         peer: ana.clone(),
         speak: Some(true),
+        camera: None,
+        screen: None,
         share: None,
     };
     send(hub, 1, grant, 200);

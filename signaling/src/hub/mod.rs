@@ -110,8 +110,9 @@ pub enum Effect {
 /// `answer` or `offer` from `sfu`, or a `media_unavailable` error) to `conn`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SfuRequest {
-    /// A publisher's offer (a teacher, or a student with a right to speak or share), or its
-    /// renegotiation. `permissions` is what the SFU forwards: speak = audio, share = video.
+    /// A publisher's offer (a teacher, or a student with a right to speak, show a camera or share
+    /// a screen), or its renegotiation. `permissions` is what the SFU forwards: speak = audio,
+    /// camera = the camera's video, screen = the screen's video.
     Publish {
         class: ClassId,
         peer: PeerId,
@@ -414,7 +415,21 @@ impl Hub {
             ClientMessage::Admit { id } => self.admit(&from, &id, now_ms),
             ClientMessage::Decline { id } => self.decline(&from, &id),
             ClientMessage::AdmitAll {} => self.admit_all(&from, now_ms),
-            ClientMessage::Grant { peer, speak, share } => self.grant(&from, peer, speak, share),
+            ClientMessage::Grant {
+                peer,
+                speak,
+                camera,
+                screen,
+                share,
+            } => {
+                let rights = controls::GrantRights {
+                    speak,
+                    camera,
+                    screen,
+                    legacy_share: share.is_some(),
+                };
+                self.grant(&from, peer, rights)
+            }
             ClientMessage::Spotlight { peer } => self.spotlight(&from, peer),
         }
     }
@@ -521,3 +536,6 @@ mod tests;
 
 #[cfg(test)]
 mod floor_tests;
+
+#[cfg(test)]
+mod controls_tests;

@@ -111,9 +111,10 @@ impl Hub {
             name,
             role: req.role,
             hand_raised: false,
-            permissions: Permissions {
-                speak: is_teacher,
-                share: is_teacher,
+            permissions: if is_teacher {
+                Permissions::ALL
+            } else {
+                Permissions::default()
             },
             media: MediaState::default(),
             connected: true,

@@ -42,13 +42,13 @@ impl Hub {
         self.relay(from, &to, msg)
     }
 
-    /// A publisher's offer to the SFU (a teacher, or a student with a right to speak or share).
+    /// A publisher's offer to the SFU (a teacher, or a student holding any right to publish).
     fn publish(&self, from: &Sender, sdp: String) -> Result<Vec<Effect>, Refusal> {
         self.require_sfu(&from.loc)?;
         let permissions = self.member(&from.loc).info.permissions;
-        if !(permissions.share || permissions.speak) {
-            let message =
-                "only a teacher, or a student the teacher allowed to speak or share, publishes";
+        if !permissions.any() {
+            let message = "only a teacher, or a student the teacher allowed to speak, show a \
+                           camera or share a screen, publishes";
             return Err(Refusal::new(ErrorCode::Forbidden, message));
         }
         Ok(vec![Effect::Sfu(SfuRequest::Publish {

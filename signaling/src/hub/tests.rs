@@ -9,7 +9,7 @@ use crate::protocol::{
     close_code, IceServer, LinkStats, MediaMode, MuteKind, WaitReason, SFU_PEER_ID,
 };
 
-fn hub() -> Hub {
+pub(super) fn hub() -> Hub {
     let mut hub = Hub::new(HubLimits {
         max_class_size: 5,
         chat_history: 3,
@@ -20,7 +20,7 @@ fn hub() -> Hub {
     hub
 }
 
-fn req(class: &str, role: Role, name: &str) -> JoinRequest {
+pub(super) fn req(class: &str, role: Role, name: &str) -> JoinRequest {
     JoinRequest {
         class: class.into(),
         role,
@@ -34,11 +34,17 @@ fn req(class: &str, role: Role, name: &str) -> JoinRequest {
     }
 }
 
-fn no_ice(_: &PeerId) -> Vec<IceServer> {
+pub(super) fn no_ice(_: &PeerId) -> Vec<IceServer> {
     Vec::new()
 }
 
-fn join(hub: &mut Hub, conn: ConnId, class: &str, role: Role, name: &str) -> (PeerId, Vec<Effect>) {
+pub(super) fn join(
+    hub: &mut Hub,
+    conn: ConnId,
+    class: &str,
+    role: Role,
+    name: &str,
+) -> (PeerId, Vec<Effect>) {
     let j = hub
         .join(conn, req(class, role, name), no_ice)
         .expect("join succeeds");
@@ -46,7 +52,7 @@ fn join(hub: &mut Hub, conn: ConnId, class: &str, role: Role, name: &str) -> (Pe
 }
 
 /// Messages delivered to `conn`, in order.
-fn to(conn: ConnId, effects: &[Effect]) -> Vec<ServerMessage> {
+pub(super) fn to(conn: ConnId, effects: &[Effect]) -> Vec<ServerMessage> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -80,13 +86,7 @@ fn welcome_lists_others_and_others_hear_of_the_joiner() {
             assert_eq!(*role, Role::Student);
             assert_eq!(peers.len(), 1);
             assert_eq!(peers[0].id, t);
-            assert_eq!(
-                *permissions,
-                Permissions {
-                    speak: false,
-                    share: false
-                }
-            );
+            assert_eq!(*permissions, Permissions::default());
         }
         other => panic!("expected welcome, got {other:?}"),
     }
@@ -211,6 +211,8 @@ fn students_cannot_do_teacher_actions() {
         ClientMessage::Grant {
             peer: s,
             speak: Some(true),
+            camera: None,
+            screen: None,
             share: None,
         },
     ];
@@ -482,13 +484,15 @@ fn mute_grant_and_media_permissions() {
             ClientMessage::Grant {
                 peer: s.clone(),
                 speak: Some(true),
+                camera: None,
+                screen: None,
                 share: None,
             },
             0,
         )
         .unwrap();
     assert!(
-        matches!(&to(2, &fx)[0], ServerMessage::PeerUpdated { peer } if peer.permissions.speak && !peer.permissions.share)
+        matches!(&to(2, &fx)[0], ServerMessage::PeerUpdated { peer } if peer.permissions.speak && !peer.permissions.camera && !peer.permissions.screen)
     );
     hub.handle(2, media, 0).unwrap();
     let fx = hub
@@ -515,6 +519,8 @@ fn mute_grant_and_media_permissions() {
             ClientMessage::Grant {
                 peer: s,
                 speak: Some(false),
+                camera: None,
+                screen: None,
                 share: None,
             },
             0,
@@ -527,6 +533,8 @@ fn mute_grant_and_media_permissions() {
             ClientMessage::Grant {
                 peer: t,
                 speak: Some(false),
+                camera: None,
+                screen: None,
                 share: None,
             },
             0,
@@ -993,6 +1001,8 @@ impl World {
                         ClientMessage::Grant {
                             peer: target.clone(),
                             speak: Some(true),
+                            camera: None,
+                            screen: None,
                             share: None,
                         },
                         true,
@@ -1108,10 +1118,7 @@ fn sfu_classes_route_media_negotiation_to_the_sfu() {
             peer: t.clone(),
             conn: 1,
             sdp: "v=0".into(),
-            permissions: Permissions {
-                speak: true,
-                share: true
-            },
+            permissions: Permissions::ALL,
         })]
     );
     // A student without the right to speak or share does not publish.
@@ -1124,11 +1131,13 @@ fn sfu_classes_route_media_negotiation_to_the_sfu() {
     let grant = |speak| ClientMessage::Grant {
         peer: s.clone(),
         speak: Some(speak),
+        camera: None,
+        screen: None,
         share: None,
     };
     let speak_only = Permissions {
         speak: true,
-        share: false,
+        ..Permissions::default()
     };
     let fx = hub.handle(1, grant(true), 0).unwrap();
     assert!(fx.contains(&Effect::Sfu(SfuRequest::Permissions {
@@ -1258,10 +1267,12 @@ fn granting_a_student_speech_moves_an_auto_p2p_class_to_the_sfu() {
         assert_eq!(hub.class_info("a").unwrap().media, MediaMode::P2p);
         (hub, s)
     };
-    let grant = |peer: &PeerId, speak, share| ClientMessage::Grant {
+    let grant = |peer: &PeerId, speak, camera| ClientMessage::Grant {
         peer: peer.clone(),
         speak,
-        share,
+        camera,
+        screen: None,
+        share: None,
     };
 
     let (mut hub, s) = setup(true, Topology::Auto);
@@ -1281,11 +1292,11 @@ fn granting_a_student_speech_moves_an_auto_p2p_class_to_the_sfu() {
         peer: s.clone(),
         permissions: Permissions {
             speak: true,
-            share: false
+            ..Permissions::default()
         },
     })));
 
-    // Share moves it too; a revocation alone does not.
+    // A camera moves it too; a revocation alone does not.
     let (mut hub, s) = setup(true, Topology::Auto);
     let fx = hub.handle(1, grant(&s, Some(false), None), 0).unwrap();
     assert_eq!(hub.class_info("a").unwrap().media, MediaMode::P2p);

@@ -94,13 +94,21 @@ pub enum ClientMessage {
     },
     /// Teacher only: let everyone waiting in.
     AdmitAll {},
-    /// Teacher only: set a student's right to speak and/or share. Omitted fields stay as they are.
+    /// Teacher only: set a student's right to speak (microphone), to show a camera and to share a
+    /// screen, each on its own. Omitted fields stay as they are.
     Grant {
         peer: PeerId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         speak: Option<bool>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        share: Option<bool>,
+        camera: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        screen: Option<bool>,
+        /// The old combined right, split into `camera` and `screen`: a grant that still carries it
+        /// is refused with `bad_message` rather than silently ignored.
+        #[serde(default, skip_serializing)]
+        #[schemars(skip)]
+        share: Option<serde_json::Value>,
     },
     /// Teacher only: put a member in the spotlight for everyone (`peer`), or end it (no `peer`).
     /// Everyone gets `class_updated` with `class.spotlight`.

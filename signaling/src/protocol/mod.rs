@@ -73,13 +73,36 @@ pub enum MuteKind {
     All,
 }
 
-/// Rights a teacher can grant a student. Teachers always have both.
+/// Rights a teacher can grant a student, each on its own. Teachers always have all three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Permissions {
     /// May publish a microphone.
     pub speak: bool,
-    /// May publish a camera or a screen share.
-    pub share: bool,
+    /// May publish a camera.
+    pub camera: bool,
+    /// May publish a screen share.
+    pub screen: bool,
+}
+
+impl Permissions {
+    /// Every right (a teacher's).
+    pub const ALL: Permissions = Permissions {
+        speak: true,
+        camera: true,
+        screen: true,
+    };
+
+    /// Whether any right is held (the holder may publish something).
+    pub fn any(self) -> bool {
+        self.speak || self.camera || self.screen
+    }
+
+    /// Whether these rights allow publishing `media`.
+    pub fn allow(self, media: MediaState) -> bool {
+        (!media.mic || self.speak)
+            && (!media.camera || self.camera)
+            && (!media.screen || self.screen)
+    }
 }
 
 /// What a peer currently publishes, as reported by its own client with `media`.

@@ -4,7 +4,7 @@
 
 import { $, ask, toast } from './dom.js';
 import { supportsScreenShare } from '../media.js';
-import { shareBlockedText } from '../messages.js';
+import { rightsNote, shareBlockedText } from '../messages.js';
 
 /** @typedef {import('../room.js').Room} Room */
 /** @typedef {import('../protocol.js').Slot} Slot */
@@ -94,23 +94,25 @@ export function renderControls(room) {
   mic.setAttribute('aria-pressed', String(st.mic));
   mic.title = st.mic ? 'Your microphone is on: press to turn it off (M)' : 'Turn your microphone on (M)';
   const cam = $('btn-camera');
-  cam.hidden = !p.share;
+  cam.hidden = !p.camera;
   cam.setAttribute('aria-pressed', String(st.camera));
   cam.title = st.camera ? 'Your camera is on: press to turn it off (V)' : 'Turn your camera on (V)';
   const share = $('btn-share');
-  share.hidden = !p.share || !supportsScreenShare();
+  share.hidden = !p.screen || !supportsScreenShare();
   share.textContent = st.screen ? 'Stop sharing' : 'Share screen';
   share.classList.toggle('active', st.screen);
   const hand = $('btn-hand');
   hand.setAttribute('aria-pressed', String(!!me.hand_raised));
   hand.title = me.hand_raised ? 'Your hand is up: press to lower it (H)' : 'Raise your hand (H)';
   const notes = [];
-  if (me.role === 'student' && !p.speak && !p.share) notes.push('The teacher can let you speak or share.');
-  else if (me.role === 'student' && !p.speak) notes.push('The teacher can let you speak.');
+  if (me.role === 'student') {
+    const note = rightsNote(p);
+    if (note) notes.push(note);
+  }
   // Over plain http from another computer the browser gives no screen, camera or microphone at
   // all: say so to everyone (a student may be allowed to share later), not only to sharers.
   const blocked = shareBlockedText(window.isSecureContext, supportsScreenShare());
-  if (blocked && (p.share || !window.isSecureContext)) notes.push(blocked);
+  if (blocked && (p.screen || p.camera || !window.isSecureContext)) notes.push(blocked);
   if (room.forceRelay) notes.push(`Relay forced (?relay=${room.relayTransport || 'force'}): media goes through the server.`);
   $('perm-note').textContent = notes.join(' ');
 }

@@ -1,6 +1,6 @@
 // @ts-check
 // The roster ("People"): one row per person with a connection dot, badges, and the teacher's
-// controls (grant speak/share, mute, remove); the list of people removed this session; the
+// controls (grant speak/camera/screen, mute, remove); the list of people removed this session; the
 // notice of refused joins; and the connection banner's media verdict for ourselves.
 
 import { renderPill } from './connectivity.js';
@@ -55,10 +55,15 @@ function buildRow(room, p) {
   // cannot draw one, so "Ms Rivera · Teacher" typed as a name still reads as a student.
   row.append(dot, name, ...(p.role === 'teacher' ? [roleBadge()] : []), badges);
   if (teacherView) {
-    const speak = h('input', { type: 'checkbox', class: 'grant-speak', 'aria-label': `Allow ${p.name} to speak` });
-    speak.addEventListener('change', () => send({ type: 'grant', peer: p.id, speak: speak.checked }));
-    const share = h('input', { type: 'checkbox', class: 'grant-share', 'aria-label': `Allow ${p.name} to share` });
-    share.addEventListener('change', () => send({ type: 'grant', peer: p.id, share: share.checked }));
+    /** @param {'speak' | 'camera' | 'screen'} right @param {string} label */
+    const grant = (right, label) => {
+      const box = h('input', { type: 'checkbox', class: `grant-${right}`, 'aria-label': `${label}` });
+      box.addEventListener('change', () => send({ type: 'grant', peer: p.id, [right]: box.checked }));
+      return box;
+    };
+    const speak = grant('speak', `Allow ${p.name} to speak`);
+    const camera = grant('camera', `Allow ${p.name} to show a camera`);
+    const screen = grant('screen', `Allow ${p.name} to share the screen`);
     const mute = h('button', { type: 'button', class: 'small', 'aria-label': `Mute ${p.name}` }, 'Mute');
     mute.addEventListener('click', () => {
       send({ type: 'mute', peer: p.id, kind: 'all' });
@@ -75,7 +80,8 @@ function buildRow(room, p) {
     });
     row.append(h('span', { class: 'actions' },
       h('label', { class: 'grant' }, speak, 'Speak'),
-      h('label', { class: 'grant' }, share, 'Share'),
+      h('label', { class: 'grant' }, camera, 'Camera'),
+      h('label', { class: 'grant' }, screen, 'Screen'),
       mute, remove));
   }
   return row;
@@ -107,12 +113,11 @@ export function renderRow(room, id) {
   badges.push(h('span', { class: 'sr-only' }, `, ${ind.text}`));
   /** @type {HTMLElement} */ (row.querySelector('.badges')).replaceChildren(...badges);
   row.classList.toggle('raised', !!p.hand_raised);
-  /** @type {HTMLInputElement | null} */
-  const speak = row.querySelector('.grant-speak');
-  if (speak) speak.checked = !!p.permissions.speak;
-  /** @type {HTMLInputElement | null} */
-  const share = row.querySelector('.grant-share');
-  if (share) share.checked = !!p.permissions.share;
+  for (const right of /** @type {const} */ (['speak', 'camera', 'screen'])) {
+    /** @type {HTMLInputElement | null} */
+    const box = row.querySelector(`.grant-${right}`);
+    if (box) box.checked = !!p.permissions[right];
+  }
 }
 
 /**
