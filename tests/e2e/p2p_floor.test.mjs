@@ -73,16 +73,6 @@ async function linkedTo(page) {
 }
 
 /**
- * The teacher gives or takes a right with the roster's checkbox.
- * @param {'speak' | 'share'} right
- */
-async function setRight(teacher, name, right, on) {
-  const box = teacher.page.getByLabel(`Allow ${name} to ${right}`);
-  if (on) await box.check();
-  else await box.uncheck();
-}
-
-/**
  * The whole scenario on one server.
  * @param {string} label names the screenshots
  * @param {() => Promise<object>} start starts the server
@@ -147,7 +137,7 @@ function floorScenario(label, start, topology) {
   });
 
   it('granted the microphone, Ana is heard by both classmates (and the teacher)', async () => {
-    await setRight(teacher, 'Ana', 'speak', true);
+    await H.setRights(teacher.page, 'Ana', { speak: true });
     const mic = ana.page.getByRole('button', { name: 'Microphone' });
     await mic.waitFor({ state: 'visible', timeout: 10_000 });
     await mic.click();
@@ -184,7 +174,7 @@ function floorScenario(label, start, topology) {
   });
 
   it('granted the screen, the teacher and both classmates decode it', async () => {
-    await setRight(teacher, 'Ana', 'share', true);
+    await H.setRights(teacher.page, 'Ana', { screen: true });
     const share = ana.page.getByRole('button', { name: 'Share screen' });
     await share.waitFor({ state: 'visible', timeout: 10_000 });
     await share.click();
@@ -218,8 +208,8 @@ function floorScenario(label, start, topology) {
   });
 
   it('revoked, classmates stop playing her and the floor links close', async () => {
-    await setRight(teacher, 'Ana', 'share', false);
-    await setRight(teacher, 'Ana', 'speak', false);
+    await H.setRights(teacher.page, 'Ana', { screen: false });
+    await H.setRights(teacher.page, 'Ana', { speak: false });
     for (const c of [ben, cleo]) {
       await H.eventually(async () => !playing(await heard(c.page, anaId)) && !(await showsAnything(c.page, anaId)),
         { what: `${c.name} no longer playing or showing Ana` });
@@ -272,7 +262,7 @@ describe('a direct class of 31 students: no floor links, and the teacher is told
 
   it('granting a student a right says only teachers receive her', async () => {
     await teacher.page.locator('#people-count', { hasText: '32' }).waitFor({ timeout: 15_000 });
-    await setRight(teacher, 'Pupil 7', 'speak', true);
+    await H.setRights(teacher.page, 'Pupil 7', { speak: true });
     await teacher.page.locator('.toast', { hasText: 'Only teachers receive Pupil 7' }).waitFor({ timeout: 10_000 });
     await H.screenshot(teacher.page, 'p2p-floor-31-teacher-1366');
     assert.deepEqual(H.unexpectedErrors(teacher.errors), []);

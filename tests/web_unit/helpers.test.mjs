@@ -145,8 +145,8 @@ describe('who connects and who offers (p2p)', () => {
     assert.equal(shouldConnect(s2, { id: 'p3', role: 'student' }), false);
   });
   it('two students connect by a floor link while one holds a right, in a class of at most 30', () => {
-    const granted = { id: 'p3', role: 'student', name: 'Ana', permissions: { speak: true, share: false } };
-    const plain = { id: 'p4', role: 'student', permissions: { speak: false, share: false } };
+    const granted = { id: 'p3', role: 'student', name: 'Ana', permissions: { speak: true, camera: false, screen: false } };
+    const plain = { id: 'p4', role: 'student', permissions: { speak: false, camera: false, screen: false } };
     assert.equal(FLOOR_LINK_MAX_STUDENTS, 30);
     assert.equal(holdsRight(granted), true);
     assert.equal(holdsRight(plain), false);

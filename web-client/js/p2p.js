@@ -1,6 +1,6 @@
 // @ts-check
 // The peer-to-peer media transport: one RTCPeerConnection per teacher–student pair, and — while a
-// student holds a right (speak or share) — one per pair of that student and each classmate (a
+// student holds a right (speak, camera or screen) — one per pair of that student and each classmate (a
 // *floor link*), so the whole class hears and sees a student the teacher gave the floor. The
 // surface every media transport offers the page is described in transport.js.
 //

@@ -3,12 +3,10 @@
 //!
 //! Who may signal whom: a teacher and anyone of the class, always. Two students only for a
 //! *floor link* — in a class on direct connections with at most [`MAX_FLOOR_LINK_STUDENTS`]
-//! students, while one of the two holds a right (speak, or share): the student given the floor
+//! students, while one of the two holds a right (speak, camera or screen): the student given the floor
 //! links directly to each classmate, so the whole class hears and sees her (docs/decisions/0008).
 
-use crate::protocol::{
-    ErrorCode, MediaMode, PeerId, Permissions, Role, ServerMessage, SFU_PEER_ID,
-};
+use crate::protocol::{ErrorCode, MediaMode, PeerId, Role, ServerMessage, SFU_PEER_ID};
 
 use super::class::PeerLocation;
 use super::{Effect, Hub, Refusal, Sender, SfuRequest};
@@ -178,16 +176,15 @@ impl Hub {
         if from.role == Role::Teacher || target.info.role == Role::Teacher {
             return Ok(());
         }
-        let holds_a_right = |p: Permissions| p != Permissions::default();
-        let floor = holds_a_right(self.member(&from.loc).info.permissions)
-            || holds_a_right(target.info.permissions);
+        let floor = self.member(&from.loc).info.permissions.any() || target.info.permissions.any();
         let direct = class.info.media == MediaMode::P2p;
         let small = class.count(Role::Student) <= MAX_FLOOR_LINK_STUDENTS;
         if floor && direct && small {
             return Ok(());
         }
         let message = format!(
-            "students link directly only while one of them may speak or share, in a class on \
+            "students link directly only while one of them may speak, show a camera or share a \
+             screen, in a class on \
              direct connections of at most {MAX_FLOOR_LINK_STUDENTS} students"
         );
         Err(Refusal::new(ErrorCode::Forbidden, message))
