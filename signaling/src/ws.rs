@@ -611,7 +611,13 @@ mod tests {
         assert!(msg.contains("missing field"), "{msg}");
         assert_eq!(r, Some(serde_json::json!("a")));
         let (msg, r) = parse(r#"{"type":"chat","text":"hi","ref":{"x":1}}"#).unwrap();
-        assert_eq!(msg, ClientMessage::Chat { text: "hi".into() });
+        assert_eq!(
+            msg,
+            ClientMessage::Chat {
+                text: "hi".into(),
+                to: None
+            }
+        );
         assert_eq!(r, None, "only string and number refs are echoed");
     }
 

@@ -28,6 +28,8 @@ export const SFU_PEER = 'sfu';
  * @property {string} name
  * @property {Role} role
  * @property {boolean} hand_raised
+ * @property {number} [hand_raised_at] when the hand went up (server ms); absent while down
+ * @property {boolean} [co_teacher] a student a teacher promoted (`promote`): `role` is then `teacher`
  * @property {Permissions} permissions
  * @property {MediaState} media
  * @property {boolean} connected
@@ -47,7 +49,9 @@ export const SFU_PEER = 'sfu';
 
 /** @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer */
 /** @typedef {{id: string, name: string, role: Role}} RemovedPeer */
-/** @typedef {{id: number, from: string, name: string, text: string, time: number}} ChatEntry */
+/** Who a chat line is for: the class, or its teachers only (a private question). */
+/** @typedef {'everyone' | 'teachers'} ChatAudience */
+/** @typedef {{id: number, from: string, name: string, text: string, time: number, to?: ChatAudience}} ChatEntry */
 
 /** @typedef {'locked' | 'waiting_room' | 'ended'} WaitReason */
 /** @typedef {{id: string, name: string, since: number, reason: WaitReason}} WaitingPeer */
@@ -92,8 +96,15 @@ export const SFU_PEER = 'sfu';
 /** @typedef {{type: 'offer' | 'answer', from: string, sdp: string}} Description */
 /** @typedef {{type: 'candidate', from: string, candidate: RTCIceCandidateInit}} Candidate */
 /** @typedef {{type: 'chat'} & ChatEntry} Chat */
-/** @typedef {{type: 'hand', peer: string, raised: boolean}} Hand */
-/** @typedef {{type: 'mute', by: string, kind: MuteKind}} Mute */
+/**
+ * A hand raised or lowered: `at` is when it went up (server ms), `by` the teacher who lowered it.
+ * @typedef {{type: 'hand', peer: string, raised: boolean, at?: number, by?: string}} Hand
+ */
+/** @typedef {{type: 'mute', by: string, kind: MuteKind, everyone?: boolean}} Mute `everyone`: a teacher's `mute_all` */
+/** @typedef {{type: 'reaction', peer: string, emoji: string}} Reaction someone's reaction, for a moment */
+
+/** The reactions the server accepts in `react` (signaling/src/protocol/client.rs, REACTIONS). */
+export const REACTIONS = ['👍', '👏', '❤️', '😂', '😮', '🎉'];
 /** @typedef {{type: 'stats', from: string, links: LinkStats[]}} Stats */
 /** @typedef {{type: 'class_updated', class: ClassInfo}} ClassUpdated */
 /** @typedef {{type: 'removed' | 'class_ended', reason: string, summary?: LessonSummary}} Notice */
@@ -108,12 +119,15 @@ export const SFU_PEER = 'sfu';
 
 /**
  * Every message the server sends.
- * @typedef {Welcome | PeerJoined | PeerLeft | Description | Candidate | Chat | Hand | Mute | Stats
+ * @typedef {Welcome | PeerJoined | PeerLeft | Description | Candidate | Chat | Hand | Mute | Reaction | Stats
  *   | ClassUpdated | Notice | JoinRefused | RemovedList | Pong | IceServers | ErrorMsg
  *   | Waiting | Admitted | WaitingList} ServerMessage
  */
 
 /**
- * A message this page sends (docs/protocol.md, "Client messages"); its `type` names it.
+ * A message this page sends (docs/protocol.md, "Client messages"); its `type` names it. Among them:
+ * `{type: 'grant', peer, speak?, camera?, screen?}`, `{type: 'chat', text, to?: ChatAudience}`,
+ * `{type: 'mute_all', kind?}`, `{type: 'lower_hands', peer?}` (no peer: every hand),
+ * `{type: 'promote', peer}` / `{type: 'demote', peer}` (co-teacher), `{type: 'react', emoji}`.
  * @typedef {{type: string, [key: string]: unknown}} ClientMessage
  */

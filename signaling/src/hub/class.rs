@@ -29,6 +29,8 @@ pub(super) struct Member {
 #[derive(Debug, Default)]
 pub(super) struct Traffic {
     pub(super) chat: Bucket,
+    /// Reactions (`react`).
+    pub(super) react: Bucket,
     /// Bytes forwarded to specific peers (signaling messages and stats).
     pub(super) signal: Bucket,
     pub(super) stats_sent_ms: Option<u64>,

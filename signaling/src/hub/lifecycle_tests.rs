@@ -106,7 +106,10 @@ fn a_locked_class_or_its_waiting_room_makes_newcomers_wait_for_a_teacher() {
         &to(3, &send(&mut hub, 3, ClientMessage::Ping {}, 1_000))[0],
         ServerMessage::Pong {}
     ));
-    let chat = ClientMessage::Chat { text: "hi".into() };
+    let chat = ClientMessage::Chat {
+        text: "hi".into(),
+        to: None,
+    };
     assert_eq!(
         hub.handle(3, chat, 1_000).unwrap_err().code,
         ErrorCode::NotJoined
@@ -344,7 +347,15 @@ fn busy_class(hub: &mut Hub) -> (PeerId, PeerId, PeerId) {
     };
     send(hub, 1, grant, 200);
     for (conn, text) in [(1, "one"), (2, "two"), (3, "three"), (1, "four")] {
-        send(hub, conn, ClientMessage::Chat { text: text.into() }, 300);
+        send(
+            hub,
+            conn,
+            ClientMessage::Chat {
+                text: text.into(),
+                to: None,
+            },
+            300,
+        );
     }
     send(
         hub,
@@ -469,6 +480,7 @@ fn a_snapshot_restores_identities_rights_hands_lock_and_chat_after_a_restart() {
         150,
         ClientMessage::Chat {
             text: "five".into(),
+            to: None,
         },
         12_000,
     );

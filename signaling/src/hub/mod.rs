@@ -18,8 +18,8 @@
 //!   the timer tick and the end of a session;
 //! - `signal.rs`: WebRTC messages relayed between peers, and the requests made of the SFU;
 //! - `controls.rs`: raised hands, what each member publishes, and the teacher's controls (mute,
-//!   remove and readmit, lock, end, grant);
-//! - `chat.rs`: the class chat and its history;
+//!   mute all, lower hands, remove and readmit, lock, end, grant, promote and demote);
+//! - `chat.rs`: the class chat (public or to the teachers) and its history, and reactions;
 //! - `stats.rs`: connection-quality reports relayed to teachers;
 //! - `waiting.rs`: the waiting room (admit, decline, admit all) and starting an ended lesson;
 //! - `snapshot.rs`: the live state of a class as a serializable snapshot, so a restarted server
@@ -225,7 +225,7 @@ pub struct Joined {
 /// }
 ///
 /// // Every later frame of that connection, parsed.
-/// let msg = ClientMessage::Chat { text: "Good morning".into() };
+/// let msg = ClientMessage::Chat { text: "Good morning".into(), to: None };
 /// match hub.handle(conn, msg, now_ms) {
 ///     Ok(effects) => route(effects),
 ///     Err(refusal) => eprintln!("answer conn {conn} with an error: {refusal}"),
@@ -397,9 +397,14 @@ impl Hub {
                 self.candidate(&from, to, candidate, now_ms)
             }
             ClientMessage::Subscribe {} => self.subscribe(&from),
-            ClientMessage::Chat { text } => self.chat(&from, text, now_ms),
+            ClientMessage::Chat { text, to } => self.chat(&from, text, to, now_ms),
+            ClientMessage::React { emoji } => self.react(&from, &emoji, now_ms),
             ClientMessage::Stats { links } => self.stats(&from, links, now_ms),
-            ClientMessage::Hand { raised } => Ok(self.hand(&from, raised)),
+            ClientMessage::Hand { raised } => Ok(self.hand(&from, raised, now_ms)),
+            ClientMessage::LowerHands { peer } => self.lower_hands(&from, peer),
+            ClientMessage::MuteAll { kind } => self.mute_all(&from, kind),
+            ClientMessage::Promote { peer } => self.promote(&from, peer),
+            ClientMessage::Demote { peer } => self.demote(&from, peer),
             ClientMessage::Media {
                 mic,
                 camera,
@@ -440,12 +445,14 @@ impl Hub {
             return Err(Refusal::new(ErrorCode::NotJoined, "send join first"));
         };
         let loc = self.peers[&id].clone();
-        let role = self.member(&loc).info.role;
+        let info = &self.member(&loc).info;
+        let (role, co_teacher) = (info.role, info.co_teacher);
         Ok(Sender {
             conn,
             id,
             loc,
             role,
+            co_teacher,
         })
     }
 
@@ -493,6 +500,8 @@ struct Sender {
     id: PeerId,
     loc: PeerLocation,
     role: Role,
+    /// A student a teacher promoted (its `role` is then `Teacher`).
+    co_teacher: bool,
 }
 
 impl Sender {
@@ -502,6 +511,16 @@ impl Sender {
             return Ok(());
         }
         let message = format!("only a teacher can {what}");
+        Err(Refusal::new(ErrorCode::Forbidden, message))
+    }
+
+    /// Refuses a student and a co-teacher: only the class's own teachers can do `what`.
+    fn class_teacher_only(&self, what: &str) -> Result<(), Refusal> {
+        self.teacher_only(what)?;
+        if !self.co_teacher {
+            return Ok(());
+        }
+        let message = format!("only the class's teacher, not a co-teacher, can {what}");
         Err(Refusal::new(ErrorCode::Forbidden, message))
     }
 }

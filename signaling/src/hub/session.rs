@@ -111,6 +111,8 @@ impl Hub {
             name,
             role: req.role,
             hand_raised: false,
+            hand_raised_at: None,
+            co_teacher: false,
             permissions: if is_teacher {
                 Permissions::ALL
             } else {
@@ -217,7 +219,13 @@ impl Hub {
         let peer = self.resume_tokens.get(resume?)?;
         let loc = self.peers.get(peer)?;
         let member = self.classes.get(&loc.class)?.members.get(&loc.key)?;
-        (loc.class == class && member.info.role == role).then_some(peer)
+        // A co-teacher joined as a student and resumes with the student link.
+        let joined_as = if member.info.co_teacher {
+            Role::Student
+        } else {
+            member.info.role
+        };
+        (loc.class == class && joined_as == role).then_some(peer)
     }
 
     pub(super) fn resume(
@@ -303,7 +311,8 @@ impl Hub {
             resumed,
             permissions: me.info.permissions,
             hand_raised: me.info.hand_raised,
-            chat: class.chat.iter().cloned().collect(),
+            co_teacher: me.info.co_teacher,
+            chat: class.chat_for(&me.info),
             server_restarted: me.restored,
             summary: class
                 .last_summary

@@ -235,6 +235,7 @@ fn chat_reaches_everyone_and_late_joiners_get_bounded_history() {
                 1,
                 ClientMessage::Chat {
                     text: format!("line {i}"),
+                    to: None,
                 },
                 1000 + i,
             )
@@ -251,16 +252,30 @@ fn chat_reaches_everyone_and_late_joiners_get_bounded_history() {
     assert_eq!(chat[2].id, 5);
     assert_eq!(chat[2].time, 1004);
     assert_eq!(
-        hub.handle(1, ClientMessage::Chat { text: "  ".into() }, 0)
-            .unwrap_err()
-            .code,
+        hub.handle(
+            1,
+            ClientMessage::Chat {
+                text: "  ".into(),
+                to: None,
+            },
+            0
+        )
+        .unwrap_err()
+        .code,
         ErrorCode::BadMessage
     );
     let long = "x".repeat(2001);
     assert_eq!(
-        hub.handle(1, ClientMessage::Chat { text: long }, 0)
-            .unwrap_err()
-            .code,
+        hub.handle(
+            1,
+            ClientMessage::Chat {
+                text: long,
+                to: None,
+            },
+            0
+        )
+        .unwrap_err()
+        .code,
         ErrorCode::TooLong
     );
 }
@@ -277,7 +292,9 @@ fn raised_hand_reaches_the_teacher_and_survives_resume() {
         to(1, &fx),
         vec![ServerMessage::Hand {
             peer: s.clone(),
-            raised: true
+            raised: true,
+            at: Some(0),
+            by: None,
         }]
     );
 
@@ -509,7 +526,8 @@ fn mute_grant_and_media_permissions() {
         to(2, &fx),
         vec![ServerMessage::Mute {
             by: t.clone(),
-            kind: MuteKind::Audio
+            kind: MuteKind::Audio,
+            everyone: false,
         }]
     );
     assert!(to(1, &fx).is_empty());
@@ -580,8 +598,15 @@ fn end_and_delete_close_everyone() {
     let mut hub = hub();
     join(&mut hub, 1, "c1", Role::Teacher, "T");
     join(&mut hub, 2, "c1", Role::Student, "A");
-    hub.handle(1, ClientMessage::Chat { text: "bye".into() }, 0)
-        .unwrap();
+    hub.handle(
+        1,
+        ClientMessage::Chat {
+            text: "bye".into(),
+            to: None,
+        },
+        0,
+    )
+    .unwrap();
     let fx = hub.handle(1, ClientMessage::End {}, 0).unwrap();
     for c in [1, 2] {
         assert!(matches!(&to(c, &fx)[0], ServerMessage::ClassEnded { .. }));
@@ -732,9 +757,12 @@ impl ClientView {
             ServerMessage::PeerLeft { id, .. } => {
                 self.roster.remove(id);
             }
-            ServerMessage::Hand { peer, raised } => {
+            ServerMessage::Hand {
+                peer, raised, at, ..
+            } => {
                 if let Some(p) = self.roster.get_mut(peer) {
                     p.hand_raised = *raised;
+                    p.hand_raised_at = *at;
                 }
             }
             _ => {}
@@ -964,7 +992,13 @@ impl World {
                         },
                         false,
                     ),
-                    MsgKind::Chat => (ClientMessage::Chat { text: "hi".into() }, false),
+                    MsgKind::Chat => (
+                        ClientMessage::Chat {
+                            text: "hi".into(),
+                            to: None,
+                        },
+                        false,
+                    ),
                     MsgKind::Hand => (
                         ClientMessage::Hand {
                             raised: target_conn % 2 == 0,
@@ -1507,7 +1541,14 @@ fn removal_refuses_the_browser_the_personal_token_and_the_resume_until_readmitte
 }
 
 fn chat(hub: &mut Hub, conn: ConnId, text: &str, now_ms: u64) -> Result<Vec<Effect>, Refusal> {
-    hub.handle(conn, ClientMessage::Chat { text: text.into() }, now_ms)
+    hub.handle(
+        conn,
+        ClientMessage::Chat {
+            text: text.into(),
+            to: None,
+        },
+        now_ms,
+    )
 }
 
 #[test]

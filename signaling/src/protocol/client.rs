@@ -3,7 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{LinkStats, MuteKind, PeerId};
+use super::{ChatAudience, LinkStats, MuteKind, PeerId};
+
+/// The reactions `react` accepts (a small fixed set, so a reaction is never a message).
+pub const REACTIONS: [&str; 6] = ["👍", "👏", "❤️", "😂", "😮", "🎉"];
 
 /// Messages a client sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -35,8 +38,11 @@ pub enum ClientMessage {
         /// An `RTCIceCandidateInit` object, relayed untouched.
         candidate: serde_json::Value,
     },
+    /// A chat line; `to: "teachers"` makes it private to the class's teachers.
     Chat {
         text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<ChatAudience>,
     },
     Hand {
         raised: bool,
@@ -59,6 +65,28 @@ pub enum ClientMessage {
         peer: PeerId,
         #[serde(default)]
         kind: MuteKind,
+    },
+    /// Teacher only: ask every student to turn the named media off (each gets `mute`).
+    MuteAll {
+        #[serde(default)]
+        kind: MuteKind,
+    },
+    /// Teacher only: lower one student's raised hand (`peer`), or every raised hand.
+    LowerHands {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<PeerId>,
+    },
+    /// The class's teacher only (not a co-teacher): make a student a co-teacher.
+    Promote {
+        peer: PeerId,
+    },
+    /// The class's teacher only: make a co-teacher a student again.
+    Demote {
+        peer: PeerId,
+    },
+    /// A short reaction (one of [`REACTIONS`]) everyone sees for a moment.
+    React {
+        emoji: String,
     },
     /// Teacher only: remove a peer from the class. It is refused for the rest of the session
     /// (its resume token, its personal token, its browser) until a teacher sends `readmit`.
@@ -127,7 +155,7 @@ pub enum ClientMessage {
 }
 
 /// Every `type` a client may send, as on the wire.
-pub const CLIENT_MESSAGE_TYPES: [&str; 23] = [
+pub const CLIENT_MESSAGE_TYPES: [&str; 28] = [
     "join",
     "offer",
     "answer",
@@ -151,6 +179,11 @@ pub const CLIENT_MESSAGE_TYPES: [&str; 23] = [
     "subscribe",
     "ping",
     "leave",
+    "mute_all",
+    "lower_hands",
+    "promote",
+    "demote",
+    "react",
 ];
 
 impl ClientMessage {
@@ -180,6 +213,11 @@ impl ClientMessage {
             ClientMessage::Subscribe {} => "subscribe",
             ClientMessage::Ping {} => "ping",
             ClientMessage::Leave {} => "leave",
+            ClientMessage::MuteAll { .. } => "mute_all",
+            ClientMessage::LowerHands { .. } => "lower_hands",
+            ClientMessage::Promote { .. } => "promote",
+            ClientMessage::Demote { .. } => "demote",
+            ClientMessage::React { .. } => "react",
         }
     }
 }

@@ -18,7 +18,7 @@ mod client;
 mod errors;
 mod server;
 
-pub use self::client::{ClientMessage, CLIENT_MESSAGE_TYPES};
+pub use self::client::{ClientMessage, CLIENT_MESSAGE_TYPES, REACTIONS};
 pub use self::errors::{close_code, ErrorCode};
 pub use self::server::ServerMessage;
 
@@ -121,8 +121,17 @@ pub struct MediaState {
 pub struct PeerInfo {
     pub id: PeerId,
     pub name: String,
+    /// `teacher` for a co-teacher too (see `co_teacher`).
     pub role: Role,
     pub hand_raised: bool,
+    /// When the hand went up (server time, milliseconds since the Unix epoch); absent while it
+    /// is down. Rosters list raised hands by it, the first raised first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand_raised_at: Option<u64>,
+    /// True for a student a teacher made co-teacher (`promote`): its `role` is `teacher` until
+    /// `demote`. Absent (false) for everyone else.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub co_teacher: bool,
     pub permissions: Permissions,
     pub media: MediaState,
     /// False while the peer's connection is down but it may still resume (see `resume` in `join`).
@@ -223,6 +232,17 @@ pub struct LessonSummary {
     pub attendance: Vec<Attendance>,
 }
 
+/// Who a chat line is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatAudience {
+    /// The whole class (the default).
+    #[default]
+    Everyone,
+    /// The class's teachers (co-teachers included) and the sender only: a private question.
+    Teachers,
+}
+
 /// A chat line as the server stored and relayed it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChatEntry {
@@ -234,6 +254,9 @@ pub struct ChatEntry {
     pub text: String,
     /// Server time, milliseconds since the Unix epoch.
     pub time: u64,
+    /// `teachers` for a line only the teachers (and its sender) receive; absent for the class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<ChatAudience>,
 }
 
 /// How a peer's media reaches the peer that reports it; shown on the teacher's connectivity panel.

@@ -27,7 +27,10 @@ pub enum ServerMessage {
         resumed: bool,
         permissions: Permissions,
         hand_raised: bool,
-        /// The most recent chat lines, oldest first.
+        /// True when a teacher made you a co-teacher (`role` is then `teacher`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        co_teacher: bool,
+        /// The most recent chat lines you may read, oldest first.
         chat: Vec<ChatEntry>,
         /// True on the first resume after a server restart: the peer's media sessions with the
         /// SFU are gone (direct links between browsers are not), so rebuild them.
@@ -67,11 +70,25 @@ pub enum ServerMessage {
     Hand {
         peer: PeerId,
         raised: bool,
+        /// When it went up (server time, ms), as in `PeerInfo.hand_raised_at`; absent when lowered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<u64>,
+        /// The teacher who lowered it, when it was not its owner.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<PeerId>,
     },
     /// Sent to the muted peer only: its client turns the named media off.
     Mute {
         by: PeerId,
         kind: MuteKind,
+        /// True when the teacher muted every student at once (`mute_all`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        everyone: bool,
+    },
+    /// Someone's reaction, to everyone in the class.
+    Reaction {
+        peer: PeerId,
+        emoji: String,
     },
     /// Sent to teachers: a member's connection-quality report.
     Stats {
@@ -152,6 +169,7 @@ impl ServerMessage {
             ServerMessage::Chat { .. } => "chat",
             ServerMessage::Hand { .. } => "hand",
             ServerMessage::Mute { .. } => "mute",
+            ServerMessage::Reaction { .. } => "reaction",
             ServerMessage::Stats { .. } => "stats",
             ServerMessage::ClassUpdated { .. } => "class_updated",
             ServerMessage::Removed { .. } => "removed",

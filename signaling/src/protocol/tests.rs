@@ -46,6 +46,7 @@ fn chat_is_flattened_on_the_wire() {
             name: "Ana".into(),
             text: "hi".into(),
             time: 5,
+            to: None,
         },
     };
     let v = serde_json::to_value(&m).unwrap();
