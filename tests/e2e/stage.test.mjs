@@ -51,9 +51,9 @@ async function waitForStage(page, label, timeoutMs = 20_000) {
   return later;
 }
 
-/** Grants a right by the roster's checkbox on the teacher's page. */
+/** Grants a right (`speak`, `camera`, `screen`) from the teacher's roster. */
 async function grant(teacher, name, right) {
-  await teacher.page.getByLabel(`Allow ${name} to ${right}`).check();
+  await H.setRights(teacher.page, name, { [right]: true });
 }
 
 /** Turns a student's own button on once it appears. */
@@ -124,7 +124,7 @@ const overlaps = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bot
  * fills every stage, labelled with her name; her own page shows her preview.
  */
 async function anaPresents({ teacher, ana, others, shot }) {
-  await grant(teacher, 'Ana', 'share');
+  await grant(teacher, 'Ana', 'screen');
   await press(ana, 'Share screen');
   await ana.page.getByRole('button', { name: 'Stop sharing' }).waitFor();
   for (const viewer of [teacher, ...others]) {
@@ -187,7 +187,7 @@ describe('stage: an sfu class', { skip: !H.hasSfu() && 'this aula has no SFU' },
   it('(c) at 390×844 the camera tiles never cover the shared screen', async () => {
     dan = await H.openClient(browser, H.joinUrl(server, cls.student.token), { name: 'Dan', viewport: PHONE, initScript: H.RECORD_PCS, colorScheme: 'dark' });
     await press(teacher, /^Camera/);
-    await grant(teacher, 'Ben', 'share');
+    await grant(teacher, 'Ben', 'camera');
     await press(ben, /^Camera/);
     await waitForStage(dan.page, "Ana's screen");
     await H.eventually(async () => (await dan.page.locator('#tiles figure').count()) >= 2, { what: "two camera tiles on Dan's page" });

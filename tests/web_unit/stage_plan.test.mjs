@@ -6,7 +6,7 @@ import { planStage, maySend, pictureLabel } from '../../web-client/js/stage-plan
 
 const media = (m = {}) => ({ mic: false, camera: false, screen: false, ...m });
 function peer(id, role, extra = {}) {
-  return { id, name: id, role, hand_raised: false, permissions: { speak: false, share: false }, media: media(), connected: true, ...extra };
+  return { id, name: id, role, hand_raised: false, permissions: { speak: false, camera: false, screen: false }, media: media(), connected: true, ...extra };
 }
 const track = (id) => ({ id });
 const teacherMe = { id: 'T', name: 'T', role: 'teacher' };
@@ -15,7 +15,7 @@ const none = { screen: null, camera: null };
 
 describe('planStage', () => {
   it('a student presenting fills the stage for the teacher, labelled with her name', () => {
-    const sam = peer('Sam', 'student', { permissions: { speak: false, share: true }, media: media({ screen: true }) });
+    const sam = peer('Sam', 'student', { permissions: { speak: false, camera: true, screen: true }, media: media({ screen: true }) });
     const p = planStage({ me: teacherMe, peers: [sam], remote: new Map([['Sam', { screen: track('s') }]]), local: none });
     assert.equal(p.main.key, 'Sam:screen');
     assert.equal(p.main.label, "Sam's screen");
@@ -64,8 +64,8 @@ describe('planStage', () => {
 
   it('a teacher screen beats a student screen; cameras go to the gallery in order', () => {
     const t = peer('Teach', 'teacher', { media: media({ screen: true, camera: true }) });
-    const a = peer('Ana', 'student', { permissions: { speak: true, share: true }, media: media({ screen: true, camera: true }) });
-    const b = peer('Ben', 'student', { permissions: { speak: true, share: true }, media: media({ camera: true }) });
+    const a = peer('Ana', 'student', { permissions: { speak: true, camera: true, screen: true }, media: media({ screen: true, camera: true }) });
+    const b = peer('Ben', 'student', { permissions: { speak: true, camera: true, screen: true }, media: media({ camera: true }) });
     const remote = new Map([['Teach', { screen: track(1), camera: track(2) }], ['Ana', { screen: track(3), camera: track(4) }], ['Ben', { camera: track(5) }]]);
     const p = planStage({ me: studentMe, peers: [b, a, t], remote, local: { screen: null, camera: track(6) } });
     assert.equal(p.main.key, 'Teach:screen');
@@ -75,7 +75,7 @@ describe('planStage', () => {
 
   it('a pin wins over the presenter, for this page only; a pin that is gone falls back', () => {
     const t = peer('Teach', 'teacher', { media: media({ screen: true }) });
-    const b = peer('Ben', 'student', { permissions: { speak: true, share: true }, media: media({ camera: true }) });
+    const b = peer('Ben', 'student', { permissions: { speak: true, camera: true, screen: true }, media: media({ camera: true }) });
     const remote = new Map([['Teach', { screen: track(1) }], ['Ben', { camera: track(5) }]]);
     const p = planStage({ me: studentMe, peers: [t, b], remote, local: none, pin: 'Ben:camera' });
     assert.equal(p.main.key, 'Ben:camera');
@@ -88,8 +88,8 @@ describe('planStage', () => {
 
   it("the spotlight puts that person's screen, else camera, on every other stage; a pin still wins", () => {
     const t = peer('Teach', 'teacher', { media: media({ screen: true }) });
-    const b = peer('Ben', 'student', { permissions: { speak: true, share: true }, media: media({ camera: true }) });
-    const a = peer('Ana', 'student', { permissions: { speak: true, share: true }, media: media({ camera: true }) });
+    const b = peer('Ben', 'student', { permissions: { speak: true, camera: true, screen: true }, media: media({ camera: true }) });
+    const a = peer('Ana', 'student', { permissions: { speak: true, camera: true, screen: true }, media: media({ camera: true }) });
     const remote = new Map([['Teach', { screen: track(1) }], ['Ben', { camera: track(5) }], ['Ana', { camera: track(6) }]]);
     const p = planStage({ me: studentMe, peers: [t, b, a], remote, local: none, spotlight: 'Ben' });
     assert.equal(p.main.key, 'Ben:camera');

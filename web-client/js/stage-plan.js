@@ -5,6 +5,8 @@
 // ourselves (then the stage says so and shows a small preview instead of our own screen, so a
 // whole-screen share does not fill the stage with itself). Pure: no DOM, no tracks' playback.
 
+import { mayBe } from './state.js';
+
 /** @typedef {import('./protocol.js').PeerInfo} PeerInfo */
 /** @typedef {'screen' | 'camera'} VideoSlot */
 /** @typedef {{screen?: MediaStreamTrack | null, camera?: MediaStreamTrack | null, mic?: MediaStreamTrack | null}} Tracks */
@@ -36,18 +38,14 @@
  */
 
 /**
- * Whether the server lets `peer` be seen on `slot` (a teacher always; a student with the right:
- * `camera` / `screen`, or the older single `share`).
+ * Whether the server lets `peer` be seen on `slot`: a teacher always; a student with the right
+ * of that name (`camera` / `screen`).
  * @param {PeerInfo | null | undefined} peer
  * @param {VideoSlot} slot
  * @returns {boolean}
  */
 export function maySend(peer, slot) {
-  if (!peer) return false;
-  if (peer.role === 'teacher') return true;
-  /** @type {Record<string, boolean | undefined>} */
-  const p = /** @type {any} */ (peer.permissions || {});
-  return !!(p[slot] ?? p.share);
+  return mayBe(peer, slot);
 }
 
 /**

@@ -237,7 +237,7 @@ export function attachAudio(room, peer, track, slot = 'mic') {
 
 /**
  * Plays a peer's microphone only while the server says it may be heard (a teacher, or a student
- * holding `speak`), and a peer's screen sound only while that peer may share and shares a screen:
+ * holding `speak`), and a peer's screen sound only while that peer may share a screen and does:
  * in a direct class the sender's browser is all that stops a student without the right, and a
  * modified one does not, so the receiving end holds the line too.
  * @param {Room} room
