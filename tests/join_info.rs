@@ -141,3 +141,48 @@ async fn link_lookups_are_rate_limited_per_address() {
     let body = refused.expect("refused once the burst is spent");
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
 }
+
+#[tokio::test]
+async fn a_teacher_gets_a_fresh_student_link_with_its_qr_code_and_a_student_does_not() {
+    let aula = Aula::start(&temp_dir("invite"));
+    let class = aula.create_class("Art");
+    let id = class["id"].as_str().unwrap();
+    let teacher = class["teacher"]["token"].as_str().unwrap();
+    let (status, body) = http(
+        &aula,
+        "POST",
+        "/api/v1/invite",
+        Some(json!({"token": teacher, "origin": "http://10.0.0.5:8080"})),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["code"], id);
+    assert_eq!(body["class"]["name"], "Art");
+    let url = body["student"]["url"].as_str().unwrap();
+    let token = body["student"]["token"].as_str().unwrap();
+    assert_eq!(url, format!("http://10.0.0.5:8080/join#token={token}"));
+    assert!(body["qr_svg"].as_str().unwrap().contains("<svg"), "{body}");
+    assert!((1..=40).contains(&body["qr_version"].as_i64().unwrap()));
+    let (status, info) = info(&aula, token);
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["role"], "student", "the link is a student's");
+
+    let student = class["student"]["token"].as_str().unwrap();
+    let (status, body) = http(
+        &aula,
+        "POST",
+        "/api/v1/invite",
+        Some(json!({ "token": student })),
+        None,
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden", "{body}");
+    let (status, body) = http(
+        &aula,
+        "POST",
+        "/api/v1/invite",
+        Some(json!({"token": teacher, "origin": "http://evil/path?x"})),
+        None,
+    );
+    assert_eq!(status, 400, "{body}");
+}

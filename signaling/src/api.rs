@@ -1,6 +1,7 @@
 //! The admin REST API under `/api/v1`, plus `/metrics`.
 //!
-//! Every route but `info`, `join`, `join-info` and open class creation (when enabled) needs
+//! Every route but `info`, `join`, `join-info`, `invite` (a teacher's token instead) and open
+//! class creation (when enabled) needs
 //! `Authorization: Bearer <admin key>`; an address that sends a wrong key too often gets 429 for
 //! a while. Errors are JSON: `{"error": {"code": "...", "message": "..."}}` with the codes listed
 //! in [`ApiError`].
@@ -31,6 +32,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/ice-servers", get(ice_servers))
         .route("/join", post(join_by_code))
         .route("/join-info", post(join_info))
+        .route("/invite", post(invite))
         .route("/info", get(info))
 }
 
@@ -62,6 +64,9 @@ pub enum ApiError {
     /// `token_expired`, the codes a `join` with it would get).
     #[error("{}", token_text(.0))]
     Token(crate::token::TokenError),
+    /// A student's token where a teacher's is needed (403 `forbidden`).
+    #[error("only a teacher can invite students")]
+    Forbidden,
     /// A genuine token for a class that was deleted (404 `class_not_found`).
     #[error("this class no longer exists")]
     ClassGone,
@@ -93,6 +98,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Token(e) => (StatusCode::UNAUTHORIZED, e.code().as_str()),
             ApiError::ClassGone => (StatusCode::NOT_FOUND, "class_not_found"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -560,6 +566,102 @@ async fn join_info(
         role: claims.role,
         name: claims.name,
         expires_at: claims.exp,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    token: String,
+    /// The page's `location.origin`: links on the address the teacher reached the server by.
+    #[serde(default)]
+    origin: Option<String>,
+}
+
+/// `http(s)://host[:port]` and nothing else (no path, user info, spaces or controls).
+fn is_origin(o: &str) -> bool {
+    let rest = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"));
+    match rest {
+        Some(host) => {
+            !host.is_empty()
+                && host.len() <= 255
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        }
+        None => false,
+    }
+}
+
+/// The invite panel's content: the class code, a fresh student link and its QR code.
+#[derive(Debug, Serialize)]
+pub struct Invite {
+    class: ClassRef,
+    /// What students type on the start page (the class id).
+    code: String,
+    student: Link,
+    /// The student link as a QR code, an SVG image.
+    qr_svg: String,
+    /// The QR version (size) used, 1–40.
+    qr_version: i16,
+}
+
+/// `POST /api/v1/invite`: for a teacher in the room (their class link's token in the body), the
+/// class code and a fresh student link (valid for the server's token lifetime from now) with its
+/// QR code. A student's token gets 403 `forbidden`; forged or expired ones the `join` codes.
+/// Limited per address with the link lookups.
+async fn invite(
+    State(app): State<Arc<App>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    body: Result<Json<InviteRequest>, JsonRejection>,
+) -> Result<Json<Invite>, ApiError> {
+    if !app.join_limits.allow_code_lookup(addr.ip()) {
+        return Err(ApiError::RateLimited(
+            "too many class-link lookups from your network; try again in a few seconds".into(),
+        ));
+    }
+    let Json(req) = body?;
+    if req.token.len() > MAX_TOKEN_LEN {
+        return Err(ApiError::Token(crate::token::TokenError::Invalid));
+    }
+    let origin = match req.origin.as_deref() {
+        None => None,
+        Some(o) if is_origin(o) => Some(o.to_string()),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "origin must be http(s)://host[:port], as the page's location.origin".into(),
+            ))
+        }
+    };
+    let claims = app
+        .tokens
+        .verify(req.token.trim(), unix_millis() / 1000)
+        .map_err(ApiError::Token)?;
+    if claims.role != Role::Teacher {
+        return Err(ApiError::Forbidden);
+    }
+    let record = lock_store(&app)
+        .get(&claims.class)?
+        .ok_or(ApiError::ClassGone)?;
+    let mut student = link(&app, &record.id, Role::Student, None, app.token_ttl_secs);
+    if let Some(origin) = origin {
+        // The address the teacher reached the server by, as the start page does: her students
+        // reach it the same way (the server's own public URL may be a default like localhost).
+        student.url = format!("{origin}/join#token={}", student.token);
+    }
+    let (qr_svg, qr_version) = crate::invite::qr_svg(&student.url)
+        .map_err(|e| ApiError::Internal(format!("QR code: {e}")))?;
+    Ok(Json(Invite {
+        code: record.id.clone(),
+        class: ClassRef {
+            id: record.id,
+            name: record.name,
+        },
+        student,
+        qr_svg,
+        qr_version,
     }))
 }
 

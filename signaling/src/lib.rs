@@ -29,6 +29,7 @@ pub mod fdlimit;
 pub mod hub;
 pub(crate) mod hygiene;
 pub mod ice;
+pub(crate) mod invite;
 pub(crate) mod listener;
 pub(crate) mod metrics;
 pub(crate) mod per_ip;

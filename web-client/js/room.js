@@ -18,6 +18,7 @@ import { wireShortcuts } from './ui/shortcuts.js';
 import { showWaiting, renderWaitingList, wireWaitingRoom, renderWaitingToggle, refreshWaitingTimes } from './ui/waiting.js';
 import { showTeacherEnded, showLeft, rejoin, forgetLink, autoStart } from './ui/ended.js';
 import { wireDevicesDialog, followSpeakerChoice } from './ui/devices.js';
+import { wireInvite } from './ui/invite.js';
 
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
 /** @typedef {import('./protocol.js').PeerInfo} PeerInfo */
@@ -263,6 +264,7 @@ export class Room {
     wireChat(this);
     wireShortcuts(() => !$('room').hidden);
     wireDevicesDialog(this);
+    wireInvite(this);
     followSpeakerChoice();
     renderControls(this);
     wireStage(this);
