@@ -68,7 +68,9 @@ impl SfuCore {
             return;
         };
         let (class, source) = (p.class.clone(), out.source);
-        let layers = self.track_in(&class, source).map_or(0, |t| t.layers.len());
+        let layers = self
+            .track_in(&class, source)
+            .map_or(0, |t| t.ranked().len());
         let policy = LayerPolicy::default();
         let Some(p) = self.peers.get_mut(&key) else {
             return;

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::media::{
+    Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Rid, Simulcast,
+    SimulcastLayer,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
@@ -32,6 +35,8 @@ struct Peer {
     frames: Vec<(u32, bool, Instant)>,
     keyframe_requests: usize,
     video: Option<Mid>,
+    /// Publisher: its simulcast layers as (rid, frame bytes, sending); empty: no simulcast.
+    layers: Vec<(Rid, usize, bool)>,
 }
 
 impl Peer {
@@ -52,6 +57,7 @@ impl Peer {
             frames: Vec::new(),
             keyframe_requests: 0,
             video: None,
+            layers: Vec::new(),
         }
     }
 }
@@ -108,6 +114,47 @@ impl World {
         p.frame_no = 1_000_000 * index as u32;
         self.peers.push(p);
         Ok(index)
+    }
+
+    /// A publisher "teacher" sending one video m-line as simulcast layers of these (rid, frame
+    /// bytes), lowest first.
+    fn simulcast_publisher(&mut self, layers: &[(&str, usize)]) -> usize {
+        let index = self.peers.len();
+        let mut p = Peer::new("teacher", 6000 + index as u16, self.now);
+        let mut simulcast = Simulcast::new();
+        for (rid, _) in layers {
+            simulcast.add_send_layer(SimulcastLayer::new(rid));
+        }
+        let mut api = p.rtc.sdp_api();
+        let video = api.add_media(
+            MediaKind::Video,
+            Direction::SendOnly,
+            None,
+            None,
+            Some(simulcast),
+        );
+        let (offer, pending) = api.apply().unwrap();
+        let answer = self
+            .sfu
+            .publish(
+                self.now,
+                "c",
+                "teacher",
+                &offer.to_sdp_string(),
+                Allowed::ALL,
+            )
+            .unwrap();
+        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+        p.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        p.video = Some(video);
+        p.publishing = true;
+        p.frame_no = 1_000_000 * index as u32;
+        p.layers = layers
+            .iter()
+            .map(|(rid, bytes)| (Rid::from(*rid), *bytes, true))
+            .collect();
+        self.peers.push(p);
+        index
     }
 
     fn subscriber(&mut self, name: &str) -> usize {
@@ -240,9 +287,23 @@ impl World {
             .unwrap()
             .pt();
         let time = MediaTime::new(u64::from(no) * 3000, Frequency::NINETY_KHZ);
-        writer
-            .write(pt, now, time, vp8_frame(no, key, 3000, 0))
-            .unwrap();
+        if p.layers.is_empty() {
+            writer
+                .write(pt, now, time, vp8_frame(no, key, 3000, 0))
+                .unwrap();
+        } else {
+            // Every layer that is sending, each frame numbered after it: the layer's index
+            // in the top byte.
+            let mid = p.video.unwrap();
+            for (i, (rid, bytes, sending)) in p.layers.clone().into_iter().enumerate() {
+                if !sending {
+                    continue;
+                }
+                let frame = vp8_frame(no | (i as u32) << 24, key, bytes, 0);
+                let writer = p.rtc.writer(mid).unwrap().rid(rid);
+                writer.write(pt, now, time, frame).unwrap();
+            }
+        }
         p.seen_requests = requests;
     }
 }
@@ -637,4 +698,53 @@ fn subscribe_requests_are_rate_limited_per_peer() {
     // Another peer is not held back; the first one may again after the wait.
     w.sfu.subscribe(now, "c", "b").unwrap();
     w.sfu.subscribe(now + wait, "c", "a").unwrap();
+}
+
+/// A browser stops sending its top simulcast layer when its uplink narrows (or its CPU is
+/// short). A subscriber that joins then must still get the layer that is sent, and one that was
+/// on the stopped layer must move to it, instead of waiting for the stopped layer forever.
+#[test]
+fn a_stopped_top_layer_leaves_no_subscriber_waiting_for_it() {
+    let mut w = World::new();
+    let teacher = w.simulcast_publisher(&[("h", 1000), ("f", 4000)]);
+    let early = w.subscriber("early");
+    w.settle();
+    w.run_for(Duration::from_secs(3));
+    let top = |f: &(u32, bool, Instant)| f.0 >> 24 == 1;
+    assert!(
+        w.peers[early].frames.iter().filter(|f| top(f)).count() >= 30,
+        "the early subscriber is on the top layer"
+    );
+
+    // The browser stops the top layer.
+    w.peers[teacher].layers[1].2 = false;
+    let stopped = w.now;
+    let late = w.subscriber("late");
+    w.run_for(Duration::from_secs(5));
+
+    let after = |s: usize| -> Vec<(u32, bool, Instant)> {
+        w.peers[s]
+            .frames
+            .iter()
+            .filter(|f| f.2 > stopped)
+            .copied()
+            .collect()
+    };
+    for (who, s) in [("late", late), ("early", early)] {
+        let f = after(s);
+        let first = f
+            .first()
+            .unwrap_or_else(|| panic!("{who} gets no frame in 5 s after the top layer stopped"));
+        assert!(first.1, "{who}: the low layer starts at a keyframe");
+        assert!(
+            first.2 - stopped < Duration::from_secs(3),
+            "{who}: the low layer within 3 s (after {:?})",
+            first.2 - stopped
+        );
+        assert!(
+            f.len() >= 40,
+            "{who} keeps decoding the low layer: {} frames",
+            f.len()
+        );
+    }
 }

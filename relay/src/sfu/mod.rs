@@ -35,7 +35,9 @@
 //!   subscriber's bandwidth estimate (transport-wide congestion control, or REMB) and the
 //!   loss in its receiver reports (start on top — screen share favours resolution; see
 //!   [`layers`]). A switch waits for a keyframe of the new layer (requested, rate-limited per
-//!   layer); the old layer flows until then.
+//!   layer); the old layer flows until then. A layer the publisher stopped sending (a browser
+//!   stops its top layers when its uplink or CPU is short) leaves the ranking until it comes
+//!   back, so nobody waits for its keyframe.
 //!
 //! - Limits (see docs/security.md, "The SFU"): a peer that has not connected within
 //!   [`SfuConfig::offer_timeout`] of its offer or answer is dropped, freeing its slot; a class

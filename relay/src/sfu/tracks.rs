@@ -71,6 +71,8 @@ pub(super) struct TrackIn {
     pub layers: Vec<Layer>,
     /// Start of the current bitrate measurement window of the layers.
     pub window_start: Option<Instant>,
+    /// Frames received on all layers together so far.
+    pub frames: u64,
     /// One keyframe-request limiter per layer (`None`: no simulcast).
     pub limiters: Vec<(Option<Rid>, KeyframeLimiter)>,
 }
@@ -85,19 +87,36 @@ pub(super) struct Layer {
     pub window_bytes: u64,
     /// Bitrate over the last whole window, bits per second.
     pub rate_bps: u64,
+    /// The track's frame count ([`TrackIn::frames`]) at this layer's last frame.
+    pub last_frame: u64,
 }
+
+/// A layer that has carried nothing while the track's other layers carried this many frames
+/// has stopped: a browser stops its top layers when its uplink narrows or its CPU is short, and
+/// sends them again when it can. A stopped layer is left out of the ranking (it comes back with
+/// its next frame), so no subscriber waits for it: one that did stayed black (a late joiner) or
+/// frozen (one on that layer) for as long as the layer was stopped. 30 frames are 1–2 s of the
+/// other layers, far more than the gap between two frames of a layer sent at a lower frame rate,
+/// and the layers of a screen that is not changing pause together (none of them counts frames).
+const STOPPED_AFTER_FRAMES: u64 = 30;
 
 /// How long a layer's bitrate is measured over.
 const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl TrackIn {
-    /// The layers from the lowest to the highest bitrate.
+    /// The layers being sent, from the lowest to the highest bitrate.
     pub fn ranked(&self) -> Vec<Rid> {
         self.ranked_layers().into_iter().map(|l| l.rid).collect()
     }
 
+    /// The layers being sent (not stopped: see [`STOPPED_AFTER_FRAMES`]), from the lowest to the
+    /// highest bitrate.
     pub fn ranked_layers(&self) -> Vec<&Layer> {
-        let mut l: Vec<&Layer> = self.layers.iter().collect();
+        let mut l: Vec<&Layer> = self
+            .layers
+            .iter()
+            .filter(|l| self.frames - l.last_frame <= STOPPED_AFTER_FRAMES)
+            .collect();
         l.sort_by_key(|l| l.bytes);
         l
     }
@@ -105,16 +124,19 @@ impl TrackIn {
     /// Counts a frame of layer `rid`; closes the measurement window when it is over. Returns
     /// whether it did (the layers' bitrates are new).
     pub fn count(&mut self, rid: Rid, bytes: u64, now: Instant) -> bool {
+        self.frames += 1;
         match self.layers.iter_mut().find(|l| l.rid == rid) {
             Some(l) => {
                 l.bytes += bytes;
                 l.window_bytes += bytes;
+                l.last_frame = self.frames;
             }
             None => self.layers.push(Layer {
                 rid,
                 bytes,
                 window_bytes: bytes,
                 rate_bps: 0,
+                last_frame: self.frames,
             }),
         }
         let start = *self.window_start.get_or_insert(now);
@@ -205,6 +227,7 @@ pub(super) fn add_track_in(tracks: &mut Vec<TrackIn>, mid: Mid, kind: MediaKind)
         index,
         layers: Vec::new(),
         window_start: None,
+        frames: 0,
         limiters: Vec::new(),
     });
     true
