@@ -209,3 +209,15 @@ describe('rights in words', () => {
     assert.equal(rightsNote({ speak: true, camera: true, screen: true }), '');
   });
 });
+
+describe('mute messages', () => {
+  it('say what was actually turned off', async () => {
+    const { mutedText } = await import('../../web-client/js/messages.js');
+    assert.equal(mutedText('audio', { mic: true, camera: true }, false), 'The teacher turned off your microphone.');
+    assert.equal(mutedText('all', { camera: true }, false), 'The teacher turned off your camera.');
+    assert.equal(mutedText('all', { mic: true, camera: true, screen: true }, false), 'The teacher turned off your microphone, camera and screen share.');
+    assert.equal(mutedText('video', { mic: true }, false), 'The teacher asked to turn off your camera; it was already off.');
+    assert.equal(mutedText('audio', { mic: true }, true), 'The teacher muted the class: your microphone is now off.');
+    assert.equal(mutedText('audio', {}, true), '', 'nothing said when nothing changed');
+  });
+});

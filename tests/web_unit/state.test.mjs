@@ -222,3 +222,18 @@ describe('ClassState', () => {
     assert.deepEqual(st.selfIndicator(sfu), { state: 'good', text: 'Good connection, through the school\'s media server' });
   });
 });
+
+describe('raised hands in the roster', () => {
+  it('come first, the first raised first', async () => {
+    const { raisedHands } = await import('../../web-client/js/state.js');
+    const everyone = [
+      { name: 'T', role: 'teacher' },
+      { name: 'Zoe', role: 'student', hand_raised: true, hand_raised_at: 300 },
+      { name: 'Al', role: 'student' },
+      { name: 'Bo', role: 'student', hand_raised: true, hand_raised_at: 100 },
+      { name: 'Cy', role: 'student', hand_raised: true },
+    ];
+    assert.deepEqual(rosterOrder([...everyone]).map((p) => p.name), ['Bo', 'Zoe', 'Cy', 'T', 'Al']);
+    assert.deepEqual(raisedHands(everyone).map((p) => p.name), ['Bo', 'Zoe', 'Cy']);
+  });
+});

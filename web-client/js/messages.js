@@ -249,3 +249,24 @@ export function rightsNote(p) {
   if (missing.length === rights.length) return 'The teacher can let you speak, turn on a camera or share a screen.';
   return missing.length ? `The teacher can let you ${listWords(missing)}.` : '';
 }
+
+/** A slot in a student's words. */
+/** @type {Record<string, string>} */
+const SLOT_WORDS = { mic: 'microphone', camera: 'camera', screen: 'screen share', screenAudio: 'screen sound' };
+
+/**
+ * What a student is told after a teacher's `mute`: what was actually turned off, of what the
+ * teacher asked for (`kind`) and what was on (`wasOn`). '' when nothing was on after a `mute_all`
+ * (nothing happened to this student).
+ * @param {import('./protocol.js').MuteKind} kind
+ * @param {Partial<Record<import('./protocol.js').Slot, boolean>>} wasOn
+ * @param {boolean} everyone whether the teacher muted every student at once
+ * @returns {string}
+ */
+export function mutedText(kind, wasOn, everyone) {
+  const { slots, what } = muted(kind);
+  const off = [...new Set(slots.filter((s) => wasOn[s]).map((s) => SLOT_WORDS[s]))];
+  if (off.length === 0) return everyone ? '' : `The teacher asked to turn off your ${what}; it was already off.`;
+  if (everyone) return `The teacher muted the class: your ${listWords(off)} ${off.length > 1 ? 'are' : 'is'} now off.`;
+  return `The teacher turned off your ${listWords(off)}.`;
+}

@@ -86,7 +86,8 @@ export const SFU_PEER = 'sfu';
  * @property {boolean} resumed
  * @property {Permissions} permissions
  * @property {boolean} hand_raised
- * @property {ChatEntry[]} chat
+ * @property {boolean} [co_teacher] a teacher made us co-teacher
+ * @property {ChatEntry[]} chat the recent lines we may read
  * @property {LessonSummary} [summary] to a teacher while the lesson has ended
  * @property {boolean} [server_restarted] first resume after a restart: rebuild the SFU links
  */

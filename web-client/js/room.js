@@ -6,10 +6,11 @@
 import { Signaling, wsUrl, CLOSE } from './signaling.js';
 import { LocalMedia } from './media.js';
 import { ClassState, mediaMode, clipReasons } from './state.js';
-import { ERROR_TEXT, capitalize, errorText, grantedText, isJoinRefusal, muted, refusalTitle } from './messages.js';
+import { ERROR_TEXT, capitalize, errorText, grantedText, isJoinRefusal, muted, mutedText, refusalTitle } from './messages.js';
 import { makeTransport, switchTransport, maybeFallBackToSfu, noteFloorReach } from './media-mode.js';
 import { $, show, fatal, toast, log, detail } from './ui/dom.js';
-import { renderRoster, renderRow, renderSelfIndicator, renderRemoved, showRefused } from './ui/roster.js';
+import { renderRoster, renderRow, renderSelfIndicator, renderRemoved, showRefused, wireRoster } from './ui/roster.js';
+import { wirePanel, applyPanelRole, showReaction } from './ui/panel.js';
 import { renderStage, renderStageMessage, attachAudio, gateAudio, wireStage } from './ui/stage.js';
 import { wireControls, renderControls } from './ui/controls.js';
 import { wireChat, addChat, addNote } from './ui/chat.js';
@@ -157,6 +158,7 @@ export class Room {
         return undefined;
       case 'chat': return addChat(this, msg);
       case 'hand': return this.onHand(msg);
+      case 'reaction': return showReaction(this, msg);
       case 'mute': return this.onMuted(msg);
       case 'stats': return this.onStats(msg);
       case 'class_updated': return this.onClass(msg.class);
@@ -241,7 +243,7 @@ export class Room {
     const transport = /** @type {Transport} */ (this.transport);
     transport.syncPeers(this.peerList());
     if (!newIdentity) transport.kickAll();
-    for (const entry of w.chat) addChat(this, entry);
+    for (const entry of w.chat) addChat(this, entry, { history: true });
     if (firstTime) this.enterRoom();
     const st = this.media.state();
     if (st.mic || st.camera || st.screen) this.sendMedia(); // a new identity starts with nothing published
@@ -251,17 +253,13 @@ export class Room {
   enterRoom() {
     this.entered = true;
     show('room');
-    const role = /** @type {NonNullable<ClassState['me']>} */ (this.state.me).role;
-    const teacher = role === 'teacher';
-    document.body.dataset.role = role;
-    $('btn-hand').hidden = teacher;
-    $('btn-lock').hidden = !teacher;
-    $('btn-end').hidden = !teacher;
     wireWaitingRoom(this);
     if (this.state.cls) renderWaitingToggle(this.state.cls);
-    $('connectivity').hidden = !teacher;
     wireControls(this);
     wireChat(this);
+    wirePanel(this);
+    wireRoster(this);
+    this.applyRole();
     wireShortcuts(() => !$('room').hidden);
     wireDevicesDialog(this);
     wireInvite(this);
@@ -274,6 +272,38 @@ export class Room {
   }
 
   /**
+   * What our role shows (on entering, and when a teacher makes us co-teacher or a student
+   * again): a co-teacher has every teacher control but ending the class.
+   */
+  applyRole() {
+    const me = /** @type {NonNullable<ClassState['me']>} */ (this.state.me);
+    const teacher = me.role === 'teacher';
+    document.body.dataset.role = me.role;
+    $('btn-hand').hidden = teacher;
+    $('btn-lock').hidden = !teacher;
+    $('btn-end').hidden = !teacher || !!me.co_teacher;
+    $('connectivity').hidden = !teacher;
+    applyPanelRole(this);
+  }
+
+  /**
+   * A teacher made us co-teacher, or a student again: the page becomes the other view without
+   * a reload, and our media links start afresh in the new role.
+   * @param {PeerInfo} peer
+   */
+  onRoleChanged(peer) {
+    this.applyRole();
+    if (this.transport) {
+      switchTransport(this);
+      /** @type {Transport} */ (this.transport).syncPeers(this.peerList());
+    }
+    toast(peer.co_teacher
+      ? 'The teacher made you a co-teacher: you can now let students speak or share, mute and lower hands.'
+      : 'The teacher made you a student again.');
+    this.renderAll();
+  }
+
+  /**
    * `peer_joined` / `peer_updated`.
    * @param {PeerInfo} peer
    * @param {boolean} joined
@@ -281,13 +311,19 @@ export class Room {
   upsertPeer(peer, joined) {
     const me = this.state.me;
     if (me && peer.id === me.id) {
+      const wasRole = me.role;
       const before = this.state.updateMe(peer);
       this.enforcePermissions(before);
+      if (me.role !== wasRole) this.onRoleChanged(peer);
       renderControls(this);
       renderRow(this, peer.id);
       return;
     }
     const old = this.state.upsertPeer(peer);
+    if (this.transport && old && old.role !== peer.role && this.transport.kind === 'p2p') {
+      // Who links with whom over direct links follows the roles: start them afresh.
+      switchTransport(this);
+    }
     noteFloorReach(this, old, peer);
     gateAudio(this, peer.id);
     if (this.transport) {
@@ -349,11 +385,12 @@ export class Room {
   /**
    * @param {import('./protocol.js').Hand} hand
    */
-  onHand({ peer, raised }) {
-    const who = this.state.setHand(peer, raised);
+  onHand({ peer, raised, at, by }) {
+    const who = this.state.setHand(peer, raised, at ?? null);
     if (who === 'me') {
+      if (!raised && by) toast('The teacher lowered your hand.');
       renderControls(this);
-      renderRow(this, peer);
+      renderRoster(this);
       return;
     }
     if (!who) return;
@@ -366,10 +403,10 @@ export class Room {
    * `mute`: the teacher turned off our microphone and/or camera.
    * @param {import('./protocol.js').Mute} msg
    */
-  onMuted({ kind }) {
-    const { slots, what } = muted(kind);
-    for (const s of slots) this.media.stop(s);
-    toast(`The teacher turned off your ${what}.`, 'info');
+  onMuted({ kind, everyone }) {
+    const text = mutedText(kind, this.media.state(), !!everyone);
+    for (const s of muted(kind).slots) this.media.stop(s);
+    if (text) toast(text, 'info');
   }
 
   /**

@@ -17,7 +17,7 @@ const REPORT_FRESH_MS = 10_000;
 /** @typedef {import('./protocol.js').MediaState} MediaState */
 /** @typedef {import('./protocol.js').Permissions} Permissions */
 /** @typedef {import('./protocol.js').Welcome} Welcome */
-/** @typedef {{id: string, role: import('./protocol.js').Role, name: string, permissions: Permissions, hand_raised: boolean}} Me */
+/** @typedef {{id: string, role: import('./protocol.js').Role, name: string, permissions: Permissions, hand_raised: boolean, hand_raised_at?: number, co_teacher?: boolean}} Me */
 /** @typedef {{screen?: MediaStreamTrack | null, camera?: MediaStreamTrack | null, mic?: MediaStreamTrack | null, screenAudio?: MediaStreamTrack | null}} RemoteTracks */
 /** @typedef {LinkStats & {at: number}} Report a link report from the other end, with when it came */
 /** @typedef {{path: string, reason: string | null, bitrate_kbps?: number, loss?: number, rtt_ms?: number}} LinkView */
@@ -96,13 +96,34 @@ export function describeLink(l) {
 }
 
 /**
- * The roster's order: teachers first, ourselves first within our role, then by name.
- * @template {{role: string, name: string, self?: boolean}} T
+ * The roster's order: raised hands first, the first raised first (a hand without a time last
+ * among them); then teachers, ourselves first within our role, then by name.
+ * @template {{role: string, name: string, self?: boolean, hand_raised?: boolean, hand_raised_at?: number | null}} T
  * @param {T[]} everyone
  * @returns {T[]} the same array, sorted
  */
 export function rosterOrder(everyone) {
-  return everyone.sort((a, b) => (a.role === b.role ? (a.self ? -1 : b.self ? 1 : a.name.localeCompare(b.name)) : a.role === 'teacher' ? -1 : 1));
+  const raisedAt = (/** @type {T} */ p) => (p.hand_raised ? p.hand_raised_at ?? Number.MAX_SAFE_INTEGER : null);
+  return everyone.sort((a, b) => {
+    const ha = raisedAt(a);
+    const hb = raisedAt(b);
+    if (ha !== null || hb !== null) {
+      if (ha === null) return 1;
+      if (hb === null) return -1;
+      if (ha !== hb) return ha - hb;
+    }
+    return a.role === b.role ? (a.self ? -1 : b.self ? 1 : a.name.localeCompare(b.name)) : a.role === 'teacher' ? -1 : 1;
+  });
+}
+
+/**
+ * The raised hands, the first raised first.
+ * @template {{hand_raised?: boolean, hand_raised_at?: number | null, role: string, name: string}} T
+ * @param {T[]} everyone
+ * @returns {T[]}
+ */
+export function raisedHands(everyone) {
+  return rosterOrder(everyone.filter((p) => p.hand_raised));
 }
 
 /**
@@ -141,7 +162,7 @@ export class ClassState {
    */
   welcome(w) {
     const newIdentity = !this.me || !w.resumed;
-    this.me = { id: w.id, role: w.role, name: w.name, permissions: w.permissions, hand_raised: w.hand_raised };
+    this.me = { id: w.id, role: w.role, name: w.name, permissions: w.permissions, hand_raised: w.hand_raised, co_teacher: !!w.co_teacher };
     this.peers = new Map(w.peers.map((p) => [p.id, p]));
     return newIdentity;
   }
@@ -165,7 +186,8 @@ export class ClassState {
   }
 
   /**
-   * `peer_updated` about us: our rights and hand. Returns the rights we had before.
+   * `peer_updated` about us: our rights, hand and role (a teacher may make us co-teacher).
+   * Returns the rights we had before.
    * @param {PeerInfo} peer
    * @returns {Permissions}
    */
@@ -174,6 +196,10 @@ export class ClassState {
     const before = me.permissions;
     me.permissions = peer.permissions;
     me.hand_raised = peer.hand_raised;
+    if (peer.hand_raised_at === undefined) delete me.hand_raised_at;
+    else me.hand_raised_at = peer.hand_raised_at;
+    me.role = peer.role;
+    me.co_teacher = !!peer.co_teacher;
     return before;
   }
 
@@ -193,18 +219,25 @@ export class ClassState {
 
   /**
    * `hand`: returns "me" for our own hand, the peer for someone else's, null for an unknown one.
+   * `at` is when it went up (server time), for the order of hands.
    * @param {string} peer
    * @param {boolean} raised
+   * @param {number | null} [at]
    * @returns {'me' | PeerInfo | null}
    */
-  setHand(peer, raised) {
+  setHand(peer, raised, at = null) {
+    const when = raised ? at : null;
     if (this.me && peer === this.me.id) {
       this.me.hand_raised = raised;
+      if (when === null) delete this.me.hand_raised_at;
+      else this.me.hand_raised_at = when;
       return 'me';
     }
     const p = this.peers.get(peer);
     if (!p) return null;
     p.hand_raised = raised;
+    if (when === null) delete p.hand_raised_at;
+    else p.hand_raised_at = when;
     return p;
   }
 

@@ -1,9 +1,10 @@
 // @ts-check
-// The chat: the message form, chat lines (with the teacher badge from the server's role) and the
-// page's own notes in the same log.
+// The chat: the message form (a student may send to the teachers only), chat lines (with the teacher badge from the server's role, and a mark on lines
+// to the teachers only) and the page's own notes in the same log.
 
 import { $, h, toast, roleBadge } from './dom.js';
 import { formatTime } from '../messages.js';
+import { chatArrived } from './panel.js';
 
 /** @typedef {import('../room.js').Room} Room */
 
@@ -11,7 +12,7 @@ import { formatTime } from '../messages.js';
 const MAX_LINES = 300;
 
 /**
- * Sends what is typed in the chat form.
+ * Sends what is typed in the chat form, and shows the chat.
  * @param {Room} room
  */
 export function wireChat(room) {
@@ -20,8 +21,16 @@ export function wireChat(room) {
     const input = $('chat-input');
     const text = input.value.trim();
     if (!text) return;
-    if (room.signaling.send({ type: 'chat', text })) input.value = '';
-    else toast('Not connected; your message was not sent.', 'error');
+    const me = room.state.me;
+    const toTeachers = !!me && me.role === 'student' && $('chat-to').value === 'teachers';
+    /** @type {import('../protocol.js').ClientMessage} */
+    const msg = { type: 'chat', text };
+    if (toTeachers) msg.to = 'teachers';
+    if (room.signaling.send(msg)) {
+      input.value = '';
+    } else {
+      toast('Not connected; your message was not sent.', 'error');
+    }
   });
 }
 
@@ -29,22 +38,26 @@ export function wireChat(room) {
  * A chat line (once per message id: a resumed welcome repeats the recent ones).
  * @param {Room} room
  * @param {import('../protocol.js').ChatEntry} entry
+ * @param {{history?: boolean}} [opts] `history`: from a `welcome`, not new
  */
-export function addChat(room, entry) {
+export function addChat(room, entry, { history = false } = {}) {
   if (room.chatIds.has(entry.id)) return;
   room.chatIds.add(entry.id);
   const me = room.state.me;
-  const mine = me && entry.from === me.id;
+  const mine = !!me && entry.from === me.id;
   const sender = mine ? me : room.state.peers.get(entry.from);
-  const li = h('li', { class: mine ? 'mine' : '' },
+  const toTeachers = entry.to === 'teachers';
+  const li = h('li', { class: `${mine ? 'mine' : ''}${toTeachers ? ' private' : ''}`.trim() },
     h('span', { class: 'who' }, entry.name),
     sender && sender.role === 'teacher' ? roleBadge() : null,
     h('time', { datetime: new Date(entry.time).toISOString() }, formatTime(entry.time)),
+    toTeachers ? h('span', { class: 'to-teachers' }, 'to teachers only') : null,
     h('p', {}, entry.text));
   const list = $('chat-log');
   list.append(li);
   while (list.children.length > MAX_LINES) list.firstChild.remove();
   list.scrollTop = list.scrollHeight;
+  chatArrived(room, { mine, history });
 }
 
 /**

@@ -1,14 +1,41 @@
 // @ts-check
 // The roster ("People"): one row per person with a connection dot, badges, and the teacher's
-// controls (grant speak/camera/screen, mute, remove); the list of people removed this session; the
-// notice of refused joins; and the connection banner's media verdict for ourselves.
+// controls (grant speak/camera/screen, mute, lower the hand, make co-teacher, remove), raised
+// hands on top in the order they went up; the teacher's Mute all and Lower all hands; the list
+// of people removed this session; the notice of refused joins; and the connection banner's
+// media verdict for ourselves.
 
 import { renderPill } from './connectivity.js';
 import { $, h, ask, toast, roleBadge } from './dom.js';
 import { refusedNotice } from '../messages.js';
+import { raisedHands } from '../state.js';
 
 /** @typedef {import('../room.js').Room} Room */
 /** @typedef {import('../protocol.js').PeerInfo} PeerInfo */
+
+/**
+ * Wires Mute all and Lower all hands (once, on entering the room).
+ * @param {Room} room
+ */
+export function wireRoster(room) {
+  $('btn-mute-all').addEventListener('click', () => {
+    if (room.signaling.send({ type: 'mute_all', kind: 'audio' })) toast('Asked every student to turn off their microphone.');
+  });
+  $('btn-lower-all').addEventListener('click', () => room.signaling.send({ type: 'lower_hands' }));
+}
+
+/**
+ * Which controls a person's row carries on our page (both roles decide).
+ * @param {Room} room
+ * @param {PeerInfo} p
+ * @returns {string}
+ */
+function rowKind(room, p) {
+  const me = /** @type {NonNullable<Room['state']['me']>} */ (room.state.me);
+  if (me.role !== 'teacher' || p.id === me.id) return 'plain';
+  if (p.role === 'student') return me.co_teacher ? 'student-co' : 'student';
+  return p.co_teacher && !me.co_teacher ? 'co-teacher' : 'plain';
+}
 
 /**
  * Adds, orders and removes rows so the list matches the class.
@@ -27,14 +54,21 @@ export function renderRoster(room) {
   }
   everyone.forEach((p, i) => {
     let row = room.rows.get(p.id);
+    const kind = rowKind(room, p);
+    if (row && row.dataset.kind !== kind) {
+      row.remove();
+      row = undefined;
+    }
     if (!row) {
       row = buildRow(room, p);
+      row.dataset.kind = kind;
       room.rows.set(p.id, row);
     }
     if (list.children[i] !== row) list.insertBefore(row, list.children[i] || null);
     renderRow(room, p.id);
   });
   $('people-count').textContent = `(${everyone.length})`;
+  $('btn-lower-all').disabled = raisedHands(everyone).length === 0;
 }
 
 /**
@@ -44,8 +78,8 @@ export function renderRoster(room) {
  * @returns {HTMLElement}
  */
 function buildRow(room, p) {
-  const me = /** @type {NonNullable<Room['state']['me']>} */ (room.state.me);
-  const teacherView = me.role === 'teacher' && p.role === 'student';
+  const kind = rowKind(room, p);
+  const teacherView = kind === 'student' || kind === 'student-co';
   const send = (/** @type {import('../protocol.js').ClientMessage} */ m) => room.signaling.send(m);
   const row = h('li', { class: 'person', 'data-peer': p.id });
   const dot = h('span', { class: 'dot', role: 'img' });
@@ -78,11 +112,27 @@ function buildRow(room, p) {
       if (reason) msg.reason = reason;
       send(msg);
     });
+    const lower = h('button', { type: 'button', class: 'small act-lower', 'aria-label': `Lower hand: ${p.name}` }, 'Lower hand');
+    lower.addEventListener('click', () => send({ type: 'lower_hands', peer: p.id }));
+    const promote = h('button', { type: 'button', class: 'small act-promote', 'aria-label': `Make co-teacher: ${p.name}`, hidden: kind === 'student-co' }, 'Make co-teacher');
+    promote.addEventListener('click', async () => {
+      const ok = await ask({
+        title: `Make ${p.name} a co-teacher?`,
+        text: 'A co-teacher can do what you can (let students speak or share, mute, lower hands, remove students, lock the class) except end the class or make co-teachers. You can make them a student again.',
+        ok: 'Make co-teacher',
+      });
+      if (ok) send({ type: 'promote', peer: p.id });
+    });
     row.append(h('span', { class: 'actions' },
       h('label', { class: 'grant' }, speak, 'Speak'),
       h('label', { class: 'grant' }, camera, 'Camera'),
       h('label', { class: 'grant' }, screen, 'Screen'),
-      mute, remove));
+      mute, lower, promote, remove));
+  }
+  if (kind === 'co-teacher') {
+    const demote = h('button', { type: 'button', class: 'small', 'aria-label': `Make student: ${p.name}` }, 'Make student');
+    demote.addEventListener('click', () => send({ type: 'demote', peer: p.id }));
+    row.append(h('span', { class: 'actions' }, demote));
   }
   return row;
 }
@@ -107,12 +157,16 @@ export function renderRow(room, id) {
   /** @type {HTMLElement} */ (row.querySelector('.name')).textContent = `${p.name}${self ? ' (you)' : ''}`;
   const badges = [];
   if (p.hand_raised) badges.push(h('span', { class: 'badge hand', role: 'img', 'aria-label': 'Hand raised', title: 'Hand raised' }, 'Hand up'));
+  if (p.co_teacher) badges.push(h('span', { class: 'badge' }, 'Co-teacher'));
   if (p.media.screen) badges.push(h('span', { class: 'badge' }, 'Screen'));
   if (p.media.camera) badges.push(h('span', { class: 'badge' }, 'Camera'));
   if (p.media.mic) badges.push(h('span', { class: 'badge' }, 'Mic'));
   badges.push(h('span', { class: 'sr-only' }, `, ${ind.text}`));
   /** @type {HTMLElement} */ (row.querySelector('.badges')).replaceChildren(...badges);
   row.classList.toggle('raised', !!p.hand_raised);
+  /** @type {HTMLElement | null} */
+  const lower = row.querySelector('.act-lower');
+  if (lower) lower.hidden = !p.hand_raised;
   for (const right of /** @type {const} */ (['speak', 'camera', 'screen'])) {
     /** @type {HTMLInputElement | null} */
     const box = row.querySelector(`.grant-${right}`);
