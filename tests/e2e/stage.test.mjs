@@ -182,6 +182,14 @@ describe('stage: an sfu class', { skip: !H.hasSfu() && 'this aula has no SFU' },
     const empty = await teacher.page.locator('#stage-empty-text').innerText();
     assert.match(empty, /Nobody is presenting/);
     await anaPresents({ teacher, ana, others: [ben, cleo], shot: 'sfu' });
+    // Her tab's sound goes with her screen right (she may not speak): Ben hears it through the SFU.
+    const anaId = await ana.page.evaluate(() => window.aula.me.id);
+    assert.equal(await ana.page.evaluate(() => window.aula.publishing.screenAudio), true);
+    const bytes = await H.eventually(async () => {
+      const b = await screenSoundFrom(ben.page, anaId);
+      return b > 2000 ? b : null;
+    }, { what: "Ben playing Ana's screen sound", timeoutMs: 20_000 });
+    console.log(`Ben received ${bytes} bytes of Ana's screen sound`);
   });
 
   it('(c) at 390×844 the camera tiles never cover the shared screen', async () => {

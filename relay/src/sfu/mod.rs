@@ -15,7 +15,8 @@
 //!   [`Allowed`] says what of a publisher's media is forwarded (a student granted speech but not
 //!   sharing sends audio only), so a right revoked on the server stops the media at once. A
 //!   publisher's media sections are numbered per kind: video 0, 1, …, audio 0, … (the browser
-//!   sends video 0 = screen, video 1 = camera, audio 0 = microphone).
+//!   sends video 0 = screen, video 1 = camera, audio 0 = microphone, audio 1 = the shared screen's
+//!   sound, forwarded under the screen right).
 //! - Every peer may also subscribe (a separate connection): it gets a send-only m-line for each
 //!   track of every *other* publisher in the class, with the msid stream id `aula.<peer id>` so
 //!   the browser knows whose media it is. A subscriber that arrives before anyone publishes is

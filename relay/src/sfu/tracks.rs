@@ -39,10 +39,13 @@ impl Allowed {
     }
 
     /// Whether the publisher's track of `kind` with this index among its tracks of the kind may
-    /// be sent on (video 0 = screen, video 1 = camera; any further video needs both rights).
+    /// be sent on (video 0 = screen, video 1 = camera, audio 0 = microphone, audio 1 = the shared
+    /// screen's sound, which goes with the screen; any further track needs every right it could be).
     pub(super) fn track(self, kind: MediaKind, index: usize) -> bool {
         match (kind, index) {
-            (MediaKind::Audio, _) => self.audio,
+            (MediaKind::Audio, 0) => self.audio,
+            (MediaKind::Audio, 1) => self.screen,
+            (MediaKind::Audio, _) => self.audio && self.screen,
             (MediaKind::Video, 0) => self.screen,
             (MediaKind::Video, 1) => self.camera,
             (MediaKind::Video, _) => self.screen && self.camera,
@@ -268,4 +271,34 @@ pub(super) fn sdp_fingerprint(sdp: &str) -> Option<String> {
     sdp.lines()
         .find_map(|l| l.strip_prefix("a=fingerprint:"))
         .map(|v| v.trim().to_owned())
+}
+
+#[cfg(test)]
+mod allowed_tests {
+    use super::*;
+
+    #[test]
+    fn the_screens_sound_goes_with_the_screen_right_not_the_microphone() {
+        let screen_only = Allowed {
+            audio: false,
+            camera: false,
+            screen: true,
+        };
+        assert!(!screen_only.track(MediaKind::Audio, 0), "no microphone");
+        assert!(
+            screen_only.track(MediaKind::Audio, 1),
+            "the shared tab's sound"
+        );
+        assert!(screen_only.track(MediaKind::Video, 0));
+        assert!(!screen_only.track(MediaKind::Video, 1));
+        let speak_only = Allowed {
+            audio: true,
+            camera: false,
+            screen: false,
+        };
+        assert!(speak_only.track(MediaKind::Audio, 0));
+        assert!(!speak_only.track(MediaKind::Audio, 1));
+        assert!(!speak_only.track(MediaKind::Audio, 2));
+        assert!(Allowed::ALL.track(MediaKind::Audio, 2));
+    }
 }
