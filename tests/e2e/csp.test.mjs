@@ -53,7 +53,7 @@ describe('content security policy', () => {
     await start.page.getByRole('button', { name: 'Create a class' }).click();
     await start.page.locator('#created').waitFor({ state: 'visible' });
     const teacherLink = await start.page.getByLabel('Teacher link', { exact: true }).inputValue();
-    const studentLink = await start.page.getByLabel('Student link', { exact: true }).inputValue();
+    const studentLink = await start.page.locator('#created').getByLabel('Student link', { exact: true }).inputValue();
 
     // Classroom: the teacher turns the camera on and shares the screen; a student watches.
     const teacher = await open(teacherLink, { name: 'Ms Policy' });
@@ -101,7 +101,7 @@ describe('start page with open class creation', () => {
     await c.page.getByLabel('Class name').fill('Open 5B');
     await c.page.getByRole('button', { name: 'Create a class' }).click();
     await c.page.locator('#created').waitFor({ state: 'visible' });
-    assert.match(await c.page.getByLabel(/Class code/).inputValue(), /^[a-z0-9]{10}$/);
+    assert.match(await c.page.locator('#created').getByLabel(/Class code/).inputValue(), /^[a-z0-9]{10}$/);
     assert.deepEqual(await c.page.evaluate(() => window.__cspViolations), []);
     assert.deepEqual(c.errors, []);
   });
