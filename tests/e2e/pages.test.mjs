@@ -41,11 +41,11 @@ describe('pages and messages', () => {
     await c.page.getByRole('button', { name: 'Create a class' }).click();
     // The link fields exist (hidden) before the class is created: wait for the answer.
     await c.page.locator('#created').waitFor({ state: 'visible' });
-    const student = await c.page.getByLabel('Student link', { exact: true }).inputValue();
-    const teacher = await c.page.getByLabel('Teacher link', { exact: true }).inputValue();
+    const student = await c.page.locator('#created').getByLabel('Student link', { exact: true }).inputValue();
+    const teacher = await c.page.locator('#created').getByLabel('Teacher link', { exact: true }).inputValue();
     assert.ok(student.startsWith(`${server.url}/join#token=`), student);
     assert.ok(teacher.startsWith(`${server.url}/join#token=`), teacher);
-    assert.match(await c.page.getByLabel(/Class code/).inputValue(), /^[a-z0-9]{10}$/);
+    assert.match(await c.page.locator('#created').getByLabel(/Class code/).inputValue(), /^[a-z0-9]{10}$/);
     await H.screenshot(c.page, 'start-page-created');
     await c.page.getByRole('link', { name: 'Enter as teacher' }).click();
     await c.page.getByText('You are joining as the teacher.').waitFor();
