@@ -1,0 +1,69 @@
+//! Small read-only answers: fresh ICE servers for a script, the Prometheus page, and what the
+//! start page needs to know about this server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use super::auth::{require_admin, require_key};
+use super::ApiError;
+use crate::app::{unix_millis, App};
+use crate::protocol::IceServer;
+
+#[derive(Debug, Serialize)]
+pub struct IceServers {
+    ice_servers: Vec<IceServer>,
+}
+
+/// `GET /api/v1/ice-servers`: fresh STUN/TURN entries for a script's own peer connection.
+pub(super) async fn ice_servers(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<IceServers>, ApiError> {
+    require_admin(&app, &headers, peer.ip())?;
+    let identity = format!("api/{}", &crate::secrets::generate()[..12]);
+    Ok(Json(IceServers {
+        ice_servers: app.ice.for_peer(&identity, unix_millis() / 1000),
+    }))
+}
+
+/// `GET /metrics`: Prometheus text exposition, for the admin key or `metrics_token`.
+pub async fn metrics(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let mut keys = vec![app.admin_key.as_str()];
+    keys.extend(app.metrics_token.as_deref());
+    if let Err(e) = require_key(&app, &headers, peer.ip(), &keys) {
+        return e.into_response();
+    }
+    match &app.metrics {
+        Some(render) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerInfo {
+    /// Whether `POST /api/v1/classes` works without the admin key (the start page asks for the
+    /// key when it does not).
+    open_class_creation: bool,
+}
+
+/// `GET /api/v1/info`: what the start page needs to know about this server.
+pub(super) async fn info(State(app): State<Arc<App>>) -> Json<ServerInfo> {
+    Json(ServerInfo {
+        open_class_creation: app.open_class_creation,
+    })
+}

@@ -1,0 +1,89 @@
+//! The REST API under `/api/v1`, plus `/metrics`: the routes, and what every handler shares
+//! (errors, the admin-key check, minting class links).
+//!
+//! Every route but `info`, `join`, `join-info`, `invite` (a teacher's token instead) and open
+//! class creation (when enabled) needs
+//! `Authorization: Bearer <admin key>`; an address that sends a wrong key too often gets 429 for
+//! a while. Errors are JSON: `{"error": {"code": "...", "message": "..."}}` with the codes listed
+//! in [`ApiError`].
+//!
+//! - [`classes`]: create, list, read and delete classes; tokens for one person.
+//! - [`joining`]: what a student or teacher needs before joining (code lookup, link info, invite).
+//! - [`info`]: ICE servers for scripts, the metrics page, what the start page needs to know.
+
+mod auth;
+mod classes;
+mod errors;
+mod info;
+mod joining;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+
+use crate::app::{unix_millis, App};
+use crate::protocol::Role;
+use crate::token::Claims;
+
+pub use errors::ApiError;
+pub use info::metrics;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route(
+            "/classes",
+            post(classes::create_class).get(classes::list_classes),
+        )
+        .route(
+            "/classes/{id}",
+            get(classes::get_class).delete(classes::delete_class),
+        )
+        .route("/classes/{id}/tokens", post(classes::create_token))
+        .route("/ice-servers", get(info::ice_servers))
+        .route("/join", post(joining::join_by_code))
+        .route("/join-info", post(joining::join_info))
+        .route("/invite", post(joining::invite))
+        .route("/info", get(info::info))
+}
+
+/// A class link: its token, the URL that carries it, and when it expires (Unix seconds).
+#[derive(Debug, Serialize)]
+pub struct Link {
+    token: String,
+    url: String,
+    expires_at: u64,
+}
+
+/// A class as other answers name it.
+#[derive(Debug, Serialize)]
+pub struct ClassRef {
+    id: String,
+    name: String,
+}
+
+/// A fresh class link for `role` in `class`, valid `ttl_secs` from now.
+fn link(app: &App, class: &str, role: Role, name: Option<String>, ttl_secs: u64) -> Link {
+    let now = unix_millis() / 1000;
+    let claims = Claims {
+        class: class.to_string(),
+        role,
+        name: name.map(|n| n.trim().to_string()),
+        iat: now,
+        exp: now + ttl_secs,
+    };
+    let token = app.tokens.mint(&claims);
+    Link {
+        url: format!("{}/join#token={token}", app.public_url),
+        token,
+        expires_at: claims.exp,
+    }
+}
+
+/// The class store; a panic elsewhere while holding it does not lock everyone out.
+fn lock_store(app: &App) -> std::sync::MutexGuard<'_, crate::store::Store> {
+    app.store
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
