@@ -21,9 +21,12 @@
 //! loader in `load`, the range and cross-field checks in `validate`.
 
 mod load;
+mod oidc;
 mod sections;
 mod validate;
 
+#[cfg(test)]
+mod oidc_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -35,6 +38,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use load::LoadOptions;
+pub use oidc::{OidcSettings, SecretFileError};
 pub use sections::{HttpSettings, IceSettings, JoinSettings, Limits, SfuSettings, TlsSettings};
 
 /// The configuration file read from the working directory when no `--config` is given.
@@ -116,6 +120,8 @@ pub struct Settings {
     pub joining: JoinSettings,
     /// The TURN credentials handed to people in a class, and their renewal.
     pub ice: IceSettings,
+    /// Staff sign-in through the school's OpenID Connect provider (off unless `issuer` is set).
+    pub oidc: OidcSettings,
 }
 
 impl Default for Settings {
@@ -139,6 +145,7 @@ impl Default for Settings {
             sfu: SfuSettings::default(),
             joining: JoinSettings::default(),
             ice: IceSettings::default(),
+            oidc: OidcSettings::default(),
         }
     }
 }
