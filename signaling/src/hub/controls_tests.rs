@@ -1,7 +1,7 @@
 //! Unit tests of the teacher's controls and the class's side channels: the camera and screen
 //! rights, mute all, hands, co-teachers, private messages and reactions.
 
-use super::tests::{hub, join, to};
+use super::fixtures::{hub, join, to};
 use super::*;
 use crate::protocol::{ChatAudience, MediaState, MuteKind, REACTIONS, SFU_PEER_ID};
 
@@ -362,10 +362,10 @@ fn a_co_teacher_resumes_with_its_student_link() {
     hub.handle(1, ClientMessage::Promote { peer: a.clone() }, 0)
         .unwrap();
     hub.disconnected(2, 1_000);
-    let mut r = super::tests::req("c1", Role::Student, "A");
+    let mut r = super::fixtures::req("c1", Role::Student, "A");
     r.resume = Some("rt-A-c1".into());
     r.new_resume_token = "rt-A-2".into();
-    let j = hub.join(5, r, super::tests::no_ice).unwrap();
+    let j = hub.join(5, r, super::fixtures::no_ice).unwrap();
     assert!(j.resumed);
     assert_eq!(j.peer, a);
     assert!(matches!(
@@ -447,9 +447,9 @@ fn a_private_question_reaches_only_the_teachers_and_its_sender() {
         ["May I leave early?", "hello"]
     );
     hub.disconnected(3, 30);
-    let mut r = super::tests::req("c1", Role::Student, "A");
+    let mut r = super::fixtures::req("c1", Role::Student, "A");
     r.resume = Some("rt-A-c1".into());
-    let j = hub.join(7, r, super::tests::no_ice).unwrap();
+    let j = hub.join(7, r, super::fixtures::no_ice).unwrap();
     assert!(
         matches!(&to(7, &j.effects)[0], ServerMessage::Welcome { chat, .. } if chat.len() == 2)
     );

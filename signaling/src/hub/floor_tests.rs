@@ -1,7 +1,7 @@
 //! Floor links: who may negotiate a direct link with whom in a class on direct connections.
 
+use super::fixtures::{self, no_ice};
 use super::*;
-use crate::protocol::IceServer;
 
 fn new_hub(sfu: bool, topology: Topology, max_class_size: usize) -> Hub {
     let mut hub = Hub::new(HubLimits {
@@ -14,18 +14,7 @@ fn new_hub(sfu: bool, topology: Topology, max_class_size: usize) -> Hub {
 }
 
 fn join(hub: &mut Hub, conn: ConnId, role: Role, name: &str) -> PeerId {
-    let req = JoinRequest {
-        class: "c".into(),
-        role,
-        fixed_name: None,
-        name: Some(name.into()),
-        resume: None,
-        new_resume_token: format!("rt-{name}"),
-        browser: None,
-        personal_token: None,
-        now_ms: 0,
-    };
-    let no_ice = |_: &PeerId| Vec::<IceServer>::new();
+    let req = fixtures::req("c", role, name);
     hub.join(conn, req, no_ice).expect("join succeeds").peer
 }
 

@@ -1,8 +1,9 @@
 //! Tests of a class's life: the waiting room, ending and starting a lesson, and the snapshot a
 //! restarted server restores.
 
+use super::fixtures::{self, closed, error_code, no_ice, to};
 use super::*;
-use crate::protocol::{close_code, IceServer, WaitReason};
+use crate::protocol::{close_code, WaitReason};
 
 fn hub() -> Hub {
     let mut hub = Hub::new(HubLimits {
@@ -18,42 +19,16 @@ fn hub() -> Hub {
 
 fn req(role: Role, name: &str, now_ms: u64) -> JoinRequest {
     JoinRequest {
-        class: "c1".into(),
-        role,
-        fixed_name: None,
-        name: Some(name.into()),
-        resume: None,
         new_resume_token: format!("rt-{name}-{now_ms}"),
         browser: Some(format!("b-{}", name.replace(' ', "-"))),
-        personal_token: None,
         now_ms,
+        ..fixtures::req("c1", role, name)
     }
-}
-
-fn no_ice(_: &PeerId) -> Vec<IceServer> {
-    Vec::new()
 }
 
 fn join(hub: &mut Hub, conn: ConnId, role: Role, name: &str, now_ms: u64) -> Joined {
     hub.join(conn, req(role, name, now_ms), no_ice)
         .expect("join succeeds")
-}
-
-fn to(conn: ConnId, effects: &[Effect]) -> Vec<ServerMessage> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Deliver { to, msg } if to.contains(&conn) => Some(msg.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn closed(conn: ConnId, effects: &[Effect]) -> Option<u16> {
-    effects.iter().find_map(|e| match e {
-        Effect::Close { conn: c, code, .. } if *c == conn => Some(*code),
-        _ => None,
-    })
 }
 
 /// The last waiting list delivered to `conn`: (id, name) pairs.
@@ -62,13 +37,6 @@ fn waiting_list(conn: ConnId, effects: &[Effect]) -> Option<Vec<(String, String)
         ServerMessage::WaitingList { waiting } => {
             Some(waiting.into_iter().map(|w| (w.id, w.name)).collect())
         }
-        _ => None,
-    })
-}
-
-fn error_code(conn: ConnId, effects: &[Effect]) -> Option<ErrorCode> {
-    to(conn, effects).into_iter().find_map(|m| match m {
-        ServerMessage::Error { code, .. } => Some(code),
         _ => None,
     })
 }

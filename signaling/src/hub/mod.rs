@@ -549,7 +549,17 @@ fn starting_media(topology: Topology, sfu: bool) -> MediaMode {
 }
 
 #[cfg(test)]
+mod admission_tests;
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod lifecycle_tests;
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
+mod rate_tests;
+#[cfg(test)]
+mod sfu_tests;
 #[cfg(test)]
 mod tests;
 

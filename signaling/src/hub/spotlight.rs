@@ -31,49 +31,8 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixtures::{hub, join, to};
     use super::super::*;
-    use crate::protocol::IceServer;
-
-    fn hub() -> Hub {
-        let mut hub = Hub::new(HubLimits::default());
-        hub.add_class("c1".into(), "Maths".into(), Topology::Auto);
-        hub.add_class("c2".into(), "Biology".into(), Topology::Auto);
-        hub
-    }
-
-    fn join(
-        hub: &mut Hub,
-        conn: ConnId,
-        class: &str,
-        role: Role,
-        name: &str,
-    ) -> (PeerId, Vec<Effect>) {
-        let no_ice = |_: &PeerId| Vec::<IceServer>::new();
-        let req = JoinRequest {
-            class: class.into(),
-            role,
-            fixed_name: None,
-            name: Some(name.into()),
-            resume: None,
-            new_resume_token: format!("rt-{name}-{class}"),
-            browser: None,
-            personal_token: None,
-            now_ms: 0,
-        };
-        let j = hub.join(conn, req, no_ice).expect("join succeeds");
-        (j.peer, j.effects)
-    }
-
-    /// Messages delivered to `conn`, in order.
-    fn to(conn: ConnId, effects: &[Effect]) -> Vec<ServerMessage> {
-        effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Deliver { to, msg } if to.contains(&conn) => Some(msg.clone()),
-                _ => None,
-            })
-            .collect()
-    }
 
     fn spotlight_of(msgs: &[ServerMessage]) -> Option<Option<String>> {
         msgs.iter().find_map(|m| match m {
