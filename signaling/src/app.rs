@@ -20,8 +20,14 @@ pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 pub struct App {
     /// The class hub and every connection's outbox.
     pub core: SharedCore,
-    /// Persistent class records.
-    pub store: Mutex<Store>,
+    /// Persistent class records (shared with the SQLite account store).
+    pub store: Arc<Mutex<Store>>,
+    /// Staff accounts, their sessions and setup links.
+    pub accounts: Arc<dyn crate::accounts::AccountStore>,
+    /// The `[accounts]` settings: session and setup-link lifetimes, password rules, throttles.
+    pub accounts_config: aula_config::settings::AccountsSettings,
+    /// Whether cookies get `Secure`: the server's public URL is `https`.
+    pub secure_cookies: bool,
     pub tokens: TokenKey,
     pub admin_key: String,
     /// A second bearer token that may read `/metrics`.

@@ -3,6 +3,8 @@
 //! - [`server`]: starts and stops everything: routes, listeners, timers, graceful shutdown.
 //! - [`ws`]: one WebSocket connection: frames in and out, timers, limits; no class rules.
 //! - [`api`]: the admin REST API under `/api/v1`; [`web`] serves the embedded browser client.
+//! - [`accounts`]: staff accounts (admins, teachers), sign-in sessions, the [`accounts::caller`]
+//!   extractor that says who sends a request.
 //! - [`app`]: the state every handler shares; [`sfu_bridge`] carries SFU calls and answers.
 //! - [`hub`]: the sans-IO class state machine: classes, rosters, chat, teacher controls, resume.
 //! - [`state`]: carries the hub's effects out to connection queues; slow consumers are kicked.
@@ -22,7 +24,8 @@
 // No `unsafe` here: the open-file limit goes through the `rlimit` crate.
 #![deny(unsafe_code)]
 
-pub(crate) mod api;
+pub mod accounts;
+pub mod api;
 pub mod app;
 mod configured;
 pub mod fdlimit;

@@ -23,7 +23,7 @@ use crate::hygiene::HostPolicy;
 use crate::ice::IceProvider;
 use crate::listener::{ConnGate, Serving};
 use crate::state::{lock, Core};
-use crate::store::Store;
+use crate::store::{SqliteAccounts, Store};
 use crate::throttle::IpThrottle;
 use crate::token::TokenKey;
 use crate::{api, metrics as m, web, ws};
@@ -142,9 +142,13 @@ impl Server {
             https_addr.unwrap_or(http_addr),
             https_addr.is_some(),
         );
+        let store = Arc::new(Mutex::new(store));
         let app = Arc::new(App {
             core: Arc::new(Mutex::new(Core::new(hub))),
-            store: Mutex::new(store),
+            accounts: Arc::new(SqliteAccounts::new(store.clone())),
+            accounts_config: settings.accounts.clone(),
+            secure_cookies: public_url.starts_with("https://"),
+            store,
             tokens: TokenKey::new(token_secret.as_bytes()),
             admin_key,
             metrics_token: settings.metrics_token.clone(),

@@ -86,7 +86,7 @@ pub async fn upgrade(
 
 /// Browsers send `Origin`; scripts usually do not. A browser page may connect only from the
 /// same host it was served from, or from an origin on the allow-list.
-fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+pub(crate) fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return Ok(());
     };

@@ -20,6 +20,7 @@
 //! The module is split by job: the types and their defaults here and in `sections`, the layered
 //! loader in `load`, the range and cross-field checks in `validate`.
 
+mod accounts;
 mod load;
 mod oidc;
 mod sections;
@@ -37,6 +38,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use accounts::{AccountsSettings, MIN_PASSWORD_LENGTH};
 pub use load::LoadOptions;
 pub use oidc::{OidcSettings, SecretFileError};
 pub use sections::{HttpSettings, IceSettings, JoinSettings, Limits, SfuSettings, TlsSettings};
@@ -122,6 +124,8 @@ pub struct Settings {
     pub ice: IceSettings,
     /// Staff sign-in through the school's OpenID Connect provider (off unless `issuer` is set).
     pub oidc: OidcSettings,
+    /// Staff accounts: sign-in sessions, setup links, password rules and sign-in throttles.
+    pub accounts: AccountsSettings,
 }
 
 impl Default for Settings {
@@ -146,6 +150,7 @@ impl Default for Settings {
             joining: JoinSettings::default(),
             ice: IceSettings::default(),
             oidc: OidcSettings::default(),
+            accounts: AccountsSettings::default(),
         }
     }
 }

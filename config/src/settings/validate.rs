@@ -229,6 +229,7 @@ impl Settings {
             _ => {}
         }
         self.oidc.validate()?;
+        self.accounts.validate()?;
         if self.turn.enabled {
             // The relay's own checks, keyed `turn.*`, so a bad value stops the start here like
             // any other. An empty secret is generated at start and a TLS listener gets the

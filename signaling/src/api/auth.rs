@@ -10,7 +10,7 @@ use super::ApiError;
 use crate::app::App;
 
 /// Checks the bearer admin key in constant time; refuses an address with too many failures.
-pub(super) fn require_admin(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<(), ApiError> {
+pub(crate) fn require_admin(app: &App, headers: &HeaderMap, ip: IpAddr) -> Result<(), ApiError> {
     require_key(app, headers, ip, &[&app.admin_key])
 }
 
@@ -41,7 +41,7 @@ pub(super) fn require_key(
     Err(ApiError::Unauthorized)
 }
 
-pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

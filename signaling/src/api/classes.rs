@@ -124,6 +124,7 @@ pub(super) async fn create_class(
         name,
         created_at: now,
         topology: req.topology.unwrap_or(app.default_topology),
+        owner: None,
     };
     match &idempotency_key {
         Some(key) => {

@@ -10,8 +10,19 @@ use axum::Json;
 /// An API failure, as JSON with a stable code.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("missing or wrong admin key (send Authorization: Bearer <admin key>)")]
+    /// No credentials, a wrong admin key, or a session that has ended (401 `unauthorized`).
+    #[error("sign in, or send Authorization: Bearer <admin key> (missing or wrong credentials)")]
     Unauthorized,
+    /// Signed in, but not allowed to do this (403 `forbidden`).
+    #[error("{0}")]
+    Denied(&'static str),
+    /// A cookie-authenticated state change without the session's CSRF token, or from another
+    /// site's page (403 `csrf_failed`).
+    #[error("{0}")]
+    Csrf(String),
+    /// Another account has this email (409 `email_taken`).
+    #[error("an account with the email {0:?} already exists")]
+    EmailTaken(String),
     #[error("no class with id {0:?}")]
     NotFound(String),
     #[error("{0}")]
@@ -69,7 +80,9 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Token(e) => (StatusCode::UNAUTHORIZED, e.code().as_str()),
             ApiError::ClassGone => (StatusCode::NOT_FOUND, "class_not_found"),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Forbidden | ApiError::Denied(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Csrf(_) => (StatusCode::FORBIDDEN, "csrf_failed"),
+            ApiError::EmailTaken(_) => (StatusCode::CONFLICT, "email_taken"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -113,5 +126,19 @@ impl From<crate::store::StoreError> for ApiError {
         let text = with_causes(&e);
         tracing::error!("class store: {text}");
         ApiError::Internal(text)
+    }
+}
+
+impl From<crate::accounts::AccountError> for ApiError {
+    fn from(e: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError;
+        match e {
+            AccountError::DuplicateEmail(email) => ApiError::EmailTaken(email),
+            AccountError::Invalid(message) => ApiError::BadRequest(message),
+            AccountError::Store(message) => {
+                tracing::error!("account store: {message}");
+                ApiError::Internal(message)
+            }
+        }
     }
 }

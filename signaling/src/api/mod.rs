@@ -10,12 +10,14 @@
 //! - [`classes`]: create, list, read and delete classes; tokens for one person.
 //! - [`joining`]: what a student or teacher needs before joining (code lookup, link info, invite).
 //! - [`info`]: ICE servers for scripts, the metrics page, what the start page needs to know.
+//! - [`session`]: the signed-in caller's session: who am I (with the CSRF token), sign out.
 
 mod auth;
 mod classes;
 mod errors;
 mod info;
 mod joining;
+mod session;
 
 use std::sync::Arc;
 
@@ -29,6 +31,20 @@ use crate::token::Claims;
 
 pub use errors::ApiError;
 pub use info::metrics;
+
+/// Whether the request carries an `Authorization: Bearer` key.
+pub(crate) fn has_bearer(headers: &axum::http::HeaderMap) -> bool {
+    auth::bearer(headers).is_some()
+}
+
+/// Checks the bearer admin key (counting failures against `ip`), as the admin routes do.
+pub(crate) fn check_admin_key(
+    app: &App,
+    headers: &axum::http::HeaderMap,
+    ip: std::net::IpAddr,
+) -> Result<(), ApiError> {
+    auth::require_admin(app, headers, ip)
+}
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -46,6 +62,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/join-info", post(joining::join_info))
         .route("/invite", post(joining::invite))
         .route("/info", get(info::info))
+        .route("/session", get(session::who_am_i).delete(session::sign_out))
 }
 
 /// A class link: its token, the URL that carries it, and when it expires (Unix seconds).

@@ -1,6 +1,8 @@
 //! Persistent class records in an embedded SQLite database (in the data directory), so class links
 //! survive a restart, and each live class's saved state (the hub's snapshot: members and their
 //! resume identities, lock, rights, hands, recent chat), so its clients resume after a restart.
+//! [`accounts`] adds the staff accounts, their sessions and setup links
+//! ([`SqliteAccounts`], the SQLite [`AccountStore`](crate::accounts::AccountStore)).
 //!
 //! The API is synchronous: the server calls it from `spawn_blocking` or holds the [`Store`] behind a
 //! mutex ([`Store`] is `Send`, not `Sync`). The database runs in WAL mode with a busy timeout, and
@@ -14,11 +16,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::protocol::{ClassId, Topology};
 
+mod accounts;
+pub use accounts::SqliteAccounts;
+
 /// The database file name inside the data directory.
 pub const DATABASE_FILE: &str = "aula.sqlite3";
 
 /// The schema version this code writes and reads.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// A class as stored: what must survive a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +36,9 @@ pub struct ClassRecord {
     pub created_at: u64,
     /// How media flows in the class.
     pub topology: Topology,
+    /// The id of the staff account that created the class and manages it; `None` for a class
+    /// created with the admin key (or by open creation), which only admins manage.
+    pub owner: Option<String>,
 }
 
 /// Why a store operation failed.
@@ -164,6 +172,40 @@ impl Store {
             )
             .map_err(open_err)?;
         }
+        if version < 4 {
+            // Version 4: staff accounts, their sessions and setup links (only token hashes are
+            // stored), and each class's owning account.
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS accounts (
+                     id            TEXT PRIMARY KEY NOT NULL,
+                     email         TEXT NOT NULL UNIQUE,
+                     name          TEXT NOT NULL,
+                     role          TEXT NOT NULL,
+                     disabled      INTEGER NOT NULL DEFAULT 0,
+                     password_hash TEXT,
+                     created_at    INTEGER NOT NULL
+                 );
+                 CREATE TABLE IF NOT EXISTS sessions (
+                     token_hash TEXT PRIMARY KEY NOT NULL,
+                     account_id TEXT NOT NULL,
+                     created_at INTEGER NOT NULL,
+                     expires_at INTEGER NOT NULL
+                 );
+                 CREATE INDEX IF NOT EXISTS sessions_by_account ON sessions (account_id);
+                 CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+                 CREATE TABLE IF NOT EXISTS setup_tokens (
+                     token_hash TEXT PRIMARY KEY NOT NULL,
+                     account_id TEXT NOT NULL UNIQUE,
+                     expires_at INTEGER NOT NULL
+                 );
+                 ALTER TABLE classes ADD COLUMN owner TEXT;
+                 CREATE INDEX IF NOT EXISTS classes_by_owner ON classes (owner);
+                 PRAGMA user_version = 4;
+                 COMMIT;",
+            )
+            .map_err(open_err)?;
+        }
         Ok(Store { conn })
     }
 
@@ -210,7 +252,7 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT c.id, c.name, c.created_at, c.topology
+                "SELECT c.id, c.name, c.created_at, c.topology, c.owner
                  FROM idempotency_keys k JOIN classes c ON c.id = k.class_id
                  WHERE k.caller = ?1 AND k.key = ?2 AND k.created_at >= ?3",
                 params![caller, key, to_sql_int(not_before)],
@@ -255,12 +297,14 @@ impl Store {
     /// Adds a class. Fails with [`StoreError::Duplicate`] when the id is taken.
     pub fn insert(&self, record: &ClassRecord) -> Result<(), StoreError> {
         let result = self.conn.execute(
-            "INSERT INTO classes (id, name, created_at, topology) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO classes (id, name, created_at, topology, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 record.id,
                 record.name,
                 to_sql_int(record.created_at),
-                topology_to_str(record.topology)
+                topology_to_str(record.topology),
+                record.owner
             ],
         );
         match result {
@@ -274,7 +318,8 @@ impl Store {
         }
     }
 
-    /// Replaces the name and topology of an existing class. Returns whether it existed.
+    /// Replaces the name and topology of an existing class (its owner stays). Returns whether it
+    /// existed.
     pub fn update(&self, record: &ClassRecord) -> Result<bool, StoreError> {
         let n = self.conn.execute(
             "UPDATE classes SET name = ?2, topology = ?3 WHERE id = ?1",
@@ -288,7 +333,7 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT id, name, created_at, topology FROM classes WHERE id = ?1",
+                "SELECT id, name, created_at, topology, owner FROM classes WHERE id = ?1",
                 params![id],
                 raw_row,
             )
@@ -299,7 +344,7 @@ impl Store {
     /// Every class, oldest first (ties by id).
     pub fn list(&self) -> Result<Vec<ClassRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, name, created_at, topology FROM classes ORDER BY created_at, id",
+            "SELECT id, name, created_at, topology, owner FROM classes ORDER BY created_at, id",
         )?;
         let rows = stmt.query_map([], raw_row)?;
         let mut out = Vec::new();
@@ -325,6 +370,7 @@ struct RawRow {
     name: String,
     created_at: i64,
     topology: String,
+    owner: Option<String>,
 }
 
 fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
@@ -333,6 +379,7 @@ fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
         name: row.get(1)?,
         created_at: row.get(2)?,
         topology: row.get(3)?,
+        owner: row.get(4)?,
     })
 }
 
@@ -351,12 +398,13 @@ impl RawRow {
             name: self.name,
             created_at,
             topology,
+            owner: self.owner,
         })
     }
 }
 
 /// SQLite integers are signed; Unix seconds fit easily, anything larger is clamped.
-fn to_sql_int(v: u64) -> i64 {
+pub(crate) fn to_sql_int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 

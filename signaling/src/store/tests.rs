@@ -8,6 +8,7 @@ fn record(id: &str, created_at: u64, topology: Topology) -> ClassRecord {
         name: format!("Class {id} — Grüße"),
         created_at,
         topology,
+        owner: None,
     }
 }
 
@@ -130,7 +131,10 @@ fn corrupt_rows_are_reported() {
     let store = Store::open_in_memory().unwrap();
     store
         .conn
-        .execute("INSERT INTO classes VALUES ('bad', 'Bad', 1, 'mesh')", [])
+        .execute(
+            "INSERT INTO classes VALUES ('bad', 'Bad', 1, 'mesh', NULL)",
+            [],
+        )
         .unwrap();
     let err = store.get("bad").unwrap_err();
     assert!(err.to_string().contains("mesh"), "{err}");
