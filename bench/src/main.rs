@@ -3,7 +3,8 @@
 //! * `idle`: memory per idle joined connection (server VmRSS from /proc);
 //! * `fanout`: a teacher's chat fanned out to a class, receive latency at every student;
 //! * `joins`: sustained joins per second and join→welcome latency;
-//! * `sfu`: subscribers per core of the SFU, with loss and frame latency.
+//! * `sfu`: subscribers per core of the SFU, with loss and frame latency;
+//! * `snapshot`: the cost of saving a live class's state (copy, JSON, SQLite write), in process.
 //!
 //! The server runs as a separate process; `bench/signaling.sh` starts it and runs the first
 //! three. `sfu` starts the SFU itself, as a child process (`sfu-server`).
@@ -19,6 +20,7 @@ mod fleet;
 mod idle;
 mod joins;
 mod sfu;
+mod snapshot;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +47,8 @@ enum Command {
     /// One synthetic VP8 stream to a growing number of SFU subscribers; reports CPU per
     /// subscriber, loss and latency at each step.
     Sfu(sfu::SfuArgs),
+    /// Times saving a live class's state: the copy under the hub's lock, JSON, the SQLite write.
+    Snapshot(snapshot::SnapshotArgs),
     /// The SFU under test, driven over stdin by `sfu` (started by it as a child process).
     #[command(hide = true)]
     SfuServer(sfu::ServeArgs),
@@ -68,6 +72,7 @@ fn main() -> Result<()> {
             Command::Fanout(args) => fanout::run(args).await,
             Command::Joins(args) => joins::run(args).await,
             Command::Sfu(args) => sfu::run(args).await,
+            Command::Snapshot(args) => snapshot::run(args).await,
             Command::SfuServer(_) => unreachable!("run above without this runtime"),
         }
     })
