@@ -21,6 +21,7 @@ macro_rules! say {
     }};
 }
 
+mod account;
 mod log_filter;
 mod relay;
 mod serve;
@@ -42,6 +43,8 @@ enum Command {
     Relay(RelayArgs),
     /// Mint a class token from the command line.
     Token(token::TokenArgs),
+    /// Staff accounts: add (prints a setup link), list, disable, enable, reset.
+    Account(account::AccountArgs),
     /// Print the protocol's JSON Schema (the source of docs/protocol.schema.json).
     Schema,
 }
@@ -50,10 +53,10 @@ enum Command {
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
     /// Configuration file (default: ./aula.toml when present).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Where the class database and generated secrets live.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
 }
 
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => run_async(serve::run(args)),
         Command::Relay(args) => run_async(relay::run_alone(args)),
         Command::Token(args) => token::run(args),
+        Command::Account(args) => account::run(args),
         Command::Schema => {
             println!("{}", schema_text());
             Ok(())

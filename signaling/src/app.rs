@@ -28,6 +28,10 @@ pub struct App {
     pub accounts_config: aula_config::settings::AccountsSettings,
     /// Whether cookies get `Secure`: the server's public URL is `https`.
     pub secure_cookies: bool,
+    /// Failed sign-ins per IP address.
+    pub sign_in_per_ip: crate::throttle::IpThrottle,
+    /// Failed sign-ins per account (by the email given, so unknown emails are throttled alike).
+    pub sign_in_per_account: crate::throttle::KeyedThrottle<String>,
     pub tokens: TokenKey,
     pub admin_key: String,
     /// A second bearer token that may read `/metrics`.

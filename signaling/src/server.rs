@@ -24,7 +24,7 @@ use crate::ice::IceProvider;
 use crate::listener::{ConnGate, Serving};
 use crate::state::{lock, Core};
 use crate::store::{SqliteAccounts, Store};
-use crate::throttle::IpThrottle;
+use crate::throttle::{IpThrottle, KeyedThrottle};
 use crate::token::TokenKey;
 use crate::{api, metrics as m, web, ws};
 use aula_config::settings::{public_url, HttpSettings, Settings};
@@ -148,6 +148,14 @@ impl Server {
             accounts: Arc::new(SqliteAccounts::new(store.clone())),
             accounts_config: settings.accounts.clone(),
             secure_cookies: public_url.starts_with("https://"),
+            sign_in_per_ip: IpThrottle::new(
+                settings.accounts.sign_in_failures_per_ip,
+                Duration::from_secs(settings.accounts.sign_in_window_secs),
+            ),
+            sign_in_per_account: KeyedThrottle::new(
+                settings.accounts.sign_in_failures_per_account,
+                Duration::from_secs(settings.accounts.sign_in_window_secs),
+            ),
             store,
             tokens: TokenKey::new(token_secret.as_bytes()),
             admin_key,

@@ -1,5 +1,6 @@
 //! Per-IP token buckets for the admin API: failed admin-key attempts and open class creation
-//! ("per IP" is per IPv4 address or IPv6 /64, see [`client_key`]).
+//! ("per IP" is per IPv4 address or IPv6 /64, see [`client_key`]); and the same buckets keyed by
+//! anything else ([`KeyedThrottle`]), e.g. failed sign-ins per account.
 //!
 //! Sans-IO (the caller passes the time) and bounded: when the table is full, addresses whose
 //! bucket has refilled are forgotten first, then the table is cleared rather than grown, so a
@@ -36,27 +37,47 @@ struct Bucket {
 
 /// `burst` events per address at once, refilled at `burst` per `period`.
 #[derive(Debug)]
-pub struct IpThrottle {
-    per_sec: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
-}
+pub struct IpThrottle(KeyedThrottle<IpAddr>);
 
 impl IpThrottle {
     pub fn new(burst: u32, period: Duration) -> Self {
+        IpThrottle(KeyedThrottle::new(burst, period))
+    }
+
+    /// `Err(wait)` when `ip` has no event left now, without taking one.
+    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        self.0.check(&client_key(ip), now)
+    }
+
+    /// Takes one event for `ip`; `Err(wait)` when there was none left.
+    pub fn take(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        self.0.take(client_key(ip), now)
+    }
+}
+
+/// `burst` events per key at once, refilled at `burst` per `period`; at most [`MAX_TRACKED`]
+/// keys.
+#[derive(Debug)]
+pub struct KeyedThrottle<K> {
+    per_sec: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<K, Bucket>>,
+}
+
+impl<K: std::hash::Hash + Eq> KeyedThrottle<K> {
+    pub fn new(burst: u32, period: Duration) -> Self {
         let burst = f64::from(burst.max(1));
-        IpThrottle {
+        KeyedThrottle {
             per_sec: burst / period.as_secs_f64().max(0.001),
             burst,
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    /// `Err(wait)` when `ip` has no event left now, without taking one.
-    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let ip = client_key(ip);
+    /// `Err(wait)` when `key` has no event left now, without taking one.
+    pub fn check(&self, ip: &K, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.lock();
-        let Some(bucket) = buckets.get_mut(&ip) else {
+        let Some(bucket) = buckets.get_mut(ip) else {
             return Ok(());
         };
         self.refill(bucket, now);
@@ -67,9 +88,8 @@ impl IpThrottle {
         }
     }
 
-    /// Takes one event for `ip`; `Err(wait)` when there was none left.
-    pub fn take(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let ip = client_key(ip);
+    /// Takes one event for `key`; `Err(wait)` when there was none left.
+    pub fn take(&self, ip: K, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.lock();
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
             let full = |b: &mut Bucket| {
@@ -104,7 +124,7 @@ impl IpThrottle {
         Duration::from_secs_f64(((1.0 - bucket.tokens) / self.per_sec).max(0.0))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Bucket>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Bucket>> {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

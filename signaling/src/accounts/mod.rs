@@ -5,13 +5,17 @@
 //!   (SQLite today, in [`crate::store`]; a shared store such as Redis later);
 //! - [`session`]: session tokens and their cookie, CSRF tokens bound to a session, and
 //!   [`session::start_session`], which every way of signing in ends with;
+//! - [`password`]: the rules for a new password, Argon2id hashing and checking;
+//! - [`setup`]: one-time setup links, adding an account and resetting its password;
 //! - [`caller`]: the [`Caller`](caller::Caller) extractor: who sends an API request (the admin
 //!   key or a signed-in account) and what it may touch.
 //!
 //! Only hashes of session and setup tokens are stored: a copy of the database lets no one in.
 
 pub mod caller;
+pub mod password;
 pub mod session;
+pub mod setup;
 
 use serde::{Deserialize, Serialize};
 

@@ -14,7 +14,7 @@ use crate::api::ApiError;
 use crate::app::{unix_millis, App};
 
 /// The session cookie's name.
-pub const COOKIE_NAME: &str = "aula_session";
+pub const COOKIE_NAME: &str = "aula-session";
 
 /// The request header that carries the CSRF token of a cookie-authenticated state change.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -138,14 +138,14 @@ mod tests {
         let c = session_cookie("abc", 3600, false);
         assert_eq!(
             c.to_str().unwrap(),
-            "aula_session=abc; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax"
+            "aula-session=abc; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax"
         );
         let c = session_cookie("abc", 60, true);
         assert!(c.to_str().unwrap().ends_with("; Secure"));
         assert!(clear_cookie(false)
             .to_str()
             .unwrap()
-            .starts_with("aula_session=; Path=/; Max-Age=0;"));
+            .starts_with("aula-session=; Path=/; Max-Age=0;"));
     }
 
     #[test]
@@ -154,15 +154,15 @@ mod tests {
         assert_eq!(cookie_token(&h), None);
         h.append(
             header::COOKIE,
-            "a=1; aula_session=tok; b=2".parse().unwrap(),
+            "a=1; aula-session=tok; b=2".parse().unwrap(),
         );
         assert_eq!(cookie_token(&h), Some("tok"));
         let mut h = HeaderMap::new();
         h.append(header::COOKIE, "a=1".parse().unwrap());
-        h.append(header::COOKIE, "aula_session=x".parse().unwrap());
+        h.append(header::COOKIE, "aula-session=x".parse().unwrap());
         assert_eq!(cookie_token(&h), Some("x"));
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, "aula_session=".parse().unwrap());
+        h.append(header::COOKIE, "aula-session=".parse().unwrap());
         assert_eq!(cookie_token(&h), None);
         assert!(same_secret("abc", "abc") && !same_secret("abc", "abd") && !same_secret("a", "ab"));
     }

@@ -20,6 +20,18 @@ pub enum ApiError {
     /// site's page (403 `csrf_failed`).
     #[error("{0}")]
     Csrf(String),
+    /// A sign-in with an unknown email or a wrong password (401 `invalid_credentials`).
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    /// A sign-in to a disabled account with its right password (403 `account_disabled`).
+    #[error("this account is disabled; ask your school's Aula administrator")]
+    AccountDisabled,
+    /// A new password that breaks a rule (400 `weak_password`).
+    #[error("{0}")]
+    WeakPassword(crate::accounts::password::PasswordRuleError),
+    /// A setup link that has expired, was used, or never existed (404 `setup_link_invalid`).
+    #[error("this setup link has expired or was already used; ask your school's Aula administrator for a new one")]
+    SetupLinkInvalid,
     /// Another account has this email (409 `email_taken`).
     #[error("an account with the email {0:?} already exists")]
     EmailTaken(String),
@@ -82,6 +94,10 @@ impl ApiError {
             ApiError::ClassGone => (StatusCode::NOT_FOUND, "class_not_found"),
             ApiError::Forbidden | ApiError::Denied(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Csrf(_) => (StatusCode::FORBIDDEN, "csrf_failed"),
+            ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            ApiError::AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
+            ApiError::WeakPassword(_) => (StatusCode::BAD_REQUEST, "weak_password"),
+            ApiError::SetupLinkInvalid => (StatusCode::NOT_FOUND, "setup_link_invalid"),
             ApiError::EmailTaken(_) => (StatusCode::CONFLICT, "email_taken"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -10,8 +10,10 @@
 //! - [`classes`]: create, list, read and delete classes; tokens for one person.
 //! - [`joining`]: what a student or teacher needs before joining (code lookup, link info, invite).
 //! - [`info`]: ICE servers for scripts, the metrics page, what the start page needs to know.
-//! - [`session`]: the signed-in caller's session: who am I (with the CSRF token), sign out.
+//! - [`session`]: sign in with a password, who am I (with the CSRF token), sign out.
+//! - [`accounts`]: staff accounts (admins only), and the setup link's calls.
 
+mod accounts;
 mod auth;
 mod classes;
 mod errors;
@@ -62,7 +64,25 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/join-info", post(joining::join_info))
         .route("/invite", post(joining::invite))
         .route("/info", get(info::info))
-        .route("/session", get(session::who_am_i).delete(session::sign_out))
+        .route(
+            "/session",
+            get(session::who_am_i)
+                .post(session::sign_in)
+                .delete(session::sign_out),
+        )
+        .route(
+            "/accounts",
+            post(accounts::create_account).get(accounts::list_accounts),
+        )
+        .route(
+            "/accounts/{id}",
+            get(accounts::get_account)
+                .patch(accounts::patch_account)
+                .delete(accounts::delete_account),
+        )
+        .route("/accounts/{id}/reset", post(accounts::reset_account))
+        .route("/setup", post(accounts::choose_password))
+        .route("/setup/info", post(accounts::setup_info))
 }
 
 /// A class link: its token, the URL that carries it, and when it expires (Unix seconds).
