@@ -540,3 +540,189 @@ fn the_cookie_is_secure_when_the_server_is_reached_over_https() {
     assert!(cookie.split("; ").any(|f| f == "Secure"), "{cookie}");
     assert_eq!(a.body["account"]["role"], "admin");
 }
+
+#[test]
+fn teachers_own_their_classes_and_cannot_touch_others() {
+    let dir = temp_dir("accounts-owners");
+    let aula = Aula::start(&dir);
+    let base = origin(&aula);
+    let (rivera_id, rivera) = account_with_password(
+        &aula,
+        "rivera@school.example",
+        "teacher",
+        "violet staircase 42",
+    );
+    let (_, kim) = account_with_password(
+        &aula,
+        "kim@school.example",
+        "teacher",
+        "quiet harbour lamps",
+    );
+    let (_, head) =
+        account_with_password(&aula, "head@school.example", "admin", "many small rivers");
+
+    // No credentials: 401 (open class creation is off).
+    let a = call(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Maths"})),
+        &[],
+    );
+    assert_eq!(
+        (a.status, a.body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    // A cookie without the CSRF token: refused.
+    let a = call(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Maths"})),
+        &[("cookie", &rivera.cookie)],
+    );
+    assert_eq!(
+        (a.status, a.body["error"]["code"].as_str()),
+        (403, Some("csrf_failed"))
+    );
+
+    let a = call(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Maths 3B"})),
+        &rivera.change(&base),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    let maths = a.body["id"].as_str().unwrap().to_string();
+    assert!(a.body["teacher"]["url"]
+        .as_str()
+        .unwrap()
+        .contains("#token="));
+    let a = call(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Art"})),
+        &kim.change(&base),
+    );
+    let art = a.body["id"].as_str().unwrap().to_string();
+    let a = call(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Assembly"})),
+        ADMIN,
+    );
+    assert_eq!(a.status, 201);
+    assert!(a.body.get("owner").is_none() || a.body["owner"].is_null());
+
+    // Each teacher lists only her own; admins (key or account) see all.
+    let names = |headers: &[(&str, &str)]| -> Vec<String> {
+        let a = call(&aula, "GET", "/api/v1/classes", None, headers);
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&[("cookie", &rivera.cookie)]), ["Maths 3B"]);
+    assert_eq!(names(&[("cookie", &kim.cookie)]), ["Art"]);
+    assert_eq!(names(&[("cookie", &head.cookie)]).len(), 3);
+    assert_eq!(names(ADMIN).len(), 3);
+    assert_eq!(call(&aula, "GET", "/api/v1/classes", None, &[]).status, 401);
+    let one = call(
+        &aula,
+        "GET",
+        &format!("/api/v1/classes/{maths}"),
+        None,
+        &[("cookie", &rivera.cookie)],
+    );
+    assert_eq!(one.body["owner"], rivera_id.as_str());
+
+    // Kim cannot read, rename, mint links for or delete Ms Rivera's class.
+    let path = format!("/api/v1/classes/{maths}");
+    let forbidden = |a: Answer| {
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{}",
+            a.body
+        )
+    };
+    forbidden(call(&aula, "GET", &path, None, &[("cookie", &kim.cookie)]));
+    forbidden(call(
+        &aula,
+        "PATCH",
+        &path,
+        Some(json!({"name": "Mine now"})),
+        &kim.change(&base),
+    ));
+    forbidden(call(
+        &aula,
+        "POST",
+        &format!("{path}/tokens"),
+        Some(json!({"role": "teacher"})),
+        &kim.change(&base),
+    ));
+    forbidden(call(&aula, "DELETE", &path, None, &kim.change(&base)));
+    assert_eq!(
+        call(&aula, "GET", &path, None, &[("cookie", &rivera.cookie)]).body["name"],
+        "Maths 3B"
+    );
+
+    // Her own: renamed, a personal link, deleted.
+    let a = call(
+        &aula,
+        "PATCH",
+        &path,
+        Some(json!({"name": "Maths 3C"})),
+        &rivera.change(&base),
+    );
+    assert_eq!((a.status, a.body["name"].as_str()), (200, Some("Maths 3C")));
+    let a = call(
+        &aula,
+        "POST",
+        &format!("{path}/tokens"),
+        Some(json!({"role": "student", "name": "Ana"})),
+        &rivera.change(&base),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(
+        call(&aula, "DELETE", &path, None, &rivera.change(&base)).status,
+        204
+    );
+    assert_eq!(
+        call(&aula, "GET", &path, None, &[("cookie", &rivera.cookie)]).status,
+        404
+    );
+    // The admin account manages Kim's class.
+    let a = call(
+        &aula,
+        "PATCH",
+        &format!("/api/v1/classes/{art}"),
+        Some(json!({"name": "Art 2"})),
+        &head.change(&base),
+    );
+    assert_eq!(a.status, 200);
+}
+
+#[test]
+fn open_class_creation_still_works_without_credentials() {
+    let dir = temp_dir("accounts-open");
+    let aula = AulaBuilder::new(&dir)
+        .env("AULA_OPEN_CLASS_CREATION", "true")
+        .start();
+    let a = call(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Open"})),
+        &[],
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    // Listing still needs credentials.
+    assert_eq!(call(&aula, "GET", "/api/v1/classes", None, &[]).status, 401);
+}

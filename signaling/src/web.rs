@@ -6,10 +6,20 @@ use include_dir::{include_dir, Dir};
 
 static WEB_CLIENT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../web-client");
 
-/// `GET /<path>`: a file of the web client; page routes without an extension get `index.html`.
+/// Pages with an HTML file of their own (staff sign-in, choosing a password); every other page
+/// route is the single-page client in `index.html`.
+const OWN_PAGES: &[(&str, &str)] = &[("signin", "signin.html"), ("setup", "setup.html")];
+
+/// `GET /<path>`: a file of the web client; `/signin` and `/setup` get their own pages, other
+/// page routes without an extension get `index.html`.
 pub async fn serve(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
+    if let Some((_, page)) = OWN_PAGES.iter().find(|(route, _)| *route == path) {
+        if let Some(file) = WEB_CLIENT.get_file(page) {
+            return file_response(page, file.contents());
+        }
+    }
     if let Some(file) = WEB_CLIENT.get_file(path) {
         return file_response(path, file.contents());
     }

@@ -168,7 +168,8 @@ async function startServerOnce(opts) {
 function clientFiles() {
   const js = readdirSync(pathJoin(ROOT, 'web-client', 'js'), { recursive: true })
     .map(String).filter((f) => f.endsWith('.js')).map((f) => `js/${f.split(sep).join('/')}`);
-  return ['index.html', 'style.css', ...js.sort()];
+  const pages = readdirSync(pathJoin(ROOT, 'web-client')).filter((f) => f.endsWith('.html') && f !== 'index.html');
+  return ['index.html', ...pages.sort(), 'style.css', ...js.sort()];
 }
 
 /** The binary embeds web-client/ at build time: refuse to test a stale copy. */

@@ -1,5 +1,10 @@
-//! Classes: `POST/GET /classes`, `GET/DELETE /classes/{id}`, and tokens for one person
+//! Classes: `POST/GET /classes`, `GET/PATCH/DELETE /classes/{id}`, and tokens for one person
 //! (`POST /classes/{id}/tokens`).
+//!
+//! Who may: the admin key and admin accounts everything; a signed-in teacher creates classes
+//! (which record her as their owner) and lists, reads, renames, deletes and mints links for her
+//! own classes only (403 `forbidden` for another's); without credentials, only class creation
+//! where `open_class_creation` is on (401 otherwise).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,8 +16,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::auth::{bearer, require_admin};
 use super::{link, lock_store, ApiError, Link};
+use crate::accounts::caller::{Caller, MaybeCaller};
 use crate::app::{unix_millis, App};
 use crate::protocol::{PeerInfo, Role, Topology};
 use crate::state::lock;
@@ -50,6 +55,8 @@ pub struct ClassSummary {
     waiting_room: bool,
     /// The lesson ended and no teacher has started it again.
     ended: bool,
+    /// The id of the account that owns the class; `null` for one created with the admin key.
+    owner: Option<String>,
     /// People waiting to be let in (or for the lesson to start) now.
     waiting: usize,
 }
@@ -63,34 +70,34 @@ pub struct ClassDetail {
 
 const MAX_CLASS_NAME: usize = 100;
 
-/// `POST /api/v1/classes`: admin key required, unless open class creation is on and the request
-/// carries no key (then the per-IP rate and the class cap apply).
+/// `POST /api/v1/classes`: a signed-in account (which becomes the owner) or the admin key;
+/// without credentials only where open class creation is on (then the per-IP rate and the
+/// class cap apply), 401 otherwise.
 pub(super) async fn create_class(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    MaybeCaller(caller): MaybeCaller,
     headers: HeaderMap,
     body: Result<Json<CreateClass>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedClass>), ApiError> {
-    let open = app.open_class_creation && bearer(&headers).is_none();
-    if !open {
-        require_admin(&app, &headers, peer.ip())?;
+    let open = caller.is_none();
+    if open && !app.open_class_creation {
+        return Err(ApiError::Unauthorized);
     }
+    let owner = caller
+        .as_ref()
+        .and_then(Caller::account)
+        .map(|a| a.id.clone());
     let idempotency_key = idempotency_key(&headers)?;
     let Json(req) = body?;
-    let name = req.name.trim().to_string();
-    if name.is_empty()
-        || name.chars().count() > MAX_CLASS_NAME
-        || name.chars().any(char::is_control)
-    {
-        return Err(ApiError::BadRequest(format!(
-            "the class name must be 1 to {MAX_CLASS_NAME} characters, without control characters"
-        )));
-    }
+    let name = class_name(&req.name)?;
     let now = unix_millis() / 1000;
-    // The admin is one caller; each address is its own caller for open creation.
-    let caller = match open {
-        true => format!("ip:{}", peer.ip()),
-        false => "admin".to_string(),
+    // The admin key is one caller, each account another; each address is its own caller for
+    // open creation.
+    let caller = match (&owner, open) {
+        (Some(account), _) => format!("account:{account}"),
+        (None, true) => format!("ip:{}", peer.ip()),
+        (None, false) => "admin".to_string(),
     };
     let keys_since = now.saturating_sub(app.idempotency.ttl_secs);
     let store = lock_store(&app);
@@ -124,7 +131,7 @@ pub(super) async fn create_class(
         name,
         created_at: now,
         topology: req.topology.unwrap_or(app.default_topology),
-        owner: None,
+        owner,
     };
     match &idempotency_key {
         Some(key) => {
@@ -176,29 +183,35 @@ fn created_answer(app: &App, record: ClassRecord) -> CreatedClass {
     }
 }
 
+/// `GET /api/v1/classes`: every class for admins, her own for a teacher.
 pub(super) async fn list_classes(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Vec<ClassSummary>>, ApiError> {
-    require_admin(&app, &headers, peer.ip())?;
-    let records = lock_store(&app).list()?;
+    let mut records = lock_store(&app).list()?;
+    records.retain(|r| caller.may_manage(r));
     let core = lock(&app.core);
     Ok(Json(
         records.into_iter().map(|r| summary(&core.hub, r)).collect(),
     ))
 }
 
+/// The stored class `id`, if the caller may manage it (404 when there is none, 403 when it is
+/// another teacher's).
+fn managed_class(app: &App, caller: &Caller, id: &str) -> Result<ClassRecord, ApiError> {
+    let record = lock_store(app)
+        .get(id)?
+        .ok_or_else(|| ApiError::NotFound(id.to_string()))?;
+    caller.require_manage(&record)?;
+    Ok(record)
+}
+
 pub(super) async fn get_class(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ClassDetail>, ApiError> {
-    require_admin(&app, &headers, peer.ip())?;
-    let record = lock_store(&app)
-        .get(&id)?
-        .ok_or_else(|| ApiError::NotFound(id.clone()))?;
+    let record = managed_class(&app, &caller, &id)?;
     let core = lock(&app.core);
     let roster = core.hub.roster(&id).unwrap_or_default();
     Ok(Json(ClassDetail {
@@ -207,14 +220,58 @@ pub(super) async fn get_class(
     }))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameClass {
+    name: String,
+}
+
+/// `PATCH /api/v1/classes/{id}` with `{"name"}`: renames the class (links stay valid).
+pub(super) async fn rename_class(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<RenameClass>, JsonRejection>,
+) -> Result<Json<ClassSummary>, ApiError> {
+    let Json(req) = body?;
+    let name = class_name(&req.name)?;
+    let mut record = managed_class(&app, &caller, &id)?;
+    record.name = name;
+    if !lock_store(&app).update(&record)? {
+        return Err(ApiError::NotFound(id));
+    }
+    let mut core = lock(&app.core);
+    core.hub.rename_class(&id, record.name.clone());
+    tracing::info!(class = %id, "class renamed");
+    Ok(Json(summary(&core.hub, record)))
+}
+
+/// A class name as stored: trimmed, 1 to 100 characters, no control characters.
+fn class_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim().to_string();
+    if name.is_empty()
+        || name.chars().count() > MAX_CLASS_NAME
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the class name must be 1 to {MAX_CLASS_NAME} characters, without control characters"
+        )));
+    }
+    Ok(name)
+}
+
 /// `DELETE /api/v1/classes/{id}`: ends the class for everyone in it and forgets it.
 pub(super) async fn delete_class(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&app, &headers, peer.ip())?;
+    match lock_store(&app).get(&id)? {
+        Some(record) => caller.require_manage(&record)?,
+        // A class only live in the hub (no record): admins only.
+        None if !caller.is_admin() => return Err(ApiError::NotFound(id)),
+        None => {}
+    }
     let existed = lock_store(&app).delete(&id)?;
     let mut core = lock(&app.core);
     let live = core.hub.remove_class(&id);
@@ -240,16 +297,12 @@ pub struct CreateToken {
 /// `POST /api/v1/classes/{id}/tokens`: a token for one person, e.g. with a fixed name.
 pub(super) async fn create_token(
     State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
     body: Result<Json<CreateToken>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Link>), ApiError> {
-    require_admin(&app, &headers, peer.ip())?;
     let Json(req) = body?;
-    lock_store(&app)
-        .get(&id)?
-        .ok_or_else(|| ApiError::NotFound(id.clone()))?;
+    managed_class(&app, &caller, &id)?;
     let ttl = req.ttl_secs.unwrap_or(app.token_ttl_secs);
     if ttl == 0 || ttl > 366 * 24 * 3600 {
         return Err(ApiError::BadRequest(
@@ -280,6 +333,7 @@ fn summary(hub: &crate::hub::Hub, r: ClassRecord) -> ClassSummary {
         name: r.name,
         topology: r.topology,
         created_at: r.created_at,
+        owner: r.owner,
     }
 }
 

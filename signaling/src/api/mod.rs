@@ -56,7 +56,9 @@ pub fn routes() -> Router<Arc<App>> {
         )
         .route(
             "/classes/{id}",
-            get(classes::get_class).delete(classes::delete_class),
+            get(classes::get_class)
+                .patch(classes::rename_class)
+                .delete(classes::delete_class),
         )
         .route("/classes/{id}/tokens", post(classes::create_token))
         .route("/ice-servers", get(info::ice_servers))

@@ -315,6 +315,17 @@ impl Hub {
         });
     }
 
+    /// Renames a class (new joins and `welcome`s carry the new name). False when it is unknown.
+    pub fn rename_class(&mut self, id: &str, name: String) -> bool {
+        match self.classes.get_mut(id) {
+            Some(class) => {
+                class.info.name = name;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Deletes a class: everyone in it is told and disconnected. None when it is unknown.
     pub fn remove_class(&mut self, id: &str) -> Option<Vec<Effect>> {
         if !self.classes.contains_key(id) {
