@@ -148,6 +148,19 @@ mod tests {
     }
 
     #[test]
+    fn any_key_gets_its_own_budget() {
+        let t0 = Instant::now();
+        let t = KeyedThrottle::new(2, Duration::from_secs(60));
+        assert!(t.take("a@x".to_string(), t0).is_ok() && t.take("a@x".to_string(), t0).is_ok());
+        assert!(t.check(&"a@x".to_string(), t0).is_err());
+        assert!(t.take("a@x".to_string(), t0).is_err());
+        assert!(t.check(&"b@x".to_string(), t0).is_ok());
+        assert!(t
+            .take("a@x".to_string(), t0 + Duration::from_secs(30))
+            .is_ok());
+    }
+
+    #[test]
     fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
         let key = |s: &str| client_key(s.parse().unwrap());
         assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::2"));

@@ -246,3 +246,72 @@ fn a_class_keeps_its_owner() {
     assert_eq!(db.get("c1").unwrap(), Some(record.clone()));
     assert_eq!(db.list().unwrap(), vec![record]);
 }
+
+#[test]
+fn a_version_3_database_gains_accounts_and_its_classes_have_no_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE classes (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL,
+                                   created_at INTEGER NOT NULL, topology TEXT NOT NULL);
+             CREATE TABLE idempotency_keys (caller TEXT NOT NULL, key TEXT NOT NULL,
+                 class_id TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (caller, key));
+             CREATE TABLE live_classes (class_id TEXT PRIMARY KEY NOT NULL, state TEXT NOT NULL,
+                                        saved_at INTEGER NOT NULL);
+             INSERT INTO classes VALUES ('old1', 'Old class', 5, 'p2p');
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let db = Arc::new(Mutex::new(Store::open(&path).unwrap()));
+    let old = db.lock().unwrap().get("old1").unwrap().unwrap();
+    assert_eq!((old.name.as_str(), old.owner), ("Old class", None));
+    let store = SqliteAccounts::new(db.clone());
+    store
+        .create_account(&teacher("a@school.example"), 1)
+        .unwrap();
+    assert_eq!(store.accounts().unwrap().len(), 1);
+    let version: i64 = db
+        .lock()
+        .unwrap()
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+}
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::accounts::normalise_email;
+
+    proptest! {
+        /// Any email that normalises, normalises to itself, is lowercase and finds the same
+        /// account whatever case it was typed in.
+        #[test]
+        fn normalised_emails_are_stable_and_find_their_account(
+            local in "[A-Za-z0-9._+-]{1,20}",
+            domain in "[A-Za-z0-9-]{1,12}\\.[A-Za-z]{2,6}",
+            name in "[^\\p{Cc}]{1,40}",
+        ) {
+            let typed = format!(" {local}@{domain} ");
+            let email = normalise_email(&typed).unwrap();
+            prop_assert_eq!(normalise_email(&email).unwrap(), email.clone());
+            prop_assert_eq!(email.to_lowercase(), email.clone());
+            let store = accounts();
+            let name = match crate::accounts::normalise_name(&name) {
+                Ok(n) => n,
+                Err(_) => "X".to_string(),
+            };
+            let created = store
+                .create_account(&NewAccount { email: email.clone(), name, role: AccountRole::Teacher }, 1)
+                .unwrap();
+            let upper = normalise_email(&typed.to_uppercase()).unwrap();
+            prop_assert_eq!(store.account_by_email(&upper).unwrap(), Some(created.clone()));
+            prop_assert_eq!(store.account(&created.id).unwrap(), Some(created));
+        }
+    }
+}
