@@ -1,6 +1,7 @@
 // Staff sign-in in a real browser: an admin adds a teacher with `aula account add`, the teacher
 // opens the printed setup link, chooses a password (a common one is refused) and is signed in,
-// then signs out and in again at /signin (a wrong password is refused). axe-core on every view.
+// then signs out and in again at /signin (a wrong password is refused); the start page links to
+// /signin. axe-core on every view.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,6 +37,7 @@ describe('staff sign-in', () => {
     assert.equal(await page.locator('#setup-email').textContent(), 'rivera@school.example');
     assert.ok(!page.url().includes('token='), 'the token leaves the address bar');
     await H.axeCheck(page, 'setup-form');
+    await H.screenshot(page, 'setup-form');
 
     await page.fill('#setup-password', 'password1234');
     await page.fill('#setup-confirm', 'password1234');
@@ -67,6 +69,7 @@ describe('staff sign-in', () => {
     await page.locator('#signed-in').waitFor({ state: 'visible' });
     assert.equal(await page.locator('#signed-in-name').textContent(), 'Ms Rivera');
     await H.axeCheck(page, 'signin-signed-in');
+    await H.screenshot(page, 'signin-signed-in');
     await page.click('#sign-out');
     await page.locator('#signin').waitFor({ state: 'visible' });
     assert.equal((await page.evaluate(async () => (await fetch('/api/v1/session')).status)), 401);
@@ -85,9 +88,13 @@ describe('staff sign-in', () => {
     assert.deepEqual(H.unexpectedErrors(setup.errors, [/status of 40[01]/]), []);
     await setup.context.close();
 
-    const dark = await H.openClient(browser, `${server.url}/signin`, { colorScheme: 'dark', viewport: { width: 390, height: 844 } });
+    // The start page links staff to the sign-in page.
+    const dark = await H.openClient(browser, `${server.url}/`, { colorScheme: 'dark', viewport: { width: 390, height: 844 } });
+    await dark.page.getByRole('link', { name: 'sign in' }).click();
     await dark.page.locator('#signin').waitFor({ state: 'visible' });
+    assert.equal(new URL(dark.page.url()).pathname, '/signin');
     await H.axeCheck(dark.page, 'signin-dark-phone');
+    await H.screenshot(dark.page, 'signin-dark-phone');
     await dark.context.close();
   });
 });
