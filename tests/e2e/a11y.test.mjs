@@ -91,7 +91,7 @@ describe('accessibility (axe-core): every view, light and dark, 1366×768 and 39
           await H.axeCheck(teacher.page, `teacher-knock-${tag}`);
 
           // Removed.
-          await teacher.page.getByRole('button', { name: 'Remove Ola' }).click();
+          await H.personAction(teacher.page, 'Ola', 'Remove from the class…');
           await teacher.page.getByRole('dialog').getByRole('button', { name: 'Remove', exact: true }).click();
           await fatal(ola.page, 'You were removed');
           await H.axeCheck(ola.page, `error-removed-${tag}`);
@@ -128,6 +128,13 @@ describe('accessibility (axe-core): every view, light and dark, 1366×768 and 39
           await teacher.page.locator('#roster .badge.hand').waitFor();
           await teacher.page.getByRole('button', { name: 'Share screen' }).click();
           await teacher.page.getByRole('button', { name: 'Stop sharing' }).waitFor();
+          // The teacher's actions menu for a student, open (People tab), then the Connectivity tab.
+          await H.openPersonMenu(teacher.page, 'Ola');
+          await H.axeCheck(teacher.page, `teacher-person-menu-${tag}`);
+          await teacher.page.keyboard.press('Escape');
+          await H.showTab(teacher.page, 'Connectivity');
+          await H.axeCheck(teacher.page, `teacher-connectivity-${tag}`);
+          await H.showTab(teacher.page, 'Chat');
           await teacher.page.getByRole('textbox', { name: 'Message' }).fill('Welcome, everyone');
           await teacher.page.getByRole('button', { name: 'Send' }).click();
           await student.page.locator('#chat-log', { hasText: 'Welcome, everyone' }).waitFor();

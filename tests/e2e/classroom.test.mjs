@@ -121,7 +121,11 @@ describe('classroom: teacher + three students', () => {
   it('chat makes the round trip and late joiners get history', async () => {
     await students.ana.page.getByRole('textbox', { name: 'Message' }).fill('Can you zoom in on the graph?');
     await students.ana.page.getByRole('button', { name: 'Send' }).click();
+    // The teacher is on the People tab: the Chat tab counts the new line until she opens it.
+    await teacher.page.locator('#chat-badge', { hasText: '1' }).waitFor();
+    await H.showTab(teacher.page, 'Chat');
     await teacher.page.locator('#chat-log', { hasText: 'Can you zoom in on the graph?' }).waitFor();
+    assert.equal(await teacher.page.locator('#chat-badge').isHidden(), true, 'opening the chat clears its count');
     await teacher.page.getByRole('textbox', { name: 'Message' }).fill('Sure, one moment.');
     await teacher.page.getByRole('textbox', { name: 'Message' }).press('Enter');
     for (const c of Object.values(students)) {
@@ -133,6 +137,8 @@ describe('classroom: teacher + three students', () => {
     const hand = students.ben.page.getByRole('button', { name: 'Raise hand' });
     await hand.click();
     await H.eventually(async () => (await hand.getAttribute('aria-pressed')) === 'true', { what: 'Raise hand pressed' });
+    await teacher.page.locator('#hands-badge', { hasText: '1' }).waitFor();
+    await H.showTab(teacher.page, 'People');
     const row = teacher.page.locator('#roster li', { hasText: 'Ben' });
     await row.getByRole('img', { name: 'Hand raised' }).waitFor();
     await teacher.page.locator('.toast', { hasText: 'Ben raised a hand' }).waitFor();
@@ -144,7 +150,6 @@ describe('classroom: teacher + three students', () => {
   });
 
   it('the teacher lets a student show a camera; the student publishes it and the teacher sees it', async () => {
-    const row = teacher.page.locator('#roster li', { hasText: 'Ana' });
     await H.setRights(teacher.page, 'Ana', { camera: true });
     const cam = students.ana.page.getByRole('button', { name: 'Camera' });
     await cam.waitFor();
@@ -153,13 +158,13 @@ describe('classroom: teacher + three students', () => {
     const tile = teacher.page.locator('#tiles figure', { hasText: "Ana's camera" }).locator('video');
     await H.eventually(() => tile.evaluate((v) => v.videoWidth > 0), { what: "Ana's camera on the teacher's view", timeoutMs: 15_000 });
     // Teacher mutes everything of Ana: her camera turns off.
-    await row.getByRole('button', { name: 'Mute Ana' }).click();
+    await H.personAction(teacher.page, 'Ana', 'Mute microphone and camera');
     await H.eventually(() => cam.getAttribute('aria-pressed').then((v) => v === 'false'), { what: 'camera off after mute' });
     await students.ana.page.locator('.toast', { hasText: 'turned off your' }).waitFor();
   });
 
   it('a removed student sees why', async () => {
-    await teacher.page.getByRole('button', { name: 'Remove Ben' }).click();
+    await H.personAction(teacher.page, 'Ben', 'Remove from the class…');
     await teacher.page.getByLabel('Reason (shown to them)').fill('Please rejoin from the lab computer.');
     await teacher.page.getByRole('button', { name: 'Remove', exact: true }).click();
     const fatal = students.ben.page.locator('#fatal');

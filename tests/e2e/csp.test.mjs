@@ -66,6 +66,7 @@ describe('content security policy', () => {
     await H.waitForFrames(student.page);
     await student.page.getByRole('textbox', { name: 'Message' }).fill('hello');
     await student.page.getByRole('button', { name: 'Send' }).click();
+    await H.showTab(teacher.page, 'Chat');
     await teacher.page.locator('#chat-log', { hasText: 'hello' }).waitFor();
 
     for (const c of opened) {

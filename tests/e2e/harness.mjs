@@ -237,21 +237,103 @@ export async function joinAs(client, name) {
 }
 
 /**
+ * Shows one tab of the side panel — `People`, `Chat` or `Connectivity` — as a click on it would
+ * (web-client/js/ui/panel.js). The roster, the chat and the connectivity list are each in a tab.
+ * @param {import('playwright-core').Page} page
+ * @param {'People' | 'Chat' | 'Connectivity'} name
+ */
+export async function showTab(page, name) {
+  const tab = page.getByRole('tab', { name: new RegExp(`^${name}`) });
+  if ((await tab.getAttribute('aria-selected')) !== 'true') await tab.click();
+  await page.locator(`#${await tab.getAttribute('aria-controls')}`).waitFor({ state: 'visible' });
+}
+
+/** The name of the side panel's tab shown now (`People`, `Chat` or `Connectivity`). */
+export async function shownTab(page) {
+  const text = await page.locator('#side-tabs [role="tab"][aria-selected="true"]').innerText();
+  return text.match(/^\w+/)[0];
+}
+
+/**
+ * On a teacher's page, opens the actions menu of a person (the ⋯ button on the roster row,
+ * web-client/js/ui/person-menu.js), showing the People tab first; returns the menu's locator.
+ */
+export async function openPersonMenu(page, name) {
+  await showTab(page, 'People');
+  const menu = page.getByRole('menu', { name: `Actions for ${name}`, exact: true });
+  if (!(await menu.isVisible())) await page.getByRole('button', { name: `Actions for ${name}`, exact: true }).click();
+  await menu.waitFor();
+  return menu;
+}
+
+/**
+ * On a teacher's page, chooses an item of a person's actions menu: `Lower hand`, `Mute
+ * microphone and camera`, `Make co-teacher…`, `Remove from the class…`, `Make student`. Items
+ * that ask first leave their dialog open for the test to answer.
+ */
+export async function personAction(page, name, item) {
+  const menu = await openPersonMenu(page, name);
+  await menu.getByRole('menuitem', { name: item, exact: true }).click();
+}
+
+/**
  * On a teacher's page, sets a student's rights from the roster: `rights` is any of
- * `{speak, camera, screen}` (true grants, false revokes, absent stays). Use this rather than
- * the roster's controls directly, so tests keep working when the roster's markup changes.
+ * `{speak, camera, screen}` (true grants, false revokes, absent stays). It opens the student's
+ * actions menu, sets its checkable items, waits for the server's answer and closes the menu,
+ * back on the tab that was shown. Use this rather than the roster's controls directly, so tests
+ * keep working when the roster's markup changes.
  */
 export async function setRights(page, name, rights) {
   const labels = {
-    speak: `Allow ${name} to speak`,
-    camera: `Allow ${name} to show a camera`,
-    screen: `Allow ${name} to share the screen`,
+    speak: 'Allow to speak',
+    camera: 'Allow to show a camera',
+    screen: 'Allow to share the screen',
   };
+  const before = await shownTab(page);
+  const menu = await openPersonMenu(page, name);
   for (const [right, on] of Object.entries(rights)) {
     if (on === undefined) continue;
-    await page.getByLabel(labels[right], { exact: true }).setChecked(on);
+    const item = menu.getByRole('menuitemcheckbox', { name: labels[right], exact: true });
+    if (((await item.getAttribute('aria-checked')) === 'true') !== on) await item.click();
+    await eventually(async () => (await item.getAttribute('aria-checked')) === String(on), { what: `${name}: ${right} ${on ? 'granted' : 'revoked'}` });
   }
+  await page.keyboard.press('Escape');
+  await menu.waitFor({ state: 'hidden' });
+  await showTab(page, before);
 }
+
+/**
+ * Starts `n` scripted students in `page` (any page of the server's origin): each joins over /ws
+ * as `${prefix} 01`, `${prefix} 02`… and records what it receives in `window.bots[i].msgs`, so
+ * node needs no WebSocket package. Resolves once every one has its `welcome`.
+ */
+export async function startBots(page, server, token, n, prefix = 'Bot') {
+  const url = `${server.url.replace(/^http/, 'ws')}/ws`;
+  await page.evaluate(async ({ url, token, n, prefix }) => {
+    window.bots = window.bots || [];
+    const joined = [];
+    for (let i = 0; i < n; i++) {
+      const ws = new WebSocket(url);
+      const bot = { ws, msgs: [], id: null, name: `${prefix} ${String(i + 1).padStart(2, '0')}` };
+      window.bots.push(bot);
+      joined.push(new Promise((resolve) => {
+        ws.onopen = () => ws.send(JSON.stringify({ type: 'join', token, name: bot.name }));
+        ws.onmessage = (e) => {
+          const m = JSON.parse(e.data);
+          bot.msgs.push(m);
+          if (m.type === 'welcome') {
+            bot.id = m.id;
+            resolve();
+          }
+        };
+      }));
+    }
+    await Promise.all(joined);
+  }, { url, token, n, prefix });
+}
+
+/** Scripted student `i` (from `startBots`) sends `msg`. */
+export const botSend = (page, i, msg) => page.evaluate(([i, m]) => window.bots[i].ws.send(JSON.stringify(m)), [i, msg]);
 
 /** Video stats of the large stage video: size, decoded frames and the page's join timings. */
 export async function stageVideo(page) {

@@ -71,7 +71,7 @@ describe('joining: roles, knocking, removal and readmit', () => {
   });
 
   it('a removed student is refused with the same link in the same browser until readmitted', async () => {
-    await teacher.page.getByRole('button', { name: 'Remove Ana' }).click();
+    await H.personAction(teacher.page, 'Ana', 'Remove from the class…');
     await teacher.page.getByRole('button', { name: 'Remove', exact: true }).click();
     await ana.page.locator('#fatal').waitFor({ state: 'visible' });
     const removed = teacher.page.locator('#removed-list li', { hasText: 'Ana' });

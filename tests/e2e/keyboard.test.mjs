@@ -65,8 +65,15 @@ describe('keyboard shortcuts', () => {
     assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.id), 'chat-input');
     await page.keyboard.type('hmm, my view');
     await page.keyboard.press('Enter');
-    await teacher.page.locator('#chat-log', { hasText: 'hmm, my view' }).waitFor();
+    // The teacher is on the People tab: her Chat tab counts the line; C opens it, in the box.
+    await teacher.page.locator('#chat-badge', { hasText: '1' }).waitFor();
     assert.equal(await pressed(page, 'btn-hand'), 'false', 'typing h in the chat did not raise the hand');
+    await teacher.page.locator('#main').focus();
+    await teacher.page.keyboard.press('c');
+    assert.equal(await teacher.page.evaluate(() => document.activeElement && document.activeElement.id), 'chat-input');
+    assert.equal(await teacher.page.getByRole('tab', { name: /^Chat/ }).getAttribute('aria-selected'), 'true');
+    await teacher.page.locator('#chat-log', { hasText: 'hmm, my view' }).waitFor();
+    assert.equal(await teacher.page.locator('#chat-badge').isHidden(), true, 'opening the chat clears its count');
   });
 
   it('? opens the list of shortcuts (accessible, light and dark), Escape closes it', async () => {

@@ -207,6 +207,7 @@ describe('waiting room, end and start, leave and rejoin, restart', () => {
       await dana.page.evaluate(() => window.aula && true);
       await dana.page.locator('#btn-hand').click();
       await H.eventually(() => dana.page.evaluate(() => window.aula.me.hand_raised), { what: 'the hand up' });
+      await H.showTab(teacher.page, 'Chat');
       await teacher.page.locator('#chat-input').fill(`Before the ${signal}`);
       await teacher.page.locator('#chat-input').press('Enter');
       await dana.page.locator('#chat-log li', { hasText: `Before the ${signal}` }).waitFor();
@@ -237,10 +238,12 @@ describe('waiting room, end and start, leave and rejoin, restart', () => {
       }
       assert.equal(await dana.page.evaluate(() => window.aula.me.hand_raised), true, 'the hand is still up');
       await teacher.page.getByRole('button', { name: 'Unlock class' }).waitFor();
+      await H.showTab(teacher.page, 'People');
       const row = teacher.page.locator('#roster li', { hasText: 'Dana' });
       await row.waitFor();
       // The server kept the chat: a second teacher page gets it in its welcome.
       const other = await open(H.joinUrl(server, cls.teacher.token), { name: 'Ms Second', viewport: LAPTOP });
+      await H.showTab(other.page, 'Chat');
       await other.page.locator('#chat-log li', { hasText: `Before the ${signal}` }).waitFor();
       assert.equal(await dana.page.locator('#chat-log li', { hasText: `Before the ${signal}` }).count(), 1, 'the chat line once');
       // She is still waiting (her page knocked again), and the teacher sees her again.

@@ -122,6 +122,7 @@ function floorScenario(label, start, topology) {
       }, { what: `${name} Good on the teacher's panel`, timeoutMs: 15_000 });
     }
     const numbers = teacher.page.locator('#conn-rows tr', { hasText: 'Ben' }).locator('dl');
+    await H.showTab(teacher.page, 'Connectivity');
     assert.equal(await numbers.isVisible(), false, 'the numbers wait behind Details');
     await teacher.page.locator('#conn-rows summary', { hasText: 'Details for Ben' }).click();
     await H.eventually(async () => /Path\s*Direct[\s\S]*Round trip \(RTT\)\s*\d+ ms/.test(await numbers.innerText()),
@@ -193,6 +194,7 @@ function floorScenario(label, start, topology) {
     }
     // The views with the presenting student, the pill's and the panel's details open, in light and dark.
     await ben.page.getByText('Connection details').click();
+    await H.showTab(teacher.page, 'Connectivity');
     await teacher.page.locator('#conn-rows summary', { hasText: 'Details for Ana' }).click();
     for (const scheme of ['light', 'dark']) {
       for (const c of [teacher, ben, cleo]) {

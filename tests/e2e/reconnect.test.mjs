@@ -68,6 +68,7 @@ describe('reconnect after a server restart', () => {
       // The teacher is still sharing, and both see each other in the roster.
       await teacher.page.getByRole('button', { name: 'Stop sharing' }).waitFor();
       await teacher.page.locator('#roster li', { hasText: 'Dana' }).waitFor();
+      await H.showTab(student.page, 'People');
       await student.page.locator('#roster li', { hasText: 'Mr Okafor' }).waitFor();
     });
   }

@@ -282,7 +282,6 @@ export class Room {
     $('btn-hand').hidden = teacher;
     $('btn-lock').hidden = !teacher;
     $('btn-end').hidden = !teacher || !!me.co_teacher;
-    $('connectivity').hidden = !teacher;
     applyPanelRole(this);
   }
 

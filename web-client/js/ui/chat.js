@@ -57,7 +57,7 @@ export function addChat(room, entry, { history = false } = {}) {
   list.append(li);
   while (list.children.length > MAX_LINES) list.firstChild.remove();
   list.scrollTop = list.scrollHeight;
-  chatArrived(room, { mine, history });
+  chatArrived(room, { mine, history, from: entry.name });
 }
 
 /**

@@ -1,14 +1,18 @@
 // @ts-check
-// The roster ("People"): one row per person with a connection dot, badges, and the teacher's
-// controls (grant speak/camera/screen, mute, lower the hand, make co-teacher, remove), raised
-// hands on top in the order they went up; the teacher's Mute all and Lower all hands; the list
-// of people removed this session; the notice of refused joins; and the connection banner's
-// media verdict for ourselves.
+// The roster ("People"): one line per person with a connection dot, badges and, for a teacher,
+// one ⋯ button that opens the actions for that person (person-menu.js: grant speak/camera/
+// screen, lower the hand, mute, make co-teacher, remove); raised hands on top in the order they
+// went up, counted on the People tab; the teacher's Mute all and Lower all hands; the list of
+// people removed this session; the notice of refused joins; and the connection banner's media
+// verdict for ourselves. The ⋯ buttons are one Tab stop (a roving tabindex: the arrow keys move
+// between people), so the keyboard passes a class of 30 in one step.
 
 import { renderPill } from './connectivity.js';
-import { $, h, ask, toast, roleBadge } from './dom.js';
+import { $, h, toast, roleBadge } from './dom.js';
 import { refusedNotice } from '../messages.js';
 import { raisedHands } from '../state.js';
+import { menuButton, syncPersonMenu, wirePersonMenu } from './person-menu.js';
+import { renderHands, rovingKeys } from './panel.js';
 
 /** @typedef {import('../room.js').Room} Room */
 /** @typedef {import('../protocol.js').PeerInfo} PeerInfo */
@@ -22,6 +26,15 @@ export function wireRoster(room) {
     if (room.signaling.send({ type: 'mute_all', kind: 'audio' })) toast('Asked every student to turn off their microphone.');
   });
   $('btn-lower-all').addEventListener('click', () => room.signaling.send({ type: 'lower_hands' }));
+  const list = $('roster');
+  rovingKeys(list, 'button.act-menu', ['ArrowUp', 'ArrowDown']);
+  // A button clicked (or focused by the arrows) is the roster's Tab stop from then on.
+  list.addEventListener('focusin', (/** @type {FocusEvent} */ e) => {
+    const t = /** @type {HTMLElement} */ (e.target);
+    if (!t.matches('button.act-menu')) return;
+    for (const b of list.querySelectorAll('button.act-menu')) /** @type {HTMLElement} */ (b).tabIndex = b === t ? 0 : -1;
+  });
+  wirePersonMenu();
 }
 
 /**
@@ -67,20 +80,24 @@ export function renderRoster(room) {
     if (list.children[i] !== row) list.insertBefore(row, list.children[i] || null);
     renderRow(room, p.id);
   });
+  // Exactly one ⋯ button is in the Tab order (the first, until another one had the focus).
+  const buttons = /** @type {HTMLElement[]} */ ([...list.querySelectorAll('button.act-menu')]);
+  if (buttons.length && !buttons.some((b) => b.tabIndex === 0)) buttons[0].tabIndex = 0;
   $('people-count').textContent = `(${everyone.length})`;
-  $('btn-lower-all').disabled = raisedHands(everyone).length === 0;
+  const hands = raisedHands(everyone).length;
+  $('btn-lower-all').disabled = hands === 0;
+  renderHands(hands);
 }
 
 /**
- * A new row; a teacher's row of a student carries the controls that act on that student.
+ * A new row, on one line: connection dot, name, teacher badge, status badges and, on a
+ * teacher's page, the ⋯ button that opens the actions for that person (person-menu.js).
  * @param {Room} room
  * @param {PeerInfo} p
  * @returns {HTMLElement}
  */
 function buildRow(room, p) {
   const kind = rowKind(room, p);
-  const teacherView = kind === 'student' || kind === 'student-co';
-  const send = (/** @type {import('../protocol.js').ClientMessage} */ m) => room.signaling.send(m);
   const row = h('li', { class: 'person', 'data-peer': p.id });
   const dot = h('span', { class: 'dot', role: 'img' });
   const name = h('span', { class: 'name' });
@@ -88,52 +105,7 @@ function buildRow(room, p) {
   // The role comes from the server's `role`, drawn as a badge: a name is plain text and
   // cannot draw one, so "Ms Rivera · Teacher" typed as a name still reads as a student.
   row.append(dot, name, ...(p.role === 'teacher' ? [roleBadge()] : []), badges);
-  if (teacherView) {
-    /** @param {'speak' | 'camera' | 'screen'} right @param {string} label */
-    const grant = (right, label) => {
-      const box = h('input', { type: 'checkbox', class: `grant-${right}`, 'aria-label': `${label}` });
-      box.addEventListener('change', () => send({ type: 'grant', peer: p.id, [right]: box.checked }));
-      return box;
-    };
-    const speak = grant('speak', `Allow ${p.name} to speak`);
-    const camera = grant('camera', `Allow ${p.name} to show a camera`);
-    const screen = grant('screen', `Allow ${p.name} to share the screen`);
-    const mute = h('button', { type: 'button', class: 'small', 'aria-label': `Mute ${p.name}` }, 'Mute');
-    mute.addEventListener('click', () => {
-      send({ type: 'mute', peer: p.id, kind: 'all' });
-      toast(`Asked ${p.name}'s browser to turn off microphone and camera.`);
-    });
-    const remove = h('button', { type: 'button', class: 'small danger', 'aria-label': `Remove ${p.name}` }, 'Remove');
-    remove.addEventListener('click', async () => {
-      const reason = await ask({ title: `Remove ${p.name}?`, text: 'They are disconnected and cannot come back this session unless you readmit them (under "Removed").', ok: 'Remove', field: 'Reason (shown to them)' });
-      if (reason === null) return;
-      /** @type {import('../protocol.js').ClientMessage} */
-      const msg = { type: 'remove', peer: p.id };
-      if (reason) msg.reason = reason;
-      send(msg);
-    });
-    const lower = h('button', { type: 'button', class: 'small act-lower', 'aria-label': `Lower hand: ${p.name}` }, 'Lower hand');
-    lower.addEventListener('click', () => send({ type: 'lower_hands', peer: p.id }));
-    const promote = h('button', { type: 'button', class: 'small act-promote', 'aria-label': `Make co-teacher: ${p.name}`, hidden: kind === 'student-co' }, 'Make co-teacher');
-    promote.addEventListener('click', async () => {
-      const ok = await ask({
-        title: `Make ${p.name} a co-teacher?`,
-        text: 'A co-teacher can do what you can (let students speak or share, mute, lower hands, remove students, lock the class) except end the class or make co-teachers. You can make them a student again.',
-        ok: 'Make co-teacher',
-      });
-      if (ok) send({ type: 'promote', peer: p.id });
-    });
-    row.append(h('span', { class: 'actions' },
-      h('label', { class: 'grant' }, speak, 'Speak'),
-      h('label', { class: 'grant' }, camera, 'Camera'),
-      h('label', { class: 'grant' }, screen, 'Screen'),
-      mute, lower, promote, remove));
-  }
-  if (kind === 'co-teacher') {
-    const demote = h('button', { type: 'button', class: 'small', 'aria-label': `Make student: ${p.name}` }, 'Make student');
-    demote.addEventListener('click', () => send({ type: 'demote', peer: p.id }));
-    row.append(h('span', { class: 'actions' }, demote));
-  }
+  if (kind !== 'plain') row.append(menuButton(room, p, /** @type {import('./person-menu.js').MenuKind} */ (kind)));
   return row;
 }
 
@@ -164,14 +136,7 @@ export function renderRow(room, id) {
   badges.push(h('span', { class: 'sr-only' }, `, ${ind.text}`));
   /** @type {HTMLElement} */ (row.querySelector('.badges')).replaceChildren(...badges);
   row.classList.toggle('raised', !!p.hand_raised);
-  /** @type {HTMLElement | null} */
-  const lower = row.querySelector('.act-lower');
-  if (lower) lower.hidden = !p.hand_raised;
-  for (const right of /** @type {const} */ (['speak', 'camera', 'screen'])) {
-    /** @type {HTMLInputElement | null} */
-    const box = row.querySelector(`.grant-${right}`);
-    if (box) box.checked = !!p.permissions[right];
-  }
+  if (!self) syncPersonMenu(room, id);
 }
 
 /**
