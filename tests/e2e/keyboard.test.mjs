@@ -1,5 +1,6 @@
 // Keyboard shortcuts in the classroom: M microphone, V camera, H hand, C chat, ? the list — and
-// none of them fires while typing in a text box.
+// none of them fires while typing in a text box. In a class of 30 the roster is one Tab stop
+// (arrow keys move between people) and the chat box is a few key presses from it.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -101,5 +102,84 @@ describe('keyboard shortcuts', () => {
 
   it('no console errors', () => {
     for (const c of [teacher, student]) assert.deepEqual(H.unexpectedErrors(c.errors), [], c.name);
+  });
+});
+
+describe('keyboard: a class of 30 is a few Tab stops, not four per student', () => {
+  let server;
+  let browser;
+  let teacher;
+
+  before(async () => {
+    server = await H.startServer();
+    browser = await H.launchBrowser();
+    const cls = await H.createClass(server, 'Thirty');
+    teacher = await H.openClient(browser, H.joinUrl(server, cls.teacher.token), { name: 'Ms Keys', viewport: { width: 1366, height: 768 } });
+    const botPage = await (await browser.newContext()).newPage();
+    await botPage.goto(`${server.url}/`);
+    await H.startBots(botPage, server, cls.student.token, 30, 'Pupil');
+    await teacher.page.locator('#people-count', { hasText: '31' }).waitFor({ timeout: 20_000 });
+    await H.botSend(botPage, 4, { type: 'hand', raised: true });
+    await teacher.page.locator('#hands-badge', { hasText: '1' }).waitFor();
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  /** What has the focus: an id, or a role and name. */
+  const focused = (page) => page.evaluate(() => {
+    const el = document.activeElement;
+    return {
+      id: el.id,
+      label: el.getAttribute('aria-label') || el.textContent.trim().slice(0, 40),
+      inRoster: !!el.closest('#roster'),
+      inPeople: !!el.closest('#panel-people'),
+      role: el.getAttribute('role'),
+    };
+  });
+
+  it('the roster of 30 is one Tab stop; from it the chat box is at most 6 key presses away', async () => {
+    const { page } = teacher;
+    // Tab through the People panel from its tab: count the stops in the roster.
+    await page.getByRole('tab', { name: /^People/ }).focus();
+    const stops = [];
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      const f = await focused(page);
+      if (!f.inPeople) break;
+      stops.push(f);
+    }
+    const inRoster = stops.filter((f) => f.inRoster);
+    console.log(`People panel Tab stops with 30 students: ${stops.map((f) => f.label).join(' | ')}`);
+    assert.equal(inRoster.length, 1, `the roster is one Tab stop (was ${inRoster.length})`);
+    assert.ok(stops.length <= 3, `the People panel has ${stops.length} Tab stops (Mute all, Lower all hands, the roster)`);
+    // The arrow keys move between people, and the stop follows.
+    const first = inRoster[0].label;
+    await page.getByRole('button', { name: first }).focus();
+    await page.keyboard.press('ArrowDown');
+    const second = await focused(page);
+    assert.ok(second.inRoster && second.label !== first && /^Actions for /.test(second.label), `ArrowDown moves to the next person (${second.label})`);
+    assert.equal(await page.locator('#roster button[tabindex="0"]').count(), 1, 'one roster button in the Tab order');
+    // From the roster to the chat box: back to the tabs, over to Chat, into its box.
+    let presses = 0;
+    const press = async (key) => {
+      presses += 1;
+      await page.keyboard.press(key);
+      return focused(page);
+    };
+    let f = await press('Shift+Tab');
+    while (f.role !== 'tab' && presses < 40) f = await press('Shift+Tab');
+    while (f.id !== 'tab-chat' && presses < 40) f = await press('ArrowRight');
+    while (f.id !== 'chat-input' && presses < 40) f = await press('Tab');
+    assert.equal(f.id, 'chat-input');
+    console.log(`roster → chat box: ${presses} key presses in a class of 30`);
+    assert.ok(presses <= 6, `${presses} key presses from the roster to the chat box (≤ 6, whatever the class size)`);
+    await H.screenshot(page, 'keyboard-thirty-chat');
+  });
+
+  it('no console errors', () => {
+    assert.deepEqual(H.unexpectedErrors(teacher.errors), []);
   });
 });
