@@ -67,6 +67,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
             RoleArg::Student => Role::Student,
         },
         name,
+        student: None,
         iat: now,
         exp: now + ttl,
     };

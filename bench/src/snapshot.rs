@@ -144,6 +144,7 @@ fn join(hub: &mut Hub, conn: u64, role: Role, name: &str) -> Result<()> {
         new_resume_token: format!("resume-token-of-connection-{conn:08}-xxxxxxxxxxxxxxxx"),
         browser: Some(format!("browser-{conn:08}")),
         personal_token: None,
+        student: None,
         now_ms: 1,
     };
     let no_ice = |_: &PeerId| Vec::<IceServer>::new();

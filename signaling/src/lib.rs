@@ -17,6 +17,7 @@
 //! - [`protocol`]: the class protocol v1 (serde types; the JSON Schema is generated from them).
 //! - [`token`]: class tokens (HS256 JWTs: class, role, optional fixed name, expiry), clock passed in.
 //! - [`store`]: persistent class records in an embedded SQLite database in the data directory.
+//! - [`classlist`]: reading the class lists teachers type or paste (names, CSV).
 //! - [`text`]: what display names (and chat) may contain: no control or invisible characters.
 //!
 //! The configuration, generated secrets and TLS certificates are the process's, in `aula-config`.
@@ -27,6 +28,7 @@
 pub mod accounts;
 pub mod api;
 pub mod app;
+pub mod classlist;
 mod configured;
 pub mod fdlimit;
 pub mod hub;

@@ -110,6 +110,9 @@ impl Server {
         for record in &records {
             hub.add_class(record.id.clone(), record.name.clone(), record.topology);
         }
+        for id in store.classes_without_shared_links()? {
+            hub.set_shared_links(&id, false);
+        }
         restore_live_classes(&mut hub, &store)?;
         metrics::gauge!(m::CLASSES).set(records.len() as f64);
 

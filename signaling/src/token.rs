@@ -1,7 +1,8 @@
 //! Class tokens: the signed links that let someone join a class as a teacher or a student.
 //!
 //! A token is a JWT signed with HS256 under the server's token secret. Its [`Claims`] say which class
-//! it opens, with which role, optionally with a fixed display name, and until when. Tokens are
+//! it opens, with which role, optionally with a fixed display name (and, for a personal link from
+//! a class list, the student's id), and until when. Tokens are
 //! verified against a clock passed in by the caller (no clock inside), so tests and the sans-IO core
 //! control time. A token is valid while `now < exp` (no leeway: the same server mints and checks
 //! them, so there is no clock skew to absorb).
@@ -25,6 +26,10 @@ pub struct Claims {
     /// A fixed display name; when set, the name given in `join` is ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The student's id on the class list, in a personal link: a removal bans this id for the
+    /// session, and a student taken off the list can no longer join with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student: Option<String>,
     /// Issued at, in Unix seconds.
     pub iat: u64,
     /// Expires at, in Unix seconds: the token is refused from this second on.
@@ -112,6 +117,7 @@ mod tests {
             class: "abc123".into(),
             role: Role::Teacher,
             name: Some("Ms Rivera".into()),
+            student: None,
             iat: NOW,
             exp: NOW + 3600,
         }
@@ -146,6 +152,15 @@ mod tests {
         };
         let token = key.mint(&student);
         assert_eq!(key.verify(&token, NOW).unwrap(), student);
+
+        let personal = Claims {
+            role: Role::Student,
+            name: Some("Ana García".into()),
+            student: Some("st4mzt8q2vxk".into()),
+            ..claims()
+        };
+        let token = key.mint(&personal);
+        assert_eq!(key.verify(&token, NOW).unwrap(), personal);
     }
 
     #[test]

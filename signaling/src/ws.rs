@@ -389,6 +389,26 @@ impl Connection {
         Next::Continue
     }
 
+    /// Whether a personal link's student is still on the class's list (the teacher may have
+    /// taken them off since the link was handed out).
+    fn on_class_list(&self, class: &str, student: &str) -> Result<(), (ErrorCode, &'static str)> {
+        let store = self.app.store.lock().unwrap_or_else(|p| p.into_inner());
+        match store.student(class, student) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err((
+                ErrorCode::NotOnClassList,
+                "this personal link no longer works: the teacher took you off the class list",
+            )),
+            Err(e) => {
+                tracing::error!("class store: {e}");
+                Err((
+                    ErrorCode::Internal,
+                    "the server could not check the class list",
+                ))
+            }
+        }
+    }
+
     async fn join(
         &mut self,
         socket: &mut WebSocket,
@@ -431,13 +451,24 @@ impl Connection {
                 return Next::Close(close_code::JOIN_REFUSED, "join refused".into());
             }
         };
-        // A token that fixes a name is one person's: a removal refuses that token itself. Its
-        // signature names it without keeping the whole token.
-        let personal_token = claims
-            .name
-            .as_ref()
-            .and_then(|_| msg.token.rsplit('.').next())
-            .map(str::to_string);
+        // A personal link from a class list works while its student is on the list.
+        if let Some(student) = &claims.student {
+            if let Err((code, message)) = self.on_class_list(&claims.class, student) {
+                self.send_error(socket, code, message, reference).await;
+                return Next::Close(close_code::JOIN_REFUSED, "join refused".into());
+            }
+        }
+        // A token that fixes a name is one person's: a removal refuses that person. A class-list
+        // student is named by their id (any of their links); another token by its signature
+        // (without keeping the whole token).
+        let personal_token = match &claims.student {
+            Some(student) => Some(format!("student:{student}")),
+            None => claims
+                .name
+                .as_ref()
+                .and_then(|_| msg.token.rsplit('.').next())
+                .map(str::to_string),
+        };
         let request = JoinRequest {
             class: claims.class.clone(),
             role: claims.role,
@@ -447,6 +478,7 @@ impl Connection {
             new_resume_token: crate::secrets::generate(),
             browser: msg.browser,
             personal_token,
+            student: claims.student.clone(),
             now_ms: now,
         };
         let ice = &self.app.ice;

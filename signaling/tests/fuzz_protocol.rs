@@ -57,6 +57,7 @@ impl World {
                 new_resume_token: format!("resume-{i}"),
                 browser: None,
                 personal_token: None,
+                student: None,
                 now_ms: 1_000,
             };
             let joined = hub.join(conn, req, |_| Vec::new()).expect("join");

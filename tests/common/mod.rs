@@ -259,6 +259,30 @@ impl Drop for Aula {
     }
 }
 
+/// A blocking GET of a text resource: (status, content type, body).
+pub fn http_text(aula: &Aula, path: &str, key: Option<&str>) -> (u16, String, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut resp = with_auth(agent.get(&aula.http(path)), &auth)
+        .call()
+        .unwrap();
+    let status = resp.status().as_u16();
+    let kind = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (
+        status,
+        kind,
+        resp.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
 /// A blocking HTTP request: (status, JSON body or `null`).
 pub fn http(
     aula: &Aula,
@@ -280,6 +304,9 @@ pub fn http(
             .header("content-type", "application/json")
             .send(b.to_string()),
         ("POST", None) => with_auth(agent.post(&url), &auth).send_empty(),
+        ("PATCH", Some(b)) => with_auth(agent.patch(&url), &auth)
+            .header("content-type", "application/json")
+            .send(b.to_string()),
         _ => panic!("unsupported method {method}"),
     };
     let mut resp = result.unwrap();

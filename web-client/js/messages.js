@@ -11,6 +11,8 @@ export const ERROR_TEXT = {
   class_full: 'This class is full.',
   removed: 'The teacher removed you from this class. Only the teacher can let you back in.',
   declined: 'The teacher did not let you in. If you think this is a mistake, ask your teacher.',
+  personal_link_required: 'This class lets students in only with their personal link. Ask your teacher for yours.',
+  not_on_class_list: 'This personal link no longer works: you are not on the class list any more. Ask your teacher.',
   waiting_timeout: 'Nobody let you in for half an hour, so the server stopped waiting. You can knock again.',
   join_rate_limited: 'Too many people are joining from your network right now. Try again in a few seconds.',
   invalid_name: 'Please choose a name of 1 to 64 characters, without invisible or control characters.',
@@ -22,7 +24,7 @@ export const ERROR_TEXT = {
 };
 
 /** Error codes that refuse a join: the 4001 close that follows explains them. */
-const JOIN_REFUSALS = ['invalid_token', 'token_expired', 'class_not_found', 'class_locked', 'class_full', 'invalid_name', 'removed', 'declined', 'waiting_timeout'];
+const JOIN_REFUSALS = ['invalid_token', 'token_expired', 'class_not_found', 'class_locked', 'class_full', 'invalid_name', 'removed', 'personal_link_required', 'not_on_class_list', 'declined', 'waiting_timeout'];
 
 /**
  * Whether an `error` refuses our join (then the close that follows explains it, not a toast).
@@ -55,6 +57,8 @@ export function refusalTitle(code) {
     : code === 'class_locked' ? 'The class is locked'
     : code === 'class_full' ? 'The class is full'
     : code === 'removed' ? 'You were removed from this class'
+    : code === 'personal_link_required' ? 'Use your personal link'
+    : code === 'not_on_class_list' ? 'This link no longer works'
     : code === 'declined' ? 'The teacher did not let you in'
     : code === 'waiting_timeout' ? 'Nobody let you in'
     : code === 'class_not_found' ? 'This class does not exist'
@@ -71,6 +75,8 @@ export function refusedNotice({ name, code, count }) {
     class_locked: 'the class is locked',
     class_full: 'the class is full',
     removed: 'you removed them',
+    personal_link_required: 'the class takes personal links only',
+    not_on_class_list: 'they are not on the class list',
     rate_limited: 'too many joins from one network',
   })[code] || code;
   const who = name ? `${name}` : 'Someone';

@@ -61,6 +61,15 @@ pub enum ApiError {
     /// A student's token where a teacher's is needed (403 `forbidden`).
     #[error("only a teacher can invite students")]
     Forbidden,
+    /// A request or list over a documented size limit (413 `too_large`).
+    #[error("{0}")]
+    TooLarge(String),
+    /// A class code for a class that admits students only with personal links (403
+    /// `personal_link_required`, the code a `join` with a shared link gets).
+    #[error(
+        "this class lets students in only with their personal link; ask your teacher for yours"
+    )]
+    PersonalLinkRequired,
     /// A genuine token for a class that was deleted (404 `class_not_found`).
     #[error("this class no longer exists")]
     ClassGone,
@@ -99,6 +108,8 @@ impl ApiError {
             ApiError::WeakPassword(_) => (StatusCode::BAD_REQUEST, "weak_password"),
             ApiError::SetupLinkInvalid => (StatusCode::NOT_FOUND, "setup_link_invalid"),
             ApiError::EmailTaken(_) => (StatusCode::CONFLICT, "email_taken"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::PersonalLinkRequired => (StatusCode::FORBIDDEN, "personal_link_required"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -121,6 +132,9 @@ impl IntoResponse for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::TooLarge(rejection.body_text());
+        }
         ApiError::BadRequest(rejection.body_text())
     }
 }

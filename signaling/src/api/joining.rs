@@ -58,6 +58,9 @@ pub(super) async fn join_by_code(
             class: None,
         }));
     };
+    if !lock_store(&app).shared_links(&record.id)? {
+        return Err(ApiError::PersonalLinkRequired);
+    }
     let ttl = app.token_ttl_secs.min(CODE_TOKEN_TTL_SECS);
     let link = link(&app, &record.id, Role::Student, None, ttl);
     Ok(Json(CodeJoin {
@@ -174,6 +177,9 @@ pub struct Invite {
     qr_svg: String,
     /// The QR version (size) used, 1–40.
     qr_version: i16,
+    /// Whether the student link and class code let students in (a class setting); when false,
+    /// only personal links from the class list do.
+    shared_links: bool,
 }
 
 /// `POST /api/v1/invite`: for a teacher in the room (their class link's token in the body), the
@@ -200,9 +206,12 @@ pub(super) async fn invite(
     if claims.role != Role::Teacher {
         return Err(ApiError::Forbidden);
     }
-    let record = lock_store(&app)
-        .get(&claims.class)?
-        .ok_or(ApiError::ClassGone)?;
+    let (record, shared_links) = {
+        let store = lock_store(&app);
+        let record = store.get(&claims.class)?.ok_or(ApiError::ClassGone)?;
+        let shared_links = store.shared_links(&record.id)?;
+        (record, shared_links)
+    };
     let mut student = link(&app, &record.id, Role::Student, None, app.token_ttl_secs);
     if let Some(origin) = origin {
         // The address the teacher reached the server by, as the start page does: her students
@@ -220,5 +229,6 @@ pub(super) async fn invite(
         student,
         qr_svg,
         qr_version,
+        shared_links,
     }))
 }

@@ -8,6 +8,7 @@
 //! in [`ApiError`].
 //!
 //! - [`classes`]: create, list, read and delete classes; tokens for one person.
+//! - [`students`]: class lists with personal links, and the shared-link setting.
 //! - [`joining`]: what a student or teacher needs before joining (code lookup, link info, invite).
 //! - [`info`]: ICE servers for scripts, the metrics page, what the start page needs to know.
 //! - [`session`]: sign in with a password, who am I (with the CSRF token), sign out.
@@ -20,10 +21,12 @@ mod errors;
 mod info;
 mod joining;
 mod session;
+mod students;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Serialize;
 
@@ -61,6 +64,21 @@ pub fn routes() -> Router<Arc<App>> {
                 .delete(classes::delete_class),
         )
         .route("/classes/{id}/tokens", post(classes::create_token))
+        .route(
+            "/classes/{id}/students",
+            post(students::add_students)
+                .get(students::list_students)
+                .layer(DefaultBodyLimit::max(students::MAX_BODY_BYTES)),
+        )
+        .route("/classes/{id}/students.csv", get(students::students_csv))
+        .route(
+            "/classes/{id}/students/{sid}",
+            delete(students::delete_student),
+        )
+        .route(
+            "/classes/{id}/settings",
+            get(students::get_settings).patch(students::patch_settings),
+        )
         .route("/ice-servers", get(info::ice_servers))
         .route("/join", post(joining::join_by_code))
         .route("/join-info", post(joining::join_info))
@@ -105,13 +123,21 @@ pub struct ClassRef {
 /// A fresh class link for `role` in `class`, valid `ttl_secs` from now.
 fn link(app: &App, class: &str, role: Role, name: Option<String>, ttl_secs: u64) -> Link {
     let now = unix_millis() / 1000;
-    let claims = Claims {
-        class: class.to_string(),
-        role,
-        name: name.map(|n| n.trim().to_string()),
-        iat: now,
-        exp: now + ttl_secs,
-    };
+    mint(
+        app,
+        Claims {
+            class: class.to_string(),
+            role,
+            name: name.map(|n| n.trim().to_string()),
+            student: None,
+            iat: now,
+            exp: now + ttl_secs,
+        },
+    )
+}
+
+/// The link that carries these claims.
+fn mint(app: &App, claims: Claims) -> Link {
     let token = app.tokens.mint(&claims);
     Link {
         url: format!("{}/join#token={token}", app.public_url),

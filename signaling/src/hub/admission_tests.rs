@@ -167,3 +167,29 @@ fn removal_refuses_the_browser_the_personal_token_and_the_resume_until_readmitte
     r.personal_token = Some("sig-ben".into());
     hub.join(9, r, no_ice).expect("a new session");
 }
+
+#[test]
+fn with_shared_links_off_only_personal_links_and_teachers_get_in() {
+    let mut hub = hub();
+    assert!(hub.set_shared_links("c1", false));
+    assert!(!hub.set_shared_links("nope", false));
+    let personal = |name: &str| JoinRequest {
+        fixed_name: Some(name.into()),
+        student: Some(format!("st-{name}")),
+        personal_token: Some(format!("student:st-{name}")),
+        ..req("c1", Role::Student, "typed")
+    };
+    let err = hub
+        .join(1, req("c1", Role::Student, "Zed"), no_ice)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::PersonalLinkRequired);
+    join(&mut hub, 2, "c1", Role::Teacher, "Ms Rivera");
+    let joined = hub.join(3, personal("Ana"), no_ice).unwrap();
+    assert!(
+        matches!(&to(3, &joined.effects)[0], ServerMessage::Welcome { name, .. } if name == "Ana")
+    );
+    // Another class keeps its shared links; turned back on, the shared link works again.
+    join(&mut hub, 4, "c2", Role::Student, "Zed");
+    hub.set_shared_links("c1", true);
+    join(&mut hub, 5, "c1", Role::Student, "Zed");
+}

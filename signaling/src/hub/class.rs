@@ -166,6 +166,9 @@ pub(super) struct Class {
     pub(super) lesson: Lesson,
     /// The summary of the lesson that ended last, for teachers while the class is ended.
     pub(super) last_summary: Option<LessonSummary>,
+    /// Students may join with the shared link or class code, not only with a personal link.
+    /// A class setting kept in the store, not part of the live state.
+    pub(super) shared_links: bool,
 }
 
 impl Class {

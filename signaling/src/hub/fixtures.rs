@@ -25,6 +25,7 @@ pub(super) fn req(class: &str, role: Role, name: &str) -> JoinRequest {
         new_resume_token: format!("rt-{name}-{class}"),
         browser: None,
         personal_token: None,
+        student: None,
         now_ms: 0,
     }
 }

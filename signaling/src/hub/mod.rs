@@ -177,6 +177,8 @@ pub struct JoinRequest {
     pub browser: Option<String>,
     /// Names the token when it is one person's (it fixes a name), so a removal refuses it.
     pub personal_token: Option<String>,
+    /// The student's id on the class list, when the token is their personal link.
+    pub student: Option<String>,
     /// When the join arrived, Unix milliseconds (for the waiting room and the attendance).
     pub now_ms: u64,
 }
@@ -216,6 +218,7 @@ pub struct Joined {
 ///     new_resume_token: "a fresh random token".into(),
 ///     browser: None,
 ///     personal_token: None,
+///     student: None,
 ///     now_ms: 1_700_000_000_000,
 /// };
 /// let now_ms = request.now_ms; // read by the I/O layer; the hub has no clock
@@ -312,6 +315,7 @@ impl Hub {
             waiting: BTreeMap::new(),
             lesson: Lesson::default(),
             last_summary: None,
+            shared_links: true,
         });
     }
 
@@ -320,6 +324,19 @@ impl Hub {
         match self.classes.get_mut(id) {
             Some(class) => {
                 class.info.name = name;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether students may join the class with its shared link or code (not only with their
+    /// personal link). Applies to joins from now on; those in the class stay. False when the
+    /// class is unknown.
+    pub fn set_shared_links(&mut self, id: &str, on: bool) -> bool {
+        match self.classes.get_mut(id) {
+            Some(class) => {
+                class.shared_links = on;
                 true
             }
             None => false,

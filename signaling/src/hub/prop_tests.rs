@@ -213,6 +213,7 @@ impl World {
                     new_resume_token: format!("tok{}", self.counter),
                     browser: None,
                     personal_token: None,
+                    student: None,
                     now_ms: self.now,
                 };
                 let origin = CLASSES[class as usize];
@@ -263,6 +264,7 @@ impl World {
                     new_resume_token: format!("tok{}", self.counter),
                     browser: None,
                     personal_token: None,
+                    student: None,
                     now_ms: self.now,
                 };
                 let j = self.hub.join(conn, r, no_ice);

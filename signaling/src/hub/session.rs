@@ -73,6 +73,15 @@ impl Hub {
             return Ok(self.resume(conn, peer, req.new_resume_token, req.now_ms, ice_servers));
         }
 
+        // A personal link fixes the name; a shared link (or the class code) does not.
+        let shared_link =
+            req.role == Role::Student && req.fixed_name.is_none() && req.student.is_none();
+        if shared_link && !class.shared_links {
+            return Err(Refusal::new(
+                ErrorCode::PersonalLinkRequired,
+                "this class lets students in only with their personal link; ask your teacher for yours",
+            ));
+        }
         if req.role == Role::Student && !admitted {
             let info = &class.info;
             let reason = if info.ended {

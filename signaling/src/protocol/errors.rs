@@ -35,6 +35,11 @@ pub enum ErrorCode {
     InvalidName,
     /// A teacher removed you from this class; only a teacher can let you back in this session.
     Removed,
+    /// The class admits students only with their personal link from the class list: its shared
+    /// student link and class code are off.
+    PersonalLinkRequired,
+    /// This personal link's student was taken off the class list; ask the teacher for a new one.
+    NotOnClassList,
     /// A teacher did not let you in from the waiting room.
     Declined,
     /// Nobody let you in from the waiting room in time; try again later.
@@ -65,7 +70,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and metrics.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::BadJson,
         ErrorCode::BadMessage,
         ErrorCode::UnknownType,
@@ -80,6 +85,8 @@ impl ErrorCode {
         ErrorCode::ClassFull,
         ErrorCode::InvalidName,
         ErrorCode::Removed,
+        ErrorCode::PersonalLinkRequired,
+        ErrorCode::NotOnClassList,
         ErrorCode::Declined,
         ErrorCode::WaitingTimeout,
         ErrorCode::InvalidText,
@@ -111,6 +118,8 @@ impl ErrorCode {
             ErrorCode::ClassFull => "class_full",
             ErrorCode::InvalidName => "invalid_name",
             ErrorCode::Removed => "removed",
+            ErrorCode::PersonalLinkRequired => "personal_link_required",
+            ErrorCode::NotOnClassList => "not_on_class_list",
             ErrorCode::Declined => "declined",
             ErrorCode::WaitingTimeout => "waiting_timeout",
             ErrorCode::InvalidText => "invalid_text",

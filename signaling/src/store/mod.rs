@@ -3,6 +3,7 @@
 //! resume identities, lock, rights, hands, recent chat), so its clients resume after a restart.
 //! [`accounts`] adds the staff accounts, their sessions and setup links
 //! ([`SqliteAccounts`], the SQLite [`AccountStore`](crate::accounts::AccountStore)).
+//! Class lists (students with personal links, and the shared-link setting) are in [`classlists`].
 //!
 //! The API is synchronous: the server calls it from `spawn_blocking` or holds the [`Store`] behind a
 //! mutex ([`Store`] is `Send`, not `Sync`). The database runs in WAL mode with a busy timeout, and
@@ -18,12 +19,15 @@ use crate::protocol::{ClassId, Topology};
 
 mod accounts;
 pub use accounts::SqliteAccounts;
+mod classlists;
+
+pub use classlists::StudentRecord;
 
 /// The database file name inside the data directory.
 pub const DATABASE_FILE: &str = "aula.sqlite3";
 
 /// The schema version this code writes and reads.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// A class as stored: what must survive a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +210,15 @@ impl Store {
             )
             .map_err(open_err)?;
         }
+        if version < 5 {
+            // Version 5: class lists (students with a stable id for their personal links) and
+            // whether a class's shared links still let students in.
+            conn.execute_batch(&format!(
+                "BEGIN; {} PRAGMA user_version = 5; COMMIT;",
+                classlists::SCHEMA
+            ))
+            .map_err(open_err)?;
+        }
         Ok(Store { conn })
     }
 
@@ -354,10 +367,11 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes a class and its saved live state. Returns whether it existed.
+    /// Removes a class, its saved live state and its class list. Returns whether it existed.
     pub fn delete(&self, id: &str) -> Result<bool, StoreError> {
         self.conn
             .execute("DELETE FROM live_classes WHERE class_id = ?1", params![id])?;
+        self.delete_class_list(id)?;
         let n = self
             .conn
             .execute("DELETE FROM classes WHERE id = ?1", params![id])?;
