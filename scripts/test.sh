@@ -4,9 +4,9 @@
 # end-to-end tests when present.
 #
 # Run as root (e.g. in CI or a fresh container), it first installs what the tests need and is
-# missing: chromium and chromium-driver, coturn, python3 with the websockets package, nodejs and
-# npm, the node packages in tests/, and cargo-deny (for the dependency licence checks). Each
-# install happens only when its tool is missing.
+# missing: chromium and chromium-driver, coturn, an emoji font, python3 with the websockets
+# package, nodejs and npm, the node packages in tests/, and cargo-deny (for the dependency licence
+# checks). Each install happens only when its tool is missing.
 # Set AULA_TEST_NO_INSTALL=1 to skip installing; `--install-only` installs and stops. Other
 # arguments go to `cargo test`, e.g.
 #   bash scripts/test.sh -- --nocapture
@@ -21,6 +21,8 @@ install_missing() {
     have chromium || pkgs+=(chromium)
     have chromedriver || pkgs+=(chromium-driver)
     have turnserver || pkgs+=(coturn)
+    # The reaction emoji in the browser tests' screenshots (and docs/screenshots/).
+    [[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || pkgs+=(fonts-noto-color-emoji)
     # The websockets package for the system python comes from apt; another python3 (pyenv,
     # a virtualenv) gets it from pip below.
     if ! has_py_websockets && { ! have python3 || [[ $(command -v python3) == /usr/bin/python3 ]]; }; then
