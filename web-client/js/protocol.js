@@ -57,7 +57,7 @@ export const SFU_PEER = 'sfu';
 /** @typedef {{id: string, name: string, since: number, reason: WaitReason}} WaitingPeer */
 /**
  * One person in a lesson's attendance.
- * @typedef {{id: string, name: string, role: Role, joined: number, left: number, present_secs: number}} Attendance
+ * @typedef {{id: string, name: string, role: Role, joined: number, left: number, present_secs: number, reconnects?: number, student?: string}} Attendance
  */
 /** @typedef {{started: number, ended: number, attendance: Attendance[]}} LessonSummary */
 

@@ -19,6 +19,8 @@ pub(super) struct Member {
     pub(super) disconnected_at: Option<u64>,
     pub(super) browser: Option<String>,
     pub(super) personal_token: Option<String>,
+    /// The class-list student id, when they joined with their personal link.
+    pub(super) student: Option<String>,
     pub(super) traffic: Traffic,
     /// Restored from a snapshot after a restart and not resumed since: its media sessions with
     /// the SFU died with the old process.
@@ -100,11 +102,15 @@ pub(super) struct Present {
 }
 
 impl Lesson {
-    /// Someone joined (or resumed) at `now`.
-    pub(super) fn arrived(&mut self, info: &PeerInfo, now: u64) {
+    /// Someone joined (or resumed) at `now`; `student` is their class-list id, if any. Coming
+    /// back after being away counts as a reconnect.
+    pub(super) fn arrived(&mut self, info: &PeerInfo, student: Option<&str>, now: u64) {
         self.started.get_or_insert(now);
         if let Some(p) = self.attendance.iter_mut().find(|p| p.entry.id == info.id) {
-            p.since.get_or_insert(now);
+            if p.since.is_none() {
+                p.entry.reconnects += 1;
+                p.since = Some(now);
+            }
             return;
         }
         if self.attendance.len() >= MAX_ATTENDANCE {
@@ -115,9 +121,11 @@ impl Lesson {
                 id: info.id.clone(),
                 name: info.name.clone(),
                 role: info.role,
+                student: student.map(str::to_string),
                 joined: now,
                 left: now,
                 present_secs: 0,
+                reconnects: 0,
             },
             since: Some(now),
         });

@@ -545,3 +545,62 @@ fn the_attendance_of_a_lesson_is_bounded() {
     assert_eq!(summary.attendance.len(), class::MAX_ATTENDANCE);
     assert_eq!(summary.attendance[0].name, "Ms T");
 }
+
+#[test]
+fn attendance_counts_reconnects_and_names_class_list_students() {
+    let mut hub = hub();
+    join(&mut hub, 1, Role::Teacher, "Ms T", 0);
+    let ana = JoinRequest {
+        fixed_name: Some("Ana".into()),
+        student: Some("st-ana".into()),
+        personal_token: Some("student:st-ana".into()),
+        ..req(Role::Student, "typed", 60_000)
+    };
+    hub.join(2, ana, no_ice).expect("Ana joins");
+    // Ana drops twice and resumes each time; the teacher's page reconnects once.
+    hub.disconnected(2, 120_000);
+    let back = JoinRequest {
+        resume: Some("rt-typed-60000".into()),
+        new_resume_token: "rt-ana-2".into(),
+        ..req(Role::Student, "typed", 180_000)
+    };
+    hub.join(3, back, no_ice).expect("Ana resumes");
+    hub.disconnected(3, 240_000);
+    let again = JoinRequest {
+        resume: Some("rt-ana-2".into()),
+        ..req(Role::Student, "typed", 300_000)
+    };
+    hub.join(4, again, no_ice).expect("Ana resumes again");
+    hub.disconnected(1, 310_000);
+    let teacher_back = JoinRequest {
+        resume: Some("rt-Ms T-0".into()),
+        ..req(Role::Teacher, "Ms T", 320_000)
+    };
+    hub.join(5, teacher_back, no_ice)
+        .expect("the teacher resumes");
+    let fx = send(&mut hub, 5, ClientMessage::End {}, 600_000);
+    let summary = to(5, &fx)
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::ClassEnded { summary, .. } => summary,
+            _ => None,
+        })
+        .expect("the teacher gets a summary");
+    let seen: Vec<_> = summary
+        .attendance
+        .iter()
+        .map(|a| {
+            (
+                a.name.as_str(),
+                a.student.as_deref(),
+                a.reconnects,
+                a.present_secs,
+            )
+        })
+        .collect();
+    // Ana: 60–120, 180–240, 300–600 s; the teacher: 0–310, 320–600 s.
+    assert_eq!(
+        seen,
+        vec![("Ms T", None, 1, 590), ("Ana", Some("st-ana"), 2, 420)]
+    );
+}

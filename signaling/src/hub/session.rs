@@ -141,6 +141,7 @@ impl Hub {
                 disconnected_at: None,
                 browser: req.browser,
                 personal_token: req.personal_token,
+                student: req.student.clone(),
                 traffic: Traffic::default(),
                 restored: false,
             },
@@ -155,7 +156,9 @@ impl Hub {
         self.conns.insert(conn, id.clone());
         self.resume_tokens.insert(req.new_resume_token, id.clone());
         let class = self.class_mut(&req.class);
-        class.lesson.arrived(&info, req.now_ms);
+        class
+            .lesson
+            .arrived(&info, req.student.as_deref(), req.now_ms);
         self.dirty.insert(req.class.clone());
         let switched = self.switch_to_sfu_if_large(&req.class);
 
@@ -253,8 +256,9 @@ impl Hub {
         member.disconnected_at = None;
         let was_connected = std::mem::replace(&mut member.info.connected, true);
         let info = member.info.clone();
+        let student = member.student.clone();
         let class = self.class_mut(&loc.class);
-        class.lesson.arrived(&info, now_ms);
+        class.lesson.arrived(&info, student.as_deref(), now_ms);
         let others = class.connected_conns_except(loc.key);
         let mut effects = Vec::new();
         if let Some(old) = old_conn {

@@ -56,6 +56,9 @@ pub struct MemberSnapshot {
     pub resume_token: String,
     pub browser: Option<String>,
     pub personal_token: Option<String>,
+    /// The class-list student id of a personal link (absent in snapshots of older versions).
+    #[serde(default)]
+    pub student: Option<String>,
 }
 
 /// Someone removed this lesson, and what refuses them.
@@ -107,6 +110,7 @@ impl Hub {
                     resume_token: m.resume_token.clone(),
                     browser: m.browser.clone(),
                     personal_token: m.personal_token.clone(),
+                    student: m.student.clone(),
                 })
                 .collect(),
             chat: class.chat.iter().cloned().collect(),
@@ -203,6 +207,7 @@ impl Hub {
                     disconnected_at: Some(now_ms),
                     browser: m.browser,
                     personal_token: m.personal_token,
+                    student: m.student,
                     traffic: Traffic::default(),
                     restored: true,
                 },

@@ -356,10 +356,10 @@ impl Hub {
             .members
             .values()
             .filter(|m| m.conn.is_some())
-            .map(|m| m.info.clone())
+            .map(|m| (m.info.clone(), m.student.clone()))
             .collect();
-        for info in &here {
-            class.lesson.arrived(info, now_ms);
+        for (info, student) in &here {
+            class.lesson.arrived(info, student.as_deref(), now_ms);
         }
         let mut effects = vec![Effect::Deliver {
             to: class.connected_conns(),

@@ -212,12 +212,18 @@ pub struct Attendance {
     pub id: PeerId,
     pub name: String,
     pub role: Role,
+    /// Their id on the class list, when they joined with their personal link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student: Option<String>,
     /// When they first joined this lesson, Unix milliseconds.
     pub joined: u64,
     /// When they were last seen (left, dropped, or the lesson ended), Unix milliseconds.
     pub left: u64,
     /// Seconds they were connected in all.
     pub present_secs: u64,
+    /// How many times they came back after their connection dropped or they left.
+    #[serde(default)]
+    pub reconnects: u32,
 }
 
 /// What a lesson was, for the teacher's end screen: sent with `class_ended` to teachers, and in
