@@ -561,6 +561,18 @@ fn teachers_own_their_classes_and_cannot_touch_others() {
     let (_, head) =
         account_with_password(&aula, "head@school.example", "admin", "many small rivers");
 
+    // The start page learns whether a teacher is signed in (then it needs no admin key).
+    let a = call(
+        &aula,
+        "GET",
+        "/api/v1/info",
+        None,
+        &[("cookie", &rivera.cookie)],
+    );
+    assert_eq!((a.status, &a.body["signed_in"]), (200, &json!(true)));
+    let a = call(&aula, "GET", "/api/v1/info", None, &[]);
+    assert_eq!((a.status, &a.body["signed_in"]), (200, &json!(false)));
+
     // No credentials: 401 (open class creation is off).
     let a = call(
         &aula,

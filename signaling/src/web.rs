@@ -6,11 +6,15 @@ use include_dir::{include_dir, Dir};
 
 static WEB_CLIENT: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../web-client");
 
-/// Pages with an HTML file of their own (staff sign-in, choosing a password); every other page
-/// route is the single-page client in `index.html`.
-const OWN_PAGES: &[(&str, &str)] = &[("signin", "signin.html"), ("setup", "setup.html")];
+/// Pages with an HTML file of their own (staff sign-in, choosing a password, a teacher's
+/// "My classes"); every other page route is the single-page client in `index.html`.
+const OWN_PAGES: &[(&str, &str)] = &[
+    ("signin", "signin.html"),
+    ("setup", "setup.html"),
+    ("classes", "classes.html"),
+];
 
-/// `GET /<path>`: a file of the web client; `/signin` and `/setup` get their own pages, other
+/// `GET /<path>`: a file of the web client; `OWN_PAGES` get their own pages, other
 /// page routes without an extension get `index.html`.
 pub async fn serve(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');

@@ -46,12 +46,19 @@ export function startPage() {
     }
     window.location.assign(`/join${window.location.search}#token=${encodeURIComponent(token)}`);
   });
-  // Creating a class needs the admin key unless the server allows open creation; ask for it up
-  // front (a refused request would also show up as a console error).
+  // Creating a class needs the admin key unless the server allows open creation or a teacher is
+  // signed in (then her session cookie and its CSRF token do); ask for the key up front (a
+  // refused request would also show up as a console error).
+  /** The signed-in session's CSRF token, or '' when nobody is signed in. */
+  let csrf = '';
   fetch('/api/v1/info')
     .then((res) => (res.ok ? res.json() : null))
-    .then((info) => {
-      const needsKey = !(info && info.open_class_creation);
+    .then(async (info) => {
+      if (info && info.signed_in) {
+        const session = await fetch('/api/v1/session').then((res) => (res.ok ? res.json() : null));
+        csrf = (session && session.csrf_token) || '';
+      }
+      const needsKey = !(info && info.open_class_creation) && !csrf;
       $('create-key-field').hidden = !needsKey;
       $('create-key').required = needsKey;
       $('create').dataset.keyNeeded = String(needsKey);
@@ -69,6 +76,7 @@ export function startPage() {
     /** @type {Record<string, string>} */
     const headers = { 'content-type': 'application/json' };
     if (key) headers.authorization = `Bearer ${key}`;
+    else if (csrf) headers['x-csrf-token'] = csrf;
     let res;
     try {
       res = await fetch('/api/v1/classes', {

@@ -1,13 +1,11 @@
 // @ts-check
 /**
- * Staff pages that live outside the classroom client: `/signin` (email and password, or who is
- * signed in and sign-out) and `/setup#token=…` (a new account chooses its password). Each page's
- * <body data-page> says which one runs. The session is an HttpOnly cookie this script never
- * sees; state changes send the session's CSRF token from `GET /api/v1/session`.
+ * Staff pages that live outside the classroom client: `/signin` (email and password; then on to
+ * "My classes" at `/classes`, js/dashboard.js) and `/setup#token=…` (a new account chooses its
+ * password). Each page's <body data-page> says which one runs. The session is an HttpOnly
+ * cookie this script never sees; state changes send the session's CSRF token from
+ * `GET /api/v1/session`.
  */
-
-/** @typedef {{id: string, email: string, name: string, role: string}} Account */
-/** @typedef {{account: Account, csrf_token: string, expires_at: number}} Session */
 
 /**
  * @param {string} id
@@ -65,28 +63,20 @@ export function failureText(res) {
   return res.body?.error?.message ?? `The server answered ${res.status}.`;
 }
 
-/** `/signin`: the form, or who is signed in with a sign-out button. */
+/** Where a signed-in teacher works: "My classes" (js/dashboard.js). */
+const DASHBOARD = '/classes';
+
+/** `/signin`: the form; a signed-in person (already, or now) goes on to the dashboard. */
 async function signinPage() {
   const form = /** @type {HTMLFormElement} */ (el('signin-form'));
   const msg = el('signin-msg');
 
-  /** @param {Session} s */
-  const showSignedIn = (s) => {
-    el('signed-in-name').textContent = s.account.name;
-    el('signed-in-email').textContent = s.account.email;
-    el('signed-in-role').textContent = s.account.role;
-    el('signin').hidden = true;
-    el('signed-in').hidden = false;
-    el('sign-out').dataset.csrf = s.csrf_token;
-    el('signed-in-title').focus();
-  };
-
   const me = await api('GET', '/api/v1/session');
   if (me.ok) {
-    showSignedIn(me.body);
-  } else {
-    el('signin').hidden = false;
+    location.replace(DASHBOARD);
+    return;
   }
+  el('signin').hidden = false;
 
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -100,21 +90,7 @@ async function signinPage() {
       input('signin-password').select();
       return;
     }
-    form.reset();
-    showSignedIn(res.body);
-  });
-
-  el('sign-out').addEventListener('click', async () => {
-    const res = await api('DELETE', '/api/v1/session', undefined, {
-      'x-csrf-token': el('sign-out').dataset.csrf ?? '',
-    });
-    if (!res.ok && res.status !== 401) {
-      el('signed-in-msg').textContent = failureText(res);
-      return;
-    }
-    el('signed-in').hidden = true;
-    el('signin').hidden = false;
-    input('signin-email').focus();
+    location.assign(DASHBOARD);
   });
 }
 

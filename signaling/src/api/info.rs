@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::auth::{require_admin, require_key};
 use super::ApiError;
+use crate::accounts::caller::MaybeCaller;
 use crate::app::{unix_millis, App};
 use crate::protocol::IceServer;
 
@@ -59,11 +60,21 @@ pub struct ServerInfo {
     /// Whether `POST /api/v1/classes` works without the admin key (the start page asks for the
     /// key when it does not).
     open_class_creation: bool,
+    /// Whether this request carries a live staff session (then the start page creates classes
+    /// with the session cookie and asks `GET /api/v1/session` for its CSRF token instead of
+    /// asking for the key; probing the session directly would log a 401 for every student).
+    signed_in: bool,
 }
 
 /// `GET /api/v1/info`: what the start page needs to know about this server.
-pub(super) async fn info(State(app): State<Arc<App>>) -> Json<ServerInfo> {
+pub(super) async fn info(
+    State(app): State<Arc<App>>,
+    caller: Result<MaybeCaller, ApiError>,
+) -> Json<ServerInfo> {
+    // A failed lookup (e.g. a wrong bearer key) just means "not signed in" here.
+    let signed_in = matches!(caller, Ok(MaybeCaller(Some(c))) if c.account().is_some());
     Json(ServerInfo {
         open_class_creation: app.open_class_creation,
+        signed_in,
     })
 }
