@@ -61,6 +61,8 @@ pub struct App {
     pub(crate) next_conn: AtomicU64,
     /// The SFU, when the server runs one.
     pub sfu: Option<aula_relay::sfu::SfuHandle>,
+    /// Days a lesson's attendance is kept (`[attendance] retention_days`; 0: none is kept).
+    pub attendance_retention_days: u32,
     /// Per-address limits on joins and class-code lookups.
     pub join_limits: crate::per_ip::JoinLimits,
 }

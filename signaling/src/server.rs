@@ -110,6 +110,15 @@ impl Server {
         for record in &records {
             hub.add_class(record.id.clone(), record.name.clone(), record.topology);
         }
+        let purged = store.purge_lessons(attendance_cutoff(
+            unix_millis(),
+            settings.attendance.retention_days,
+        ))?;
+        if purged > 0 {
+            tracing::info!(
+                "deleted the attendance of {purged} lessons past [attendance] retention_days"
+            );
+        }
         for id in store.classes_without_shared_links()? {
             hub.set_shared_links(&id, false);
         }
@@ -186,6 +195,7 @@ impl Server {
             next_conn: AtomicU64::new(0),
             sfu: sfu.clone(),
             join_limits: (&settings.joining).into(),
+            attendance_retention_days: settings.attendance.retention_days,
         });
 
         let listening: Vec<SocketAddr> = std::iter::once(http_addr).chain(https_addr).collect();
@@ -394,6 +404,7 @@ async fn tick_loop(app: Arc<App>) {
                     metrics::gauge!(m::CLASSES).set(core.hub.class_count() as f64);
                 }
                 save_live_state(&app).await;
+                record_attendance(&app).await;
             }
         }
     }
@@ -439,6 +450,37 @@ async fn save_live_state(app: &Arc<App>) {
             }
         }
         Err(e) => tracing::warn!("saving the live state failed: {e}"),
+    }
+}
+
+/// Lessons that ended before this (Unix milliseconds) are past their retention.
+fn attendance_cutoff(now_ms: u64, retention_days: u32) -> u64 {
+    now_ms.saturating_sub(u64::from(retention_days) * 24 * 3600 * 1000)
+}
+
+/// Stores the attendance of the lessons teachers ended since the last tick (unless
+/// `retention_days` is 0), and deletes what is past its retention.
+async fn record_attendance(app: &Arc<App>) {
+    let finished = lock(&app.core).hub.take_finished_lessons();
+    if finished.is_empty() {
+        return;
+    }
+    let keep_days = app.attendance_retention_days;
+    let writer = app.clone();
+    let written = tokio::task::spawn_blocking(move || {
+        let store = writer.store.lock().unwrap_or_else(|p| p.into_inner());
+        if keep_days > 0 {
+            for (class, summary) in &finished {
+                store.add_lesson(class, summary)?;
+            }
+        }
+        store.purge_lessons(attendance_cutoff(unix_millis(), keep_days))
+    })
+    .await;
+    match written {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("cannot record attendance: {e}"),
+        Err(e) => tracing::warn!("recording attendance failed: {e}"),
     }
 }
 

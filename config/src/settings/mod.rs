@@ -41,7 +41,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use accounts::{AccountsSettings, MIN_PASSWORD_LENGTH};
 pub use load::LoadOptions;
 pub use oidc::{OidcSettings, SecretFileError};
-pub use sections::{HttpSettings, IceSettings, JoinSettings, Limits, SfuSettings, TlsSettings};
+pub use sections::{
+    AttendanceSettings, HttpSettings, IceSettings, JoinSettings, Limits, SfuSettings, TlsSettings,
+};
 
 /// The configuration file read from the working directory when no `--config` is given.
 pub const DEFAULT_CONFIG_FILE: &str = "aula.toml";
@@ -126,6 +128,8 @@ pub struct Settings {
     pub oidc: OidcSettings,
     /// Staff accounts: sign-in sessions, setup links, password rules and sign-in throttles.
     pub accounts: AccountsSettings,
+    /// How long lessons' attendance records are kept.
+    pub attendance: AttendanceSettings,
 }
 
 impl Default for Settings {
@@ -151,6 +155,7 @@ impl Default for Settings {
             ice: IceSettings::default(),
             oidc: OidcSettings::default(),
             accounts: AccountsSettings::default(),
+            attendance: AttendanceSettings::default(),
         }
     }
 }

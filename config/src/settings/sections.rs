@@ -300,6 +300,22 @@ pub struct JoinSettings {
     pub code_lookup_burst_per_ip: u32,
 }
 
+/// `[attendance]`: how long the record of who attended each lesson is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttendanceSettings {
+    /// Days a lesson's attendance is kept after it ended; older records are deleted (at start
+    /// and as lessons end). 0 keeps none: no attendance is stored and what is stored is deleted
+    /// at start. Default 90.
+    pub retention_days: u32,
+}
+
+impl Default for AttendanceSettings {
+    fn default() -> Self {
+        AttendanceSettings { retention_days: 90 }
+    }
+}
+
 impl Default for JoinSettings {
     fn default() -> Self {
         JoinSettings {

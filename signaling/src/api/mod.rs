@@ -9,6 +9,7 @@
 //!
 //! - [`classes`]: create, list, read and delete classes; tokens for one person.
 //! - [`students`]: class lists with personal links, and the shared-link setting.
+//! - [`sessions`]: each ended lesson's attendance, as JSON and CSV, and deleting it.
 //! - [`joining`]: what a student or teacher needs before joining (code lookup, link info, invite).
 //! - [`info`]: ICE servers for scripts, the metrics page, what the start page needs to know.
 //! - [`session`]: sign in with a password, who am I (with the CSRF token), sign out.
@@ -21,6 +22,7 @@ mod errors;
 mod info;
 mod joining;
 mod session;
+mod sessions;
 mod students;
 
 use std::sync::Arc;
@@ -74,6 +76,18 @@ pub fn routes() -> Router<Arc<App>> {
         .route(
             "/classes/{id}/students/{sid}",
             delete(students::delete_student),
+        )
+        .route(
+            "/classes/{id}/sessions",
+            get(sessions::list_sessions).delete(sessions::delete_sessions),
+        )
+        .route(
+            "/classes/{id}/sessions/{sid}",
+            delete(sessions::delete_session),
+        )
+        .route(
+            "/classes/{id}/sessions/{sid}/attendance.csv",
+            get(sessions::attendance_csv),
         )
         .route(
             "/classes/{id}/settings",

@@ -75,7 +75,7 @@ pub struct ClassSettings {
 /// The class, when the caller may manage it: the admin key, an admin account, the account that
 /// owns the class, or a teacher's class link token of this class as the bearer token (a teacher
 /// in the room manages her class list from there). 404 for an unknown class.
-fn authorize(
+pub(super) fn authorize(
     app: &App,
     method: &Method,
     headers: &HeaderMap,

@@ -41,8 +41,8 @@ pub use self::snapshot::ClassSnapshot;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crate::protocol::{
-    ClassId, ClassInfo, ClientMessage, ErrorCode, MediaMode, PeerId, PeerInfo, Permissions, Role,
-    ServerMessage, Topology,
+    ClassId, ClassInfo, ClientMessage, ErrorCode, LessonSummary, MediaMode, PeerId, PeerInfo,
+    Permissions, Role, ServerMessage, Topology,
 };
 
 use self::class::{Class, Lesson, Member, PeerLocation, RefusalNotices};
@@ -266,6 +266,9 @@ pub struct Hub {
     /// Connections waiting to be let in: their class and waiter number.
     waiting_conns: HashMap<ConnId, (ClassId, u64)>,
     next_waiter: u64,
+    /// Lessons a teacher ended since [`Hub::take_finished_lessons`] last ran, for the
+    /// attendance records.
+    finished_lessons: Vec<(ClassId, LessonSummary)>,
     /// Classes whose live state changed since [`Hub::take_dirty`] last ran.
     dirty: HashSet<ClassId>,
     /// The latest time the I/O layer passed in.
@@ -341,6 +344,12 @@ impl Hub {
             }
             None => false,
         }
+    }
+
+    /// The lessons a teacher ended (`end`) since the last call, with their attendance, oldest
+    /// first, for the I/O layer to record.
+    pub fn take_finished_lessons(&mut self) -> Vec<(ClassId, LessonSummary)> {
+        std::mem::take(&mut self.finished_lessons)
     }
 
     /// Deletes a class: everyone in it is told and disconnected. None when it is unknown.

@@ -531,6 +531,10 @@ impl Hub {
         class.info.spotlight = None;
         class.info.ended = ended;
         class.last_summary = Some(summary.clone());
+        if ended && !summary.attendance.is_empty() {
+            self.finished_lessons
+                .push((class_id.to_string(), summary.clone()));
+        }
         let sfu_removals: Vec<Effect> = if class.info.media == MediaMode::Sfu {
             members
                 .values()

@@ -19,15 +19,17 @@ use crate::protocol::{ClassId, Topology};
 
 mod accounts;
 pub use accounts::SqliteAccounts;
+mod attendance;
 mod classlists;
 
+pub use attendance::LessonRecord;
 pub use classlists::StudentRecord;
 
 /// The database file name inside the data directory.
 pub const DATABASE_FILE: &str = "aula.sqlite3";
 
 /// The schema version this code writes and reads.
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// A class as stored: what must survive a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +221,14 @@ impl Store {
             ))
             .map_err(open_err)?;
         }
+        if version < 6 {
+            // Version 6: each ended lesson's attendance, kept `[attendance] retention_days`.
+            conn.execute_batch(&format!(
+                "BEGIN; {} PRAGMA user_version = 6; COMMIT;",
+                attendance::SCHEMA
+            ))
+            .map_err(open_err)?;
+        }
         Ok(Store { conn })
     }
 
@@ -372,6 +382,7 @@ impl Store {
         self.conn
             .execute("DELETE FROM live_classes WHERE class_id = ?1", params![id])?;
         self.delete_class_list(id)?;
+        self.delete_lessons(id)?;
         let n = self
             .conn
             .execute("DELETE FROM classes WHERE id = ?1", params![id])?;

@@ -279,8 +279,8 @@ fn a_version_3_database_gains_accounts_and_its_classes_have_no_owner() {
         .conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    // Migrated all the way: accounts (4), then class lists (5).
-    assert_eq!(version, 5);
+    // Migrated all the way: accounts (4), class lists (5), attendance (6).
+    assert_eq!(version, 6);
     assert!(db.lock().unwrap().students("old1").unwrap().is_empty());
 }
 
