@@ -65,6 +65,8 @@ pub struct App {
     pub attendance_retention_days: u32,
     /// Per-address limits on joins and class-code lookups.
     pub join_limits: crate::per_ip::JoinLimits,
+    /// Staff single sign-on, when `[oidc]` is configured.
+    pub sso: Option<crate::oidc::Sso>,
 }
 
 /// The bounds of the stored `Idempotency-Key`s.

@@ -18,6 +18,7 @@
 //! - [`token`]: class tokens (HS256 JWTs: class, role, optional fixed name, expiry), clock passed in.
 //! - [`store`]: persistent class records in an embedded SQLite database in the data directory.
 //! - [`classlist`]: reading the class lists teachers type or paste (names, CSV).
+//! - [`oidc`]: staff single sign-on with OpenID Connect: discovery, PKCE, ID-token checks, rules.
 //! - [`text`]: what display names (and chat) may contain: no control or invisible characters.
 //!
 //! The configuration, generated secrets and TLS certificates are the process's, in `aula-config`.
@@ -37,6 +38,7 @@ pub mod ice;
 pub(crate) mod invite;
 pub(crate) mod listener;
 pub(crate) mod metrics;
+pub mod oidc;
 pub(crate) mod per_ip;
 pub mod protocol;
 pub(crate) mod ratelimit;

@@ -44,6 +44,8 @@ pub enum ServerError {
     Store(#[from] crate::store::StoreError),
     #[error("TLS")]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Sso(#[from] crate::oidc::SetupError),
     #[error("cannot secure the data directory {}", path.display())]
     DataDir {
         path: PathBuf,
@@ -155,6 +157,7 @@ impl Server {
             https_addr.is_some(),
         );
         let store = Arc::new(Mutex::new(store));
+        let sso = crate::oidc::Sso::new(&settings.oidc, &public_url)?;
         let app = Arc::new(App {
             core: Arc::new(Mutex::new(Core::new(hub))),
             accounts: Arc::new(SqliteAccounts::new(store.clone())),
@@ -196,6 +199,7 @@ impl Server {
             sfu: sfu.clone(),
             join_limits: (&settings.joining).into(),
             attendance_retention_days: settings.attendance.retention_days,
+            sso,
         });
 
         let listening: Vec<SocketAddr> = std::iter::once(http_addr).chain(https_addr).collect();
@@ -380,6 +384,7 @@ fn router(app: Arc<App>, hosts: HostPolicy) -> Router {
             get(|| async { axum::Json(crate::protocol::json_schema()) }),
         )
         .nest("/api/v1", api::routes())
+        .merge(crate::oidc::routes())
         .fallback(web::serve)
         .with_state(app)
         .layer(axum::middleware::from_fn_with_state(

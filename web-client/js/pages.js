@@ -62,6 +62,10 @@ export function startPage() {
       $('create-key-field').hidden = !needsKey;
       $('create-key').required = needsKey;
       $('create').dataset.keyNeeded = String(needsKey);
+      if (info && info.sso && typeof info.sso.label === 'string') {
+        $('sso-start').textContent = info.sso.label;
+        $('sso-panel').hidden = false;
+      }
     })
     .catch(() => {
       $('create-key-field').hidden = false;

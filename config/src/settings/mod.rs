@@ -40,7 +40,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 pub use accounts::{AccountsSettings, MIN_PASSWORD_LENGTH};
 pub use load::LoadOptions;
-pub use oidc::{OidcSettings, SecretFileError};
+pub use oidc::{check_url as check_oidc_url, OidcSettings, SecretFileError};
 pub use sections::{
     AttendanceSettings, HttpSettings, IceSettings, JoinSettings, Limits, SfuSettings, TlsSettings,
 };

@@ -22,8 +22,12 @@ pub const MAX_BUTTON_LABEL: usize = 60;
 pub struct OidcSettings {
     /// The provider's issuer URL, e.g. `https://accounts.google.com`; its discovery document is
     /// `<issuer>/.well-known/openid-configuration`. Must be `https` (plain `http` only on a
-    /// loopback host, for tests). Default: none, single sign-on off.
+    /// loopback host with `allow_http_on_loopback`). Default: none, single sign-on off.
     pub issuer: Option<String>,
+    /// Lets `issuer` (and the endpoints its discovery document names) be plain `http` on a
+    /// loopback host (`127.0.0.0/8`, `[::1]`, `localhost`): for tests against a provider started
+    /// on this machine. Any other `http` URL is still refused. Default `false`.
+    pub allow_http_on_loopback: bool,
     /// The client ID Aula was registered with at the provider. Required with `issuer`.
     pub client_id: Option<String>,
     /// The client secret. Prefer `AULA_OIDC__CLIENT_SECRET` or `client_secret_file` to keeping it
@@ -52,6 +56,10 @@ pub struct OidcSettings {
     /// With `teacher_claim`: the value that marks a teacher; the claim equals it, or is a list
     /// holding it (e.g. Entra ID's `roles` claim and `Teacher`). Default: none.
     pub teacher_claim_value: Option<String>,
+    /// Refuse a person whose ID token does not say `email_verified: true`. Providers that never
+    /// send the claim (Microsoft Entra ID) need `false`, with a tenant-specific `issuer` so that
+    /// only the school's directory vouches for the email. Default `true`.
+    pub require_verified_email: bool,
     /// Everyone who passes `allowed_domains` is a teacher (a domain only staff have). Needs
     /// `allowed_domains`. Default `false`.
     pub all_teachers: bool,
@@ -67,6 +75,7 @@ impl Default for OidcSettings {
     fn default() -> Self {
         OidcSettings {
             issuer: None,
+            allow_http_on_loopback: false,
             client_id: None,
             client_secret: None,
             client_secret_file: None,
@@ -76,6 +85,7 @@ impl Default for OidcSettings {
             groups_claim: "groups".into(),
             teacher_claim: None,
             teacher_claim_value: None,
+            require_verified_email: true,
             all_teachers: false,
             extra_scopes: Vec::new(),
             button_label: "Sign in with your school account".into(),
@@ -87,6 +97,7 @@ impl std::fmt::Debug for OidcSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OidcSettings")
             .field("issuer", &self.issuer)
+            .field("allow_http_on_loopback", &self.allow_http_on_loopback)
             .field("client_id", &self.client_id)
             .field(
                 "client_secret",
@@ -99,6 +110,7 @@ impl std::fmt::Debug for OidcSettings {
             .field("groups_claim", &self.groups_claim)
             .field("teacher_claim", &self.teacher_claim)
             .field("teacher_claim_value", &self.teacher_claim_value)
+            .field("require_verified_email", &self.require_verified_email)
             .field("all_teachers", &self.all_teachers)
             .field("extra_scopes", &self.extra_scopes)
             .field("button_label", &self.button_label)
@@ -142,7 +154,8 @@ impl OidcSettings {
         let Some(issuer) = &self.issuer else {
             return Ok(());
         };
-        check_issuer(issuer).map_err(|m| SettingsError::invalid("oidc.issuer", m))?;
+        check_url(issuer, self.allow_http_on_loopback)
+            .map_err(|m| SettingsError::invalid("oidc.issuer", m))?;
         if self
             .client_id
             .as_deref()
@@ -253,8 +266,11 @@ impl OidcSettings {
     }
 }
 
-/// An issuer is an `https` URL without query or fragment; plain `http` only on a loopback host.
-fn check_issuer(issuer: &str) -> Result<(), String> {
+/// An issuer is an `https` URL without query or fragment; plain `http` only on a loopback host,
+/// and only when `http_on_loopback` allows it.
+///
+/// The server applies the same rule to the endpoints a discovery document names.
+pub fn check_url(issuer: &str, http_on_loopback: bool) -> Result<(), String> {
     let (rest, https) = match issuer.strip_prefix("https://") {
         Some(rest) => (rest, true),
         None => match issuer.strip_prefix("http://") {
@@ -280,7 +296,13 @@ fn check_issuer(issuer: &str) -> Result<(), String> {
         if !loopback {
             return Err(format!(
                 "{issuer:?} must start with https:// (plain http only for a provider on this \
-                 machine, for tests)"
+                 machine, with oidc.allow_http_on_loopback = true)"
+            ));
+        }
+        if !http_on_loopback {
+            return Err(format!(
+                "{issuer:?} is plain http: set oidc.allow_http_on_loopback = true for a provider \
+                 on this machine (tests), or use https"
             ));
         }
     }

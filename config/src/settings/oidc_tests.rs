@@ -100,7 +100,27 @@ fn plain_http_issuer_only_on_loopback() {
     ] {
         let mut s = on();
         s.oidc.issuer = Some(issuer.into());
+        // Only with the explicit allowance...
+        match s.validate() {
+            Err(SettingsError::InvalidValue { key, message }) => {
+                assert_eq!(key, "oidc.issuer");
+                assert!(message.contains("allow_http_on_loopback"), "{message}");
+            }
+            other => panic!("{issuer}: expected a refusal, got {other:?}"),
+        }
+        s.oidc.allow_http_on_loopback = true;
         s.validate().unwrap_or_else(|e| panic!("{issuer}: {e}"));
+    }
+    // ...and never for another host.
+    let mut s = on();
+    s.oidc.allow_http_on_loopback = true;
+    for issuer in [
+        "http://login.example",
+        "http://10.0.0.1:8080",
+        "http://127.0.0.1.example",
+    ] {
+        s.oidc.issuer = Some(issuer.into());
+        assert!(s.validate().is_err(), "{issuer}");
     }
 }
 

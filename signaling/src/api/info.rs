@@ -64,6 +64,14 @@ pub struct ServerInfo {
     /// with the session cookie and asks `GET /api/v1/session` for its CSRF token instead of
     /// asking for the key; probing the session directly would log a 401 for every student).
     signed_in: bool,
+    /// Staff single sign-on, when configured: the button's text and where it goes.
+    sso: Option<SsoInfo>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SsoInfo {
+    label: String,
+    url: &'static str,
 }
 
 /// `GET /api/v1/info`: what the start page needs to know about this server.
@@ -76,5 +84,9 @@ pub(super) async fn info(
     Json(ServerInfo {
         open_class_creation: app.open_class_creation,
         signed_in,
+        sso: app.sso.as_ref().map(|sso| SsoInfo {
+            label: sso.button_label().to_string(),
+            url: "/auth/oidc/start",
+        }),
     })
 }
