@@ -72,6 +72,15 @@ describe('single sign-on (OpenID Connect)', () => {
     await page.waitForURL((u) => u.origin === publicUrl && !u.pathname.startsWith('/auth/oidc/start'));
   }
 
+  it('the sign-in page offers single sign-on above the password form', async () => {
+    const client = await H.openClient(browser, `${server.url}/signin`);
+    const button = client.page.getByRole('link', { name: LABEL });
+    await button.waitFor();
+    assert.equal(await button.getAttribute('href'), '/auth/oidc/start');
+    await H.axeCheck(client.page, 'oidc-signin-page');
+    await client.context.close();
+  });
+
   it('a teacher of the school signs in from the start page', async () => {
     const client = await H.openClient(browser, `${server.url}/`);
     const { page } = client;
@@ -80,7 +89,10 @@ describe('single sign-on (OpenID Connect)', () => {
     assert.equal(await button.getAttribute('href'), '/auth/oidc/start');
     await H.axeCheck(page, 'oidc-start-page');
     await signInFromStartPage(page, 'rivera');
-    assert.equal(new URL(page.url()).pathname, '/');
+    // She lands on the sign-in page, which says who is signed in.
+    await page.waitForURL((u) => u.pathname === '/signin');
+    await page.getByRole('heading', { name: 'Signed in' }).waitFor();
+    assert.equal(await page.locator('#signed-in-name').innerText(), 'Ms Rivera');
     const session = await page.evaluate(async () => {
       const res = await fetch('/api/v1/session');
       return { status: res.status, body: await res.json() };
@@ -94,12 +106,12 @@ describe('single sign-on (OpenID Connect)', () => {
     const sessionCookie = cookies.find((c) => c.name === 'aula-session');
     assert.ok(sessionCookie && sessionCookie.httpOnly && sessionCookie.sameSite === 'Lax', JSON.stringify(cookies));
     assert.ok(!cookies.some((c) => c.name === 'aula_oidc' && c.value), JSON.stringify(cookies));
-    // Aula's start page, signed in, has no console error (the provider's pages had theirs: its
+    // Aula's page, signed in, has no console error (the provider's pages had theirs: its
     // development pages load fonts from the internet).
     client.errors.length = 0;
     await page.reload();
-    await page.getByRole('link', { name: LABEL }).waitFor();
-    await H.axeCheck(page, 'oidc-signed-in-start-page');
+    await page.getByRole('heading', { name: 'Signed in' }).waitFor();
+    await H.axeCheck(page, 'oidc-signed-in');
     assert.deepEqual(H.unexpectedErrors(client.errors), []);
     await client.context.close();
   });

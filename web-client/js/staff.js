@@ -71,6 +71,15 @@ async function signinPage() {
   const form = /** @type {HTMLFormElement} */ (el('signin-form'));
   const msg = el('signin-msg');
 
+  // Single sign-on, when the server has it: its button above the password form.
+  api('GET', '/api/v1/info').then((info) => {
+    const sso = info.ok ? info.body?.sso : null;
+    if (sso && typeof sso.label === 'string') {
+      el('signin-sso-start').textContent = sso.label;
+      el('signin-sso').hidden = false;
+    }
+  });
+
   const me = await api('GET', '/api/v1/session');
   if (me.ok) {
     location.replace(DASHBOARD);

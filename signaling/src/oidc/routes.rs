@@ -29,8 +29,8 @@ use crate::app::{unix_millis, App};
 /// The cookie that binds a sign-in in progress to the browser that started it.
 pub const BINDING_COOKIE: &str = "aula_oidc";
 
-/// Where a signed-in teacher lands.
-pub const AFTER_SIGN_IN: &str = "/";
+/// Where a signed-in teacher lands: the sign-in page, which says who is signed in.
+pub const AFTER_SIGN_IN: &str = "/signin";
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
@@ -238,7 +238,7 @@ fn same_host(public_url: &str, host: &str) -> bool {
 }
 
 /// Signs `admitted` in: the account with their email (created as a teacher on the first
-/// sign-in; an existing one keeps its role), a new session, and off to the start page.
+/// sign-in; an existing one keeps its role), a new session, and off to [`AFTER_SIGN_IN`].
 fn sign_in(app: &App, admitted: &Admitted) -> Response {
     let now = unix_millis() / 1000;
     let account = match app.accounts.find_or_create_external(
