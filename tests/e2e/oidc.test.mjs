@@ -105,7 +105,7 @@ describe('single sign-on (OpenID Connect)', () => {
     const cookies = await client.context.cookies(publicUrl);
     const sessionCookie = cookies.find((c) => c.name === 'aula-session');
     assert.ok(sessionCookie && sessionCookie.httpOnly && sessionCookie.sameSite === 'Lax', JSON.stringify(cookies));
-    assert.ok(!cookies.some((c) => c.name === 'aula_oidc' && c.value), JSON.stringify(cookies));
+    assert.ok(!cookies.some((c) => c.name === 'aula-oidc' && c.value), JSON.stringify(cookies));
     // Aula's page, signed in, has no console error (the provider's pages had theirs: its
     // development pages load fonts from the internet).
     client.errors.length = 0;

@@ -26,7 +26,7 @@ pub struct PendingLogin {
     pub nonce: String,
     /// The PKCE code verifier sent with the code.
     pub pkce_verifier: String,
-    /// The value of the browser's `aula_oidc` cookie set by the start.
+    /// The value of the browser's `aula-oidc` cookie set by the start.
     pub browser: String,
     /// When the sign-in started (Unix milliseconds).
     pub started_ms: u64,

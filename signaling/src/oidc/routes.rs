@@ -1,7 +1,7 @@
 //! `GET /auth/oidc/start` and `GET /auth/oidc/callback`.
 //!
 //! The start makes a fresh authorization request (PKCE, `state`, `nonce`), remembers it in the
-//! pending store, sets a short-lived `aula_oidc` cookie binding it to this browser, and redirects
+//! pending store, sets a short-lived `aula-oidc` cookie binding it to this browser, and redirects
 //! to the provider. The callback accepts only a `state` that is pending, unexpired, used once and
 //! started in this browser; exchanges the code; lets the verified identity through the rules; and
 //! signs the teacher in (an account found or created by email, a session cookie), redirecting to
@@ -27,7 +27,7 @@ use crate::accounts::AccountRole;
 use crate::app::{unix_millis, App};
 
 /// The cookie that binds a sign-in in progress to the browser that started it.
-pub const BINDING_COOKIE: &str = "aula_oidc";
+pub const BINDING_COOKIE: &str = "aula-oidc";
 
 /// Where a signed-in teacher lands: the sign-in page, which says who is signed in.
 pub const AFTER_SIGN_IN: &str = "/signin";
@@ -347,7 +347,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; aula_oidc=abc; aula_oidc_x=zzz"),
+            HeaderValue::from_static("a=1; aula-oidc=abc; aula-oidc_x=zzz"),
         );
         assert_eq!(cookie(&headers, BINDING_COOKIE), Some("abc"));
         assert!(same_secret("abc", "abc"));

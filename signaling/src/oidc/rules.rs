@@ -327,7 +327,7 @@ mod tests {
     fn teacher_claim_rule_with_and_without_a_value() {
         let mut s = settings();
         s.teacher_emails.clear();
-        s.teacher_claim = Some("aula_teacher".into());
+        s.teacher_claim = Some("is_teacher".into());
         for yes in [
             json!(true),
             json!("true"),
@@ -335,7 +335,7 @@ mod tests {
             json!("1"),
             json!(1),
         ] {
-            let p = with_claims("a@school.example", json!({"aula_teacher": yes}));
+            let p = with_claims("a@school.example", json!({"is_teacher": yes}));
             assert!(decide(&s, &p).is_ok(), "{yes}");
         }
         for no in [
@@ -345,7 +345,7 @@ mod tests {
             json!(null),
             json!(["true"]),
         ] {
-            let p = with_claims("a@school.example", json!({"aula_teacher": no}));
+            let p = with_claims("a@school.example", json!({"is_teacher": no}));
             assert!(decide(&s, &p).is_err(), "{no}");
         }
         assert!(
