@@ -1,7 +1,7 @@
 //! Staff single sign-on with OpenID Connect (`[oidc]`): `GET /auth/oidc/start` sends the browser
 //! to the school's provider, `GET /auth/oidc/callback` takes it back, checks everything, and
-//! signs a teacher in with the same session cookie a password sign-in gets, landing on `/signin`
-//! (which says who is signed in).
+//! signs a teacher in with the same session cookie a password sign-in gets, landing on "My classes"
+//! (`/classes`).
 //!
 //! - [`pending`]: sign-ins in progress by `state` (bounded, expiring, single use; sans-IO).
 //! - [`rules`]: who gets in — email, `allowed_domains`, the teacher rules (pure functions).

@@ -29,8 +29,8 @@ use crate::app::{unix_millis, App};
 /// The cookie that binds a sign-in in progress to the browser that started it.
 pub const BINDING_COOKIE: &str = "aula-oidc";
 
-/// Where a signed-in teacher lands: the sign-in page, which says who is signed in.
-pub const AFTER_SIGN_IN: &str = "/signin";
+/// Where a signed-in teacher lands: "My classes".
+pub const AFTER_SIGN_IN: &str = "/classes";
 
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
