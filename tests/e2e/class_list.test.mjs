@@ -148,8 +148,9 @@ describe('class lists and personal links', () => {
     assert.equal(new Set(rows.map((r) => r.link)).size, 3);
     const [anaLink, benLink, carlaLink] = rows.map((r) => r.link);
 
+    // A double click adds once (the button waits for the answer).
     await page.getByLabel('Add a student').fill('Dana Idris');
-    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await page.getByRole('button', { name: 'Add', exact: true }).dblclick();
     await H.eventually(async () => (await page.locator('#students-list li').count()) === 4, { what: 'the typed student listed' });
     const listed = (await api('/students')).body;
     assert.deepEqual(listed.map((s) => s.name), ['Ana García', 'Ben Okafor', 'Carla Díaz', 'Dana Idris']);
@@ -192,6 +193,7 @@ describe('class lists and personal links', () => {
     assert.match(printed[0], /^Ana García \(ana@school\.example\)\n/);
     rows = await shownStudents(page);
     rows.forEach((r, i) => assert.ok(printed[i].includes(r.link), `printed ${i}: ${printed[i]}`));
+    await H.screenshot(page, 'class-list-print');
     await page.emulateMedia({ media: 'screen' });
     await page.evaluate(() => window.dispatchEvent(new Event('afterprint')));
     await dialog.waitFor({ state: 'visible' });
@@ -252,6 +254,18 @@ describe('class lists and personal links', () => {
     await carla.page.locator('#roster li', { hasText: 'Carla Díaz' }).waitFor();
     await carla.context.close();
     await ana.context.close();
+
+    // A name already on the list is added (two students may share a name) with a note, and
+    // the second one removed again.
+    await page.getByLabel('Add a student').fill('dana idris');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await H.eventually(async () => (await page.locator('#students-list li').count()) === 4, { what: 'the second Dana listed' });
+    assert.equal(await page.getByRole('status').filter({ hasText: 'Already on the list' }).textContent(),
+      'Already on the list before: dana idris. Each entry is a separate student with its own link; remove the ones you did not mean to add.');
+    await page.getByRole('button', { name: 'Remove: dana idris', exact: true }).click();
+    await confirm.getByRole('button', { name: 'Remove student' }).click();
+    await H.eventually(async () => (await page.locator('#students-list li').count()) === 3, { what: 'the second Dana removed' });
+    assert.equal(await page.locator('#students-note').textContent(), '');
 
     // Closed and opened again, dark on a phone: the same list, the switch still off, nothing
     // wider than the screen.

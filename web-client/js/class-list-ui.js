@@ -91,6 +91,7 @@ function build() {
     'aria-describedby': 'students-paste-hint',
   });
   const msg = h('p', { id: 'students-msg', class: 'error', role: 'alert' });
+  const note = h('p', { id: 'students-note', class: 'hint', role: 'status' });
   const list = h('ul', { id: 'students-list', class: 'student-list', 'aria-labelledby': 'students-list-title' });
   const empty = h('p', { id: 'students-empty', class: 'hint', hidden: true }, 'No students on the list yet. Add them above; each gets a personal link.');
   const count = h('span', { id: 'students-count' });
@@ -121,6 +122,7 @@ function build() {
           'On: anyone with the class\'s student link or class code can join and type a name, as well as students with personal links. Off: students get in only with their personal link (teachers are not affected; those in the class now stay).')),
       h('div', { class: 'students-forms' }, addForm, pasteForm),
       msg,
+      note,
       h('h3', { id: 'students-list-title', tabindex: '-1' }, 'Students (', count, ')'),
       expiry,
       empty,
@@ -156,7 +158,7 @@ function build() {
   removeCancel.addEventListener('click', () => removeDialog.close());
   window.addEventListener('afterprint', () => document.body.classList.remove('printing'));
 
-  return { dialog, title, shared, addName, pasteText, msg, list, empty, count, expiry, csv, removeDialog, removeForm, removeName, removeMsg, sheet };
+  return { dialog, title, shared, addName, pasteText, msg, note, list, empty, count, expiry, csv, removeDialog, removeForm, removeName, removeMsg, sheet };
 }
 
 /**
@@ -171,6 +173,7 @@ export async function openClassList(cls, change) {
   current.students = [];
   ui.title.textContent = `Class list: ${cls.name}`;
   ui.msg.textContent = '';
+  ui.note.textContent = '';
   ui.addName.value = '';
   ui.pasteText.value = '';
   ui.csv.href = `${base(cls)}/students.csv`;
@@ -240,10 +243,16 @@ function studentItem(s) {
  */
 async function add(body, field) {
   const { cls, change } = current;
-  if (!ui || !cls || !change) return;
+  const submit = /** @type {HTMLButtonElement | null | undefined} */ (field.form?.querySelector('button[type="submit"]'));
+  if (!ui || !cls || !change || submit?.disabled) return;
   ui.msg.textContent = '';
+  ui.note.textContent = '';
   field.removeAttribute('aria-invalid');
-  const res = await change('POST', `${base(cls)}/students`, body);
+  // One request at a time: a double click must not add the list twice.
+  if (submit) submit.disabled = true;
+  const res = await change('POST', `${base(cls)}/students`, body).finally(() => {
+    if (submit) submit.disabled = false;
+  });
   if (current.cls !== cls) return;
   if (!res.ok) {
     ui.msg.textContent = addFailureText(res);
@@ -256,9 +265,16 @@ async function add(body, field) {
   }
   /** @type {Student[]} */
   const added = res.body.students;
+  const known = new Set(current.students.map((x) => x.name.toLowerCase()));
+  const again = [...new Set(added.filter((x) => known.has(x.name.toLowerCase())).map((x) => x.name))];
   field.value = '';
   render([...current.students, ...added]);
   toast(added.length === 1 ? `Added ${added[0].name}.` : `Added ${added.length} students.`);
+  // The same name twice is allowed (two students may share a name), but usually a list pasted
+  // twice: say so, where it stays until the next change.
+  if (again.length) {
+    ui.note.textContent = `Already on the list before: ${again.join(', ')}. Each entry is a separate student with its own link; remove the ones you did not mean to add.`;
+  }
   field.focus();
 }
 
@@ -275,14 +291,19 @@ function confirmRemove(s) {
   const submit = async (ev) => {
     ev.preventDefault();
     const { cls, change } = current;
-    if (!cls || !change) return;
-    const res = await change('DELETE', `${base(cls)}/students/${encodeURIComponent(s.id)}`);
+    const button = removeForm.querySelector('button[type="submit"]');
+    if (!cls || !change || button?.disabled) return;
+    if (button) button.disabled = true;
+    const res = await change('DELETE', `${base(cls)}/students/${encodeURIComponent(s.id)}`).finally(() => {
+      if (button) button.disabled = false;
+    });
     if (!res.ok && res.status !== 404) {
       removeMsg.textContent = failureText(res);
       return;
     }
     const at = current.students.findIndex((x) => x.id === s.id);
     removeDialog.close();
+    if (ui) ui.note.textContent = '';
     render(current.students.filter((x) => x.id !== s.id));
     toast(`Removed ${s.name} from the class list.`);
     // Focus moves to the next student's row (or the list's heading), not back to a gone button.
