@@ -287,4 +287,34 @@ describe('class lists and personal links', () => {
     assert.deepEqual(H.unexpectedErrors(rivera.errors, [/status of 401/, /status of 400 \(Bad Request\)/, /status of 413/]), []);
     await rivera.context.close();
   });
+
+  it('a teacher opens a CSV file with a header row; a file that is not UTF-8 is refused', async () => {
+    const rivera = await signIn(browser, server, 'rivera@school.example', 'violet staircase 42', { viewport: { width: 1366, height: 768 } });
+    const { page } = rivera;
+    await page.getByLabel('Class name').fill('Year 10 Biology');
+    await page.getByRole('button', { name: 'Create class' }).click();
+    await page.getByRole('button', { name: 'Class list: Year 10 Biology' }).click();
+    await page.locator('#students-empty').waitFor({ state: 'visible' });
+    const file = page.getByLabel('Open a file…');
+
+    // Saved as Windows-1252 ("ë" is one byte 0xEB): refused, the box left empty.
+    await file.setInputFiles({ name: 'roster-latin1.csv', mimeType: 'text/csv', buffer: Buffer.from('Name;Email\nZoë Ng;zoe@school.example\n', 'latin1') });
+    await H.eventually(async () => /not UTF-8/.test(await page.locator('#students-msg').textContent()), { what: 'the latin-1 file refused' });
+    assert.match(await page.locator('#students-msg').textContent(), /^roster-latin1\.csv is not UTF-8 text/);
+    assert.equal(await page.getByLabel('Paste a list').inputValue(), '');
+
+    // UTF-8 with a byte order mark, `;` and a header row, as spreadsheets save it.
+    await file.setInputFiles({ name: 'roster.csv', mimeType: 'text/csv', buffer: Buffer.from('\uFEFFName;Email\r\nZoë Ng;zoe@school.example\r\nYusuf Ali;\r\n', 'utf8') });
+    await H.eventually(async () => (await page.getByLabel('Paste a list').inputValue()).startsWith('Name;Email'), { what: 'the file in the box' });
+    assert.equal(await page.locator('#students-msg').textContent(), '');
+    assert.equal(await page.locator('#students-note').textContent(), 'Opened roster.csv: 3 lines in the box. Check them, then Add these students.');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'students-paste-text');
+    await H.axeCheck(page, 'class-list-file-opened');
+    assert.equal(await page.locator('#students-list li').count(), 0);
+    await page.getByRole('button', { name: 'Add these students' }).click();
+    await H.eventually(async () => (await page.locator('#students-list li').count()) === 2, { what: 'the file\'s 2 students' });
+    assert.deepEqual((await shownStudents(page)).map((r) => [r.name, r.reference]), [['Zoë Ng', 'zoe@school.example'], ['Yusuf Ali', null]]);
+    assert.deepEqual(H.unexpectedErrors(rivera.errors, [/status of 401/]), []);
+    await rivera.context.close();
+  });
 });

@@ -90,6 +90,7 @@ function build() {
     id: 'students-paste-text', name: 'paste', rows: 4, required: true, autocomplete: 'off', spellcheck: false,
     'aria-describedby': 'students-paste-hint',
   });
+  const file = h('input', { type: 'file', id: 'students-file', class: 'sr-only', accept: '.csv,.txt,.tsv,text/csv,text/plain', 'aria-describedby': 'students-paste-hint' });
   const msg = h('p', { id: 'students-msg', class: 'error', role: 'alert' });
   const note = h('p', { id: 'students-note', class: 'hint', role: 'status' });
   const list = h('ul', { id: 'students-list', class: 'student-list', 'aria-labelledby': 'students-list-title' });
@@ -109,8 +110,10 @@ function build() {
     pasteText,
     h('p', { id: 'students-paste-hint', class: 'hint' },
       'One name per line, or rows copied from a spreadsheet: the name, then an optional email or student id (e.g. ',
-      h('code', {}, 'Ben Okafor, ben@school.example'), ').'),
-    h('div', { class: 'row end' }, h('button', { type: 'submit' }, 'Add these students')));
+      h('code', {}, 'Ben Okafor, ben@school.example'), '). A CSV or text file opens into the box to check before adding.'),
+    h('div', { class: 'row end wrap' },
+      h('label', { class: 'button file-pick' }, 'Open a file…', file),
+      h('button', { type: 'submit' }, 'Add these students')));
 
   const dialog = h('dialog', { id: 'students-dialog', class: 'wide students-dialog', 'aria-labelledby': 'students-title' },
     h('div', { class: 'stack' },
@@ -153,12 +156,43 @@ function build() {
     ev.preventDefault();
     void add({ paste: pasteText.value }, pasteText);
   });
+  file.addEventListener('change', () => void openFile(file, pasteText, msg, note));
   print.addEventListener('click', printList);
   close.addEventListener('click', () => dialog.close());
   removeCancel.addEventListener('click', () => removeDialog.close());
   window.addEventListener('afterprint', () => document.body.classList.remove('printing'));
 
   return { dialog, title, shared, addName, pasteText, msg, note, list, empty, count, expiry, csv, removeDialog, removeForm, removeName, removeMsg, sheet };
+}
+
+/**
+ * Puts a chosen file's text into the paste box for the teacher to check, then Add. A file that
+ * is not UTF-8 (a spreadsheet's older "CSV" export) would garble names: refused with what to do.
+ * @param {HTMLInputElement} input
+ * @param {HTMLTextAreaElement} area
+ * @param {HTMLElement} msg
+ * @param {HTMLElement} note
+ */
+async function openFile(input, area, msg, note) {
+  const chosen = input.files?.[0];
+  input.value = '';
+  if (!chosen) return;
+  msg.textContent = '';
+  note.textContent = '';
+  if (chosen.size > 64 * 1024) {
+    msg.textContent = `${chosen.name} is larger than 64 KB, more than one list can be. Split it, or keep only the name and email or id columns.`;
+    return;
+  }
+  const text = await chosen.text();
+  if (text.includes('\uFFFD')) {
+    msg.textContent = `${chosen.name} is not UTF-8 text, so names with accents would come out wrong. In the spreadsheet, save it as "CSV UTF-8" and open that file.`;
+    return;
+  }
+  area.value = text.replace(/^\uFEFF/, '');
+  area.removeAttribute('aria-invalid');
+  const lines = area.value.split('\n').filter((l) => l.trim()).length;
+  note.textContent = `Opened ${chosen.name}: ${lines} ${lines === 1 ? 'line' : 'lines'} in the box. Check them, then Add these students.`;
+  area.focus();
 }
 
 /**
