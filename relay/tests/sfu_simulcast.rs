@@ -46,6 +46,12 @@ async fn class_with_two_layers(
     (sfu, teacher, wide)
 }
 
+/// One test at a time: each judges how the SFU reacts to its subscribers' links, and two classes
+/// of a 1.75 Mbit/s publisher in a debug build share two cores badly enough that a clean
+/// subscriber's packets queue behind the CPU — delay its bandwidth estimate rightly reads as
+/// congestion.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn epoch() -> Instant {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
@@ -61,6 +67,7 @@ async fn settled_low(s: &ClientStats, frames: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_on_a_lossy_link_gets_the_low_layer_and_keeps_decoding() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let shutdown = CancellationToken::new();
     let (sfu, teacher, good) = class_with_two_layers("sim", &shutdown).await;
     let bad = Client::bind(LOCALHOST, epoch())
@@ -101,6 +108,7 @@ async fn a_subscriber_on_a_lossy_link_gets_the_low_layer_and_keeps_decoding() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_behind_a_narrow_link_is_moved_to_the_layer_that_fits() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let shutdown = CancellationToken::new();
     let (sfu, _teacher, wide) = class_with_two_layers("bwe", &shutdown).await;
     let link = Arc::new(AtomicU64::new(700_000));

@@ -10,7 +10,7 @@ use str0m::Rtc;
 use tracing::debug;
 
 use super::core::SfuCore;
-use super::layers::{allocate, LayerPolicy};
+use super::layers::{BandwidthPolicy, LayerPolicy};
 use super::peers::{PeerKey, PeerKind, Subscription};
 use super::stats::{Counter, SfuStats};
 
@@ -21,9 +21,6 @@ pub(super) const BWE_START_BPS: u64 = 4_000_000;
 /// How often the link of a subscriber that its bandwidth estimate holds below its best layers
 /// is probed again (see [`reprobe`]).
 pub(super) const BWE_REPROBE: std::time::Duration = std::time::Duration::from_secs(4);
-
-/// Moving a subscriber up a layer needs this much more than the layer's bitrate.
-pub(super) const BWE_UP_MARGIN: f64 = 1.25;
 
 /// What an audio track is assumed to take of a subscriber's bandwidth (Opus at its usual rate,
 /// with packet overhead).
@@ -133,16 +130,27 @@ impl SfuCore {
             .collect();
         let rates: Vec<Vec<u64>> = tracks.iter().map(|(_, r)| r.clone()).collect();
         let video_bps = estimate_bps.saturating_sub(audio_bps);
-        let caps = allocate(video_bps, &rates, &current, BWE_UP_MARGIN);
+        let policy = BandwidthPolicy::default();
         let p = self.peers.get_mut(&key).expect("looked up above");
         let PeerKind::Subscriber(sub) = &mut p.kind else {
             unreachable!("looked up above");
         };
+        let caps = sub
+            .bandwidth_hold
+            .allocate(video_bps, &rates, &current, &policy, now);
+        if sub.bandwidth_hold.is_holding() {
+            debug!(
+                class,
+                peer = p.id,
+                estimate_bps,
+                "SFU: estimate a little short of the current layers; holding them for now"
+            );
+        }
         if desired_bps > 0 {
             // Probe past what moving up to the top layers needs (their bitrate times the
             // margin), or an estimate that stops at the top layers' bitrate never lets a
             // subscriber back up.
-            let want = (desired_bps as f64 * BWE_UP_MARGIN * 1.1) as u64 + audio_bps;
+            let want = (desired_bps as f64 * policy.up_margin * 1.1) as u64 + audio_bps;
             p.rtc.bwe().set_desired_bitrate(Bitrate::bps(want));
         }
         // Held below its best layers: probe the link again in a while, as str0m's own probing

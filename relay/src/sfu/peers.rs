@@ -11,6 +11,7 @@ use str0m::{Output, Rtc};
 use tracing::info;
 
 use super::core::{SfuCore, SfuEvent};
+use super::layers::BandwidthHold;
 use super::negotiate::BROKEN;
 use super::stats::Counter;
 use super::tracks::{Allowed, TrackIn, TrackOut};
@@ -88,6 +89,8 @@ pub(super) struct Subscription {
     pub(super) bandwidth: Option<u64>,
     /// When to probe its link again while its estimate holds it below its best layers.
     pub(super) reprobe_at: Option<Instant>,
+    /// Whether its estimate is a little short of its current layers, and since when.
+    pub(super) bandwidth_hold: BandwidthHold,
 }
 
 impl Publishing {
