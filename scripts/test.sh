@@ -113,7 +113,10 @@ if ((${#e2e[@]})); then
         echo "test.sh: node is missing, cannot run ${#e2e[@]} browser test file(s)" >&2
         exit 1
     fi
-    cargo build --bin aula
+    # The same targets and features as `cargo test` above, so this reuses its build of the binary
+    # (`cargo build --bin aula` alone resolves the dependencies' features differently and
+    # rebuilt ~2-5 minutes' worth of crates).
+    cargo build --workspace --all-targets
     target_dir=$(cargo metadata --format-version 1 --no-deps |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
     export AULA_BIN="$target_dir/debug/aula"
