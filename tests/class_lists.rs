@@ -136,6 +136,29 @@ async fn with_shared_links_off_only_personal_links_and_teachers_get_in() {
         Some(teacher_token),
     );
     assert_eq!((status, body), (200, json!({"shared_links": false})));
+    // The class's summary says so (the dashboard shows it), in the list and the class alike,
+    // while another class keeps the default.
+    let other = aula.create_class("Art");
+    let (status, classes) = http(&aula, "GET", "/api/v1/classes", None, Some(ADMIN_KEY));
+    assert_eq!(status, 200);
+    let shared_of = |cid: &Value| {
+        classes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == *cid)
+            .map(|c| c["shared_links"].clone())
+    };
+    assert_eq!(shared_of(&class["id"]), Some(json!(false)));
+    assert_eq!(shared_of(&other["id"]), Some(json!(true)));
+    let (status, detail) = http(
+        &aula,
+        "GET",
+        &format!("/api/v1/classes/{id}"),
+        None,
+        Some(ADMIN_KEY),
+    );
+    assert_eq!((status, &detail["shared_links"]), (200, &json!(false)));
 
     let mut c = try_join(
         &aula,

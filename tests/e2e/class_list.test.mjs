@@ -238,10 +238,15 @@ describe('class lists and personal links', () => {
     await H.axeCheck(ben.page, 'class-list-not-on-list');
     await ben.context.close();
 
-    // Shared links off: the shared student link is refused, a personal link still works.
+    // Shared links off: the shared student link is refused, a personal link still works; the
+    // class's card says so.
+    const marker = page.locator('#class-list li', { hasText: 'Year 9 Physics' }).locator('.class-shared');
+    assert.ok(await marker.isHidden());
     await shared.uncheck();
     await H.eventually(async () => (await api('/settings')).body.shared_links === false, { what: 'shared links off' });
     assert.equal(await shared.isChecked(), false);
+    await marker.waitFor({ state: 'visible' });
+    assert.equal(await marker.textContent(), ' · personal links only');
     const dora = await openAndJoin(browser, sharedLink);
     await dora.page.getByLabel('Your name').fill('Dora');
     assert.deepEqual(await refusal(dora), { title: refusalTitle('personal_link_required'), text: ERROR_TEXT.personal_link_required });
@@ -272,6 +277,8 @@ describe('class lists and personal links', () => {
     await page.getByRole('button', { name: 'Close' }).click();
     await dialog.waitFor({ state: 'hidden' });
     assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Class list: Year 9 Physics');
+    await page.reload();
+    await marker.waitFor({ state: 'visible' });
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole('button', { name: 'Class list: Year 9 Physics' }).click();

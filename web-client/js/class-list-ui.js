@@ -5,7 +5,8 @@
  * email/id column), sees each student's personal link (Copy) and takes a student off the list
  * (after a confirm dialog: her links stop working), downloads the list as CSV, prints names and
  * links, and switches the shared student link and class code on or off for the class. The
- * dialog and the print sheet are built here on first use, so the page's markup needs none.
+ * dialog and the print sheet are built here on first use, so the page's markup needs none; the
+ * switch also shows or hides the class card's "personal links only" (`.class-shared`).
  * Calls `…/students`, `…/students.csv` and `…/settings` (docs/api.md, "Class lists and
  * attendance"); state changes go through the dashboard's `change` (CSRF token, 401 → sign in).
  */
@@ -365,6 +366,9 @@ async function setShared(on) {
     return;
   }
   ui.shared.checked = !!res.body.shared_links;
+  // The class's card on the dashboard says "personal links only" while they are off.
+  const marker = document.querySelector(`li[data-class="${CSS.escape(cls.id)}"] .class-shared`);
+  if (marker instanceof HTMLElement) marker.hidden = ui.shared.checked;
   toast(on ? 'The shared student link and class code work again.' : 'Students now join only with their personal link.');
 }
 

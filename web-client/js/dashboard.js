@@ -12,7 +12,7 @@ import { openClassList } from './class-list-ui.js';
 import { api, failureText } from './staff.js';
 import { h, toast } from './ui/dom.js';
 
-/** @typedef {{id: string, name: string, topology: string, created_at: number, peers: number}} ClassSummary */
+/** @typedef {{id: string, name: string, topology: string, created_at: number, peers: number, shared_links?: boolean}} ClassSummary */
 
 /** Topology values as a teacher reads them. */
 const TOPOLOGY_TEXT = /** @type {Record<string, string>} */ ({
@@ -91,6 +91,7 @@ function classItem(c) {
       h('code', { class: 'class-code' }, c.id),
       ' · created ',
       h('time', { datetime: created.toISOString() }, created.toLocaleString()),
+      h('span', { class: 'class-shared', hidden: c.shared_links !== false }, ' · personal links only'),
       c.peers ? ` · ${c.peers} in class now` : ''),
     h('div', { class: 'class-actions' },
       h('button', {

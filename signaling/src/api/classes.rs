@@ -6,6 +6,7 @@
 //! own classes only (403 `forbidden` for another's); without credentials, only class creation
 //! where `open_class_creation` is on (401 otherwise).
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,6 +60,9 @@ pub struct ClassSummary {
     owner: Option<String>,
     /// People waiting to be let in (or for the lesson to start) now.
     waiting: usize,
+    /// The class's student link and class code let students in (its `shared_links` setting);
+    /// when false only personal links from the class list do.
+    shared_links: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -188,11 +192,21 @@ pub(super) async fn list_classes(
     State(app): State<Arc<App>>,
     caller: Caller,
 ) -> Result<Json<Vec<ClassSummary>>, ApiError> {
-    let mut records = lock_store(&app).list()?;
+    let (mut records, closed) = {
+        let store = lock_store(&app);
+        let closed: HashSet<String> = store.classes_without_shared_links()?.into_iter().collect();
+        (store.list()?, closed)
+    };
     records.retain(|r| caller.may_manage(r));
     let core = lock(&app.core);
     Ok(Json(
-        records.into_iter().map(|r| summary(&core.hub, r)).collect(),
+        records
+            .into_iter()
+            .map(|r| {
+                let shared = !closed.contains(&r.id);
+                summary(&core.hub, r, shared)
+            })
+            .collect(),
     ))
 }
 
@@ -212,10 +226,11 @@ pub(super) async fn get_class(
     Path(id): Path<String>,
 ) -> Result<Json<ClassDetail>, ApiError> {
     let record = managed_class(&app, &caller, &id)?;
+    let shared = lock_store(&app).shared_links(&id)?;
     let core = lock(&app.core);
     let roster = core.hub.roster(&id).unwrap_or_default();
     Ok(Json(ClassDetail {
-        summary: summary(&core.hub, record),
+        summary: summary(&core.hub, record, shared),
         roster,
     }))
 }
@@ -237,13 +252,17 @@ pub(super) async fn rename_class(
     let name = class_name(&req.name)?;
     let mut record = managed_class(&app, &caller, &id)?;
     record.name = name;
-    if !lock_store(&app).update(&record)? {
-        return Err(ApiError::NotFound(id));
-    }
+    let shared = {
+        let store = lock_store(&app);
+        if !store.update(&record)? {
+            return Err(ApiError::NotFound(id));
+        }
+        store.shared_links(&id)?
+    };
     let mut core = lock(&app.core);
     core.hub.rename_class(&id, record.name.clone());
     tracing::info!(class = %id, "class renamed");
-    Ok(Json(summary(&core.hub, record)))
+    Ok(Json(summary(&core.hub, record, shared)))
 }
 
 /// A class name as stored: trimmed, 1 to 100 characters, no control characters.
@@ -322,8 +341,9 @@ pub(super) async fn create_token(
     ))
 }
 
-fn summary(hub: &crate::hub::Hub, r: ClassRecord) -> ClassSummary {
+fn summary(hub: &crate::hub::Hub, r: ClassRecord, shared_links: bool) -> ClassSummary {
     ClassSummary {
+        shared_links,
         peers: hub.roster(&r.id).map(|p| p.len()).unwrap_or(0),
         locked: hub.class_info(&r.id).map(|c| c.locked).unwrap_or(false),
         waiting_room: hub.class_info(&r.id).is_some_and(|c| c.waiting_room),
