@@ -321,6 +321,30 @@ describe('class lists and personal links', () => {
     await page.getByRole('button', { name: 'Add these students' }).click();
     await H.eventually(async () => (await page.locator('#students-list li').count()) === 2, { what: 'the file\'s 2 students' });
     assert.deepEqual((await shownStudents(page)).map((r) => [r.name, r.reference]), [['Zoë Ng', 'zoe@school.example'], ['Yusuf Ali', null]]);
+
+    // A "name, email" row under a plain first line would be one long name: said before anything
+    // is added, the row selected; with a header line it reads as name and email.
+    const paste = page.getByLabel('Paste a list');
+    await paste.fill('Xavi Puig\nWen Li, wen@school.example\n');
+    await page.getByRole('button', { name: 'Add these students' }).click();
+    assert.equal(await page.locator('#students-msg').textContent(),
+      'Line 2 has a "," but line 1 has none, so every line would be taken as a whole name ("Wen Li, wen@school.example"). '
+      + 'To read a name and an email or id, start the list with the line "name,email". To add the lines as they are, press Add these students again.');
+    assert.equal(await paste.evaluate((t) => t.value.slice(t.selectionStart, t.selectionEnd)), 'Wen Li, wen@school.example');
+    await H.axeCheck(page, 'class-list-mixed-paste');
+    assert.equal((await page.evaluate(async (id) => (await fetch(`/api/v1/classes/${id}/students`)).json(), await page.locator('#class-list li', { hasText: 'Year 10 Biology' }).getAttribute('data-class'))).length, 2);
+    await paste.fill('name,email\nXavi Puig\nWen Li, wen@school.example\n');
+    await page.getByRole('button', { name: 'Add these students' }).click();
+    await H.eventually(async () => (await page.locator('#students-list li').count()) === 4, { what: 'the 2 students read with a header' });
+    assert.deepEqual((await shownStudents(page)).slice(2).map((r) => [r.name, r.reference]), [['Xavi Puig', null], ['Wen Li', 'wen@school.example']]);
+    assert.equal(await page.locator('#students-msg').textContent(), '');
+    // A comma that belongs to the name: warned once, added when pressed again unchanged.
+    await paste.fill('Quinn Ross\nSmith, Jr\n');
+    await page.getByRole('button', { name: 'Add these students' }).click();
+    assert.match(await page.locator('#students-msg').textContent(), /^Line 2 has a ","/);
+    await page.getByRole('button', { name: 'Add these students' }).click();
+    await H.eventually(async () => (await page.locator('#students-list li').count()) === 6, { what: 'the names added as they are' });
+    assert.deepEqual((await shownStudents(page)).slice(4).map((r) => [r.name, r.reference]), [['Quinn Ross', null], ['Smith, Jr', null]]);
     assert.deepEqual(H.unexpectedErrors(rivera.errors, [/status of 401/]), []);
     await rivera.context.close();
   });

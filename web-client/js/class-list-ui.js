@@ -55,6 +55,29 @@ function addFailureText(res) {
 }
 
 /**
+ * The server reads a paste as CSV only when its first line holds a comma, semicolon or tab
+ * (docs/api.md): a later "name, email" row under a plain first line would become one long name.
+ * Says so (and how to fix it) before anything is added; null when the paste is consistent.
+ * @param {string} text
+ * @returns {{line: number, text: string} | null}
+ */
+function mixedPasteWarning(text) {
+  const lines = text.split('\n');
+  const first = lines.findIndex((l) => l.trim() !== '');
+  if (first < 0 || /[,;\t]/.test(lines[first])) return null;
+  const at = lines.findIndex((l, i) => i > first && /[,;\t]/.test(l));
+  if (at < 0) return null;
+  const d = /[,;\t]/.exec(lines[at])?.[0];
+  const mark = d === '\t' ? 'a tab' : `a "${d}"`;
+  const header = d === '\t' ? 'name and email separated by a tab' : `"name${d}email"`;
+  return {
+    line: at + 1,
+    text: `Line ${at + 1} has ${mark} but line ${first + 1} has none, so every line would be taken as a whole name ("${lines[at].trim()}"). `
+      + `To read a name and an email or id, start the list with the line ${header}. To add the lines as they are, press Add these students again.`,
+  };
+}
+
+/**
  * Selects line `n` (1-based) of a textarea, so the teacher sees which line the server refused.
  * @param {HTMLTextAreaElement} area
  * @param {number} n
@@ -153,10 +176,22 @@ function build() {
     ev.preventDefault();
     void add({ names: [addName.value] }, addName);
   });
+  /** The paste last warned about: sent as it is when submitted again unchanged. */
+  let warned = '';
   pasteForm.addEventListener('submit', (/** @type {SubmitEvent} */ ev) => {
     ev.preventDefault();
+    const warning = mixedPasteWarning(pasteText.value);
+    if (warning && warned !== pasteText.value) {
+      warned = pasteText.value;
+      msg.textContent = warning.text;
+      note.textContent = '';
+      selectLine(pasteText, warning.line);
+      return;
+    }
+    warned = '';
     void add({ paste: pasteText.value }, pasteText);
   });
+  pasteText.addEventListener('input', () => { warned = ''; });
   file.addEventListener('change', () => void openFile(file, pasteText, msg, note));
   print.addEventListener('click', printList);
   close.addEventListener('click', () => dialog.close());
