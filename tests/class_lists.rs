@@ -306,3 +306,71 @@ async fn class_list_limits_are_enforced() {
     let (_, list) = http(&aula, "GET", &path, None, Some(ADMIN_KEY));
     assert_eq!(list.as_array().unwrap().len(), 500);
 }
+
+#[tokio::test]
+async fn one_student_comes_with_a_fresh_link_and_its_qr_code() {
+    let aula = Aula::start(&temp_dir("student-card"));
+    let class = aula.create_class("Maths");
+    let list = add(
+        &aula,
+        &class,
+        json!({"paste": "Ana García, ana@school.example"}),
+    );
+    let ana = &list[0];
+    let path = format!("{}/{}", students_path(&class), ana["id"].as_str().unwrap());
+
+    // On the page's address when it says so (the printed sheet), else the server's.
+    let (status, card) = http(
+        &aula,
+        "GET",
+        &format!("{path}?origin=http://10.1.2.3:8080"),
+        None,
+        Some(ADMIN_KEY),
+    );
+    assert_eq!(status, 200, "{card}");
+    assert_eq!(card["id"], ana["id"]);
+    assert_eq!(card["name"], "Ana García");
+    assert_eq!(card["reference"], "ana@school.example");
+    let url = card["link"]["url"].as_str().unwrap();
+    let token = card["link"]["token"].as_str().unwrap();
+    assert_eq!(url, format!("http://10.1.2.3:8080/join#token={token}"));
+    assert!(card["qr_svg"].as_str().unwrap().contains("<svg"), "{card}");
+    let joined = Client::join(&aula, token, "someone else").await;
+    assert_eq!(joined.welcome["name"], "Ana García");
+    let (status, card) = http(&aula, "GET", &path, None, Some(ADMIN_KEY));
+    assert_eq!(status, 200);
+    let server_join = |link: &Value| {
+        let url = link["url"].as_str().unwrap();
+        url[..url.find("#token=").unwrap()].to_string()
+    };
+    assert_eq!(server_join(&card["link"]), server_join(&ana["link"]));
+
+    for (query, code) in [
+        ("?origin=javascript:alert(1)", 400),
+        ("?origin=http://a.example/path", 400),
+        ("?colour=red", 400),
+    ] {
+        let (status, body) = http(
+            &aula,
+            "GET",
+            &format!("{path}{query}"),
+            None,
+            Some(ADMIN_KEY),
+        );
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (code, &json!("bad_request")),
+            "{query}: {body}"
+        );
+    }
+    let (status, body) = http(
+        &aula,
+        "GET",
+        &format!("{}/stnothere", students_path(&class)),
+        None,
+        Some(ADMIN_KEY),
+    );
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")));
+    let (status, _) = http(&aula, "GET", &path, None, None);
+    assert_eq!(status, 401);
+}

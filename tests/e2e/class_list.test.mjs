@@ -176,23 +176,36 @@ describe('class lists and personal links', () => {
     const publicJoin = `${new URL(listed[0].link.url).origin}/join#token=`;
     for (const c of cells) assert.ok(c[3].startsWith(publicJoin), c[3]);
 
-    // Print: the sheet of names and links is all that print media shows.
+    // Print: the sheet of names, links and a QR code each is all that print media shows; each
+    // printed link is a fresh one of that student, on this page's address.
     await page.evaluate(() => {
       window.printed = 0;
       window.print = () => { window.printed += 1; };
     });
     await page.getByRole('button', { name: 'Print' }).click();
-    assert.equal(await page.evaluate(() => window.printed), 1);
+    await H.eventually(async () => (await page.evaluate(() => window.printed)) === 1, { what: 'the print dialog asked for' });
     await page.emulateMedia({ media: 'print' });
     const sheet = page.locator('#students-print-sheet');
     await sheet.waitFor({ state: 'visible' });
     assert.ok(await page.locator('#dashboard').isHidden());
     assert.ok(await dialog.isHidden());
-    const printed = await sheet.locator('li').evaluateAll((items) => items.map((li) => li.innerText));
-    assert.equal(printed.length, 4);
-    assert.match(printed[0], /^Ana García \(ana@school\.example\)\n/);
-    rows = await shownStudents(page);
-    rows.forEach((r, i) => assert.ok(printed[i].includes(r.link), `printed ${i}: ${printed[i]}`));
+    const printed = await sheet.locator('li').evaluateAll((items) => items.map((li) => {
+      const img = li.querySelector('img');
+      return {
+        name: li.querySelector('.print-name').textContent,
+        link: li.querySelector('.print-link').textContent,
+        qr: img && { alt: img.alt, svg: img.src.startsWith('data:image/svg+xml'), w: img.naturalWidth, h: img.naturalHeight, shown: img.getBoundingClientRect().width },
+      };
+    }));
+    assert.deepEqual(printed.map((p) => p.name), ['Ana García (ana@school.example)', 'Ben Okafor', 'Carla Díaz', 'Dana Idris']);
+    const studentOf = (link) => JSON.parse(Buffer.from(link.split('#token=')[1].split('.')[1], 'base64url').toString()).student;
+    printed.forEach((p, i) => {
+      assert.ok(p.link.startsWith(`${server.url}/join#token=`), p.link);
+      assert.equal(studentOf(p.link), listed[i].id);
+      assert.equal(p.qr.alt, `QR code of ${listed[i].name}'s link`);
+      assert.ok(p.qr.svg && p.qr.w >= 200 && p.qr.w === p.qr.h && p.qr.shown > 90, JSON.stringify(p.qr));
+    });
+    assert.equal(await page.locator('#students-note').textContent(), '');
     await H.screenshot(page, 'class-list-print');
     await page.emulateMedia({ media: 'screen' });
     await page.evaluate(() => window.dispatchEvent(new Event('afterprint')));

@@ -193,12 +193,12 @@ function build() {
   });
   pasteText.addEventListener('input', () => { warned = ''; });
   file.addEventListener('change', () => void openFile(file, pasteText, msg, note));
-  print.addEventListener('click', printList);
+  print.addEventListener('click', () => void printList());
   close.addEventListener('click', () => dialog.close());
   removeCancel.addEventListener('click', () => removeDialog.close());
   window.addEventListener('afterprint', () => document.body.classList.remove('printing'));
 
-  return { dialog, title, shared, addName, pasteText, msg, note, list, empty, count, expiry, csv, removeDialog, removeForm, removeName, removeMsg, sheet };
+  return { dialog, title, shared, addName, pasteText, msg, note, list, empty, count, expiry, csv, removeDialog, removeForm, removeName, removeMsg, sheet, print };
 }
 
 /**
@@ -407,19 +407,69 @@ async function setShared(on) {
   toast(on ? 'The shared student link and class code work again.' : 'Students now join only with their personal link.');
 }
 
-/** Prints names and links: a sheet only print shows (style.css, `body.printing`). */
-function printList() {
+/**
+ * Runs `fn` over `items`, at most `limit` at a time; the results in the items' order.
+ * @template T, R
+ * @param {T[]} items
+ * @param {number} limit
+ * @param {(item: T) => Promise<R>} fn
+ * @returns {Promise<R[]>}
+ */
+async function mapLimited(items, limit, fn) {
+  /** @type {R[]} */
+  const out = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/**
+ * Prints names, links and a QR code per link: a sheet only print shows (style.css,
+ * `body.printing`). Each student's card (`GET …/students/{sid}`) brings a fresh link on this
+ * page's address with its QR code, so the printed link and code are the same link; a student
+ * whose card fails is printed with the listed link and no code (and the teacher told).
+ */
+async function printList() {
   const { cls } = current;
-  if (!ui || !cls) return;
-  const until = current.students.reduce((min, s) => Math.min(min, s.link.expires_at), Infinity);
+  if (!ui || !cls || ui.print.disabled) return;
+  ui.print.disabled = true;
+  ui.note.textContent = 'Preparing the sheet…';
+  const students = [...current.students];
+  const origin = encodeURIComponent(location.origin);
+  /** @type {({link: Link, qr_svg: string} | null)[]} */
+  const cards = await mapLimited(students, 4, async (s) => {
+    const res = await api('GET', `${base(cls)}/students/${encodeURIComponent(s.id)}?origin=${origin}`);
+    return res.ok ? res.body : null;
+  });
+  ui.print.disabled = false;
+  if (current.cls !== cls) return;
+  const until = cards.reduce((min, c, i) => Math.min(min, (c ?? students[i]).link.expires_at), Infinity);
+  const items = students.map((s, i) => {
+    const card = cards[i];
+    return h('li', { class: 'print-card' },
+      card ? h('img', { class: 'print-qr', alt: `QR code of ${s.name}'s link`, src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(card.qr_svg)}` }) : null,
+      h('div', {},
+        h('p', { class: 'print-name' }, s.name, s.reference ? ` (${s.reference})` : ''),
+        h('p', { class: 'print-link' }, card ? card.link.url : personalLink(s))));
+  });
   ui.sheet.replaceChildren(
     h('h1', {}, `${cls.name}: personal links`),
-    h('p', {}, current.students.length
-      ? `Each link lets in only the student it names. Links work until ${new Date(until * 1000).toLocaleString()}.`
+    h('p', {}, students.length
+      ? `Each link and code lets in only the student it names. They work until ${new Date(until * 1000).toLocaleString()}.`
       : 'No students on the list.'),
-    h('ol', { class: 'print-list' }, ...current.students.map((s) => h('li', {},
-      h('p', { class: 'print-name' }, s.name, s.reference ? ` (${s.reference})` : ''),
-      h('p', { class: 'print-link' }, personalLink(s))))));
+    h('ul', { class: 'print-list' }, ...items));
+  // The codes must be drawn before the print dialog takes its snapshot.
+  await Promise.all([...ui.sheet.querySelectorAll('img')].map((img) => img.decode().catch(() => undefined)));
+  const missing = cards.filter((c) => !c).length;
+  ui.note.textContent = missing
+    ? `${missing} of ${students.length} QR codes could not be made; those students' links are printed without one.`
+    : '';
   document.body.classList.add('printing');
   window.print();
 }

@@ -150,7 +150,7 @@ pub struct InviteRequest {
 }
 
 /// `http(s)://host[:port]` and nothing else (no path, user info, spaces or controls).
-fn is_origin(o: &str) -> bool {
+pub(super) fn is_origin(o: &str) -> bool {
     let rest = o
         .strip_prefix("https://")
         .or_else(|| o.strip_prefix("http://"));

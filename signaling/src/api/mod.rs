@@ -75,7 +75,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/classes/{id}/students.csv", get(students::students_csv))
         .route(
             "/classes/{id}/students/{sid}",
-            delete(students::delete_student),
+            get(students::get_student).delete(students::delete_student),
         )
         .route(
             "/classes/{id}/sessions",

@@ -1,6 +1,6 @@
 //! Class lists: `POST/GET /classes/{id}/students`, `GET /classes/{id}/students.csv`,
-//! `DELETE /classes/{id}/students/{sid}`, and the class's shared-link setting
-//! (`GET/PATCH /classes/{id}/settings`).
+//! `GET/DELETE /classes/{id}/students/{sid}` (one student's link and its QR code, for a printed
+//! sheet), and the class's shared-link setting (`GET/PATCH /classes/{id}/settings`).
 //!
 //! Each student gets a stable id and a personal link: a student token that fixes their name and
 //! carries their id (see [`crate::token::Claims::student`]). Links are minted afresh on every
@@ -11,8 +11,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -61,6 +61,25 @@ pub struct Student {
 #[derive(Debug, Serialize)]
 pub struct AddedStudents {
     students: Vec<Student>,
+}
+
+/// The query of `GET …/students/{sid}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudentQuery {
+    /// The page's `location.origin`: the link on the address the teacher reached the server by
+    /// (as `POST /invite`), which the server's own public URL may not be.
+    #[serde(default)]
+    origin: Option<String>,
+}
+
+/// One student with a fresh personal link and that link as a QR code.
+#[derive(Debug, Serialize)]
+pub struct StudentCard {
+    #[serde(flatten)]
+    student: Student,
+    /// The personal link as a QR code, an SVG image (error correction M, as the invite panel's).
+    qr_svg: String,
 }
 
 /// A class's settings for who may join.
@@ -252,6 +271,38 @@ pub(super) async fn delete_student(
     }
     tracing::info!(class = %id, "a student was taken off the class list");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/classes/{id}/students/{sid}`: one student with a fresh personal link and its QR
+/// code, for a printed sheet (one call per student: a QR code is tens of KB of SVG).
+pub(super) async fn get_student(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path((id, sid)): Path<(String, String)>,
+    query: Result<Query<StudentQuery>, QueryRejection>,
+) -> Result<Json<StudentCard>, ApiError> {
+    authorize(&app, &Method::GET, &headers, peer.ip(), &id)?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if query
+        .origin
+        .as_deref()
+        .is_some_and(|o| !super::joining::is_origin(o))
+    {
+        return Err(ApiError::BadRequest(
+            "origin must be http(s)://host[:port], as the page's location.origin".into(),
+        ));
+    }
+    let record = lock_store(&app)
+        .student(&id, &sid)?
+        .ok_or_else(|| ApiError::NotFound(format!("{id}/students/{sid}")))?;
+    let mut student = with_link(&app, record);
+    if let Some(origin) = query.origin {
+        student.link.url = format!("{origin}/join#token={}", student.link.token);
+    }
+    let (qr_svg, _version) = crate::invite::qr_svg(&student.link.url)
+        .map_err(|e| ApiError::Internal(format!("QR code: {e}")))?;
+    Ok(Json(StudentCard { student, qr_svg }))
 }
 
 /// `GET /api/v1/classes/{id}/settings`.
