@@ -299,8 +299,13 @@ describe('class lists and personal links', () => {
     assert.equal(await shared.isChecked(), false);
     const fits = await dialog.evaluate((d) => ({ right: d.getBoundingClientRect().right, width: window.innerWidth, scroll: d.scrollWidth - d.clientWidth }));
     assert.ok(fits.right <= fits.width && fits.scroll <= 0, JSON.stringify(fits));
+    // The link takes the phone's width (its buttons below), not a sliver beside them.
+    const linkWidth = await page.locator('#students-list input.link-field').first().evaluate((i) => i.getBoundingClientRect().width);
+    assert.ok(linkWidth > 250, `link field ${linkWidth} px wide`);
     await H.axeCheck(page, 'class-list-dark-phone');
     await H.screenshot(page, 'class-list-dark-phone');
+    await page.locator('#students-list').scrollIntoViewIfNeeded();
+    await H.screenshot(page, 'class-list-dark-phone-list');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
     // The console logs the refused calls: not signed in yet (401), the bad line and the big paste.
