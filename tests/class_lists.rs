@@ -373,4 +373,27 @@ async fn one_student_comes_with_a_fresh_link_and_its_qr_code() {
     assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")));
     let (status, _) = http(&aula, "GET", &path, None, None);
     assert_eq!(status, 401);
+
+    // The CSV takes the same origin for its links.
+    let csv_path = format!("{}.csv", students_path(&class));
+    let (status, _, csv) = http_text(
+        &aula,
+        &format!("{csv_path}?origin=https://aula.school.example"),
+        Some(ADMIN_KEY),
+    );
+    assert_eq!(status, 200);
+    let row = csv.lines().nth(1).unwrap();
+    assert!(
+        row.starts_with(&format!(
+            "Ana García,{},ana@school.example,https://aula.school.example/join#token=",
+            ana["id"].as_str().unwrap()
+        )),
+        "{csv}"
+    );
+    let (status, _, body) = http_text(
+        &aula,
+        &format!("{csv_path}?origin=ftp://x"),
+        Some(ADMIN_KEY),
+    );
+    assert_eq!(status, 400, "{body}");
 }

@@ -246,7 +246,8 @@ export async function openClassList(cls, change) {
   ui.note.textContent = '';
   ui.addName.value = '';
   ui.pasteText.value = '';
-  ui.csv.href = `${base(cls)}/students.csv`;
+  // The CSV's links on this page's address too, like the ones shown.
+  ui.csv.href = `${base(cls)}/students.csv?origin=${encodeURIComponent(location.origin)}`;
   ui.list.replaceChildren();
   ui.count.textContent = '…';
   ui.empty.hidden = true;

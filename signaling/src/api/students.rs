@@ -63,7 +63,7 @@ pub struct AddedStudents {
     students: Vec<Student>,
 }
 
-/// The query of `GET …/students/{sid}`.
+/// The query of `GET …/students/{sid}` and `GET …/students.csv`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StudentQuery {
@@ -123,6 +123,26 @@ fn limits(app: &App) -> ListLimits {
         max_students: MAX_CLASS_LIST,
         max_name_chars: lock(&app.core).hub.limits().max_name_len,
     }
+}
+
+/// The `origin` a query asks links to be on, checked: `http(s)://host[:port]` only.
+fn origin(query: Result<Query<StudentQuery>, QueryRejection>) -> Result<Option<String>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    match query.origin {
+        Some(o) if !super::joining::is_origin(&o) => Err(ApiError::BadRequest(
+            "origin must be http(s)://host[:port], as the page's location.origin".into(),
+        )),
+        origin => Ok(origin),
+    }
+}
+
+/// The student's link on `origin` (the address the teacher's page reached the server by), when
+/// given, rather than the server's public URL.
+fn on_origin(mut student: Student, origin: Option<&str>) -> Student {
+    if let Some(origin) = origin {
+        student.link.url = format!("{origin}/join#token={}", student.link.token);
+    }
+    student
 }
 
 /// The student with a fresh personal link.
@@ -224,11 +244,13 @@ pub(super) async fn students_csv(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    query: Result<Query<StudentQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     authorize(&app, &Method::GET, &headers, peer.ip(), &id)?;
+    let origin = origin(query)?;
     let students: Vec<Student> = class_list(&app, &id)?
         .into_iter()
-        .map(|s| with_link(&app, s))
+        .map(|s| on_origin(with_link(&app, s), origin.as_deref()))
         .collect();
     let rows = students.iter().map(|s| {
         vec![
@@ -283,23 +305,11 @@ pub(super) async fn get_student(
     query: Result<Query<StudentQuery>, QueryRejection>,
 ) -> Result<Json<StudentCard>, ApiError> {
     authorize(&app, &Method::GET, &headers, peer.ip(), &id)?;
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    if query
-        .origin
-        .as_deref()
-        .is_some_and(|o| !super::joining::is_origin(o))
-    {
-        return Err(ApiError::BadRequest(
-            "origin must be http(s)://host[:port], as the page's location.origin".into(),
-        ));
-    }
+    let origin = origin(query)?;
     let record = lock_store(&app)
         .student(&id, &sid)?
         .ok_or_else(|| ApiError::NotFound(format!("{id}/students/{sid}")))?;
-    let mut student = with_link(&app, record);
-    if let Some(origin) = query.origin {
-        student.link.url = format!("{origin}/join#token={}", student.link.token);
-    }
+    let student = on_origin(with_link(&app, record), origin.as_deref());
     let (qr_svg, _version) = crate::invite::qr_svg(&student.link.url)
         .map_err(|e| ApiError::Internal(format!("QR code: {e}")))?;
     Ok(Json(StudentCard { student, qr_svg }))
