@@ -1,6 +1,7 @@
 //! Attendance records over real sockets against the real binary: a lesson's attendance is stored
 //! when a teacher ends it (names, class-list ids, times, reconnects), listed and downloaded as
-//! CSV, deleted on request, and purged past `[attendance] retention_days`.
+//! CSV, deleted on request, and purged past `[attendance] retention_days`; a signed-in teacher
+//! reads and deletes her own classes' attendance and gets 403 on another teacher's.
 
 mod common;
 
@@ -147,15 +148,22 @@ async fn attendance_past_its_retention_is_purged() {
     sessions(&aula, &id, 1).await;
     drop(aula);
 
-    // Kept over a restart with the default retention (90 days)...
+    // Kept over a restart with the default retention (90 days), which the server says...
     let aula = Aula::start(&dir);
     sessions(&aula, &id, 1).await;
+    let (status, info) = http(&aula, "GET", "/api/v1/info", None, None);
+    assert_eq!(
+        (status, &info["attendance_retention_days"]),
+        (200, &json!(90))
+    );
     drop(aula);
     // ...and deleted at start with a retention of 0, which also records no new lesson.
     let aula = AulaBuilder::new(&dir)
         .env("AULA_ATTENDANCE__RETENTION_DAYS", "0")
         .start();
     sessions(&aula, &id, 0).await;
+    let (_, info) = http(&aula, "GET", "/api/v1/info", None, None);
+    assert_eq!(info["attendance_retention_days"], 0);
     let mut teacher = Client::join(
         &aula,
         class["teacher"]["token"].as_str().unwrap(),
@@ -166,4 +174,154 @@ async fn attendance_past_its_retention_is_purged() {
     teacher.expect("class_ended").await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     sessions(&aula, &id, 0).await;
+}
+
+/// One request with a browser's headers (cookie, Origin, CSRF token): (status, body as text).
+fn call(
+    aula: &Aula,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .allow_non_standard_methods(true)
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder()
+        .method(method)
+        .uri(aula.http(path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let text = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            b.to_string()
+        }
+        None => String::new(),
+    };
+    let mut resp = agent.run(req.body(text).unwrap()).unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+/// A signed-in teacher's browser: its session cookie and CSRF token.
+struct Teacher {
+    cookie: String,
+    csrf: String,
+}
+
+impl Teacher {
+    /// Adds a teacher account with the admin key and chooses her password through the setup
+    /// link, which signs her in.
+    fn add(aula: &Aula, email: &str, password: &str) -> Teacher {
+        let (status, account) = http(
+            aula,
+            "POST",
+            "/api/v1/accounts",
+            Some(json!({"email": email, "name": email, "role": "teacher"})),
+            Some(ADMIN_KEY),
+        );
+        assert_eq!(status, 201, "{account}");
+        let url = account["setup_url"].as_str().unwrap();
+        let token = url.split("#token=").nth(1).unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .post(&aula.http("/api/v1/setup"))
+            .header("content-type", "application/json")
+            .send(json!({"token": token, "password": password}).to_string())
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let cookie = resp.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        let body: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+        Teacher {
+            cookie,
+            csrf: body["csrf_token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Headers of a GET from her page.
+    fn read(&self) -> Vec<(&str, &str)> {
+        vec![("cookie", self.cookie.as_str())]
+    }
+
+    /// Headers of a state change from her page: cookie, same Origin, CSRF token.
+    fn change<'a>(&'a self, origin: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("cookie", self.cookie.as_str()),
+            ("origin", origin),
+            ("x-csrf-token", self.csrf.as_str()),
+        ]
+    }
+}
+
+#[tokio::test]
+async fn a_teacher_cannot_read_or_delete_another_teachers_attendance() {
+    let aula = Aula::start(&temp_dir("attendance-owners"));
+    let origin = format!("http://{}", aula.addr);
+    let rivera = Teacher::add(&aula, "rivera@school.example", "violet staircase 42");
+    let kim = Teacher::add(&aula, "kim@school.example", "quiet harbour lamps");
+    let (status, body) = call(
+        &aula,
+        "POST",
+        "/api/v1/classes",
+        Some(json!({"name": "Maths 3B"})),
+        &rivera.change(&origin),
+    );
+    assert_eq!(status, 201, "{body}");
+    let class: Value = serde_json::from_str(&body).unwrap();
+    let id = class["id"].as_str().unwrap();
+    run_lesson(&aula, &class).await;
+    let sid = sessions(&aula, id, 1).await[0]["id"].as_i64().unwrap();
+
+    let list = format!("/api/v1/classes/{id}/sessions");
+    let one = format!("{list}/{sid}");
+    let csv = format!("{one}/attendance.csv");
+    let forbidden = |(status, body): (u16, String)| {
+        assert_eq!(status, 403, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"]["code"], "forbidden");
+    };
+    forbidden(call(&aula, "GET", &list, None, &kim.read()));
+    forbidden(call(&aula, "GET", &csv, None, &kim.read()));
+    forbidden(call(&aula, "DELETE", &one, None, &kim.change(&origin)));
+    forbidden(call(&aula, "DELETE", &list, None, &kim.change(&origin)));
+    // Nothing was deleted: the owner still reads the lesson and its CSV.
+    let (status, body) = call(&aula, "GET", &list, None, &rivera.read());
+    assert_eq!(status, 200, "{body}");
+    let lessons: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(lessons.as_array().unwrap().len(), 1);
+    assert_eq!(lessons[0]["attendance"].as_array().unwrap().len(), 3);
+    let (status, body) = call(&aula, "GET", &csv, None, &rivera.read());
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\nAna García,st"), "{body}");
+
+    // Her deletes need the CSRF token; with it, one lesson and then all go.
+    let (status, _) = call(&aula, "DELETE", &one, None, &rivera.read());
+    assert_eq!(status, 403);
+    let mut teacher = Client::join(
+        &aula,
+        class["teacher"]["token"].as_str().unwrap(),
+        "Ms Rivera",
+    )
+    .await;
+    teacher.send(json!({"type": "end"})).await;
+    teacher.expect("class_ended").await;
+    sessions(&aula, id, 2).await;
+    assert_eq!(
+        call(&aula, "DELETE", &one, None, &rivera.change(&origin)).0,
+        204
+    );
+    sessions(&aula, id, 1).await;
+    assert_eq!(
+        call(&aula, "DELETE", &list, None, &rivera.change(&origin)).0,
+        204
+    );
+    sessions(&aula, id, 0).await;
 }

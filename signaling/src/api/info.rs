@@ -1,5 +1,5 @@
 //! Small read-only answers: fresh ICE servers for a script, the Prometheus page, and what the
-//! start page needs to know about this server.
+//! start page and "My classes" need to know about this server.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +66,9 @@ pub struct ServerInfo {
     signed_in: bool,
     /// Staff single sign-on, when configured: the button's text and where it goes.
     sso: Option<SsoInfo>,
+    /// How many days attendance records are kept (`[attendance] retention_days`; 0: none are
+    /// stored), which "My classes" tells teachers.
+    attendance_retention_days: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,7 +77,7 @@ pub struct SsoInfo {
     url: &'static str,
 }
 
-/// `GET /api/v1/info`: what the start page needs to know about this server.
+/// `GET /api/v1/info`: what the start page and "My classes" need to know about this server.
 pub(super) async fn info(
     State(app): State<Arc<App>>,
     caller: Result<MaybeCaller, ApiError>,
@@ -88,5 +91,6 @@ pub(super) async fn info(
             label: sso.button_label().to_string(),
             url: "/auth/oidc/start",
         }),
+        attendance_retention_days: app.attendance_retention_days,
     })
 }
