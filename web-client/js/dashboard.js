@@ -2,14 +2,16 @@
 /**
  * `/classes`, a signed-in teacher's "My classes": her classes (name, topology, created), a form
  * for a new one, and per class: open it as teacher, copy the student link or the class code,
- * rename, delete (after a confirm dialog), and its class list with personal links
- * (js/class-list-ui.js). Not signed in → `/signin`. Links are minted on demand
+ * rename, delete (after a confirm dialog), its class list with personal links
+ * (js/class-list-ui.js) and its past lessons' attendance (js/attendance-ui.js). Not signed
+ * in → `/signin`. Links are minted on demand
  * (`POST /api/v1/classes/{id}/tokens`) because the list answer carries none; the class code is
  * the class id (what `POST /api/v1/join` takes).
  */
 
 import { openClassList } from './class-list-ui.js';
 import { api, failureText } from './staff.js';
+import { pastLessonsButton } from './attendance-ui.js';
 import { h, toast } from './ui/dom.js';
 
 /** @typedef {{id: string, name: string, topology: string, created_at: number, peers: number, shared_links?: boolean}} ClassSummary */
@@ -113,6 +115,7 @@ function classItem(c) {
         onclick: () => copy(c.id, 'Class code'),
       }, 'Copy class code'),
       h('button', { type: 'button', 'aria-label': label('Class list'), onclick: () => openClassList(c, change) }, 'Class list'),
+      pastLessonsButton(c, change),
       h('button', { type: 'button', 'aria-label': label('Rename'), onclick: () => rename(c) }, 'Rename'),
       h('button', { type: 'button', class: 'danger', 'aria-label': label('Delete'), onclick: () => remove(c) }, 'Delete')));
 }
