@@ -1,14 +1,17 @@
 // @ts-check
 /**
  * A class's list of students on "My classes" (js/dashboard.js): a dialog where the teacher adds
- * students one by one or pastes a list (one name per line, or CSV with a name and an optional
- * email/id column), sees each student's personal link (Copy) and takes a student off the list
- * (after a confirm dialog: her links stop working), downloads the list as CSV, prints names and
- * links, and switches the shared student link and class code on or off for the class. The
- * dialog and the print sheet are built here on first use, so the page's markup needs none; the
- * switch also shows or hides the class card's "personal links only" (`.class-shared`).
- * Calls `…/students`, `…/students.csv` and `…/settings` (docs/api.md, "Class lists and
- * attendance"); state changes go through the dashboard's `change` (CSRF token, 401 → sign in).
+ * students one by one, pastes a list or opens a file (one name per line, or CSV with a name and
+ * an optional email/id column; a "name, email" row under a plain first line is pointed out
+ * first), sees each student's personal link (Copy) and takes a student off the list (after a
+ * confirm dialog: her links stop working), downloads the list as CSV, prints a sheet of names,
+ * links and QR codes, and switches the shared student link and class code on or off for the
+ * class. The dialog and the print sheet are built here on first use, so the page's markup needs
+ * none; the switch also shows or hides the class card's "personal links only" (`.class-shared`).
+ * Links are on the address this page was reached by (`?origin=` for the CSV and the printed
+ * cards). Calls `…/students`, `…/students.csv`, `…/students/{sid}` and `…/settings` (docs/api.md,
+ * "Class lists and attendance"); state changes go through the dashboard's `change` (CSRF token,
+ * 401 → sign in).
  */
 
 import { api, failureText } from './staff.js';
