@@ -7,7 +7,7 @@
 // the teacher and the personal link marked) and how long attendance is kept, and the attendance CSV
 // downloads with the same figures. A second lesson; one lesson's attendance deleted (after a
 // cancelled and a confirmed question), then all. axe-core on the view in light at 1366×768 and
-// dark at 390×844, and on the delete question.
+// dark at 390×844, and on the delete question. A server that keeps no attendance says so.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -95,6 +95,7 @@ describe('school accounts: from the CLI to the attendance', () => {
     await H.axeCheck(page, 'attendance-empty');
     await page.getByRole('button', { name: 'Close' }).click();
     await dialog.waitFor({ state: 'hidden' });
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Past lessons: Year 9 Physics', 'focus back on the button');
 
     // A class-list student with a personal link (fixed name), added through the API.
     const personal = await page.evaluate(async (id) => {
@@ -236,5 +237,45 @@ describe('school accounts: from the CLI to the attendance', () => {
     assert.equal(await items.count(), 0);
     assert.deepEqual(await lessons(page, cls.id), []);
     assert.deepEqual(H.unexpectedErrors(rivera.errors, [/status of 401/, /status of 404/]), []);
+  });
+});
+
+describe('a server that keeps no attendance', () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    server = await H.startServer({ env: { AULA_ATTENDANCE__RETENTION_DAYS: '0' } });
+    browser = await H.launchBrowser();
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  it('Past lessons says so', async () => {
+    const res = await fetch(`${server.url}/api/v1/accounts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${server.adminKey}` },
+      body: JSON.stringify({ email: EMAIL, name: 'Ms Rivera' }),
+    });
+    assert.equal(res.status, 201);
+    const token = (await res.json()).setup_url.split('#token=')[1];
+    const teacher = await H.openClient(browser, `${server.url}/setup#token=${token}`, { viewport: PHONE, colorScheme: 'dark' });
+    const { page } = teacher;
+    await page.fill('#setup-password', PASSWORD);
+    await page.fill('#setup-confirm', PASSWORD);
+    await page.click('#setup-form button[type=submit]');
+    await page.locator('#setup-done').waitFor({ state: 'visible' });
+    await page.goto(`${server.url}/classes`);
+    await page.getByLabel('Class name').fill('Art');
+    await page.getByRole('button', { name: 'Create class' }).click();
+    await page.getByRole('button', { name: 'Past lessons: Art' }).click();
+    await page.locator('#lessons-empty').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#lessons-retention').textContent(), 'This server does not keep attendance: lessons are not recorded.');
+    await H.axeCheck(page, 'attendance-none-kept-dark-phone');
+    assert.deepEqual(H.unexpectedErrors(teacher.errors), []);
+    await teacher.context.close();
   });
 });

@@ -73,8 +73,9 @@ export function tempDir(prefix = 'aula-e2e-') {
 
 /**
  * Starts `aula serve` and resolves once it prints the address it listens on.
- * @param {{dataDir?: string, host?: string, port?: number, extraArgs?: string[], adminKey?: string}} opts
- * `host`: the HTTP listen address (default 127.0.0.1).
+ * @param {{dataDir?: string, host?: string, port?: number, extraArgs?: string[], adminKey?: string, env?: Record<string, string>}} opts
+ * `host`: the HTTP listen address (default 127.0.0.1). `env`: extra environment variables for
+ * the server, e.g. `AULA_ATTENDANCE__RETENTION_DAYS`.
  */
 export async function startServer(opts = {}) {
   // With --turn-listen …:0 the relay picks a UDP port and then binds TCP on the same number, which
@@ -111,7 +112,7 @@ async function startServerOnce(opts) {
   args.push(...(opts.extraArgs || []));
   const proc = spawn(BIN, args, {
     cwd: dataDir,
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn', ...(opts.env || {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
