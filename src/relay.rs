@@ -64,17 +64,18 @@ pub struct RunningRelay {
 }
 
 /// Starts the relay configured in `settings.turn` (secret generated on first run when empty);
-/// `sfu` is the in-process SFU's address, which the relay must reach although it is internal.
+/// `sfu` are the in-process SFU workers' addresses, which the relay must reach although they
+/// are internal.
 pub async fn start(
     settings: &Settings,
-    sfu: Option<SocketAddr>,
+    sfu: &[SocketAddr],
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<RunningRelay>> {
     let mut config = settings.turn.clone();
     if !config.enabled {
         return Ok(None);
     }
-    config.allow_peer_addrs.extend(sfu);
+    config.allow_peer_addrs.extend_from_slice(sfu);
     if config.secret.is_empty() {
         config.secret = aula_config::secrets::load_or_create(&settings.data_dir, "turn_secret")?.0;
     }
@@ -134,7 +135,7 @@ pub async fn run_alone(args: crate::RelayArgs) -> anyhow::Result<()> {
         Some(addr) => Some(serve_metrics(addr, shutdown.clone()).await?),
         None => None,
     };
-    let relay = start(&settings, None, shutdown)
+    let relay = start(&settings, &[], shutdown)
         .await?
         .expect("enabled above");
     say!("Aula relay is running.");

@@ -42,8 +42,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // The SFU first: a browser forced through TURN reaches the SFU through the relay, so the
     // relay must allow exactly the SFU's address although it is an internal one.
     let sfu = crate::sfu::start(&settings.sfu, settings.turn.public_ip, shutdown.clone()).await?;
-    let sfu_addr = sfu.as_ref().map(|s| s.local_addr());
-    let relay = crate::relay::start(&settings, sfu_addr, shutdown.clone())
+    let sfu_addrs = sfu.as_ref().map(|s| s.local_addrs()).unwrap_or_default();
+    let relay = crate::relay::start(&settings, &sfu_addrs, shutdown.clone())
         .await
         .context("cannot start the TURN relay")?;
     let ice = relay.as_ref().map(|r| r.ice.clone()).unwrap_or_default();
@@ -75,9 +75,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(r) => crate::relay::print_addresses(&r.server),
         None => say!("  TURN:      off"),
     }
-    match sfu_addr {
-        Some(addr) => say!("  SFU:       {addr} (UDP)"),
-        None => say!("  SFU:       off"),
+    match sfu_addrs.as_slice() {
+        [] => say!("  SFU:       off"),
+        [addr] => say!("  SFU:       {addr} (UDP)"),
+        all => {
+            let list: Vec<String> = all.iter().map(ToString::to_string).collect();
+            say!(
+                "  SFU:       {} (UDP, {} workers)",
+                list.join(", "),
+                all.len()
+            );
+        }
     }
     if let Some(lines) = plain_http_warning(&settings, server.public_url()) {
         for line in lines {

@@ -21,6 +21,9 @@ pub struct SfuArgs {
     /// Students above which an `auto` class switches from direct connections to the SFU.
     #[arg(long, value_name = "N")]
     pub sfu_auto_above: Option<String>,
+    /// SFU worker threads (0: one per CPU core).
+    #[arg(long, value_name = "N")]
+    pub sfu_workers: Option<String>,
     /// Do not run the SFU (every class then uses direct connections).
     #[arg(long)]
     pub no_sfu: bool,
@@ -33,6 +36,7 @@ impl SfuArgs {
             ("sfu.listen", &self.sfu_listen),
             ("sfu.public_ip", &self.sfu_public_ip),
             ("sfu.auto_above", &self.sfu_auto_above),
+            ("sfu.workers", &self.sfu_workers),
         ]
         .into_iter()
         .filter_map(|(key, value)| Some((key.to_string(), value.clone()?)))

@@ -286,7 +286,9 @@ async fn subscribe(c: &mut Client, reference: u64) -> serde_json::Value {
 
 #[tokio::test]
 async fn an_offer_never_answered_frees_its_slot_within_seconds_for_another_class() {
+    // One worker's slots (with more, the classes would go to different workers).
     let aula = AulaBuilder::new(&temp_dir("sfu-expiry"))
+        .env("AULA_SFU__WORKERS", "1")
         .env("AULA_SFU__MAX_SUBSCRIBERS", "1")
         .env("AULA_SFU__OFFER_TIMEOUT_SECS", "2")
         .start();

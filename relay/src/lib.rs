@@ -4,9 +4,10 @@
 //! - [`net`]: the outward address the TURN relay and the SFU advertise by default.
 //! - [`log_limit`]: a rate limit for log lines outside parties can trigger.
 //! - [`turn`]: the TURN server (UDP, TCP, TLS) with secure defaults.
-//! - [`sfu`]: the selective forwarding unit (str0m, one UDP socket) for large classes.
+//! - [`sfu`]: the selective forwarding unit (str0m; one worker thread and UDP socket per core)
+//!   for large classes.
 
-// `unsafe` lives only in `sfu::send_batch` (sendmmsg), which allows it for itself.
+// `unsafe` lives only in `sfu::send_batch` (sendmmsg, the thread CPU clock), which allows it.
 #![deny(unsafe_code)]
 
 pub mod credentials;

@@ -212,8 +212,10 @@ async fn refusals_name_the_problem() {
 #[tokio::test]
 async fn subscribers_beyond_the_configured_capacity_are_refused() {
     let shutdown = CancellationToken::new();
+    // The capacity of one worker (with more, a full worker's class spans the next one).
     let config = SfuConfig {
         max_subscribers: 2,
+        workers: 1,
         ..SfuConfig::default()
     };
     let sfu = Sfu::start(config, shutdown.clone()).await.unwrap();

@@ -370,14 +370,39 @@ fn create_private_file(path: &std::path::Path) -> Result<(), ServerError> {
         })
 }
 
+/// `ok`, or 503 `degraded` when an SFU worker's thread has stopped (its classes lost their
+/// media until they are placed again).
+async fn healthz(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let down: Vec<usize> = app
+        .sfu
+        .as_ref()
+        .map(|s| {
+            s.workers()
+                .into_iter()
+                .filter(|w| !w.alive)
+                .map(|w| w.index)
+                .collect()
+        })
+        .unwrap_or_default();
+    if down.is_empty() {
+        let ok = serde_json::json!({"status": "ok"});
+        (axum::http::StatusCode::OK, axum::Json(ok))
+    } else {
+        let degraded = serde_json::json!({"status": "degraded", "sfu_workers_down": down});
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(degraded),
+        )
+    }
+}
+
 /// Every route the server answers.
 fn router(app: Arc<App>, hosts: HostPolicy) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(healthz))
         .route("/metrics", get(api::metrics))
         .route(
             "/protocol.schema.json",

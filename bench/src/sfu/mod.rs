@@ -1,7 +1,11 @@
 //! `sfu`: one ~1.5 Mbit/s synthetic VP8 stream — a screen share; `--audio on` adds 20 ms Opus
 //! packets, as a teacher's microphone would — to N subscribers on loopback, raising N until the
-//! SFU uses ≥ 90% of its core, loss passes 1%, or the full subscribers' p99 frame latency passes
-//! 200 ms.
+//! SFU uses ≥ 90% of its cores (one per worker), loss passes 1%, or the full subscribers' p99
+//! frame latency passes 200 ms.
+//!
+//! `--workers N` runs the SFU's pool with N workers; with `--subscribers-per-worker M` the one
+//! class (a lecture) spans workers every M subscribers, and each step prints a line per worker
+//! (its subscribers, datagrams per second and share of a core).
 //!
 //! The SFU runs in a child process (this binary's hidden `sfu-server` subcommand) on a
 //! single-threaded runtime, so its CPU time and memory are measured alone (`/proc/<pid>/stat`,
@@ -12,6 +16,7 @@
 //!
 //! ```text
 //! aula-loadtest sfu [--steps 50,100,200] [--seconds 5] [--full 4] [--bwe on|off] [--audio on|off] [--send-buffer-age-ms 1000]
+//!                   [--workers 1] [--subscribers-per-worker 500]
 //! ```
 
 mod server;
@@ -79,6 +84,12 @@ pub struct SfuArgs {
     /// How long the SFU keeps sent packets for retransmission (default: the SFU's).
     #[arg(long, default_value_t = SfuConfig::default().send_buffer_age.as_millis() as u64)]
     pub send_buffer_age_ms: u64,
+    /// SFU workers (threads, one core each).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Subscribers of the class one worker serves before the class spans the next worker.
+    #[arg(long, default_value_t = SfuConfig::default().subscribers_per_worker)]
+    pub subscribers_per_worker: usize,
 }
 
 fn quantile(v: &mut [u32], q: f64) -> f64 {
@@ -107,8 +118,12 @@ pub async fn run(args: SfuArgs) -> Result<()> {
         bwe,
         audio,
         send_buffer_age_ms,
+        workers,
+        subscribers_per_worker,
     } = args;
-    let (remote, mut child) = Remote::spawn(bwe, send_buffer_age_ms)?;
+    let pool = (workers.max(1), subscribers_per_worker.max(1));
+    let (remote, mut child) = Remote::spawn(bwe, send_buffer_age_ms, pool)?;
+    let workers = pool.0;
     let (bwe, audio) = (bwe.on(), audio.on());
     let remote = Arc::new(remote);
     let shutdown = CancellationToken::new();
@@ -128,11 +143,12 @@ pub async fn run(args: SfuArgs) -> Result<()> {
         .accept_answer(&String::from_utf8(B64.decode(answer).unwrap()).unwrap())
         .unwrap();
     println!(
-        "stream: VP8 {} kbit/s at {} fps{}; bandwidth estimation {}; retransmission buffer {send_buffer_age_ms} ms; window {seconds} s; {full} full subscribers, the rest count-only",
+        "stream: VP8 {} kbit/s at {} fps{}; bandwidth estimation {}; retransmission buffer {send_buffer_age_ms} ms; window {seconds} s; {full} full subscribers, the rest count-only; {workers} SFU worker(s), the class spans the next every {} subscribers",
         opts.video_bps / 1000,
         opts.fps,
         if audio { " + Opus 20 ms" } else { "" },
         if bwe { "on" } else { "off" },
+        pool.1,
     );
     let publisher = teacher.spawn_publisher(opts, shutdown.clone());
 
@@ -192,10 +208,12 @@ pub async fn run(args: SfuArgs) -> Result<()> {
             .collect();
         let tx0 = publisher.rtp_sent.load(Relaxed);
         let st0 = remote.stats().await;
+        let w0 = remote.workers().await;
         let (cpu0, me0, t0) = (remote.cpu(), cpu_of("/proc/self/stat"), Instant::now());
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         let (cpu1, me1, el) = (remote.cpu(), cpu_of("/proc/self/stat"), t0.elapsed());
         let tx = publisher.rtp_sent.load(Relaxed) - tx0;
+        let w1 = remote.workers().await;
         let st1 = remote.stats().await;
         // Datagrams still in flight at the window's end arrive within a few ms.
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -233,12 +251,27 @@ pub async fn run(args: SfuArgs) -> Result<()> {
             rss.saturating_sub(rss0) as f64 / n as f64,
             (me1 - me0) / secs * 100.0,
         );
+        if workers > 1 {
+            let per_worker: Vec<String> = w0
+                .iter()
+                .zip(&w1)
+                .enumerate()
+                .map(|(i, ((_, f0, c0), (subs, f1, c1)))| {
+                    format!(
+                        "worker {i}: {subs} subscribers, {:.0} datagrams/s, {:.0}% of a core",
+                        (f1 - f0) as f64 / secs,
+                        (c1 - c0) / secs * 100.0
+                    )
+                })
+                .collect();
+            println!("|  | {} |  |  |  |  |  |  |  |", per_worker.join("; "));
+        }
         let p99 = quantile(&mut lat_all, 0.99);
-        if cpu >= 0.9 || loss > 0.01 || p99 > 200.0 {
+        if cpu >= 0.9 * workers as f64 || loss > 0.01 || p99 > 200.0 {
             let why = if loss > 0.01 {
                 "loss above 1%"
             } else if cpu >= 0.9 {
-                "the SFU's core is saturated (≥ 90%)"
+                "the SFU's cores are saturated (≥ 90%)"
             } else {
                 "p99 latency above 200 ms"
             };

@@ -29,9 +29,15 @@ pub struct ServeArgs {
     /// How long the SFU keeps sent packets for retransmission.
     #[arg(long)]
     pub send_buffer_age_ms: u64,
+    /// SFU workers (threads).
+    #[arg(long)]
+    pub workers: usize,
+    /// Subscribers of the class one worker serves before it spans the next.
+    #[arg(long)]
+    pub subscribers_per_worker: usize,
 }
 
-/// Child: the SFU on one thread, driven over stdin/stdout (one command per line, SDP in base64).
+/// Child: the SFU's workers, driven over stdin/stdout (one command per line, SDP in base64).
 pub fn serve(args: ServeArgs) {
     let bandwidth_estimation = args.bwe.on();
     let send_buffer_age = Duration::from_millis(args.send_buffer_age_ms);
@@ -48,6 +54,8 @@ pub fn serve(args: ServeArgs) {
             subscribes_per_minute: u32::MAX,
             bandwidth_estimation,
             send_buffer_age,
+            workers: args.workers,
+            subscribers_per_worker: args.subscribers_per_worker,
             ..SfuConfig::default()
         };
         let sfu = Sfu::start(config, CancellationToken::new())
@@ -77,6 +85,19 @@ pub fn serve(args: ServeArgs) {
                         h.join(",")
                     )
                 }),
+                // Per worker: subscribers, forwarded datagrams, thread CPU time (ns).
+                "W" => {
+                    let mut parts = Vec::new();
+                    for w in sfu.workers() {
+                        let forwarded = sfu
+                            .worker_stats(w.index)
+                            .await
+                            .map_or(0, |s| s[Counter::ForwardedPackets]);
+                        let cpu = w.cpu.as_nanos();
+                        parts.push(format!("{},{forwarded},{cpu}", w.subscribers));
+                    }
+                    Ok(parts.join(" "))
+                }
                 other => Ok(format!("unknown command {other}")),
             };
             let line = match reply {
@@ -97,12 +118,21 @@ pub(super) struct Remote {
 
 impl Remote {
     /// Starts this binary's `sfu-server` as a child (killed when `child` drops).
-    pub(super) fn spawn(bwe: Switch, send_buffer_age_ms: u64) -> Result<(Remote, Child)> {
+    pub(super) fn spawn(
+        bwe: Switch,
+        send_buffer_age_ms: u64,
+        (workers, subscribers_per_worker): (usize, usize),
+    ) -> Result<(Remote, Child)> {
         let exe = std::env::current_exe().context("the load tool's own path")?;
         let mut child = tokio::process::Command::new(exe)
             .arg("sfu-server")
             .args(["--bwe", bwe.name()])
             .args(["--send-buffer-age-ms", &send_buffer_age_ms.to_string()])
+            .args(["--workers", &workers.to_string()])
+            .args([
+                "--subscribers-per-worker",
+                &subscribers_per_worker.to_string(),
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -143,6 +173,23 @@ impl Remote {
             s.service_time_us[i] = v.parse().unwrap();
         }
         s
+    }
+
+    /// Per worker: (subscribers, datagrams forwarded so far, thread CPU seconds so far). The
+    /// subscriber counts are the workers' own, updated once a second.
+    pub(super) async fn workers(&self) -> Vec<(usize, u64, f64)> {
+        let r = self.call("W".into()).await;
+        r.split(' ')
+            .map(|w| {
+                let f: Vec<&str> = w.split(',').collect();
+                let ns: u64 = f[2].parse().unwrap();
+                (
+                    f[0].parse().unwrap(),
+                    f[1].parse().unwrap(),
+                    ns as f64 / 1e9,
+                )
+            })
+            .collect()
     }
 
     /// CPU seconds used so far (user + system).

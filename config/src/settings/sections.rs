@@ -112,9 +112,12 @@ impl Default for HttpSettings {
 pub struct SfuSettings {
     /// Run the SFU in `aula serve`. Without it every class uses direct connections. Default `true`.
     pub enabled: bool,
-    /// UDP address of the SFU's one media socket (every publisher and subscriber shares it).
-    /// Default `0.0.0.0:3479`.
+    /// UDP address of the first SFU worker's media socket (every publisher and subscriber of
+    /// its classes shares it); worker `i` listens on this port plus `i`. Default `0.0.0.0:3479`.
     pub listen: SocketAddr,
+    /// SFU workers: threads with their own UDP socket each, the classes spread over them by
+    /// load. `0`: one per CPU core. Default `0`.
+    pub workers: usize,
     /// The address browsers reach the SFU by, advertised as its ICE candidate. Default: the
     /// `listen` IP if it is specific, otherwise the address of the interface routing outwards.
     pub public_ip: Option<IpAddr>,
@@ -124,8 +127,11 @@ pub struct SfuSettings {
     /// The topology of a class created without one (`POST /api/v1/classes` with no `topology`,
     /// and the start page): `p2p`, `sfu` or `auto`. Default `auto`.
     pub default_topology: Topology,
-    /// Most subscribers the SFU serves at once (one core); more are refused. Default `500`.
+    /// Most subscribers one SFU worker (one core) serves at once; more are refused. Default `500`.
     pub max_subscribers: usize,
+    /// Subscribers of one class one worker serves before the class spans another worker (the
+    /// class's media is then handed to it in-process). Default `500`.
+    pub subscribers_per_worker: usize,
     /// Most subscribers one class holds at once (never more than its members either), so one
     /// class cannot take the whole pool. Default `250`.
     pub max_subscribers_per_class: usize,
@@ -156,10 +162,12 @@ impl Default for SfuSettings {
         SfuSettings {
             enabled: true,
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 3479),
+            workers: sfu.workers,
             public_ip: None,
             auto_above: 4,
             default_topology: Topology::Auto,
             max_subscribers: sfu.max_subscribers,
+            subscribers_per_worker: sfu.subscribers_per_worker,
             max_subscribers_per_class: sfu.max_subscribers_per_class,
             offer_timeout_secs: sfu.offer_timeout.as_secs(),
             subscribes_per_minute: sfu.subscribes_per_minute,
@@ -188,8 +196,10 @@ impl SfuSettings {
     pub fn to_runtime(&self, fallback_ip: Option<IpAddr>) -> SfuConfig {
         SfuConfig {
             listen: self.listen,
+            workers: self.workers,
             public_ip: self.advertised_ip(fallback_ip),
             max_subscribers: self.max_subscribers,
+            subscribers_per_worker: self.subscribers_per_worker,
             max_subscribers_per_class: self.max_subscribers_per_class,
             offer_timeout: Duration::from_secs(self.offer_timeout_secs),
             subscribes_per_minute: self.subscribes_per_minute,

@@ -318,6 +318,7 @@ fn the_sfu_section_converts_to_the_relays_config() {
         listen: "10.0.0.5:3479".parse().unwrap(),
         max_subscribers: 7,
         offer_timeout_secs: 3,
+        workers: 3,
         ..SfuSettings::default()
     };
     let fallback: std::net::IpAddr = "192.0.2.7".parse().unwrap();
@@ -328,6 +329,7 @@ fn the_sfu_section_converts_to_the_relays_config() {
         "a specific listen IP is advertised itself"
     );
     assert_eq!(config.max_subscribers, 7);
+    assert_eq!(config.workers, 3);
     assert_eq!(config.offer_timeout, std::time::Duration::from_secs(3));
     // A wildcard listen address advertises the relay's address, or the configured one.
     let wildcard = SfuSettings::default();

@@ -47,6 +47,10 @@ impl Settings {
             ),
             ("sfu.max_subscribers", self.sfu.max_subscribers as u64),
             (
+                "sfu.subscribers_per_worker",
+                self.sfu.subscribers_per_worker as u64,
+            ),
+            (
                 "sfu.max_subscribers_per_class",
                 self.sfu.max_subscribers_per_class as u64,
             ),

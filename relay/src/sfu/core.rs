@@ -78,6 +78,7 @@ use super::bandwidth::{reprobe, BWE_START_BPS};
 use super::keyframe::{send_keyframe_request, KeyframeReason, Want};
 use super::limits::RequestRate;
 use super::peers::{Class, Peer, PeerKey, PeerKind, Role};
+use super::span::{SpanMessage, Spans};
 pub use super::stats::{Counter, SfuStats};
 pub use super::tracks::Allowed;
 use super::tracks::{add_track_in, Source, TrackIn};
@@ -130,6 +131,12 @@ pub struct SfuCore {
     pub(super) notices: VecDeque<SfuEvent>,
     pub(super) stats: SfuStats,
     pub(super) subscribe_rate: RequestRate,
+    /// This worker's number (see [`SfuCore::with_worker`]).
+    pub(super) worker: usize,
+    /// The classes this worker is the origin of that span other workers.
+    pub(super) spans: HashMap<String, Spans>,
+    /// Messages for other workers (see [`SfuCore::poll_span`]).
+    pub(super) span_out: VecDeque<(usize, SpanMessage)>,
 }
 
 impl SfuCore {
@@ -150,8 +157,17 @@ impl SfuCore {
             notices: VecDeque::new(),
             stats: SfuStats::default(),
             subscribe_rate: RequestRate::new(config.subscribes_per_minute),
+            worker: 0,
+            spans: HashMap::new(),
+            span_out: VecDeque::new(),
             config,
         }
+    }
+
+    /// The core of worker `index` of a pool (0 when alone): messages to other workers name it.
+    pub fn with_worker(mut self, index: usize) -> Self {
+        self.worker = index;
+        self
     }
 
     /// The counters so far.
@@ -314,12 +330,20 @@ impl SfuCore {
             .session
     }
 
-    /// The publisher track a [`Source`] names, while its publisher is connected.
+    /// The publisher track a [`Source`] names, while its publisher is connected (here, or to
+    /// the class's origin worker).
     pub(super) fn track_in(&self, class: &str, source: Source) -> Option<&TrackIn> {
-        let publisher = self.peers.get(&self.publisher_key(class, source)?)?;
-        publisher
-            .publishing()?
-            .tracks_in
+        let tracks = match self.publisher_key(class, source) {
+            Some(key) => &self.peers.get(&key)?.publishing()?.tracks_in,
+            None => self
+                .classes
+                .get(class)?
+                .publishers
+                .get(source.publisher)?
+                .relayed
+                .as_ref()?,
+        };
+        tracks
             .iter()
             .find(|t| t.kind == source.kind && t.index == source.index)
     }

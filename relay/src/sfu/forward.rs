@@ -1,15 +1,17 @@
-//! The per-packet path: one publisher frame handed to every subscriber of its class, with
-//! simulcast layer switching on keyframes and video (re)starting at a keyframe.
+//! The per-packet path: one publisher frame handed to every subscriber of its class on this
+//! worker (and to the class's span workers, see `span.rs`), with simulcast layer switching on
+//! keyframes and video (re)starting at a keyframe.
 
 use std::time::Instant;
 
-use str0m::media::{KeyframeRequestKind, MediaData, MediaKind};
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Rid};
 use str0m::Input;
 use tracing::debug;
 
 use super::core::SfuCore;
 use super::keyframe::{KeyframeReason, Want};
 use super::peers::{PeerKey, PeerKind};
+use super::span::Frame;
 use super::stats::Counter;
 use super::tracks::Source;
 
@@ -22,6 +24,7 @@ impl SfuCore {
     /// As [`Self::restart_video_of`], for only these of the publisher's video tracks (by their
     /// index among its videos) when `only` says so.
     pub(super) fn restart_videos_of(&mut self, class: &str, index: usize, only: Option<&[usize]>) {
+        self.span_restart(class, index, only);
         let Some(c) = self.classes.get(class) else {
             return;
         };
@@ -61,27 +64,51 @@ impl SfuCore {
             kind,
             index: track.index,
         };
-        let keyframe = data.is_keyframe();
-        let rates_changed = match data.rid {
-            Some(rid) => track.count(rid, data.data.len() as u64, now),
+        let frame = Frame {
+            rid: data.rid,
+            params: data.params,
+            time: data.time,
+            network_time: data.network_time,
+            contiguous: data.contiguous,
+            keyframe: data.is_keyframe(),
+            data: data.data,
+        };
+        let rates_changed = match frame.rid {
+            Some(rid) => track.count(rid, frame.data.len() as u64, now),
             None => false,
         };
         let ranked = track.ranked();
-        if keyframe {
+        if frame.keyframe {
             let min = self.config.keyframe_min_interval;
-            track.limiter(data.rid, min).clear_pending();
+            track.limiter(frame.rid, min).clear_pending();
         }
-        if !data.contiguous && kind == MediaKind::Video {
+        if !frame.contiguous && kind == MediaKind::Video {
             self.request_keyframe(
                 &class_id,
                 source,
-                Want::Rid(data.rid),
+                Want::Rid(frame.rid),
                 KeyframeRequestKind::Pli,
                 KeyframeReason::Loss,
                 now,
             );
         }
-        let Some(class) = self.classes.get(&class_id) else {
+        self.span_frame(&class_id, source, &frame);
+        self.fan_out(&class_id, source, &frame, (&ranked, rates_changed), now);
+    }
+
+    /// Hands one frame of `source` to every subscriber of the class on this worker; `ranked`
+    /// are the track's simulcast layers, lowest first, and `rates_changed` whether their
+    /// bitrates were just measured anew.
+    pub(super) fn fan_out(
+        &mut self,
+        class_id: &str,
+        source: Source,
+        frame: &Frame,
+        (ranked, rates_changed): (&[Rid], bool),
+        now: Instant,
+    ) {
+        let keyframe = frame.keyframe;
+        let Some(class) = self.classes.get(class_id) else {
             return;
         };
         let subs = class.subscribers.clone();
@@ -99,7 +126,7 @@ impl SfuCore {
             let Some(out) = sub.tracks_out.iter_mut().find(|t| t.source == source) else {
                 continue;
             };
-            if let Some(rid) = data.rid {
+            if let Some(rid) = frame.rid {
                 // Simulcast: forward the subscriber's layer; move to the wanted one on its
                 // keyframe (the old layer keeps flowing until then).
                 let rank = out.chooser.target(ranked.len());
@@ -128,10 +155,11 @@ impl SfuCore {
             let Some(writer) = sp.rtc.writer(mid) else {
                 continue;
             };
-            let Some(pt) = writer.match_params(data.params) else {
+            let Some(pt) = writer.match_params(frame.params) else {
                 continue;
             };
-            if let Err(e) = writer.write(pt, data.network_time, data.time, data.data.clone()) {
+            let (network_time, time) = (frame.network_time, frame.time);
+            if let Err(e) = writer.write(pt, network_time, time, frame.data.clone()) {
                 debug!(class = sp.class, peer = sp.id, "SFU: write failed: {e}");
                 continue;
             }
@@ -144,12 +172,12 @@ impl SfuCore {
             self.enqueue(s);
         }
         if rates_changed {
-            self.reshare_bandwidth(&class_id, now);
+            self.reshare_bandwidth(class_id, now);
         }
         switch_requests.sort_unstable();
         switch_requests.dedup();
         for rank in switch_requests {
-            self.request_layer(&class_id, source, rank, now);
+            self.request_layer(class_id, source, rank, now);
         }
     }
 }

@@ -134,6 +134,8 @@ impl SfuCore {
         now: Instant,
     ) {
         let Some(key) = self.publisher_key(class, source) else {
+            // A class spanning workers: its publisher is on the origin worker.
+            self.request_keyframe_from_origin(class, source, want, kind, reason);
             return;
         };
         let Some(p) = self.peers.get_mut(&key) else {

@@ -1,7 +1,7 @@
 //! Per-peer request rates of the SFU: a token bucket per (class, peer), time passed in.
 //!
 //! Each subscribe builds a new str0m connection (DTLS keys, ICE state), the most expensive
-//! request a peer can make; a peer asking again and again would spend the SFU's one core on
+//! request a peer can make; a peer asking again and again would spend its SFU worker's core on
 //! set-ups. A bucket holds `per_minute` requests and refills evenly over a minute, so a browser
 //! resubscribing after a failed link is never held back, while a loop is.
 

@@ -2,9 +2,14 @@
 //! sends its streams once; the SFU forwards them to every other member of the class.
 //!
 //! Built on [str0m](https://github.com/algesten/str0m): sans-IO, one `Rtc` value per peer, so
-//! [`core::SfuCore`] holds every peer of every class as plain values, tested without sockets or
-//! clocks, and [`server`] is only a UDP loop; one UDP socket serves every peer (`Rtc::accepts`
-//! matches each STUN request's ICE ufrag). Crypto comes from str0m's `openssl` provider (building
+//! [`core::SfuCore`] holds every peer of a worker's classes as plain values, tested without
+//! sockets or clocks, and [`server`] is only a UDP loop; one UDP socket serves every peer of a
+//! worker (`Rtc::accepts` matches each STUN request's ICE ufrag).
+//!
+//! The SFU runs on every core: [`SfuConfig::workers`] workers, each a thread with its own core
+//! state, socket and port and nothing shared on the per-packet path. [`pool`] places each class
+//! on the least-loaded worker (by datagrams forwarded per second) and routes the class's
+//! requests there. Crypto comes from str0m's `openssl` provider (building
 //! needs `libssl-dev`, running `libssl3`). Why str0m, and why that provider:
 //! `docs/decisions/0001-str0m-for-the-sfu.md`.
 //!
@@ -75,9 +80,11 @@ pub(crate) mod limits;
 mod metrics;
 mod negotiate;
 mod peers;
+pub(crate) mod pool;
 pub(crate) mod sdp_check;
 mod send_batch;
 pub(crate) mod server;
+mod span;
 mod stats;
 mod tracks;
 
@@ -85,7 +92,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 pub use self::core::{Allowed, Counter, SfuCore, SfuEvent, SfuStats};
-pub use self::server::{Sfu, SfuHandle};
+pub use self::pool::{ClassPlacement, Sfu, SfuHandle, WorkerStatus};
+pub use self::span::{Frame, PublisherList, SpanMessage};
 
 /// The reserved peer id the SFU would use in the signaling protocol (see the integration notes).
 pub const SFU_PEER_ID: &str = "sfu";
@@ -93,9 +101,13 @@ pub const SFU_PEER_ID: &str = "sfu";
 /// SFU settings.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
-    /// UDP address the single media socket binds to. Use a concrete address (not 0.0.0.0) or set
+    /// UDP address the first worker's media socket binds to; worker `i` binds its port plus `i`
+    /// (or an ephemeral port each when it is 0). Use a concrete address (not 0.0.0.0) or set
     /// `public_ip`, because it is advertised as the ICE host candidate.
     pub listen: SocketAddr,
+    /// Worker threads, each with its own core state and socket; 0: one per CPU core
+    /// ([`SfuConfig::worker_count`]).
+    pub workers: usize,
     /// Address advertised in the ICE candidate instead of `listen`'s IP (1:1 NAT, or 0.0.0.0 binds).
     pub public_ip: Option<IpAddr>,
     /// Minimum time between two keyframe requests sent to one publisher track.
@@ -115,12 +127,17 @@ pub struct SfuConfig {
     /// right after a keyframe) keeps each subscriber's working set small enough for the caches
     /// when hundreds are served (see docs/benchmarks.md, "SFU"). libwebrtc keeps at least 1 s.
     pub send_buffer_age: Duration,
-    /// Subscribers this SFU (one thread, one core) accepts across all classes; more are refused
+    /// Subscribers one worker (one thread, one core) accepts across all classes; more are refused
     /// with [`SfuError::Full`]. Past its core's capacity an SFU does not drop packets but queues
     /// them, and every subscriber's latency grows by seconds (see docs/benchmarks.md, "SFU"):
     /// refusing the next subscriber keeps the others' stream live. 500 fits one core of the
     /// 2-core build machine with headroom for a 1.5 Mbit/s stream.
     pub max_subscribers: usize,
+    /// Subscribers of one class one worker serves before the class's further subscribers go to
+    /// another worker, which its origin worker hands the class's media (the class spans
+    /// workers). The default is [`SfuConfig::max_subscribers`]: a class fills a worker before it
+    /// spans, since spanning costs the origin a copy of each frame per span worker.
+    pub subscribers_per_worker: usize,
     /// Subscribers one class may hold at once, so one class (or someone who joined it many
     /// times) cannot take the whole pool; more are refused with [`SfuError::ClassFull`]. A class
     /// never holds more than its members either (see [`SfuCore::subscribe_bounded`]).
@@ -148,6 +165,7 @@ impl Default for SfuConfig {
     fn default() -> Self {
         SfuConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            workers: 0,
             public_ip: None,
             keyframe_min_interval: Duration::from_millis(300),
             stats_interval: Duration::from_secs(1),
@@ -155,11 +173,22 @@ impl Default for SfuConfig {
             send_buffer_video: 400,
             send_buffer_age: Duration::from_secs(1),
             max_subscribers: 500,
+            subscribers_per_worker: 500,
             max_subscribers_per_class: 250,
             offer_timeout: Duration::from_secs(10),
             subscribes_per_minute: 12,
             max_publishers_per_class: 16,
             bandwidth_estimation: true,
+        }
+    }
+}
+
+impl SfuConfig {
+    /// The workers to run: [`SfuConfig::workers`], or one per CPU core when that is 0.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         }
     }
 }
@@ -193,7 +222,7 @@ pub enum SfuError {
     /// The peer asked to subscribe too often ([`SfuConfig::subscribes_per_minute`]).
     #[error("too many subscribe requests: try again in {} s", (.0.as_secs_f64().ceil() as u64).max(1))]
     RateLimited(Duration),
-    /// The SFU task has stopped.
+    /// The SFU (or the worker holding the class) has stopped.
     #[error("the SFU has stopped")]
     Stopped,
     /// Binding or configuring the socket failed.

@@ -175,10 +175,18 @@ impl SfuCore {
             if cp.name == peer {
                 continue;
             }
-            let Some(p) = cp.session.and_then(|k| self.peers.get(&k)?.publishing()) else {
+            let tracks = match cp.session {
+                Some(k) => self
+                    .peers
+                    .get(&k)
+                    .and_then(|p| p.publishing())
+                    .map(|p| &p.tracks_in),
+                None => cp.relayed.as_ref(),
+            };
+            let Some(tracks) = tracks else {
                 continue;
             };
-            for t in &p.tracks_in {
+            for t in tracks {
                 let source = Source {
                     publisher: index,
                     kind: t.kind,
@@ -282,6 +290,7 @@ impl SfuCore {
     /// [`SfuEvent::Offer`] and comes back through [`SfuCore::accept_answer`]. A subscriber with
     /// an offer outstanding is renegotiated once it answers.
     pub(super) fn renegotiate(&mut self, class: &str) {
+        self.sync_spans(class);
         let Some(c) = self.classes.get(class) else {
             return;
         };

@@ -153,6 +153,9 @@ pub(super) struct ClassPublisher {
     pub(super) name: String,
     /// The current publishing session, if any.
     pub(super) session: Option<PeerKey>,
+    /// On a span worker of the class: the publisher's tracks while it is connected to the
+    /// class's origin worker (see `span.rs`).
+    pub(super) relayed: Option<Vec<TrackIn>>,
 }
 
 #[derive(Default)]
@@ -161,11 +164,17 @@ pub(super) struct Class {
     /// publishers by index ([`Source::publisher`]).
     pub(super) publishers: Vec<ClassPublisher>,
     pub(super) subscribers: Vec<PeerKey>,
+    /// On a span worker: the class's origin worker, which its publishers are connected to.
+    pub(super) origin: Option<usize>,
 }
 
 impl Class {
     pub(super) fn is_empty(&self) -> bool {
-        self.subscribers.is_empty() && self.publishers.iter().all(|p| p.session.is_none())
+        self.subscribers.is_empty()
+            && self
+                .publishers
+                .iter()
+                .all(|p| p.session.is_none() && p.relayed.is_none())
     }
 }
 
@@ -193,6 +202,7 @@ impl SfuCore {
                         c.publishers.push(ClassPublisher {
                             name: id.to_owned(),
                             session: None,
+                            relayed: None,
                         });
                         c.publishers.len() - 1
                     }
@@ -223,6 +233,21 @@ impl SfuCore {
             },
         );
         key
+    }
+
+    /// Every class this core holds, with the names of its subscribers.
+    pub fn class_subscribers(&self) -> Vec<(String, Vec<String>)> {
+        self.classes
+            .iter()
+            .map(|(name, c)| {
+                let subscribers = c
+                    .subscribers
+                    .iter()
+                    .filter_map(|k| Some(self.peers.get(k)?.id.clone()))
+                    .collect();
+                (name.clone(), subscribers)
+            })
+            .collect()
     }
 
     pub(super) fn key_of(&self, class: &str, peer: &str, role: Role) -> Option<PeerKey> {
@@ -306,6 +331,7 @@ impl SfuCore {
                 self.stats.publishers -= 1;
                 // A later session of this publisher must start at a keyframe for everyone.
                 self.restart_video_of(&p.class, publishing.index);
+                self.sync_spans(&p.class);
             }
             PeerKind::Subscriber(_) => {
                 if let Some(c) = self.classes.get_mut(&p.class) {

@@ -1,6 +1,7 @@
 //! The one `unsafe` island of the SFU: sending a batch of datagrams with a single `sendmmsg`
-//! system call, which the socket types of std, tokio and socket2 do not offer. Kept in this
-//! module so the rest of the crate can deny `unsafe_code`.
+//! system call, which the socket types of std, tokio and socket2 do not offer, and reading a
+//! worker thread's CPU clock. Kept in this module so the rest of the crate can deny
+//! `unsafe_code`.
 #![allow(unsafe_code)]
 
 use std::os::fd::RawFd;
@@ -62,4 +63,18 @@ impl SendBatch {
             Ok(n as usize)
         }
     }
+}
+
+/// CPU time the calling thread has used (zero if the clock cannot be read).
+pub(super) fn thread_cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec and the clock id a constant the kernel knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }

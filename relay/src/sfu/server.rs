@@ -1,31 +1,43 @@
-//! The thin tokio I/O layer: one UDP socket for every peer, a command channel for the signaling
-//! side, and the timer. All decisions are in [`SfuCore`].
+//! One SFU worker: its own thread, its own current-thread tokio runtime, its own UDP socket and
+//! its own [`SfuCore`]. Nothing on the per-packet path is shared with another thread: the
+//! signaling side reaches the worker through a bounded command channel, a spanning class's
+//! media reaches it from its origin worker through a bounded span channel (see `span.rs`), and
+//! the worker publishes its load for placement in a few atomics once a second
+//! ([`WorkerShared`]). All decisions are
+//! in [`SfuCore`]; [`super::pool`] places classes on workers.
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::core::{Allowed, SfuCore, SfuEvent, SfuStats};
-use super::send_batch::{SendBatch, SEND_BATCH};
+use super::send_batch::{thread_cpu_time, SendBatch, SEND_BATCH};
+use super::span::SpanMessage;
 use super::{metrics, SfuConfig, SfuError};
 
 /// Datagrams read in one go before the loop looks at commands and timers again.
 const RECV_BATCH: usize = 64;
-/// Notices kept for slow [`SfuHandle::events`] receivers.
-const EVENT_BACKLOG: usize = 1024;
-/// How often the counters are exported as metrics.
+/// Commands queued for one worker before callers wait.
+const COMMAND_QUEUE: usize = 64;
+/// Messages from other workers queued for one worker before more are dropped: about two
+/// seconds of a publisher's screen, camera and microphone frames, so only a worker that has
+/// stalled loses any (and its subscribers then get a keyframe).
+pub(super) const SPAN_QUEUE: usize = 512;
+/// How often the counters are exported as metrics and the load is published for placement.
 const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-enum Command {
+pub(super) enum Command {
     Publish {
         class: String,
         peer: String,
@@ -69,49 +81,64 @@ enum Command {
     Stats {
         reply: oneshot::Sender<SfuStats>,
     },
+    Occupancy {
+        reply: oneshot::Sender<Vec<ClassOccupancy>>,
+    },
+    AddSpan {
+        class: String,
+        worker: usize,
+        reply: oneshot::Sender<bool>,
+    },
+    RemoveSpans {
+        class: String,
+    },
 }
 
-/// Starts the SFU.
-pub struct Sfu;
-
-impl Sfu {
-    /// Binds the media socket and spawns the SFU task on the current tokio runtime. It runs
-    /// until `shutdown` is cancelled or every [`SfuHandle`] is dropped.
-    pub async fn start(
-        config: SfuConfig,
-        shutdown: CancellationToken,
-    ) -> Result<SfuHandle, SfuError> {
-        let socket = bind(&config).map_err(|e| SfuError::Io(e.to_string()))?;
-        let local = socket
-            .local_addr()
-            .map_err(|e| SfuError::Io(e.to_string()))?;
-        let ip = match config.public_ip {
-            Some(ip) => ip,
-            None if local.ip().is_unspecified() => {
-                return Err(SfuError::Io(
-                    "listen address is unspecified: set a concrete address or public_ip".into(),
-                ))
-            }
-            None => local.ip(),
-        };
-        let candidate = SocketAddr::new(ip, local.port());
-        metrics::describe();
-        let core = SfuCore::new(config, candidate);
-        let (tx, rx) = mpsc::channel(64);
-        let (events, _) = broadcast::channel(EVENT_BACKLOG);
-        info!(%local, %candidate, "SFU listening");
-        tokio::spawn(run(socket, core, rx, events.clone(), shutdown));
-        Ok(SfuHandle {
-            tx,
-            events,
-            local_addr: candidate,
-        })
-    }
+/// A worker's ends of the span channels: its own inbox, and every worker's inbox by number.
+pub(super) struct SpanLinks {
+    pub inbox: mpsc::Receiver<SpanMessage>,
+    pub to: Vec<mpsc::Sender<SpanMessage>>,
 }
 
-fn bind(config: &SfuConfig) -> std::io::Result<UdpSocket> {
+/// Who of a class a worker holds (for the pool's housekeeping).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ClassOccupancy {
+    pub class: String,
+    pub subscribers: Vec<String>,
+}
+
+/// What a worker publishes about itself for placement and health, written by the worker once
+/// per [`EXPORT_INTERVAL`] and read by the pool: never touched per packet.
+#[derive(Debug)]
+pub(super) struct WorkerShared {
+    /// The worker's number (the `worker` label of its metrics).
+    pub index: usize,
+    /// Its advertised media address.
+    pub addr: SocketAddr,
+    /// Datagrams sent to subscribers per second over the last interval: the load classes are
+    /// placed by.
+    pub load_pps: AtomicU64,
+    /// Subscribers it serves.
+    pub subscribers: AtomicUsize,
+    /// Publishers connected to it.
+    pub publishers: AtomicUsize,
+    /// CPU time its thread has used, in nanoseconds.
+    pub cpu_ns: AtomicU64,
+    /// False once its thread has ended for any reason but shutdown (a panic).
+    pub alive: AtomicBool,
+}
+
+/// One worker as the pool sees it: its command channel and what it publishes.
+#[derive(Debug, Clone)]
+pub(super) struct Worker {
+    tx: mpsc::Sender<Command>,
+    pub shared: Arc<WorkerShared>,
+}
+
+/// Binds a worker's media socket (non-blocking, registered with a runtime later).
+pub(super) fn bind(config: &SfuConfig, listen: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     let s = Socket::new(
-        Domain::for_address(config.listen),
+        Domain::for_address(listen),
         Type::DGRAM,
         Some(Protocol::UDP),
     )?;
@@ -119,22 +146,76 @@ fn bind(config: &SfuConfig) -> std::io::Result<UdpSocket> {
     let _ = s.set_recv_buffer_size(config.socket_buffer);
     let _ = s.set_send_buffer_size(config.socket_buffer);
     s.set_nonblocking(true)?;
-    s.bind(&config.listen.into())?;
-    UdpSocket::from_std(s.into())
+    s.bind(&listen.into())?;
+    Ok(s.into())
 }
 
-/// The signaling side's way into the SFU. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct SfuHandle {
-    tx: mpsc::Sender<Command>,
-    events: broadcast::Sender<SfuEvent>,
-    local_addr: SocketAddr,
-}
-
-impl SfuHandle {
-    /// The address peers send media to (the advertised ICE host candidate).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+impl Worker {
+    /// Starts worker `index` on its own thread, serving `socket` whose advertised address is
+    /// `candidate`. It runs until `shutdown` is cancelled or every [`Worker`] clone is dropped.
+    pub(super) fn spawn(
+        index: usize,
+        config: SfuConfig,
+        socket: std::net::UdpSocket,
+        candidate: SocketAddr,
+        links: SpanLinks,
+        events: broadcast::Sender<SfuEvent>,
+        shutdown: CancellationToken,
+    ) -> Result<Worker, SfuError> {
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let shared = Arc::new(WorkerShared {
+            index,
+            addr: candidate,
+            load_pps: AtomicU64::new(0),
+            subscribers: AtomicUsize::new(0),
+            publishers: AtomicUsize::new(0),
+            cpu_ns: AtomicU64::new(0),
+            alive: AtomicBool::new(true),
+        });
+        let mine = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("aula-sfu-{index}"))
+            .spawn(move || {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    rt.block_on(async {
+                        let socket = UdpSocket::from_std(socket)?;
+                        let core = SfuCore::new(config, candidate).with_worker(index);
+                        let io = Io {
+                            socket,
+                            commands: rx,
+                            links,
+                            events,
+                        };
+                        run(io, core, shutdown, &mine).await;
+                        Ok::<(), std::io::Error>(())
+                    })
+                }));
+                match outcome {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        mine.alive.store(false, Ordering::Relaxed);
+                        error!(worker = index, "SFU worker could not start: {e}");
+                    }
+                    Err(panic) => {
+                        mine.alive.store(false, Ordering::Relaxed);
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        error!(
+                            worker = index,
+                            "SFU worker panicked and stopped; its classes lost their media: {what}"
+                        );
+                    }
+                }
+            })
+            .map_err(|e| SfuError::Io(format!("SFU worker thread: {e}")))?;
+        info!(worker = index, %candidate, "SFU worker listening");
+        Ok(Worker { tx, shared })
     }
 
     async fn call<T>(&self, cmd: Command, rx: oneshot::Receiver<T>) -> Result<T, SfuError> {
@@ -142,28 +223,25 @@ impl SfuHandle {
         rx.await.map_err(|_| SfuError::Stopped)
     }
 
-    /// A publisher (a teacher, or a student given the floor) sends its offer; returns the SFU's
-    /// answer. `allowed` is what the SFU forwards of it (see [`SfuCore::publish`]).
-    pub async fn publish(
+    pub(super) async fn publish(
         &self,
         class: &str,
         peer: &str,
-        offer_sdp: &str,
+        sdp: &str,
         allowed: Allowed,
     ) -> Result<String, SfuError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Publish {
             class: class.into(),
             peer: peer.into(),
-            sdp: offer_sdp.into(),
+            sdp: sdp.into(),
             allowed,
             reply,
         };
         self.call(cmd, rx).await?
     }
 
-    /// Changes what a publisher's media the SFU forwards. Returns whether it publishes.
-    pub async fn set_allowed(
+    pub(super) async fn set_allowed(
         &self,
         class: &str,
         peer: &str,
@@ -179,37 +257,21 @@ impl SfuHandle {
         self.call(cmd, rx).await
     }
 
-    /// Ends a peer's publishing, keeping its subscription. Returns whether it published.
-    pub async fn unpublish(&self, class: &str, peer: &str) -> Result<bool, SfuError> {
+    pub(super) async fn unpublish(&self, class: &str, peer: &str) -> Result<bool, SfuError> {
         let (reply, rx) = oneshot::channel();
-        let cmd = Command::Unpublish {
-            class: class.into(),
-            peer: peer.into(),
-            reply,
-        };
-        self.call(cmd, rx).await
+        let (class, peer) = (class.into(), peer.into());
+        self.call(Command::Unpublish { class, peer, reply }, rx)
+            .await
     }
 
-    /// Ends a peer's subscription, keeping its publishing. Returns whether it subscribed.
-    pub async fn unsubscribe(&self, class: &str, peer: &str) -> Result<bool, SfuError> {
+    pub(super) async fn unsubscribe(&self, class: &str, peer: &str) -> Result<bool, SfuError> {
         let (reply, rx) = oneshot::channel();
-        let cmd = Command::Unsubscribe {
-            class: class.into(),
-            peer: peer.into(),
-            reply,
-        };
-        self.call(cmd, rx).await
+        let (class, peer) = (class.into(), peer.into());
+        self.call(Command::Unsubscribe { class, peer, reply }, rx)
+            .await
     }
 
-    /// Creates a subscriber; returns the SFU's offer, to be answered with
-    /// [`SfuHandle::accept_answer`].
-    pub async fn subscribe(&self, class: &str, peer: &str) -> Result<String, SfuError> {
-        self.subscribe_bounded(class, peer, usize::MAX).await
-    }
-
-    /// [`SfuHandle::subscribe`] in a class of `members` members, which never holds more
-    /// subscriptions than that (see [`SfuCore::subscribe_bounded`]).
-    pub async fn subscribe_bounded(
+    pub(super) async fn subscribe_bounded(
         &self,
         class: &str,
         peer: &str,
@@ -225,73 +287,103 @@ impl SfuHandle {
         self.call(cmd, rx).await?
     }
 
-    /// The subscriber's answer to the offer from [`SfuHandle::subscribe`].
-    pub async fn accept_answer(
+    pub(super) async fn accept_answer(
         &self,
         class: &str,
         peer: &str,
-        answer_sdp: &str,
+        sdp: &str,
     ) -> Result<(), SfuError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Answer {
             class: class.into(),
             peer: peer.into(),
-            sdp: answer_sdp.into(),
+            sdp: sdp.into(),
             reply,
         };
         self.call(cmd, rx).await?
     }
 
-    /// Disconnects a peer: its publishing and its subscription. Returns whether it was known.
-    pub async fn remove(&self, class: &str, peer: &str) -> Result<bool, SfuError> {
+    pub(super) async fn remove(&self, class: &str, peer: &str) -> Result<bool, SfuError> {
         let (reply, rx) = oneshot::channel();
-        let cmd = Command::Remove {
-            class: class.into(),
-            peer: peer.into(),
-            reply,
-        };
-        self.call(cmd, rx).await
+        let (class, peer) = (class.into(), peer.into());
+        self.call(Command::Remove { class, peer, reply }, rx).await
     }
 
-    /// The core's counters.
-    pub async fn stats(&self) -> Result<SfuStats, SfuError> {
+    pub(super) async fn stats(&self) -> Result<SfuStats, SfuError> {
         let (reply, rx) = oneshot::channel();
         self.call(Command::Stats { reply }, rx).await
     }
 
-    /// Notices about peers (connected, dropped by the SFU) from now on. A receiver that falls
-    /// more than 1024 notices behind gets `RecvError::Lagged`.
-    pub fn events(&self) -> broadcast::Receiver<SfuEvent> {
-        self.events.subscribe()
+    pub(super) async fn occupancy(&self) -> Result<Vec<ClassOccupancy>, SfuError> {
+        let (reply, rx) = oneshot::channel();
+        self.call(Command::Occupancy { reply }, rx).await
     }
 
-    /// Resolves when the SFU task has stopped.
-    pub async fn stopped(&self) {
+    /// This worker (the class's origin) hands the class's media to `worker` from now on.
+    pub(super) async fn add_span(&self, class: &str, worker: usize) -> Result<bool, SfuError> {
+        let (reply, rx) = oneshot::channel();
+        let class = class.into();
+        self.call(
+            Command::AddSpan {
+                class,
+                worker,
+                reply,
+            },
+            rx,
+        )
+        .await
+    }
+
+    /// This worker stops handing the class's media to other workers.
+    pub(super) async fn remove_spans(&self, class: &str) {
+        let class = class.into();
+        // A stopped worker hands nothing anyway.
+        let _ = self.tx.send(Command::RemoveSpans { class }).await;
+    }
+
+    /// Resolves when the worker has stopped.
+    pub(super) async fn stopped(&self) {
         self.tx.closed().await
     }
 }
 
-async fn run(
+/// A worker's channels and socket.
+struct Io {
     socket: UdpSocket,
-    mut core: SfuCore,
-    mut rx: mpsc::Receiver<Command>,
+    commands: mpsc::Receiver<Command>,
+    links: SpanLinks,
     events: broadcast::Sender<SfuEvent>,
-    shutdown: CancellationToken,
-) {
+}
+
+async fn run(io: Io, mut core: SfuCore, shutdown: CancellationToken, shared: &WorkerShared) {
+    let Io {
+        socket,
+        commands: mut rx,
+        mut links,
+        events,
+    } = io;
+    let worker = shared.index;
     let mut buf = vec![0u8; 2048];
     let mut batch = SendBatch::default();
     let mut exported = SfuStats::default();
-    let mut next_export = Instant::now() + EXPORT_INTERVAL;
+    let mut exported_at = Instant::now();
+    let mut cpu = Duration::ZERO;
+    let mut next_export = exported_at + EXPORT_INTERVAL;
     loop {
         flush(&socket, &mut core, &mut batch).await;
+        hand_over(&mut core, &links.to);
         while let Some(e) = core.poll_event() {
             // No receiver is fine: nobody is listening yet.
             let _ = events.send(e);
         }
         let now = Instant::now();
         if now >= next_export {
-            metrics::publish(&exported, core.stats());
+            let now_cpu = thread_cpu_time();
+            let stats = (&exported, core.stats());
+            export(shared, stats, now - exported_at, (cpu, now_cpu));
+            cpu = now_cpu;
             exported = core.stats().clone();
+            exported_at = now;
             next_export = now + EXPORT_INTERVAL;
         }
         let deadline = core
@@ -315,7 +407,18 @@ async fn run(
                     flush(&socket, &mut core, &mut batch).await;
                     core.record_service_time(t0.elapsed());
                 }
-                Err(e) => debug!("SFU recv: {e}"),
+                Err(e) => debug!(worker, "SFU recv: {e}"),
+            },
+            // Before commands: what an origin sent before the pool's next request is applied
+            // first (a span's publishers before its first subscriber).
+            Some(message) = links.inbox.recv() => {
+                core.handle_span(Instant::now(), message);
+                for _ in 1..RECV_BATCH {
+                    match links.inbox.try_recv() {
+                        Ok(message) => core.handle_span(Instant::now(), message),
+                        Err(_) => break,
+                    }
+                }
             },
             cmd = rx.recv() => match cmd {
                 Some(cmd) => command(&mut core, cmd),
@@ -328,8 +431,35 @@ async fn run(
             core.handle_timeout(now);
         }
     }
-    metrics::publish(&exported, core.stats());
-    info!("SFU stopped");
+    let now = Instant::now();
+    let stats = (&exported, core.stats());
+    export(shared, stats, now - exported_at, (cpu, thread_cpu_time()));
+    info!(worker, "SFU worker stopped");
+}
+
+/// Publishes the worker's counters as metrics and its load for placement; `cpu` is the thread's
+/// CPU time in all, `cpu_before` at the last export, `over` the time since then.
+fn export(
+    shared: &WorkerShared,
+    (prev, now): (&SfuStats, &SfuStats),
+    over: Duration,
+    (cpu_before, cpu): (Duration, Duration),
+) {
+    let forwarded = super::Counter::ForwardedPackets;
+    let sent = now[forwarded].saturating_sub(prev[forwarded]);
+    let secs = over.as_secs_f64().max(1e-3);
+    let load = metrics::WorkerLoad {
+        pps: (sent as f64 / secs) as u64,
+        cpu_total: cpu,
+        utilization: cpu.saturating_sub(cpu_before).as_secs_f64() / secs,
+    };
+    shared.load_pps.store(load.pps, Ordering::Relaxed);
+    shared.subscribers.store(now.subscribers, Ordering::Relaxed);
+    shared.publishers.store(now.publishers, Ordering::Relaxed);
+    shared
+        .cpu_ns
+        .store(cpu.as_nanos() as u64, Ordering::Relaxed);
+    metrics::publish(shared.index, prev, now, &load);
 }
 
 fn command(core: &mut SfuCore, cmd: Command) {
@@ -380,6 +510,38 @@ fn command(core: &mut SfuCore, cmd: Command) {
         }
         Command::Stats { reply } => {
             let _ = reply.send(core.stats().clone());
+        }
+        Command::AddSpan {
+            class,
+            worker,
+            reply,
+        } => {
+            let _ = reply.send(core.add_span(&class, worker));
+        }
+        Command::RemoveSpans { class } => core.remove_spans(&class),
+        Command::Occupancy { reply } => {
+            let occupancy = core
+                .class_subscribers()
+                .into_iter()
+                .map(|(class, subscribers)| ClassOccupancy { class, subscribers })
+                .collect();
+            let _ = reply.send(occupancy);
+        }
+    }
+}
+
+/// Hands the core's messages for other workers to their channels, never waiting: a message a
+/// full channel refuses is dropped and the core told (its next frame there marks the gap).
+fn hand_over(core: &mut SfuCore, to: &[mpsc::Sender<SpanMessage>]) {
+    while let Some((worker, message)) = core.poll_span() {
+        let Some(tx) = to.get(worker) else {
+            continue;
+        };
+        match tx.try_send(message) {
+            Ok(()) => {}
+            Err(TrySendError::Full(message)) => core.span_lost(worker, &message),
+            // A stopped worker: nobody there to serve.
+            Err(TrySendError::Closed(_)) => {}
         }
     }
 }

@@ -84,6 +84,10 @@ counters! {
     /// probed again.
     BandwidthReprobes => "aula_sfu_bandwidth_reprobes_total",
         "Times the link of a subscriber held below its best layers by its bandwidth estimate was probed again";
+    /// Messages (mostly frames) for another worker of a spanning class that its full channel
+    /// refused (that worker had stalled; its subscribers get a keyframe).
+    SpanMessagesDropped => "aula_sfu_span_messages_dropped_total",
+        "Messages (mostly frames) for another SFU worker of a spanning class dropped because that worker's channel was full";
     /// Peers dropped because they did not connect within [`super::SfuConfig::offer_timeout`]
     /// (mostly subscribers that never answered the SFU's offer).
     Expired => "aula_sfu_expired_total",
@@ -129,6 +133,21 @@ impl Index<Counter> for SfuStats {
 impl IndexMut<Counter> for SfuStats {
     fn index_mut(&mut self, c: Counter) -> &mut u64 {
         &mut self.counters[c as usize]
+    }
+}
+
+impl std::ops::AddAssign<&SfuStats> for SfuStats {
+    /// Adds another worker's counters (the pool's totals).
+    fn add_assign(&mut self, other: &SfuStats) {
+        self.publishers += other.publishers;
+        self.subscribers += other.subscribers;
+        for (a, b) in self.counters.iter_mut().zip(other.counters) {
+            *a += b;
+        }
+        self.forwarded_frames += other.forwarded_frames;
+        for (a, b) in self.service_time_us.iter_mut().zip(other.service_time_us) {
+            *a += b;
+        }
     }
 }
 

@@ -37,6 +37,11 @@ impl Client {
                     return;
                 };
                 s.frames.fetch_add(1, Relaxed);
+                let previous = s.last_frame.swap(u64::from(no), Relaxed);
+                let same_layer = previous >> 24 == u64::from(no >> 24);
+                if previous != u64::MAX && same_layer && u64::from(no) != previous + 1 {
+                    s.frame_skips.fetch_add(1, Relaxed);
+                }
                 let layer = (no >> 24) as usize & 3;
                 s.layer_frames[layer].fetch_add(1, Relaxed);
                 s.last_layer.store(layer as u64, Relaxed);
@@ -105,6 +110,7 @@ impl Client {
             let frame = vp8_frame(no & 0x00ff_ffff | (i as u32) << 24, key, size, sent_us);
             if writer.write(pt, now, time, frame).is_ok() && i == 0 {
                 self.stats.frames_sent.fetch_add(1, Relaxed);
+                self.stats.last_frame_sent.store(u64::from(no), Relaxed);
                 if key {
                     self.stats.keyframes_sent.fetch_add(1, Relaxed);
                 }

@@ -23,6 +23,11 @@ pub struct ClientStats {
     pub bad_frames: AtomicU64,
     /// Video frames str0m marked as not contiguous (a gap before them).
     pub gaps: AtomicU64,
+    /// Video frames whose number was not the previous frame's plus one on the same layer: a
+    /// frame missing (or out of order) since the first one received.
+    pub frame_skips: AtomicU64,
+    /// The number of the last video frame received (`u64::MAX`: none yet).
+    pub last_frame: AtomicU64,
     /// Audio frames received.
     pub audio_frames: AtomicU64,
     /// Video frames received per simulcast layer (the top byte of the frame number).
@@ -33,6 +38,8 @@ pub struct ClientStats {
     pub first_keyframe_us: AtomicU64,
     /// Video frames sent (publisher).
     pub frames_sent: AtomicU64,
+    /// The number of the last video frame sent (publisher; `u64::MAX`: none yet).
+    pub last_frame_sent: AtomicU64,
     /// Keyframes sent (publisher).
     pub keyframes_sent: AtomicU64,
     /// Keyframe requests received (publisher).
@@ -56,11 +63,14 @@ impl ClientStats {
             keyframes: AtomicU64::new(0),
             bad_frames: AtomicU64::new(0),
             gaps: AtomicU64::new(0),
+            frame_skips: AtomicU64::new(0),
+            last_frame: AtomicU64::new(u64::MAX),
             audio_frames: AtomicU64::new(0),
             layer_frames: Default::default(),
             last_layer: AtomicU64::new(0),
             first_keyframe_us: AtomicU64::new(u64::MAX),
             frames_sent: AtomicU64::new(0),
+            last_frame_sent: AtomicU64::new(u64::MAX),
             keyframes_sent: AtomicU64::new(0),
             keyframe_requests: AtomicU64::new(0),
             nacks_sent: AtomicU64::new(0),
