@@ -17,28 +17,43 @@
 //! ```text
 //! aula-loadtest sfu [--steps 50,100,200] [--seconds 5] [--full 4] [--bwe on|off] [--audio on|off] [--send-buffer-age-ms 1000]
 //!                   [--workers 1] [--subscribers-per-worker 500]
+//!                   [--ip 127.0.0.1] [--target aula|janus --janus-url URL --janus-pid PID]
 //! ```
+//!
+//! `--target janus` runs the same workload against a Janus process the caller started (a peer
+//! SFU for comparison; see `janus` and `bench/sfu_vs_janus.sh`): same publisher, same
+//! subscribers, same counters, Janus's CPU time and memory from `/proc` the same way.
 
+mod janus;
+mod peer;
 mod server;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use aula_relay::sfu::{SfuConfig, SfuStats};
 use aula_testkit::sfu_client::{Client, ClientStats, PublisherOptions};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use clap::{Args, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
+use peer::Peer;
 use server::{cpu_of, Remote};
 pub use server::{serve, ServeArgs};
 
 const CLASS: &str = "bench";
+
+/// Which SFU the benchmark drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// Aula's SFU, in a child process of this tool.
+    Aula,
+    /// Janus's videoroom plugin, through Janus's HTTP API (`--janus-url`, `--janus-pid`).
+    Janus,
+}
 
 /// `on` or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,6 +105,20 @@ pub struct SfuArgs {
     /// Subscribers of the class one worker serves before the class spans the next worker.
     #[arg(long, default_value_t = SfuConfig::default().subscribers_per_worker)]
     pub subscribers_per_worker: usize,
+    /// The SFU under test.
+    #[arg(long, value_enum, default_value_t = Target::Aula)]
+    pub target: Target,
+    /// The address the synthetic peers (and Aula's SFU) bind to. Janus gathers no loopback
+    /// candidates, so against Janus this is a local interface's address (still delivered
+    /// through the kernel's loopback device).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ip: IpAddr,
+    /// Janus's HTTP API (`--target janus`).
+    #[arg(long, default_value = "http://127.0.0.1:18088/janus")]
+    pub janus_url: String,
+    /// Janus's process id, for its CPU time and memory (`--target janus`).
+    #[arg(long)]
+    pub janus_pid: Option<u32>,
 }
 
 fn quantile(v: &mut [u32], q: f64) -> f64 {
@@ -120,14 +149,29 @@ pub async fn run(args: SfuArgs) -> Result<()> {
         send_buffer_age_ms,
         workers,
         subscribers_per_worker,
+        target,
+        ip,
+        janus_url,
+        janus_pid,
     } = args;
     let pool = (workers.max(1), subscribers_per_worker.max(1));
-    let (remote, mut child) = Remote::spawn(bwe, send_buffer_age_ms, pool)?;
+    let (remote, mut child) = match target {
+        Target::Aula => {
+            let (remote, child) = Remote::spawn(bwe, send_buffer_age_ms, pool, ip)?;
+            (Peer::Aula(remote), Some(child))
+        }
+        Target::Janus => {
+            let pid = janus_pid.context("--target janus needs --janus-pid")?;
+            (
+                Peer::Janus(janus::Janus::connect(&janus_url, pid).await?),
+                None,
+            )
+        }
+    };
     let workers = pool.0;
     let (bwe, audio) = (bwe.on(), audio.on());
     let remote = Arc::new(remote);
     let shutdown = CancellationToken::new();
-    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let epoch = Instant::now();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss0 = remote.rss_kib();
@@ -137,20 +181,29 @@ pub async fn run(args: SfuArgs) -> Result<()> {
         audio,
         ..PublisherOptions::default()
     };
-    let offer = B64.encode(teacher.publish_offer(&opts));
-    let answer = remote.call(format!("P {CLASS} teacher {offer}")).await;
-    teacher
-        .accept_answer(&String::from_utf8(B64.decode(answer).unwrap()).unwrap())
-        .unwrap();
+    let answer = remote.publish(&teacher.publish_offer(&opts)).await?;
+    teacher.accept_answer(&answer)?;
+    let settings = match target {
+        Target::Aula => format!(
+            "Aula's SFU; bandwidth estimation {}; retransmission buffer {send_buffer_age_ms} ms; {workers} SFU worker(s), the class spans the next every {} subscribers",
+            if bwe { "on" } else { "off" },
+            pool.1,
+        ),
+        Target::Janus => format!("Janus (pid {}) videoroom", remote.pid()),
+    };
     println!(
-        "stream: VP8 {} kbit/s at {} fps{}; bandwidth estimation {}; retransmission buffer {send_buffer_age_ms} ms; window {seconds} s; {full} full subscribers, the rest count-only; {workers} SFU worker(s), the class spans the next every {} subscribers",
+        "stream: VP8 {} kbit/s at {} fps{}; {settings}; window {seconds} s; {full} full subscribers, the rest count-only",
         opts.video_bps / 1000,
         opts.fps,
         if audio { " + Opus 20 ms" } else { "" },
-        if bwe { "on" } else { "off" },
-        pool.1,
     );
     let publisher = teacher.spawn_publisher(opts, shutdown.clone());
+    // Janus lets subscribers join a feed only once its publisher's connection is up.
+    let end = Instant::now() + Duration::from_secs(20);
+    while !publisher.connected.load(Relaxed) && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     println!("| subscribers | SFU CPU (% of a core) | subscribers per core | loss | e2e frame latency p50 / p99 (ms) | SFU batch service time p50 / p99 (µs) | SFU RSS (MiB) | RSS per subscriber (KiB) | load-gen CPU (%) |");
     println!("|---|---|---|---|---|---|---|---|---|");
@@ -170,19 +223,14 @@ pub async fn run(args: SfuArgs) -> Result<()> {
                     if !is_full {
                         c = c.count_only();
                     }
-                    let peer = format!("s{i}");
-                    let offer = remote.call(format!("S {CLASS} {peer}")).await;
-                    let answer = c
-                        .answer_offer(&String::from_utf8(B64.decode(offer).unwrap()).unwrap())
-                        .unwrap();
-                    remote
-                        .call(format!("A {CLASS} {peer} {}", B64.encode(answer)))
-                        .await;
-                    (c.spawn_subscriber(stop), is_full)
+                    let offer = remote.subscribe(i).await?;
+                    let answer = c.answer_offer(&offer)?;
+                    remote.answer(i, &answer).await?;
+                    anyhow::Ok((c.spawn_subscriber(stop), is_full))
                 }));
             }
             for t in tasks {
-                subs.push(t.await.unwrap());
+                subs.push(t.await??);
             }
         }
         let end = Instant::now() + Duration::from_secs(60);
@@ -231,10 +279,20 @@ pub async fn run(args: SfuArgs) -> Result<()> {
         let cpu = (cpu1 - cpu0) / secs;
         let expected = tx as f64 * n as f64;
         let loss = (1.0 - rx as f64 / expected).max(0.0);
-        let h = hist_delta(&st0, &st1);
+        let service = match (st0, st1) {
+            (Some(a), Some(b)) => {
+                let h = hist_delta(&a, &b);
+                format!(
+                    "{} / {}",
+                    h.service_time_quantile(0.5).unwrap_or(0),
+                    h.service_time_quantile(0.99).unwrap_or(0)
+                )
+            }
+            _ => "–".to_string(),
+        };
         let rss = remote.rss_kib();
         println!(
-            "| {n}{} | {:.0} | {:.0} | {:.2}% | {:.1} / {:.1} | {} / {} | {:.0} | {:.0} | {:.0} |",
+            "| {n}{} | {:.0} | {:.0} | {:.2}% | {:.1} / {:.1} | {service} | {:.0} | {:.0} | {:.0} |",
             if connected < n {
                 format!(" ({connected} connected)")
             } else {
@@ -245,8 +303,6 @@ pub async fn run(args: SfuArgs) -> Result<()> {
             loss * 100.0,
             quantile(&mut lat.clone(), 0.5),
             quantile(&mut lat, 0.99),
-            h.service_time_quantile(0.5).unwrap_or(0),
-            h.service_time_quantile(0.99).unwrap_or(0),
             rss as f64 / 1024.0,
             rss.saturating_sub(rss0) as f64 / n as f64,
             (me1 - me0) / secs * 100.0,
@@ -280,6 +336,8 @@ pub async fn run(args: SfuArgs) -> Result<()> {
         }
     }
     shutdown.cancel();
-    let _ = child.kill().await;
+    if let Some(child) = child.as_mut() {
+        let _ = child.kill().await;
+    }
     Ok(())
 }

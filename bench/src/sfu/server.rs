@@ -2,6 +2,7 @@
 //! takes commands on stdin (one per line, SDP in base64); [`Remote`] drives it from the load side
 //! and reads its CPU time and memory from `/proc`.
 
+use std::net::{IpAddr, SocketAddr};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -35,11 +36,15 @@ pub struct ServeArgs {
     /// Subscribers of the class one worker serves before it spans the next.
     #[arg(long)]
     pub subscribers_per_worker: usize,
+    /// The address the SFU's media sockets bind to (and advertise).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ip: IpAddr,
 }
 
 /// Child: the SFU's workers, driven over stdin/stdout (one command per line, SDP in base64).
 pub fn serve(args: ServeArgs) {
     let bandwidth_estimation = args.bwe.on();
+    let ip = args.ip;
     let send_buffer_age = Duration::from_millis(args.send_buffer_age_ms);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -47,6 +52,7 @@ pub fn serve(args: ServeArgs) {
         .unwrap();
     rt.block_on(async {
         let config = SfuConfig {
+            listen: SocketAddr::new(ip, 0),
             max_subscribers: usize::MAX,
             max_subscribers_per_class: usize::MAX,
             // Hundreds of subscribers connect at once here, each as fast as the load allows.
@@ -122,6 +128,7 @@ impl Remote {
         bwe: Switch,
         send_buffer_age_ms: u64,
         (workers, subscribers_per_worker): (usize, usize),
+        ip: IpAddr,
     ) -> Result<(Remote, Child)> {
         let exe = std::env::current_exe().context("the load tool's own path")?;
         let mut child = tokio::process::Command::new(exe)
@@ -133,6 +140,7 @@ impl Remote {
                 "--subscribers-per-worker",
                 &subscribers_per_worker.to_string(),
             ])
+            .args(["--ip", &ip.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -192,19 +200,20 @@ impl Remote {
             .collect()
     }
 
-    /// CPU seconds used so far (user + system).
-    pub(super) fn cpu(&self) -> f64 {
-        cpu_of(&format!("/proc/{}/stat", self.pid))
+    /// The SFU process's id.
+    pub(super) fn pid(&self) -> u32 {
+        self.pid
     }
+}
 
-    pub(super) fn rss_kib(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
+/// A process's resident memory (`VmRSS`) in KiB; 0 when it is gone.
+pub(super) fn rss_of(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// CPU seconds a process used (user + system), from its `/proc/PID/stat`.
