@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Signaling benchmarks for Aula (issue 3, "Benchmarks"): memory per idle joined connection at 1k
-# and 15k connections, chat fan-out latency to a class of 500, sustained joins per second.
+# and 15k connections (and at several class sizes), chat fan-out latency to a class of 500,
+# sustained joins per second.
 #
 # Usage: bench/signaling.sh            (from anywhere; builds release first)
-# Env:   PORT (default 18480), IDLE_SIZES (default "1000 15000"), FANOUT_MESSAGES (default 500),
+# Env:   PORT (default 18480), IDLE_SIZES (default "1000 15000", classes of 50; "" for none),
+#        IDLE_CLASS_SIZES (default "10 100 500": 1,000 connections in classes of each size; the
+#        welcome grows with the class), FANOUT_MESSAGES (default 500),
 #        FANOUT_RATE (default 20 msg/s), JOINS_TOTAL (default 10000), JOINS_CONCURRENCY (default 50),
 #        RUST_LOG for the server (default info, as shipped), SKIP_BUILD=1 to use the binaries
 #        already in target/release (e.g. while the tree does not build).
@@ -17,7 +20,8 @@ cd "$(dirname "$0")/.."
 
 PORT=${PORT:-18480}
 KEY=bench-admin-key-0123456789
-IDLE_SIZES=${IDLE_SIZES:-"1000 15000"}
+IDLE_SIZES=${IDLE_SIZES-"1000 15000"}
+IDLE_CLASS_SIZES=${IDLE_CLASS_SIZES-"10 100 500"}
 FANOUT_MESSAGES=${FANOUT_MESSAGES:-500}
 FANOUT_RATE=${FANOUT_RATE:-20}
 JOINS_TOTAL=${JOINS_TOTAL:-10000}
@@ -85,14 +89,25 @@ for n in $IDLE_SIZES; do
     stop_server
 done
 
+for size in $IDLE_CLASS_SIZES; do
+    start_server "idle-class-$size"
+    "$LOADTEST" idle --server "$SERVER" --admin-key "$KEY" --connections 1000 \
+        --class-size "$size" --sources "$SOURCES" --server-pid "$SERVER_PID"
+    stop_server
+done
+
+if [[ "$FANOUT_MESSAGES" != 0 ]]; then
 start_server fanout
 "$LOADTEST" fanout --server "$SERVER" --admin-key "$KEY" --class-size 500 \
     --messages "$FANOUT_MESSAGES" --rate "$FANOUT_RATE" --sources "$SOURCES"
 stop_server
+fi
 
+if [[ "$JOINS_TOTAL" != 0 ]]; then
 start_server joins
 "$LOADTEST" joins --server "$SERVER" --admin-key "$KEY" --total "$JOINS_TOTAL" \
     --concurrency "$JOINS_CONCURRENCY" --sources "$SOURCES"
 stop_server
+fi
 
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

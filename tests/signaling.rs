@@ -520,3 +520,99 @@ async fn health_metrics_and_schema_are_served() {
     .unwrap();
     assert_eq!(schema, checked_in);
 }
+
+/// Reads one frame the server sent (server frames are never masked): FIN, opcode, payload.
+async fn read_raw_frame(s: &mut tokio::net::TcpStream) -> (bool, u8, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+    let len = match head[1] & 0x7f {
+        126 => s.read_u16().await.unwrap() as usize,
+        127 => s.read_u64().await.unwrap() as usize,
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await.unwrap();
+    (head[0] & 0x80 != 0, head[0] & 0x0f, payload)
+}
+
+#[tokio::test]
+async fn large_messages_go_out_in_frames_of_at_most_1_kib() {
+    // tungstenite keeps a write buffer as large as the largest frame sent on each connection, so
+    // the server fragments long messages: a `welcome` with a long chat history (or a large
+    // roster) must not reach the socket as one frame.
+    use aula_testkit::net::{tcp_connect_from, LOCALHOST};
+    use tokio::io::AsyncWriteExt;
+    let aula = Aula::start(&temp_dir("fragments"));
+    let (t, s) = tokens(&aula.create_class("Fragments"));
+    let mut teacher = Client::join(&aula, &t, "T").await;
+    // Multi-byte characters after an odd prefix, so fragment ends fall inside characters unless
+    // the server splits on character boundaries.
+    let line = format!("x{}", "é€".repeat(500));
+    for _ in 0..3 {
+        teacher.send(json!({"type": "chat", "text": line})).await;
+        // The sender's own copy is fragmented too, and reassembled by its client.
+        assert_eq!(teacher.expect("chat").await["text"], line);
+    }
+
+    let mut raw = tcp_connect_from(LOCALHOST, aula.addr).await;
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        aula.addr
+    );
+    raw.write_all(handshake.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    while !response.ends_with(b"\r\n\r\n") {
+        let byte = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read_u8(&mut raw))
+            .await
+            .expect("handshake answered in time")
+            .unwrap();
+        response.push(byte);
+        assert!(response.len() < 4096, "handshake answer too long");
+    }
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 101"), "{response}");
+    // A masked client text frame (a zero mask key leaves the payload as it is).
+    let join = json!({"type": "join", "token": s, "name": "Raw"}).to_string();
+    let mut frame = vec![0x81, 0x80 | 126];
+    frame.extend_from_slice(&(join.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(join.as_bytes());
+    raw.write_all(&frame).await.unwrap();
+
+    let mut frames = Vec::new();
+    let mut message = Vec::new();
+    let welcome = tokio::time::timeout(WAIT, async {
+        loop {
+            let (fin, opcode, payload) = read_raw_frame(&mut raw).await;
+            if opcode >= 0x8 {
+                continue; // control frames may come between fragments
+            }
+            assert_eq!(opcode, if message.is_empty() { 0x1 } else { 0x0 });
+            frames.push(payload.len());
+            message.extend_from_slice(&payload);
+            if fin {
+                let v: serde_json::Value = serde_json::from_slice(&message).unwrap();
+                if v["type"] == "welcome" {
+                    return v;
+                }
+                message.clear();
+                frames.clear();
+            }
+        }
+    })
+    .await
+    .expect("welcome within WAIT");
+    assert_eq!(welcome["chat"].as_array().unwrap().len(), 3, "{welcome}");
+    assert_eq!(welcome["chat"][2]["text"], line);
+    assert!(
+        frames.len() >= 8,
+        "a ~9 KB welcome in several frames: {frames:?}"
+    );
+    assert!(
+        frames.iter().all(|&n| n <= 1024),
+        "every frame at most 1 KiB: {frames:?}"
+    );
+}

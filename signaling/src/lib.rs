@@ -2,6 +2,7 @@
 //!
 //! - [`server`]: starts and stops everything: routes, listeners, timers, graceful shutdown.
 //! - [`ws`]: one WebSocket connection: frames in and out, timers, limits; no class rules.
+//!   `websocket` does the upgrade and sends large messages in bounded fragments.
 //! - [`api`]: the admin REST API under `/api/v1`; [`web`] serves the embedded browser client.
 //! - [`accounts`]: staff accounts (admins, teachers), sign-in sessions, the [`accounts::caller`]
 //!   extractor that says who sends a request.
@@ -50,6 +51,7 @@ pub mod text;
 pub(crate) mod throttle;
 pub mod token;
 pub(crate) mod web;
+pub(crate) mod websocket;
 pub mod ws;
 
 // Random ids and tokens come from the same generator as the stored secrets.

@@ -9,13 +9,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::{ConnId, Effect, Hub, SfuRequest};
 use crate::metrics as m;
 use crate::protocol::{close_code, ServerMessage};
+use crate::websocket::Utf8Bytes;
 
 /// What a connection task is asked to write.
 #[derive(Debug, Clone)]
@@ -126,7 +126,8 @@ impl Outbox {
         let mut pending = self.pending();
         let out = pending.items.pop_front()?;
         pending.bytes -= out.cost();
-        if pending.items.is_empty() && pending.items.capacity() > 16 {
+        // An idle connection holds no queue at all; refilling it costs one small allocation.
+        if pending.items.is_empty() {
             pending.items = VecDeque::new();
         }
         Some(out)

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +22,7 @@ use crate::protocol::{
 };
 use crate::ratelimit::RateLimiter;
 use crate::state::{encode, lock, Outbound, Outbox};
+use crate::websocket::{CloseFrame, Message, Socket as WebSocket, Upgrade, Utf8Bytes};
 
 /// Per-connection limits.
 #[derive(Debug, Clone)]
@@ -41,16 +41,20 @@ pub struct ConnLimits {
     pub slow_consumer_close: Duration,
 }
 
+/// The read buffer every connection keeps for life: enough for a `join`. A larger incoming
+/// frame grows it to that frame's size (tungstenite reserves whole frames), so a small start
+/// costs nothing but a few more reads of a large frame.
+const READ_BUFFER_BYTES: usize = 512;
+
 /// How long a closing connection waits for its close frame to go out and for the client's reply.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// Rejected messages in a row after which a flooding connection is closed.
 const MAX_RATE_STRIKES: u32 = 100;
 
-/// `GET /ws`: checks the Origin, then upgrades with small buffers (memory per idle connection
-/// is dominated by the read buffer) and the frame size limit.
+/// `GET /ws`: checks the Origin, then upgrades with small buffers and the frame size limit.
 pub async fn upgrade(
-    ws: WebSocketUpgrade,
+    ws: Upgrade,
     State(app): State<Arc<App>>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
@@ -59,29 +63,34 @@ pub async fn upgrade(
         return (StatusCode::FORBIDDEN, why).into_response();
     }
     let limits = app.conn_limits.clone();
-    ws.read_buffer_size(4 * 1024)
+    // Every idle connection holds its read buffer for life, and a write buffer as large as the
+    // largest frame sent (bounded by fragmenting, see `websocket`); writes go out at once.
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(limits.max_frame_bytes.max(1 << 20))
-        .max_message_size(limits.max_frame_bytes)
-        .max_frame_size(limits.max_frame_bytes)
-        .on_upgrade(move |socket| {
-            let guard = app.tracker.token();
-            let conn = app.next_conn_id();
-            let span = tracing::info_span!(
-                "conn",
-                conn,
-                %addr,
-                class = tracing::field::Empty,
-                peer = tracing::field::Empty
-            );
-            async move {
-                Connection::new(app, conn, limits, addr.ip())
-                    .run(socket)
-                    .await;
-                drop(guard);
-            }
-            .instrument(span)
-        })
+        .max_message_size(Some(limits.max_frame_bytes))
+        .max_frame_size(Some(limits.max_frame_bytes));
+    ws.on_upgrade(config, move |socket| {
+        let guard = app.tracker.token();
+        let conn = app.next_conn_id();
+        let span = tracing::info_span!(
+            "conn",
+            conn,
+            %addr,
+            class = tracing::field::Empty,
+            peer = tracing::field::Empty
+        );
+        async move {
+            // Boxed for the same reason as the socket: moved into `run`, it would take a
+            // second slot in the task.
+            Box::new(Connection::new(app, conn, limits, addr.ip()))
+                .run(socket)
+                .await;
+            drop(guard);
+        }
+        .instrument(span)
+    })
 }
 
 /// Browsers send `Origin`; scripts usually do not. A browser page may connect only from the
@@ -176,7 +185,7 @@ impl Connection {
         }
     }
 
-    async fn run(mut self, mut socket: WebSocket) {
+    async fn run(mut self: Box<Self>, mut socket: WebSocket) {
         let outbox = Arc::new(Outbox::new(
             self.limits.send_queue_bytes,
             &self.app.shutdown,
@@ -222,7 +231,7 @@ impl Connection {
                         Some(Err(e)) => match read_failure(e) {
                             ReadFailure::TooBig => {
                                 let message = format!("frames are limited to {} bytes", self.limits.max_frame_bytes);
-                                self.send_error(&mut socket, ErrorCode::MessageTooLarge, message, None).await;
+                                Box::pin(self.send_error(&mut socket, ErrorCode::MessageTooLarge, message, None)).await;
                                 break Some((close_code::MESSAGE_TOO_BIG, "message too big".into()));
                             }
                             ReadFailure::Malformed(code, reason) => break Some((code, reason.into())),
@@ -264,7 +273,7 @@ impl Connection {
                     } else {
                         (ErrorCode::JoinTimeout, close_code::JOIN_TIMEOUT, "no join within the join deadline")
                     };
-                    self.send_error(&mut socket, code, message, None).await;
+                    Box::pin(self.send_error(&mut socket, code, message, None)).await;
                     break Some((close, message.to_string()));
                 }
                 _ = ping.tick() => {
@@ -283,39 +292,45 @@ impl Connection {
             self.app.apply(&mut core, effects);
         }
         if let Some((code, reason)) = close {
-            tracing::debug!(code, %reason, "closing");
-            let frame = CloseFrame {
-                code,
-                reason: reason.into(),
-            };
-            // A slow consumer's socket is full of messages the client has not read yet; the
-            // close frame goes out after them, once the client reads.
-            let linger = if code == close_code::SLOW_CONSUMER {
-                self.limits.slow_consumer_close
-            } else {
-                CLOSE_LINGER
-            };
-            let sent = tokio::time::timeout(linger, socket.send(Message::Close(Some(frame)))).await;
-            if matches!(sent, Ok(Ok(()))) {
-                // Wait briefly for the client's close reply. Dropping a socket with unread data
-                // makes the kernel send a reset, which can destroy our error and close frame
-                // before the client reads them (e.g. after an oversized or malformed frame).
-                let drained = tokio::time::timeout(linger, async {
-                    while let Some(Ok(_)) = socket.recv().await {}
-                })
-                .await;
-                let bad_input = [
-                    close_code::MESSAGE_TOO_BIG,
-                    close_code::PROTOCOL_ERROR,
-                    close_code::INVALID_PAYLOAD,
-                ];
-                if drained.is_ok() && bad_input.contains(&code) {
-                    tokio::time::sleep(CLOSE_LINGER).await;
-                }
-            }
+            // Boxed: the closing wait is rare, and inlined it would make every task bigger.
+            Box::pin(self.close(&mut socket, code, reason)).await;
         }
         metrics::gauge!(m::CONNECTIONS).decrement(1);
         tracing::debug!("disconnected");
+    }
+
+    /// Sends the close frame and waits a little for the client's reply.
+    async fn close(&self, socket: &mut WebSocket, code: u16, reason: String) {
+        tracing::debug!(code, %reason, "closing");
+        let frame = CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        };
+        // A slow consumer's socket is full of messages the client has not read yet; the
+        // close frame goes out after them, once the client reads.
+        let linger = if code == close_code::SLOW_CONSUMER {
+            self.limits.slow_consumer_close
+        } else {
+            CLOSE_LINGER
+        };
+        let sent = tokio::time::timeout(linger, socket.send(Message::Close(Some(frame)))).await;
+        if matches!(sent, Ok(Ok(()))) {
+            // Wait briefly for the client's close reply. Dropping a socket with unread data
+            // makes the kernel send a reset, which can destroy our error and close frame
+            // before the client reads them (e.g. after an oversized or malformed frame).
+            let drained = tokio::time::timeout(linger, async {
+                while let Some(Ok(_)) = socket.recv().await {}
+            })
+            .await;
+            let bad_input = [
+                close_code::MESSAGE_TOO_BIG,
+                close_code::PROTOCOL_ERROR,
+                close_code::INVALID_PAYLOAD,
+            ];
+            if drained.is_ok() && bad_input.contains(&code) {
+                tokio::time::sleep(CLOSE_LINGER).await;
+            }
+        }
     }
 
     /// Parses and applies one text frame.
@@ -607,18 +622,17 @@ enum ReadFailure {
     Gone,
 }
 
-fn read_failure(err: axum::Error) -> ReadFailure {
+fn read_failure(err: tungstenite::Error) -> ReadFailure {
     use tungstenite::error::ProtocolError;
-    let inner = err.into_inner();
-    match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => ReadFailure::TooBig,
-        Some(tungstenite::Error::Utf8(_)) => {
+    match err {
+        tungstenite::Error::Capacity(_) => ReadFailure::TooBig,
+        tungstenite::Error::Utf8(_) => {
             ReadFailure::Malformed(close_code::INVALID_PAYLOAD, "text frame is not UTF-8")
         }
-        Some(tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)) => {
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
             ReadFailure::Gone
         }
-        Some(tungstenite::Error::Protocol(_)) => {
+        tungstenite::Error::Protocol(_) => {
             ReadFailure::Malformed(close_code::PROTOCOL_ERROR, "malformed WebSocket frame")
         }
         _ => ReadFailure::Gone,
