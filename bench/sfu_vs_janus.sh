@@ -189,7 +189,9 @@ for run in $(seq "$RUNS"); do
   read -r an apc < <(at_bound aula)
   read -r jn jpc < <(at_bound janus)
   awk -v run="$run" -v an="$an" -v apc="$apc" -v jn="$jn" -v jpc="$jpc" 'BEGIN {
-    printf "run %s: Aula %s per core (at %s subscribers), Janus %s per core (at %s): ratio %s\n",
-      run, apc, an, jpc, jn, (jpc > 0 ? sprintf("%.2f", apc / jpc) : "–")
+    a = (an > 0 ? apc " per core (at " an " subscribers)" : "no step within the bound")
+    j = (jn > 0 ? jpc " per core (at " jn " subscribers)" : "no step within the bound")
+    printf "run %s: Aula %s, Janus %s: ratio %s\n", run, a, j,
+      (apc > 0 && jpc > 0 ? sprintf("%.2f", apc / jpc) : "–")
   }'
 done
