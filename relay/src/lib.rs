@@ -7,7 +7,8 @@
 //! - [`sfu`]: the selective forwarding unit (str0m; one worker thread and UDP socket per core)
 //!   for large classes.
 
-// `unsafe` lives only in `sfu::send_batch` (sendmmsg, the thread CPU clock), which allows it.
+// `unsafe` lives only in `sfu::send_batch` (sendmmsg, the thread CPU clock) and
+// `turn::server::batch_io` (recvmmsg, sendmmsg, epoll), which allow it for themselves.
 #![deny(unsafe_code)]
 
 pub mod credentials;

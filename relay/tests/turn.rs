@@ -576,3 +576,142 @@ async fn bind_errors_are_clear() {
     assert!(err.to_string().contains("secret is empty"), "{err}");
     r.shutdown.cancel();
 }
+
+/// Bursts from many clients and many peers at once, so the listener receives many datagrams per
+/// `recvmmsg` and the relay loop finds many relay sockets ready per round: every datagram is
+/// relayed, in order per peer, both ways. Refusals still hold on these batched paths: data a
+/// client sends to a port of the relay's host that holds no allocation is dropped, and so is
+/// data a stranger on that host sends to the relayed addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_from_many_peers_arrive_complete_and_in_order() {
+    const CLIENTS: usize = 8;
+    const BURST: usize = 50;
+    let mut peers = Vec::new();
+    for _ in 0..CLIENTS {
+        peers.push(peer_socket().await);
+    }
+    let (service, service_addr) = peer_socket().await;
+    let (stranger, _) = peer_socket().await;
+    let r = start(TurnConfig {
+        allow_peer_addrs: peers.iter().map(|p| p.1).collect(),
+        ..config()
+    })
+    .await;
+    let mut clients = Vec::new();
+    let mut relayed = Vec::new();
+    for (i, (_, peer_addr)) in peers.iter().enumerate() {
+        let mut c = Client::udp(r.server.local_udp_addr())
+            .await
+            .with_identity(&format!("student-{i}"));
+        relayed.push(c.allocate().await.expect("allocation"));
+        c.channel_bind(0x4000, *peer_addr).await.expect("channel");
+        // Granted (the relay's own host), but data to it is refused per packet.
+        c.create_permission(service_addr).await.expect("permission");
+        clients.push(c);
+    }
+    let msg = |i: usize, k: usize, dir: &str| format!("{dir} {i} {k:03} ").repeat(8).into_bytes();
+
+    for k in 0..BURST {
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.send_channel(0x4000, &msg(i, k, "up")).await;
+            if k % 10 == 0 {
+                c.send_indication(service_addr, b"to a local service").await;
+            }
+        }
+        for (i, (peer, _)) in peers.iter().enumerate() {
+            peer.send_to(&msg(i, k, "down"), relayed[i]).await.unwrap();
+            if k % 10 == 0 {
+                stranger
+                    .send_to(b"from a stranger", relayed[i])
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    for (i, (peer, _)) in peers.iter().enumerate() {
+        for k in 0..BURST {
+            let (data, from) = peer_recv(peer).await;
+            assert_eq!(data, msg(i, k, "up"), "peer {i}, datagram {k}");
+            assert_eq!(from, relayed[i]);
+        }
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        for k in 0..BURST {
+            assert_eq!(
+                c.recv().await,
+                Some(Incoming::Channel(0x4000, msg(i, k, "down"))),
+                "client {i}, datagram {k}"
+            );
+        }
+        assert_eq!(c.recv_within(Duration::from_millis(100)).await, None);
+    }
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), service.recv_from(&mut buf))
+            .await
+            .is_err(),
+        "a service on the relay's host received relayed data"
+    );
+    let stats = r.server.stats();
+    assert_eq!(stats.packets_client_to_peer, (CLIENTS * BURST) as u64);
+    assert_eq!(stats.packets_peer_to_client, (CLIENTS * BURST) as u64);
+    assert!(
+        stats.denied_peers >= (2 * CLIENTS * BURST / 10) as u64,
+        "{stats:?}"
+    );
+    r.shutdown.cancel();
+}
+
+/// Relay to relay between a UDP and a TCP client of the same server (two relay-only browsers):
+/// the data is handed from one allocation to the other in process, in order, both ways, and
+/// only once the receiving allocation permits the sender's relayed address.
+#[tokio::test]
+async fn relay_to_relay_keeps_order_and_needs_the_receivers_permission() {
+    let r = start(config()).await;
+    let mut c = Client::udp(r.server.local_udp_addr())
+        .await
+        .with_identity("student-1");
+    let mut d = Client::tcp(r.server.local_tcp_addr())
+        .await
+        .with_identity("student-2");
+    let relayed_c = c.allocate().await.unwrap();
+    let relayed_d = d.allocate().await.unwrap();
+
+    // d has not permitted c yet: nothing reaches d.
+    c.create_permission(relayed_d).await.unwrap();
+    let refused_before = r.server.stats().no_permission_drops;
+    c.send_indication(relayed_d, b"too early").await;
+    assert_eq!(d.recv_within(Duration::from_millis(200)).await, None);
+    assert_eq!(r.server.stats().no_permission_drops, refused_before + 1);
+
+    d.create_permission(relayed_c).await.unwrap();
+    c.send_indication(relayed_d, b"now").await;
+    assert_eq!(
+        d.recv().await,
+        Some(Incoming::Data(relayed_c, b"now".to_vec()))
+    );
+    c.channel_bind(0x4001, relayed_d).await.unwrap();
+    d.channel_bind(0x4002, relayed_c).await.unwrap();
+    for i in 0..50u32 {
+        c.send_channel(0x4001, &i.to_be_bytes().repeat(100)).await;
+        d.send_channel(0x4002, &(1000 + i).to_be_bytes().repeat(99))
+            .await;
+    }
+    for i in 0..50u32 {
+        assert_eq!(
+            d.recv().await,
+            Some(Incoming::Channel(0x4002, i.to_be_bytes().repeat(100))),
+            "to the TCP client, datagram {i}"
+        );
+        assert_eq!(
+            c.recv().await,
+            Some(Incoming::Channel(
+                0x4001,
+                (1000 + i).to_be_bytes().repeat(99)
+            )),
+            "to the UDP client, datagram {i}"
+        );
+    }
+    r.shutdown.cancel();
+}

@@ -176,6 +176,21 @@ pub struct AllocId {
     gen: u32,
 }
 
+impl AllocId {
+    /// The id as one number (e.g. an epoll token); [`AllocId::from_bits`] reverses it.
+    pub fn to_bits(self) -> u64 {
+        (u64::from(self.gen) << 32) | u64::from(self.index)
+    }
+    /// The id [`AllocId::to_bits`] made `bits` from. Any number is accepted: one that names no
+    /// live allocation simply matches none.
+    pub fn from_bits(bits: u64) -> AllocId {
+        AllocId {
+            index: bits as u32,
+            gen: (bits >> 32) as u32,
+        }
+    }
+}
+
 /// Which relay port an Allocate asks for (RFC 8656 EVEN-PORT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortRequest {
@@ -319,6 +334,8 @@ pub struct Core<H, R = ()> {
     slots: Vec<Slot<H>>,
     free: Vec<u32>,
     by_tuple: HashMap<FiveTuple, AllocId>,
+    /// Allocations by relayed (advertised) address, for relay-to-relay data.
+    by_relayed: HashMap<SocketAddr, AllocId>,
     per_user: HashMap<String, usize>,
     per_class: HashMap<String, usize>,
     per_ip: HashMap<IpAddr, usize>,
@@ -339,6 +356,7 @@ impl<H, R> Core<H, R> {
             slots: Vec::new(),
             free: Vec::new(),
             by_tuple: HashMap::new(),
+            by_relayed: HashMap::new(),
             per_user: HashMap::new(),
             per_class: HashMap::new(),
             per_ip: HashMap::new(),

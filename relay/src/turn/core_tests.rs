@@ -523,3 +523,29 @@ fn unauthenticated_answers_stay_small() {
     );
     assert!(worst.0 <= 2.8, "{worst:?}");
 }
+
+#[test]
+fn allocations_are_found_by_relayed_address_while_they_live() {
+    let mut c = core(CoreConfig::default());
+    let now = now0();
+    let mut t = Tester::new(&mut c, ft(1), "alice", now);
+    let relayed = t.allocate(&mut c, now).unwrap();
+    let id = c.allocation_of(&ft(1)).unwrap();
+    assert_eq!(c.allocation_at(relayed), Some(id));
+    assert_eq!(c.relayed_address(id), Some(relayed));
+    assert_eq!(c.handle(id), Some(&50001));
+    assert_eq!(AllocId::from_bits(id.to_bits()), id);
+    // Another port, or the same port on another address, is no allocation.
+    assert_eq!(
+        c.allocation_at(SocketAddr::new(relayed.ip(), relayed.port() + 1)),
+        None
+    );
+    assert_eq!(
+        c.allocation_at(SocketAddr::from(([10, 0, 0, 1], relayed.port()))),
+        None
+    );
+    assert_eq!(c.remove(id), Some(50001));
+    assert_eq!(c.allocation_at(relayed), None);
+    assert_eq!(c.handle(id), None);
+    assert_eq!(c.relayed_address(id), None);
+}

@@ -141,6 +141,9 @@ pub enum TurnError {
         reason: String,
         io: std::io::Error,
     },
+    /// The epoll set that watches the relay sockets cannot be made (e.g. out of descriptors).
+    #[error("cannot set up TURN relay polling: {0}")]
+    Poll(std::io::Error),
 }
 
 impl TurnError {

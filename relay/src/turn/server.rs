@@ -1,22 +1,28 @@
 //! The tokio I/O layer around the sans-IO [`Core`]: sockets, tasks, timers, metrics.
 //!
-//! - one task reads the UDP listener, draining up to a batch of datagrams per wake-up;
-//! - one task per allocation reads its relay socket;
+//! - one task reads the UDP listener, up to [`udp::RECV_BATCH`] datagrams per `recvmmsg`;
+//! - one task reads every allocation's relay socket: the sockets sit in one level-triggered
+//!   epoll set, the task reads each ready socket once per round into a shared arena, frames
+//!   the datagrams in place and sends all that go to UDP clients with one `sendmmsg`;
 //! - one reader and one writer task per TCP/TLS connection (bounded queue to the writer);
 //! - a one-second ticker expires state and exports metrics.
 //!
-//! Every packet takes the core's mutex once for a few hash/vec look-ups and releases it before
-//! any system call; packets are framed in place in per-task buffers, so relaying allocates
-//! nothing on UDP.
+//! Batching is what makes a relayed packet cheap: a burst of datagrams costs one receive call
+//! on the listener and one send call towards the clients, and a relay socket costs no task, no
+//! buffer and no empty read of its own. Every packet takes the core's mutex for a few hash/vec
+//! look-ups and the mutex is released before any system call; UDP relaying allocates nothing
+//! per packet.
 //!
 //! Its parts, one file each:
 //! - `sockets.rs`: binds the listeners and relay sockets (the core's
-//!   [`RelayBinder`](super::core::RelayBinder));
-//! - `udp.rs`: the UDP listener loop and the per-allocation relay socket loops;
+//!   [`RelayBinder`](super::core::RelayBinder)) and adds relay sockets to the epoll set;
+//! - `udp.rs`: the UDP listener loop and the relay loop;
+//! - `batch_io.rs`: `recvmmsg`, `sendmmsg` and the epoll set (the module's only `unsafe`);
 //! - `stream.rs`: TCP and TLS connections (accept, connection caps, read and write);
 //! - `ticker.rs`: once a second, expiry, rate-limited logs and metrics;
 //! - `interfaces.rs`: the host's own addresses (advertised and for the peer filter).
 
+mod batch_io;
 mod interfaces;
 mod sockets;
 mod stream;
@@ -27,26 +33,37 @@ use super::core::{Core, CoreConfig, Stats};
 use super::filter::PeerFilter;
 use super::{metrics, TurnConfig, TurnError};
 use crate::log_limit::LogLimiter;
+use batch_io::Epoll;
 use interfaces::{derive_public_ip, interface_addresses};
 use sockets::{tcp_listener, udp_socket};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU32, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Receive/send buffer asked for on the UDP listener (the kernel caps it at rmem_max).
 const LISTENER_BUFFER: usize = 8 << 20;
 
-/// Per-allocation I/O state the core keeps: dropping it stops the relay task.
+/// Per-allocation I/O state the core keeps: the relay socket (in the relay loop's epoll set
+/// while the handle lives) and where peer data for the client goes.
 pub struct RelayHandle {
-    socket: Arc<UdpSocket>,
-    _stop: DropGuard,
+    socket: Arc<std::net::UdpSocket>,
+    sink: Sink,
+    epoll: Arc<Epoll>,
+}
+
+impl Drop for RelayHandle {
+    fn drop(&mut self) {
+        // The relay loop may still hold a copy of the socket for one round; it gets no new
+        // readiness for it from here on.
+        self.epoll.delete(self.socket.as_fd());
+    }
 }
 
 impl std::fmt::Debug for RelayHandle {
@@ -58,15 +75,21 @@ impl std::fmt::Debug for RelayHandle {
 /// Where relayed data for a client goes.
 #[derive(Clone)]
 enum Sink {
-    Udp {
-        socket: Arc<UdpSocket>,
-        client: SocketAddr,
-    },
-    Stream(mpsc::Sender<Vec<u8>>),
+    /// Out of the UDP listener to this client address.
+    Udp(SocketAddr),
+    /// Into the outbox of the client's TCP/TLS connection.
+    Stream(Arc<stream::Outbox>),
 }
 
+/// The core as the server instantiates it.
+type TurnCore = Core<RelayHandle, std::net::UdpSocket>;
+
 struct Shared {
-    core: Mutex<Core<RelayHandle, std::net::UdpSocket>>,
+    core: Mutex<TurnCore>,
+    /// The UDP listener: answers and relayed data for UDP clients leave through it.
+    udp: Arc<UdpSocket>,
+    /// The relay sockets of every allocation, read by the relay loop.
+    epoll: Arc<Epoll>,
     relay_ip: IpAddr,
     ports: RangeInclusive<u16>,
     cursor: AtomicU32,
@@ -81,7 +104,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn core(&self) -> MutexGuard<'_, Core<RelayHandle, std::net::UdpSocket>> {
+    fn core(&self) -> MutexGuard<'_, TurnCore> {
         // A panic while holding the lock cannot leave the core half-updated in a way that
         // matters more than stopping the relay would.
         self.core.lock().unwrap_or_else(|e| e.into_inner())
@@ -177,8 +200,11 @@ impl TurnServer {
         rand::fill(&mut nonce_key);
         let span = (cfg.relay_port_max - cfg.relay_port_min) as u32 + 1;
         let tracker = TaskTracker::new();
+        let epoll = Arc::new(Epoll::new().map_err(TurnError::Poll)?);
         let shared = Arc::new(Shared {
             core: Mutex::new(Core::new(core_cfg, nonce_key)),
+            udp: udp.clone(),
+            epoll,
             relay_ip,
             ports: cfg.relay_port_min..=cfg.relay_port_max,
             cursor: AtomicU32::new(rand::random::<u32>() % span),
@@ -193,6 +219,8 @@ impl TurnServer {
         });
         shared.core().set_local_addresses(interface_addresses());
         metrics::describe();
+        let relays = batch_io::watch(shared.epoll.clone()).map_err(TurnError::Poll)?;
+        tracker.spawn(udp::relay_loop(shared.clone(), relays, udp.clone()));
         tracker.spawn(udp::udp_loop(shared.clone(), udp, udp_addr));
         tracker.spawn(stream::tcp_accept_loop(shared.clone(), tcp, None));
         if let Some((l, acceptor)) = tls_listener {

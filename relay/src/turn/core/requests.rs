@@ -234,6 +234,7 @@ impl<H, R> Core<H, R> {
             seq: 0,
         });
         self.by_tuple.insert(*ft, new_id);
+        self.by_relayed.insert(relayed, new_id);
         bump(&mut self.per_user, user, true);
         bump(&mut self.per_class, class, true);
         bump(&mut self.per_ip, ft.client.ip(), true);

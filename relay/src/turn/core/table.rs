@@ -103,10 +103,19 @@ impl<H, R> Core<H, R> {
     pub fn allocation_of(&self, ft: &FiveTuple) -> Option<AllocId> {
         self.by_tuple.get(ft).copied()
     }
-    /// The relayed address of an allocation (the core's tests check it).
-    #[cfg(test)]
+    /// The live allocation whose relayed (advertised) address is `addr`, if any: data a client
+    /// sends there is relay-to-relay data the I/O layer may hand over without a socket.
+    pub fn allocation_at(&self, addr: SocketAddr) -> Option<AllocId> {
+        self.by_relayed.get(&addr).copied()
+    }
+    /// The relayed address of an allocation.
     pub fn relayed_address(&self, id: AllocId) -> Option<SocketAddr> {
         self.get(id).map(|a| a.relayed)
+    }
+
+    /// The I/O handle of a live allocation (`None` for an id that names none any more).
+    pub fn handle(&self, id: AllocId) -> Option<&H> {
+        self.get(id).map(|a| &a.handle)
     }
 
     pub(super) fn get(&self, id: AllocId) -> Option<&Allocation<H>> {
@@ -134,6 +143,7 @@ impl<H, R> Core<H, R> {
         slot.gen = slot.gen.wrapping_add(1);
         self.free.push(id.index);
         self.by_tuple.remove(&a.five_tuple);
+        self.by_relayed.remove(&a.relayed);
         bump(&mut self.per_user, a.user, false);
         bump(&mut self.per_class, a.class, false);
         bump(&mut self.per_ip, a.five_tuple.client.ip(), false);

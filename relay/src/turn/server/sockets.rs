@@ -1,15 +1,15 @@
 //! Binding sockets: the UDP and TCP listeners, and relay sockets on a port of the configured
-//! range for the core ([`RelayBinder`]), each with its relay task started.
+//! range for the core ([`RelayBinder`]), each added to the relay loop's epoll set.
 
-use super::udp::relay_loop;
 use super::{RelayHandle, Shared, Sink};
 use crate::turn::core::{AllocId, Family, PortRequest, RelayBinder};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 
 const RELAY_BUFFER: usize = 1 << 20;
 
@@ -19,20 +19,14 @@ pub(super) struct IoBinder<'a> {
 }
 
 impl IoBinder<'_> {
-    fn start(&self, id: AllocId, std: std::net::UdpSocket) -> io::Result<RelayHandle> {
-        let shared = self.shared;
-        let socket = Arc::new(UdpSocket::from_std(std)?);
-        let stop = shared.shutdown.child_token();
-        shared.tracker.spawn(relay_loop(
-            shared.clone(),
-            id,
-            socket.clone(),
-            (self.sink)(),
-            stop.clone(),
-        ));
+    /// Makes `socket` allocation `id`'s relay socket: the relay loop reads it from now on.
+    fn start(&self, id: AllocId, socket: std::net::UdpSocket) -> io::Result<RelayHandle> {
+        let epoll = self.shared.epoll.clone();
+        epoll.add(socket.as_fd(), id.to_bits())?;
         Ok(RelayHandle {
-            socket,
-            _stop: stop.drop_guard(),
+            socket: Arc::new(socket),
+            sink: (self.sink)(),
+            epoll,
         })
     }
 }
