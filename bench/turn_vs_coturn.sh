@@ -11,6 +11,8 @@
 #   defaults: 50 1000 1000 20   (uclient -m 50 -n 1000 -l 1000 -z 20)
 # Env: AULA_THREADS=N runs Aula's runtime with N worker threads (tokio's TOKIO_WORKER_THREADS);
 #      default: tokio's multi-threaded runtime with one worker per core.
+#      AULA_BIN=PATH runs that `aula` binary instead of building one (e.g. a copy of an earlier
+#      build, to alternate before/after runs).
 # Needs: root or the coturn package installed (apt-get install -y coturn), cargo.
 set -euo pipefail
 
@@ -36,9 +38,11 @@ if ! command -v turnutils_uclient >/dev/null || ! command -v turnserver >/dev/nu
   fi
 fi
 
-echo "building aula (release)..." >&2
-(cd "$ROOT" && cargo build -q --release --bin aula)
-AULA_BIN=$CARGO_TARGET_DIR/release/aula
+if [ -z "${AULA_BIN:-}" ]; then
+  echo "building aula (release)..." >&2
+  (cd "$ROOT" && cargo build -q --release --bin aula)
+  AULA_BIN=$CARGO_TARGET_DIR/release/aula
+fi
 
 PIDS=()
 cleanup() {
