@@ -4,6 +4,11 @@
 //! the same forwarding rules (layer choice, starting at keyframes). Keyframe requests of a span
 //! worker's subscribers go back to the origin, which rate-limits them like its own.
 //!
+//! mediasoup pipes a producer to a router of another worker process through a pair of
+//! `PipeTransport`s (RTP over a loopback UDP socket pair); Aula's workers are threads of one
+//! process, so a bounded channel carries the depacketized frames instead: no socket, no second
+//! encryption and no extra packetization on the way.
+//!
 //! Sans-IO like the rest of the core: the origin queues [`SpanMessage`]s addressed to workers
 //! ([`SfuCore::poll_span`]); the I/O layer carries them over bounded channels and feeds them to
 //! the addressee ([`SfuCore::handle_span`]). A message a full channel refused is reported back
