@@ -1,12 +1,14 @@
-//! The server side of a WebSocket: the HTTP/1.1 upgrade, and a socket that sends large messages
-//! as several frames of at most [`FRAGMENT_BYTES`].
+//! The server side of a WebSocket: the HTTP/1.1 upgrade, and a socket that writes large
+//! messages past tungstenite's write buffer.
 //!
 //! Why not axum's `WebSocket`: tungstenite's write buffer keeps, for the life of the connection,
-//! the capacity of the largest frame it ever wrote. Sent as one frame, a `welcome` for a class
-//! of 500 (or one carrying a long chat history) leaves ~50 KiB behind on every connection that
-//! received it; sent in fragments, about 1 KiB. A fragmented message is still one message to
-//! every WebSocket client (RFC 6455 §5.4), so the protocol does not change. axum's wrapper
-//! cannot send frames, so the upgrade is done here on hyper's, the way axum does it.
+//! the capacity of the largest frame it ever wrote. A `welcome` for a class of 500 (or one
+//! carrying a long chat history) would leave ~50 KiB behind on every connection that received
+//! it. So a text message over [`DIRECT_BYTES`] is formatted into a buffer of its own, written
+//! straight to the connection and freed. It goes out as one frame in one write: sent as several
+//! small writes (e.g. fragments), Nagle's algorithm would hold each one back until the client's
+//! delayed ACK, ~40 ms. axum's wrapper cannot reach the connection, so the upgrade is done here on
+//! hyper's, the way axum does it.
 
 use std::future::Future;
 
@@ -16,6 +18,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -26,9 +29,8 @@ use tungstenite::Bytes;
 pub use tungstenite::protocol::CloseFrame;
 pub use tungstenite::{Error, Message, Utf8Bytes};
 
-/// The largest payload of one outgoing data frame. Longer text messages are split (on character
-/// boundaries) into frames of at most this many bytes, which bounds the write buffer.
-pub const FRAGMENT_BYTES: usize = 1024;
+/// Text messages longer than this bypass tungstenite's write buffer, which so stays this small.
+pub const DIRECT_BYTES: usize = 1024;
 
 /// A valid WebSocket upgrade request, taken apart by the extractor.
 #[derive(Debug)]
@@ -116,6 +118,7 @@ impl Upgrade {
             .await;
             callback(Socket {
                 inner: Box::new(inner),
+                rest: None,
             })
             .await;
         });
@@ -136,6 +139,9 @@ pub struct Socket {
     /// Boxed: the stream (~400 bytes) is moved through several nested futures, and each would
     /// otherwise keep its own slot for it in every idle connection's task.
     inner: Box<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>>,
+    /// What is not yet written of a large frame sent past tungstenite. It goes out before
+    /// anything else, so a send cancelled half-way (a kick) still leaves whole frames.
+    rest: Option<Bytes>,
 }
 
 impl Socket {
@@ -144,81 +150,42 @@ impl Socket {
         self.inner.next().await
     }
 
-    /// Sends one message; text longer than [`FRAGMENT_BYTES`] goes out in fragments. Cancelling
-    /// this between fragments leaves the socket usable for a close frame (control frames may
-    /// come between fragments).
+    /// Sends one message; text longer than [`DIRECT_BYTES`] is written past tungstenite's
+    /// buffer. Cancelling this leaves the socket usable: the rest of a frame goes out first.
     pub async fn send(&mut self, msg: Message) -> Result<(), Error> {
+        self.finish_rest().await?;
         match msg {
-            // Boxed: inlined, the loop's state would make every connection's task bigger.
-            Message::Text(text) if text.len() > FRAGMENT_BYTES => {
-                Box::pin(self.send_fragmented(text)).await
+            // Boxed: inlined, its state would make every connection's task bigger.
+            Message::Text(text) if text.len() > DIRECT_BYTES => {
+                Box::pin(self.send_direct(text)).await
             }
             other => self.inner.send(other).await,
         }
     }
 
-    async fn send_fragmented(&mut self, text: Utf8Bytes) -> Result<(), Error> {
-        let pieces = fragments(text.as_str(), FRAGMENT_BYTES);
-        let last = pieces.len() - 1;
-        let bytes = Bytes::from(text);
-        for (i, range) in pieces.into_iter().enumerate() {
-            let opcode = if i == 0 { Data::Text } else { Data::Continue };
-            let frame = Frame::message(bytes.slice(range), OpCode::Data(opcode), i == last);
-            if i == last {
-                self.inner.send(Message::Frame(frame)).await?;
-            } else {
-                // Written at once (the write buffer size is 0), flushed with the last one.
-                self.inner.feed(Message::Frame(frame)).await?;
+    async fn send_direct(&mut self, text: Utf8Bytes) -> Result<(), Error> {
+        // Whatever tungstenite holds goes first, so frames stay in order.
+        self.inner.flush().await?;
+        let mut frame = Vec::with_capacity(text.len() + 14);
+        Frame::message(Bytes::from(text), OpCode::Data(Data::Text), true).format(&mut frame)?;
+        self.rest = Some(Bytes::from(frame));
+        self.finish_rest().await
+    }
+
+    async fn finish_rest(&mut self) -> Result<(), Error> {
+        let Some(rest) = self.rest.as_mut() else {
+            return Ok(());
+        };
+        let io = self.inner.get_mut();
+        while !rest.is_empty() {
+            let written = io.write(rest).await?;
+            if written == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
             }
+            *rest = rest.slice(written..);
         }
+        self.rest = None;
+        io.flush().await?;
         Ok(())
-    }
-}
-
-/// Splits `text` into byte ranges of at most `max` bytes (at least one, so `max` must be 4 or
-/// more), each ending on a character boundary.
-fn fragments(text: &str, max: usize) -> Vec<std::ops::Range<usize>> {
-    let mut pieces = Vec::with_capacity(text.len().div_ceil(max));
-    let mut start = 0;
-    loop {
-        let mut end = (start + max).min(text.len());
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        pieces.push(start..end);
-        if end == text.len() {
-            return pieces;
-        }
-        start = end;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn short_text_is_one_piece() {
-        assert_eq!(fragments("", 8), vec![0..0]);
-        assert_eq!(fragments("12345678", 8), vec![0..8]);
-        assert_eq!(fragments("123456789", 8), vec![0..8, 8..9]);
-    }
-
-    proptest! {
-        #[test]
-        fn pieces_cover_the_text_on_char_boundaries(text in "\\PC{0,300}", max in 4usize..40) {
-            let pieces = fragments(&text, max);
-            let mut joined = String::new();
-            let mut next = 0;
-            for range in pieces {
-                prop_assert_eq!(range.start, next);
-                prop_assert!(range.len() <= max);
-                prop_assert!(!range.is_empty() || text.is_empty());
-                joined.push_str(&text[range.clone()]);
-                next = range.end;
-            }
-            prop_assert_eq!(joined, text);
-        }
     }
 }

@@ -64,7 +64,7 @@ pub async fn upgrade(
     }
     let limits = app.conn_limits.clone();
     // Every idle connection holds its read buffer for life, and a write buffer as large as the
-    // largest frame sent (bounded by fragmenting, see `websocket`); writes go out at once.
+    // largest frame it wrote (large messages bypass it, see `websocket`); writes go out at once.
     let config = tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
