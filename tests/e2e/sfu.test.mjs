@@ -194,7 +194,9 @@ describe('sfu: a full SFU refuses a subscriber, and the page says so', { skip: !
     const dir = H.tempDir();
     const config = `${dir}/aula.toml`;
     // Two subscriptions: the teacher's own (every page receives through the SFU) and Ana's.
-    (await import('node:fs')).writeFileSync(config, '[sfu]\nmax_subscribers = 2\n');
+    // `max_subscribers` is per SFU worker and a full worker spills a class onto another, so the
+    // SFU is one worker here: it is full after two.
+    (await import('node:fs')).writeFileSync(config, '[sfu]\nworkers = 1\nmax_subscribers = 2\n');
     server = await H.startServer({ dataDir: dir, extraArgs: ['--config', config] });
     const cls = await H.createClass(server, 'Tiny SFU', { topology: 'sfu' });
     browser = await H.launchBrowser();
