@@ -11,39 +11,9 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as H from './harness.mjs';
 import { ERROR_TEXT, refusalTitle } from '../../web-client/js/messages.js';
-
-/** Adds a teacher with the CLI and sets her password through the setup link's API. */
-async function addTeacher(server, name, email, password) {
-  const out = execFileSync(H.BIN, [
-    'account', 'add', '--role', 'teacher', '--name', name, '--email', email, '--data-dir', server.dataDir,
-  ], { cwd: server.dataDir, env: { ...process.env, AULA_PUBLIC_URL: server.url }, encoding: 'utf8' });
-  const token = (out.match(/\/setup#token=(\w+)/) || [])[1];
-  assert.ok(token, `no setup link in: ${out}`);
-  const res = await fetch(`${server.url}/api/v1/setup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token, password }),
-  });
-  assert.equal(res.status, 200, await res.text());
-}
-
-/** A fresh browser context that may use the clipboard, signed in at /signin, on /classes. */
-async function signIn(browser, server, email, password, opts = {}) {
-  const client = await H.openClient(browser, `${server.url}/classes`, opts);
-  await client.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
-  const { page } = client;
-  await page.waitForURL(`${server.url}/signin`);
-  await page.fill('#signin-email', email);
-  await page.fill('#signin-password', password);
-  await page.click('#signin-form button[type=submit]');
-  await page.waitForURL(`${server.url}/classes`);
-  await page.locator('#dashboard').waitFor({ state: 'visible' });
-  return client;
-}
 
 /** The rows of the class list as the dialog shows them: name, reference, link. */
 async function shownStudents(page) {
@@ -78,7 +48,7 @@ describe('class lists and personal links', () => {
   before(async () => {
     server = await H.startServer();
     browser = await H.launchBrowser();
-    await addTeacher(server, 'Ms Rivera', 'rivera@school.example', 'violet staircase 42');
+    await H.addTeacher(server, 'Ms Rivera', 'rivera@school.example', 'violet staircase 42');
   });
 
   after(async () => {
@@ -87,7 +57,7 @@ describe('class lists and personal links', () => {
   });
 
   it('a teacher pastes a list, shares personal links, removes a student and turns shared links off', async () => {
-    const rivera = await signIn(browser, server, 'rivera@school.example', 'violet staircase 42', { viewport: { width: 1366, height: 768 } });
+    const rivera = await H.signIn(browser, server, 'rivera@school.example', 'violet staircase 42', { viewport: { width: 1366, height: 768 } });
     const { page } = rivera;
     await page.getByLabel('Class name').fill('Year 9 Physics');
     await page.getByRole('button', { name: 'Create class' }).click();
@@ -318,7 +288,7 @@ describe('class lists and personal links', () => {
   });
 
   it('a teacher opens a CSV file with a header row; a file that is not UTF-8 is refused', async () => {
-    const rivera = await signIn(browser, server, 'rivera@school.example', 'violet staircase 42', { viewport: { width: 1366, height: 768 } });
+    const rivera = await H.signIn(browser, server, 'rivera@school.example', 'violet staircase 42', { viewport: { width: 1366, height: 768 } });
     const { page } = rivera;
     await page.getByLabel('Class name').fill('Year 10 Biology');
     await page.getByRole('button', { name: 'Create class' }).click();

@@ -7,37 +7,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as H from './harness.mjs';
-
-/** Adds a teacher with the CLI and sets her password through the setup link's API. */
-async function addTeacher(server, name, email, password) {
-  const out = execFileSync(H.BIN, [
-    'account', 'add', '--role', 'teacher', '--name', name, '--email', email, '--data-dir', server.dataDir,
-  ], { cwd: server.dataDir, env: { ...process.env, AULA_PUBLIC_URL: server.url }, encoding: 'utf8' });
-  const token = (out.match(/\/setup#token=(\w+)/) || [])[1];
-  assert.ok(token, `no setup link in: ${out}`);
-  const res = await fetch(`${server.url}/api/v1/setup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ token, password }),
-  });
-  assert.equal(res.status, 200, await res.text());
-}
-
-/** A fresh browser context that may use the clipboard, signed in at /signin. */
-async function signIn(browser, server, email, password, opts = {}) {
-  const client = await H.openClient(browser, `${server.url}/classes`, opts);
-  await client.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
-  const { page } = client;
-  await page.waitForURL(`${server.url}/signin`);
-  await page.fill('#signin-email', email);
-  await page.fill('#signin-password', password);
-  await page.click('#signin-form button[type=submit]');
-  await page.waitForURL(`${server.url}/classes`);
-  await page.locator('#dashboard').waitFor({ state: 'visible' });
-  return client;
-}
 
 describe('my classes dashboard', () => {
   let server;
@@ -46,8 +16,8 @@ describe('my classes dashboard', () => {
   before(async () => {
     server = await H.startServer();
     browser = await H.launchBrowser();
-    await addTeacher(server, 'Ms Rivera', 'rivera@school.example', 'violet staircase 42');
-    await addTeacher(server, 'Mr Okafor', 'okafor@school.example', 'amber lighthouse 17');
+    await H.addTeacher(server, 'Ms Rivera', 'rivera@school.example', 'violet staircase 42');
+    await H.addTeacher(server, 'Mr Okafor', 'okafor@school.example', 'amber lighthouse 17');
   });
 
   after(async () => {
@@ -56,7 +26,7 @@ describe('my classes dashboard', () => {
   });
 
   it('a teacher creates a class, shares the student link and teaches it; others do not see it', async () => {
-    const rivera = await signIn(browser, server, 'rivera@school.example', 'violet staircase 42', { viewport: { width: 1366, height: 768 } });
+    const rivera = await H.signIn(browser, server, 'rivera@school.example', 'violet staircase 42', { viewport: { width: 1366, height: 768 } });
     const { page } = rivera;
     assert.equal(await page.locator('#who-name').textContent(), 'Ms Rivera');
     await page.locator('#class-list-empty').waitFor({ state: 'visible' });
@@ -114,7 +84,7 @@ describe('my classes dashboard', () => {
     assert.equal(await page.locator('#class-list li').count(), 1);
 
     // A second teacher sees none of her classes and may not open one.
-    const okafor = await signIn(browser, server, 'okafor@school.example', 'amber lighthouse 17', { colorScheme: 'dark', viewport: { width: 390, height: 844 } });
+    const okafor = await H.signIn(browser, server, 'okafor@school.example', 'amber lighthouse 17', { colorScheme: 'dark', viewport: { width: 390, height: 844 } });
     await okafor.page.locator('#class-list-empty').waitFor({ state: 'visible' });
     assert.equal(await okafor.page.locator('#class-list li').count(), 0);
     assert.equal(await okafor.page.evaluate(async (id) => (await fetch(`/api/v1/classes/${id}`)).status, physics.id), 403);

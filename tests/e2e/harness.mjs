@@ -6,6 +6,7 @@ import { tmpdir, networkInterfaces } from 'node:os';
 import { join as pathJoin, resolve, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -472,4 +473,33 @@ export async function connectivityRow(page, name) {
     verdict: tr.querySelector('.verdict-line').innerText,
     numbers: tr.querySelector('details dl').textContent,
   }));
+}
+
+/** Adds a teacher with the CLI and sets her password through the setup link's API. */
+export async function addTeacher(server, name, email, password) {
+  const out = execFileSync(BIN, [
+    'account', 'add', '--role', 'teacher', '--name', name, '--email', email, '--data-dir', server.dataDir,
+  ], { cwd: server.dataDir, env: { ...process.env, AULA_PUBLIC_URL: server.url }, encoding: 'utf8' });
+  const token = (out.match(/\/setup#token=(\w+)/) || [])[1];
+  assert.ok(token, `no setup link in: ${out}`);
+  const res = await fetch(`${server.url}/api/v1/setup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, password }),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+/** A fresh browser context that may use the clipboard, signed in at /signin, on /classes. */
+export async function signIn(browser, server, email, password, opts = {}) {
+  const client = await openClient(browser, `${server.url}/classes`, opts);
+  await client.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  const { page } = client;
+  await page.waitForURL(`${server.url}/signin`);
+  await page.fill('#signin-email', email);
+  await page.fill('#signin-password', password);
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForURL(`${server.url}/classes`);
+  await page.locator('#dashboard').waitFor({ state: 'visible' });
+  return client;
 }
